@@ -1,0 +1,93 @@
+//! The command line: `cargo stream <verb>`, parsed with clap's derive API. Cargo runs
+//! `cargo-stream stream <verb>`, so the root command is `cargo` with one subcommand, `stream`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands::{new::NewArgs, package::PackageArgs};
+use crate::shell::{ColorChoice, Verbosity};
+
+/// The root command as cargo invokes it.
+#[derive(Debug, Parser)]
+#[command(name = "cargo", bin_name = "cargo", styles = clap::builder::Styles::styled())]
+pub enum Cargo {
+    /// Scaffold, package and submit micro-batch streaming jobs.
+    Stream(StreamArgs),
+}
+
+/// `cargo stream`: global flags and the verb.
+#[derive(Debug, Args)]
+#[command(
+    version,
+    about = "Scaffold, package and submit Spark-Streaming-style micro-batch jobs written in Rust",
+    after_help = "Examples:\n  cargo stream new word-count\n  cargo stream package --dry-run\n\nSee `cargo stream <verb> --help` for each verb."
+)]
+pub struct StreamArgs {
+    /// Flags every verb takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The verb.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every verb takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print more: the commands run (-v), debug logs (-vv)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Print errors only
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Coloring of messages
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN")]
+    pub color: ColorChoice,
+    /// Path to the job's Cargo.toml
+    #[arg(long, global = true, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+}
+
+impl GlobalArgs {
+    /// The verbosity the flags ask for.
+    pub fn verbosity(&self) -> Verbosity {
+        if self.quiet {
+            Verbosity::Quiet
+        } else if self.verbose > 0 {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        }
+    }
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a streaming job from a template or an exercise
+    New(NewArgs),
+    /// Build the job for a cluster and bundle it into one runnable jar
+    Package(PackageArgs),
+}
+
+impl Command {
+    /// Whether the verb was asked for JSON output (errors then go to stdout as JSON too).
+    pub fn json(&self) -> bool {
+        match self {
+            Command::New(args) => args.json,
+            Command::Package(args) => args.json,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cargo::command().debug_assert();
+    }
+}

@@ -1,0 +1,16 @@
+//! One module per verb, each a clap `Args` struct and an `exec` that turns the flags into the
+//! options of the library function doing the work, in the manner of cargo's `cli()`/`exec()`.
+
+pub mod new;
+pub mod package;
+
+use crate::cli::{Command, GlobalArgs};
+use crate::shell::Shell;
+
+/// Runs the verb.
+pub fn exec(shell: &mut Shell, global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::New(args) => new::exec(shell, global, args),
+        Command::Package(args) => package::exec(shell, global, args),
+    }
+}
