@@ -1,0 +1,313 @@
+//! `StreamingConf`: the job's settings, and how the master is resolved.
+
+use std::time::Duration;
+
+use crate::clock::{Clock, ManualClock};
+use crate::error::{Error, Result};
+
+/// Environment variable that overrides the master set in code (set by cluster launchers).
+pub const MASTER_ENV: &str = "CARGO_STREAM_MASTER";
+/// Environment variable naming the deploy mode; `cluster` ignores a local master set in code.
+pub const DEPLOY_MODE_ENV: &str = "CARGO_STREAM_DEPLOY_MODE";
+
+/// Where batches run: `local[N]` is N worker threads in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Master {
+    /// `local[N]` (or `local` for N = 1).
+    Local(usize),
+    /// `local[*]`: one thread per available core.
+    LocalAll,
+}
+
+impl Master {
+    /// Parses `local`, `local[N]` or `local[*]`.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::Master;
+    /// assert_eq!(Master::parse("local[4]").unwrap(), Master::Local(4));
+    /// assert!(Master::parse("spark://host:7077").is_err());
+    /// ```
+    pub fn parse(s: &str) -> Result<Master> {
+        let bad = || Error::InvalidMaster {
+            master: s.to_owned(),
+        };
+        let t = s.trim();
+        if t == "local" {
+            return Ok(Master::Local(1));
+        }
+        let inner = t
+            .strip_prefix("local[")
+            .and_then(|r| r.strip_suffix(']'))
+            .ok_or_else(bad)?;
+        if inner == "*" {
+            return Ok(Master::LocalAll);
+        }
+        match inner.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(Master::Local(n)),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The number of worker threads this master gives.
+    pub fn threads(self) -> usize {
+        match self {
+            Master::Local(n) => n,
+            Master::LocalAll => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+impl std::fmt::Display for Master {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Master::Local(1) => f.write_str("local"),
+            Master::Local(n) => write!(f, "local[{n}]"),
+            Master::LocalAll => f.write_str("local[*]"),
+        }
+    }
+}
+
+/// The settings of a streaming job, built like Spark's `SparkConf`.
+///
+/// ```
+/// use cargo_stream_runtime::prelude::*;
+/// let conf = StreamingConf::new("clicks").master("local[4]").block_interval(Milliseconds(100));
+/// assert_eq!(conf.app_name(), "clicks");
+/// ```
+#[derive(Debug, Clone)]
+pub struct StreamingConf {
+    app_name: String,
+    master: Option<String>,
+    block_interval: Option<Duration>,
+    receiver_max_rate: Option<u64>,
+    stop_on_signal: bool,
+    graceful_stop_timeout: Option<Duration>,
+    receiver_restart_delay: Duration,
+    pub(crate) clock: Clock,
+}
+
+/// Settings after validation, as the context uses them.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    pub(crate) app_name: String,
+    pub(crate) master: Master,
+    pub(crate) batch_interval: Duration,
+    pub(crate) block_interval: Duration,
+    pub(crate) receiver_max_rate: Option<u64>,
+    pub(crate) stop_on_signal: bool,
+    pub(crate) graceful_stop_timeout: Duration,
+    pub(crate) receiver_restart_delay: Duration,
+}
+
+/// Spark's `spark.streaming.blockInterval` default.
+const DEFAULT_BLOCK_INTERVAL: Duration = Duration::from_millis(200);
+
+impl StreamingConf {
+    /// Settings for the application `app_name`, with Spark's defaults.
+    pub fn new(app_name: impl Into<String>) -> Self {
+        StreamingConf {
+            app_name: app_name.into(),
+            master: None,
+            block_interval: None,
+            receiver_max_rate: None,
+            stop_on_signal: true,
+            graceful_stop_timeout: None,
+            receiver_restart_delay: Duration::from_secs(2),
+            clock: Clock::System,
+        }
+    }
+
+    /// Sets the master: `local`, `local[N]` or `local[*]`.
+    ///
+    /// `CARGO_STREAM_MASTER` in the environment wins over this; in a cluster build (the
+    /// `cluster` feature, or `CARGO_STREAM_DEPLOY_MODE=cluster`) a local master set here is
+    /// ignored with a logged notice, so a `local[2]` meant for a laptop never reaches a cluster.
+    pub fn master(mut self, master: impl Into<String>) -> Self {
+        self.master = Some(master.into());
+        self
+    }
+
+    /// Alias of [`master`](Self::master) with Spark's name.
+    pub fn set_master(self, master: impl Into<String>) -> Self {
+        self.master(master)
+    }
+
+    /// How often receivers cut what they received into a block (one partition); default
+    /// 200 ms, clamped to the batch interval when left unset.
+    pub fn block_interval(mut self, interval: impl Into<Duration>) -> Self {
+        self.block_interval = Some(interval.into());
+        self
+    }
+
+    /// The most records per second each receiver stores (`spark.streaming.receiver.maxRate`).
+    pub fn receiver_max_rate(mut self, records_per_second: u64) -> Self {
+        self.receiver_max_rate = Some(records_per_second);
+        self
+    }
+
+    /// Whether SIGTERM and SIGINT stop the context gracefully (default true).
+    pub fn stop_on_signal(mut self, enabled: bool) -> Self {
+        self.stop_on_signal = enabled;
+        self
+    }
+
+    /// How long a graceful stop may take (default: ten batch intervals).
+    pub fn graceful_stop_timeout(mut self, timeout: impl Into<Duration>) -> Self {
+        self.graceful_stop_timeout = Some(timeout.into());
+        self
+    }
+
+    /// The first delay before a failed receiver restarts; it doubles up to this value from
+    /// 100 ms (default 2 s, as Spark's `spark.streaming.receiverRestartDelay`).
+    pub fn receiver_restart_delay(mut self, delay: impl Into<Duration>) -> Self {
+        self.receiver_restart_delay = delay.into();
+        self
+    }
+
+    /// Runs batches on a [`ManualClock`] instead of the system clock (for tests).
+    pub fn manual_clock(mut self, clock: ManualClock) -> Self {
+        self.clock = Clock::Manual(clock);
+        self
+    }
+
+    /// The application name.
+    pub fn app_name(&self) -> &str {
+        &self.app_name
+    }
+
+    pub(crate) fn resolve(&self, batch_interval: Duration) -> Result<Resolved> {
+        if batch_interval.is_zero() {
+            return Err(Error::InvalidDuration {
+                what: "batch interval",
+                why: "it must be greater than zero, e.g. `Seconds(1)`".into(),
+            });
+        }
+        let block_interval = match self.block_interval {
+            Some(b) if b.is_zero() => {
+                return Err(Error::InvalidDuration {
+                    what: "block interval",
+                    why: "it must be greater than zero (default 200 ms)".into(),
+                });
+            }
+            Some(b) if b > batch_interval => {
+                return Err(Error::InvalidDuration {
+                    what: "block interval",
+                    why: format!(
+                        "{} ms is longer than the batch interval of {} ms; set it to at most the batch interval",
+                        b.as_millis(),
+                        batch_interval.as_millis()
+                    ),
+                });
+            }
+            Some(b) => b,
+            None => DEFAULT_BLOCK_INTERVAL.min(batch_interval),
+        };
+        if self.receiver_max_rate == Some(0) {
+            return Err(Error::InvalidSetting {
+                name: "receiver_max_rate",
+                why: "must be at least 1 record per second".into(),
+            });
+        }
+        if self.app_name.trim().is_empty() {
+            return Err(Error::InvalidSetting {
+                name: "app_name",
+                why: "an application needs a name".into(),
+            });
+        }
+        Ok(Resolved {
+            app_name: self.app_name.clone(),
+            master: self.resolve_master(
+                std::env::var(MASTER_ENV).ok(),
+                cfg!(feature = "cluster")
+                    || std::env::var(DEPLOY_MODE_ENV).is_ok_and(|m| m == "cluster"),
+            )?,
+            batch_interval,
+            block_interval,
+            receiver_max_rate: self.receiver_max_rate,
+            stop_on_signal: self.stop_on_signal,
+            graceful_stop_timeout: self.graceful_stop_timeout.unwrap_or(batch_interval * 10),
+            receiver_restart_delay: self.receiver_restart_delay,
+        })
+    }
+
+    /// The master in force: the environment's, then the code's (unless this is a cluster
+    /// build and it is local), then `local[*]`.
+    fn resolve_master(&self, from_env: Option<String>, cluster: bool) -> Result<Master> {
+        if let Some(m) = from_env.filter(|m| !m.trim().is_empty()) {
+            return Master::parse(&m);
+        }
+        match &self.master {
+            Some(m) if cluster && m.trim_start().starts_with("local") => {
+                tracing::info!(
+                    master = %m,
+                    "cluster build: ignoring the local master set in code; using the cluster's cores"
+                );
+                Ok(Master::LocalAll)
+            }
+            Some(m) => Master::parse(m),
+            None => Ok(Master::LocalAll),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::{Milliseconds, Seconds};
+
+    #[test]
+    fn masters_parse_or_explain() {
+        assert_eq!(Master::parse("local").unwrap(), Master::Local(1));
+        assert_eq!(Master::parse("local[*]").unwrap(), Master::LocalAll);
+        for bad in [
+            "local[0]",
+            "local[x]",
+            "yarn",
+            "local[2",
+            "spark://h:7077",
+            "",
+        ] {
+            let e = Master::parse(bad).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("`{bad}`")) && e.contains("local[N]"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn intervals_are_checked() {
+        let conf = StreamingConf::new("t").master("local[2]");
+        let e = conf.resolve(Duration::ZERO).unwrap_err().to_string();
+        assert!(e.contains("batch interval"), "{e}");
+        let e = conf
+            .clone()
+            .block_interval(Seconds(2))
+            .resolve(Seconds(1).into())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("longer than the batch interval"), "{e}");
+        let r = conf.resolve(Milliseconds(100).into()).unwrap();
+        assert_eq!(
+            r.block_interval,
+            Duration::from_millis(100),
+            "default clamps to batch"
+        );
+        assert_eq!(r.graceful_stop_timeout, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn environment_wins_and_cluster_ignores_local() {
+        let conf = StreamingConf::new("t").master("local[2]");
+        assert_eq!(
+            conf.resolve_master(Some("local[3]".into()), false).unwrap(),
+            Master::Local(3)
+        );
+        assert_eq!(conf.resolve_master(None, false).unwrap(), Master::Local(2));
+        assert_eq!(conf.resolve_master(None, true).unwrap(), Master::LocalAll);
+        assert_eq!(
+            StreamingConf::new("t").resolve_master(None, false).unwrap(),
+            Master::LocalAll
+        );
+    }
+}

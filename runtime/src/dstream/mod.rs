@@ -1,0 +1,111 @@
+//! `DStream<T>`: a typed handle to a node of the graph. Transformations add nodes; output
+//! operations register jobs run at every batch. Operations are grouped by family in [`ops`].
+
+pub(crate) mod node;
+mod ops;
+
+use std::panic::Location;
+use std::sync::Arc;
+
+use crate::batch::{Batch, Data};
+use crate::context::Shared;
+use crate::error::{Error, Result};
+use crate::scheduler::Output;
+use crate::time::Time;
+use node::Node;
+
+/// A discretized stream: a sequence of batches, one per batch interval, as Spark's DStream.
+/// Cheap to clone; every clone is the same stream.
+pub struct DStream<T> {
+    pub(crate) node: Arc<Node<T>>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl<T> Clone for DStream<T> {
+    fn clone(&self) -> Self {
+        DStream {
+            node: self.node.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T: Data> DStream<T> {
+    pub(crate) fn from_node(shared: Arc<Shared>, node: Node<T>) -> Self {
+        let node = Arc::new(node);
+        shared.graph_mut().nodes.push(node.clone());
+        DStream { node, shared }
+    }
+
+    /// A new stream computed from this one's batch at each time by `f`.
+    #[track_caller]
+    pub(crate) fn derive<U: Data>(
+        &self,
+        name: &str,
+        f: impl Fn(Batch<T>, Time) -> Batch<U> + Send + Sync + 'static,
+    ) -> DStream<U> {
+        self.shared.assert_initialized(&format!("`{name}`"));
+        let parent = self.node.clone();
+        parent.add_consumer();
+        let compute = Box::new(move |t| parent.get(t).map(|b| f(b, t)));
+        DStream::from_node(
+            self.shared.clone(),
+            Node::new(name, self.node.slide, compute),
+        )
+    }
+
+    /// A new stream computed from this one's and `other`'s batches at each time by `f`.
+    #[track_caller]
+    pub(crate) fn derive2<U: Data, V: Data>(
+        &self,
+        other: &DStream<U>,
+        name: &str,
+        f: impl Fn(Batch<T>, Batch<U>, Time) -> Batch<V> + Send + Sync + 'static,
+    ) -> DStream<V> {
+        self.shared.assert_initialized(&format!("`{name}`"));
+        assert!(
+            Arc::ptr_eq(&self.shared, &other.shared),
+            "`{name}` needs two streams of the same streaming context"
+        );
+        let (a, b) = (self.node.clone(), other.node.clone());
+        a.add_consumer();
+        b.add_consumer();
+        let compute = Box::new(move |t| {
+            let (x, y) = (a.get(t), b.get(t));
+            Some(f(x?, y?, t))
+        });
+        DStream::from_node(
+            self.shared.clone(),
+            Node::new(name, self.node.slide, compute),
+        )
+    }
+
+    /// Registers an output operation that runs `f` on this stream's batch at each of its times.
+    #[track_caller]
+    pub(crate) fn register_output(
+        &self,
+        name: &str,
+        f: impl Fn(Batch<T>, Time) + Send + Sync + 'static,
+    ) -> Result<()> {
+        let at = Location::caller();
+        if !self.shared.is_initialized() {
+            return Err(Error::IllegalState(format!(
+                "cannot add output operation `{name}` at {at}: adding inputs, transformations and output operations after starting a context is not supported"
+            )));
+        }
+        let node = self.node.clone();
+        node.add_consumer();
+        let run = Box::new(move |time: Time, zero: Time| {
+            if node.is_valid_at(time, zero)
+                && let Some(batch) = node.get(time)
+            {
+                f(batch, time);
+            }
+        });
+        self.shared.graph_mut().outputs.push(Output {
+            name: format!("{name} at {at}"),
+            run,
+        });
+        Ok(())
+    }
+}

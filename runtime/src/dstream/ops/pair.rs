@@ -1,0 +1,101 @@
+//! Operations on pair streams `DStream<(K, V)>`, as Spark's `PairDStreamFunctions`. Each
+//! shuffle has a `_with_partitions` form; the default is the master's thread count.
+
+use crate::batch::{Data, Key};
+use crate::dstream::DStream;
+
+impl<K: Key, V: Data> DStream<(K, V)> {
+    /// Merges the values of each key in each batch with `f`.
+    ///
+    /// ```
+    /// let out = cargo_stream_runtime::example(vec![vec![("a", 1), ("b", 1), ("a", 1)]], |s| {
+    ///     s.reduce_by_key(|x, y| x + y)
+    /// });
+    /// let mut batch = out[0].clone();
+    /// batch.sort();
+    /// assert_eq!(batch, vec![("a", 2), ("b", 1)]);
+    /// ```
+    #[track_caller]
+    pub fn reduce_by_key(&self, f: impl Fn(V, V) -> V + Send + Sync + 'static) -> DStream<(K, V)> {
+        self.reduce_by_key_in(f, None)
+    }
+
+    /// As [`reduce_by_key`](Self::reduce_by_key), into `partitions` partitions.
+    #[track_caller]
+    pub fn reduce_by_key_with_partitions(
+        &self,
+        f: impl Fn(V, V) -> V + Send + Sync + 'static,
+        partitions: usize,
+    ) -> DStream<(K, V)> {
+        self.reduce_by_key_in(f, Some(partitions))
+    }
+
+    #[track_caller]
+    fn reduce_by_key_in(
+        &self,
+        f: impl Fn(V, V) -> V + Send + Sync + 'static,
+        n: Option<usize>,
+    ) -> DStream<(K, V)> {
+        self.derive("reduce_by_key", move |b, _| b.reduce_by_key(&f, n))
+    }
+
+    /// Gathers the values of each key in each batch.
+    #[track_caller]
+    pub fn group_by_key(&self) -> DStream<(K, Vec<V>)> {
+        self.derive("group_by_key", |b, _| b.group_by_key(None))
+    }
+
+    /// As [`group_by_key`](Self::group_by_key), into `partitions` partitions.
+    #[track_caller]
+    pub fn group_by_key_with_partitions(&self, partitions: usize) -> DStream<(K, Vec<V>)> {
+        self.derive("group_by_key", move |b, _| b.group_by_key(Some(partitions)))
+    }
+
+    /// Combines the values of each key, as Spark's `combineByKey`.
+    #[track_caller]
+    pub fn combine_by_key<C: Data>(
+        &self,
+        create: impl Fn(V) -> C + Send + Sync + 'static,
+        merge_value: impl Fn(C, V) -> C + Send + Sync + 'static,
+        merge_combiners: impl Fn(C, C) -> C + Send + Sync + 'static,
+    ) -> DStream<(K, C)> {
+        self.derive("combine_by_key", move |b, _| {
+            b.combine_by_key(&create, &merge_value, &merge_combiners, None)
+        })
+    }
+
+    /// As [`combine_by_key`](Self::combine_by_key), into `partitions` partitions.
+    #[track_caller]
+    pub fn combine_by_key_with_partitions<C: Data>(
+        &self,
+        create: impl Fn(V) -> C + Send + Sync + 'static,
+        merge_value: impl Fn(C, V) -> C + Send + Sync + 'static,
+        merge_combiners: impl Fn(C, C) -> C + Send + Sync + 'static,
+        partitions: usize,
+    ) -> DStream<(K, C)> {
+        self.derive("combine_by_key", move |b, _| {
+            b.combine_by_key(&create, &merge_value, &merge_combiners, Some(partitions))
+        })
+    }
+
+    /// Applies `f` to each value.
+    #[track_caller]
+    pub fn map_values<U: Data>(
+        &self,
+        f: impl Fn(V) -> U + Send + Sync + 'static,
+    ) -> DStream<(K, U)> {
+        self.derive("map_values", move |b, _| b.map_values(&f))
+    }
+
+    /// Applies `f` to each value and pairs each result with the key.
+    #[track_caller]
+    pub fn flat_map_values<U: Data, I>(
+        &self,
+        f: impl Fn(V) -> I + Send + Sync + 'static,
+    ) -> DStream<(K, U)>
+    where
+        I: IntoIterator<Item = U>,
+    {
+        self.derive("flat_map_values", move |b, _| b.flat_map_values(&f))
+    }
+}

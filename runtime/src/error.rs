@@ -1,0 +1,111 @@
+//! The runtime's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the runtime, from a bad configuration to a failed batch.
+///
+/// Messages name the setting, file or host involved and, where there is one, the fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The master string is not `local`, `local[N]` or `local[*]`.
+    #[error("invalid master `{master}`: expected `local`, `local[N]` (N >= 1) or `local[*]`")]
+    InvalidMaster {
+        /// The string as given.
+        master: String,
+    },
+    /// A duration setting is zero or inconsistent with another.
+    #[error("invalid {what}: {why}")]
+    InvalidDuration {
+        /// Which setting (for example `batch interval`).
+        what: &'static str,
+        /// What is wrong and how to fix it.
+        why: String,
+    },
+    /// A setting other than a duration or the master is invalid.
+    #[error("invalid setting `{name}`: {why}")]
+    InvalidSetting {
+        /// The setting's name.
+        name: &'static str,
+        /// What is wrong and how to fix it.
+        why: String,
+    },
+    /// Receivers would take every worker thread, so no batch could ever run.
+    #[error(
+        "`{master}` leaves no thread for batches: {receivers} receiver(s) ({names}) hold {receivers} of its {threads} thread(s); use `local[{needed}]` or more, or `local[*]`"
+    )]
+    NotEnoughThreads {
+        /// The master as configured.
+        master: String,
+        /// Worker threads the master gives.
+        threads: usize,
+        /// Number of receivers.
+        receivers: usize,
+        /// The receivers' names.
+        names: String,
+        /// The smallest thread count that works.
+        needed: usize,
+    },
+    /// `start()` was called on a context without any output operation.
+    #[error(
+        "no output operations registered, so nothing to execute: add `print`, `save_as_text_files` or `foreach_rdd` before `start()`"
+    )]
+    NoOutputOperations,
+    /// The context is not in the state the call needs.
+    #[error("{0}")]
+    IllegalState(String),
+    /// A source could not be set up (for example an unreadable directory).
+    #[error("source `{source_name}`: {message}")]
+    Source {
+        /// The source, with its address or path.
+        source_name: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
+    /// A batch's job failed; the context stopped.
+    #[error("job for batch {batch_time} ms failed in `{operation}`: {message}")]
+    JobFailed {
+        /// The batch time in milliseconds.
+        batch_time: u64,
+        /// The operation that failed.
+        operation: String,
+        /// The panic or error message.
+        message: String,
+    },
+    /// An I/O error on a path.
+    #[error("{action} `{}`: {source}", path.display())]
+    Io {
+        /// What the runtime was doing (for example `failed to write`).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A graceful stop did not finish within its timeout.
+    #[error(
+        "graceful stop timed out after {waited_ms} ms with batches still pending; raise `graceful_stop_timeout`"
+    )]
+    StopTimedOut {
+        /// How long the stop waited.
+        waited_ms: u64,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// `Result` with the runtime's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

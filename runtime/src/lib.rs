@@ -1,0 +1,82 @@
+//! A Spark-Streaming-style micro-batch runtime: DStreams, receivers, a `local[N]` scheduler and
+//! outputs, for jobs written like Spark Streaming jobs and run without a JVM.
+//!
+//! # A tour
+//!
+//! A job builds a graph of [`DStream`]s on a [`StreamingContext`], registers output operations,
+//! and starts it. Every batch interval the context fixes each input's records for that batch
+//! (receivers cut what they received into one block, a partition, per block interval), then
+//! runs the output operations, which compute the batch through the graph on the worker threads.
+//!
+//! ```no_run
+//! use cargo_stream_runtime::prelude::*;
+//!
+//! fn main() -> Result<(), cargo_stream_runtime::Error> {
+//!     let conf = StreamingConf::new("NetworkWordCount").master("local[2]");
+//!     let ssc = StreamingContext::new(conf, Seconds(1))?;
+//!     let lines = ssc.socket_text_stream("localhost", 9999);
+//!     let counts = lines
+//!         .flat_map(|line: String| line.split(' ').map(str::to_owned).collect::<Vec<_>>())
+//!         .map(|word| (word, 1u64))
+//!         .reduce_by_key(|a, b| a + b);
+//!     counts.print(10)?;
+//!     ssc.start()?;
+//!     ssc.await_termination()
+//! }
+//! ```
+//!
+//! Every operation is also a [`Batch`] operation, so tests and docs can run a stream on fixed
+//! input with [`example`]:
+//!
+//! ```
+//! let out = cargo_stream_runtime::example(vec![vec!["a b a".to_string()]], |lines| {
+//!     lines
+//!         .flat_map(|l: String| l.split(' ').map(str::to_owned).collect::<Vec<_>>())
+//!         .count_by_value()
+//! });
+//! let mut counts = out[0].clone();
+//! counts.sort();
+//! assert_eq!(counts, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
+//! ```
+//!
+//! # Feature flags
+//!
+//! - `cluster`: a cluster build. A local master set in code is ignored with a logged notice;
+//!   `cargo stream package` enables it.
+#![warn(missing_docs, unreachable_pub)]
+#![doc(test(attr(deny(warnings))))]
+
+mod batch;
+mod clock;
+mod conf;
+mod context;
+mod dstream;
+mod error;
+mod example;
+mod metrics;
+mod output;
+mod render;
+mod scheduler;
+mod signals;
+mod source;
+mod time;
+
+pub use batch::{Batch, Data, Key};
+pub use clock::ManualClock;
+pub use conf::{DEPLOY_MODE_ENV, MASTER_ENV, Master, StreamingConf};
+pub use context::StreamingContext;
+pub use dstream::DStream;
+pub use error::{Error, Result};
+pub use example::{example, example_with};
+pub use metrics::{BatchInfo, CounterSnapshot, ReceiverInfo, StreamingListener};
+pub use render::Render;
+pub use source::receiver::{Receiver, ReceiverContext};
+pub use time::{Milliseconds, Minutes, Seconds, Time};
+
+/// The names a job needs: `use cargo_stream_runtime::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Batch, DStream, Milliseconds, Minutes, Receiver, ReceiverContext, Render, Seconds,
+        StreamingConf, StreamingContext, StreamingListener, Time,
+    };
+}

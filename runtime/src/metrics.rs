@@ -1,0 +1,116 @@
+//! Per-batch metrics, counters of skipped input, and the `StreamingListener` trait.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::time::Time;
+
+/// What happened to one batch, as Spark's `BatchInfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchInfo {
+    /// The batch time.
+    pub batch_time: Time,
+    /// Records the batch took from its inputs.
+    pub num_records: u64,
+    /// When the batch was queued (wall-clock ms).
+    pub submission_time: u64,
+    /// When its first job started.
+    pub processing_start_time: Option<u64>,
+    /// When its last job ended.
+    pub processing_end_time: Option<u64>,
+}
+
+impl BatchInfo {
+    /// Time from the batch time to the start of processing: grows when batches fall behind.
+    pub fn scheduling_delay(&self) -> Option<Duration> {
+        self.processing_start_time
+            .map(|s| Duration::from_millis(s.saturating_sub(self.batch_time.0)))
+    }
+    /// Time spent processing.
+    pub fn processing_delay(&self) -> Option<Duration> {
+        Some(Duration::from_millis(
+            self.processing_end_time?
+                .saturating_sub(self.processing_start_time?),
+        ))
+    }
+    /// Time from the batch time to the end of processing.
+    pub fn total_delay(&self) -> Option<Duration> {
+        self.processing_end_time
+            .map(|e| Duration::from_millis(e.saturating_sub(self.batch_time.0)))
+    }
+}
+
+/// A receiver as listeners see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiverInfo {
+    /// The receiver's name (its kind and address).
+    pub name: String,
+    /// The last error or restart reason, if any.
+    pub last_error: Option<String>,
+}
+
+/// Callbacks on batches and receivers, as Spark's `StreamingListener`; every method has an
+/// empty default. They run on the runtime's threads: keep them quick.
+pub trait StreamingListener: Send + Sync {
+    /// The context started; `time` is the first batch time.
+    fn on_streaming_started(&self, _time: Time) {}
+    /// A batch was queued.
+    fn on_batch_submitted(&self, _info: &BatchInfo) {}
+    /// A batch started processing.
+    fn on_batch_started(&self, _info: &BatchInfo) {}
+    /// A batch finished processing.
+    fn on_batch_completed(&self, _info: &BatchInfo) {}
+    /// A receiver started (or restarted).
+    fn on_receiver_started(&self, _info: &ReceiverInfo) {}
+    /// A receiver reported an error or asked to restart.
+    fn on_receiver_error(&self, _info: &ReceiverInfo) {}
+    /// A receiver stopped.
+    fn on_receiver_stopped(&self, _info: &ReceiverInfo) {}
+}
+
+/// Running totals of input the sources skipped or could not read, for alerting and tests.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) non_utf8_lines: AtomicU64,
+    pub(crate) vanished_files: AtomicU64,
+    pub(crate) unreadable_files: AtomicU64,
+    pub(crate) listing_errors: AtomicU64,
+    pub(crate) receiver_restarts: AtomicU64,
+    pub(crate) records_received: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> CounterSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        CounterSnapshot {
+            non_utf8_lines: get(&self.non_utf8_lines),
+            vanished_files: get(&self.vanished_files),
+            unreadable_files: get(&self.unreadable_files),
+            listing_errors: get(&self.listing_errors),
+            receiver_restarts: get(&self.receiver_restarts),
+            records_received: get(&self.records_received),
+        }
+    }
+}
+
+/// A snapshot of the context's counters of skipped input and receiver restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CounterSnapshot {
+    /// Lines skipped because they were not UTF-8.
+    pub non_utf8_lines: u64,
+    /// Files listed but gone before they could be read.
+    pub vanished_files: u64,
+    /// Files that could not be read for another reason.
+    pub unreadable_files: u64,
+    /// Failed directory listings.
+    pub listing_errors: u64,
+    /// Receiver restarts.
+    pub receiver_restarts: u64,
+    /// Records stored by receivers.
+    pub records_received: u64,
+}

@@ -1,0 +1,177 @@
+//! The batch timer (Spark's JobGenerator) and the job thread (JobScheduler): the timer fixes
+//! each batch's input at its time and queues it; the job thread runs the output operations of
+//! queued batches one after another, in time order, so a slow batch delays the next but
+//! nothing is dropped.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+
+use crate::context::Shared;
+use crate::dstream::node::AnyNode;
+use crate::error::{Error, Result};
+use crate::metrics::{BatchInfo, StreamingListener};
+use crate::source::InputSource;
+use crate::time::Time;
+
+pub(crate) const JOBS_THREAD: &str = "stream-jobs";
+
+/// A registered output operation: runs the graph for one batch time.
+pub(crate) struct Output {
+    pub(crate) name: String,
+    pub(crate) run: Box<dyn Fn(Time, Time) + Send + Sync>,
+}
+
+/// The graph as it runs: fixed at `start()`, read without locks by the timer and job thread.
+pub(crate) struct RunGraph {
+    pub(crate) nodes: Vec<Arc<dyn AnyNode>>,
+    pub(crate) outputs: Vec<Output>,
+    pub(crate) inputs: Vec<Arc<dyn InputSource>>,
+}
+
+/// A batch whose input is fixed, waiting for the job thread.
+pub(crate) struct PendingBatch {
+    info: BatchInfo,
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| Error::IllegalState(format!("could not start thread `{name}`: {e}")))
+}
+
+pub(crate) fn spawn_generator(
+    sh: Arc<Shared>,
+    run: Arc<RunGraph>,
+    first: Time,
+) -> Result<JoinHandle<()>> {
+    spawn("stream-generator", move || {
+        let mut time = first;
+        while sh
+            .clock
+            .wait_until(time.millis(), || sh.hard_stop.load(Ordering::SeqCst))
+        {
+            // Read before allocating: when set, the receivers have flushed their last block,
+            // so this batch takes everything left.
+            let last = sh.draining.load(Ordering::SeqCst);
+            let records = run.inputs.iter().map(|i| i.allocate(time)).sum();
+            let info = BatchInfo {
+                batch_time: time,
+                num_records: records,
+                submission_time: sh.clock.now_ms(),
+                processing_start_time: None,
+                processing_end_time: None,
+            };
+            listeners(&sh)
+                .iter()
+                .for_each(|l| l.on_batch_submitted(&info));
+            sh.jobs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push_back(PendingBatch { info });
+            sh.jobs_cv.notify_all();
+            if last {
+                break;
+            }
+            time = time.plus(sh.conf.batch_interval);
+        }
+        sh.generator_done.store(true, Ordering::SeqCst);
+        let _guard = sh.jobs.lock();
+        sh.jobs_cv.notify_all();
+    })
+}
+
+fn listeners(sh: &Shared) -> Vec<Arc<dyn StreamingListener>> {
+    sh.listeners
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}
+
+pub(crate) fn spawn_jobs(sh: Arc<Shared>, run: Arc<RunGraph>) -> Result<JoinHandle<()>> {
+    spawn(JOBS_THREAD, move || {
+        let zero = *sh
+            .zero_time
+            .get()
+            .expect("zero time is set before the job thread starts");
+        loop {
+            let next = {
+                let mut jobs = sh.jobs.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    if sh.hard_stop.load(Ordering::SeqCst) {
+                        break None;
+                    }
+                    if let Some(b) = jobs.pop_front() {
+                        sh.job_running.store(true, Ordering::SeqCst);
+                        break Some(b);
+                    }
+                    if sh.generator_done.load(Ordering::SeqCst) {
+                        break None;
+                    }
+                    jobs = sh.jobs_cv.wait(jobs).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            let Some(batch) = next else { break };
+            let failed = run_batch(&sh, &run, batch.info, zero);
+            sh.job_running.store(false, Ordering::SeqCst);
+            if failed {
+                // Stop everything from another thread: `stop` joins this one.
+                sh.halt();
+                let sh2 = sh.clone();
+                let _ = std::thread::Builder::new()
+                    .name("stream-stopper".into())
+                    .spawn(move || {
+                        let _ = sh2.stop(false);
+                    });
+                break;
+            }
+        }
+    })
+}
+
+/// Runs every output operation for one batch; true if one failed.
+fn run_batch(sh: &Shared, graph: &RunGraph, mut info: BatchInfo, zero: Time) -> bool {
+    let time = info.batch_time;
+    let listeners = listeners(sh);
+    info.processing_start_time = Some(sh.clock.now_ms());
+    listeners.iter().for_each(|l| l.on_batch_started(&info));
+    let mut failure = None;
+    for out in &graph.outputs {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| (out.run)(time, zero))) {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panicked".into());
+            failure = Some((time.millis(), out.name.clone(), message));
+            break;
+        }
+    }
+    graph.nodes.iter().for_each(|n| n.clear());
+    for input in &graph.inputs {
+        info.num_records += input.records_read(time);
+        input.forget(time);
+    }
+    info.processing_end_time = Some(sh.clock.now_ms());
+    let failed = failure.is_some();
+    if let Some((t, op, msg)) = failure {
+        tracing::error!(batch = t, operation = %op, "job failed, stopping the context: {msg}");
+        sh.lifecycle().failure = Some((t, op, msg));
+    } else {
+        tracing::info!(
+            batch = time.millis(),
+            records = info.num_records,
+            scheduling_delay_ms = info.scheduling_delay().map_or(0, |d| d.as_millis() as u64),
+            processing_ms = info.processing_delay().map_or(0, |d| d.as_millis() as u64),
+            total_delay_ms = info.total_delay().map_or(0, |d| d.as_millis() as u64),
+            "batch completed"
+        );
+        listeners.iter().for_each(|l| l.on_batch_completed(&info));
+    }
+    let mut life = sh.lifecycle();
+    life.last_completed = Some(time);
+    sh.lifecycle_cv.notify_all();
+    failed
+}

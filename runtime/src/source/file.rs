@@ -1,0 +1,181 @@
+//! `text_file_stream`: new files moved into a directory, read once each, a file per partition.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::batch::{Batch, Executor};
+use crate::error::{Error, Result};
+use crate::metrics::Counters;
+use crate::source::InputSource;
+use crate::time::Time;
+
+pub(crate) struct FileSource {
+    dir: PathBuf,
+    seen: Mutex<HashSet<PathBuf>>,
+    allocated: Mutex<BTreeMap<Time, Vec<PathBuf>>>,
+    read: Mutex<BTreeMap<Time, u64>>,
+    counters: Arc<Counters>,
+    exec: Arc<OnceLock<Executor>>,
+}
+
+impl FileSource {
+    pub(crate) fn new(
+        dir: PathBuf,
+        counters: Arc<Counters>,
+        exec: Arc<OnceLock<Executor>>,
+    ) -> Self {
+        FileSource {
+            dir,
+            seen: Mutex::default(),
+            allocated: Mutex::default(),
+            read: Mutex::default(),
+            counters,
+            exec,
+        }
+    }
+
+    /// The visible files in the directory, sorted: names starting with `.` (files being
+    /// written, by convention) are skipped, as are subdirectories.
+    fn list(&self) -> std::io::Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if !hidden
+                && entry
+                    .file_type()
+                    .is_ok_and(|t| t.is_file() || t.is_symlink())
+            {
+                files.push(entry.path());
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    /// The batch at `time`: the lines of each file allocated to it, one partition per file.
+    pub(crate) fn compute(&self, time: Time) -> Option<Batch<String>> {
+        let exec = self.exec.get()?.clone();
+        let files = self
+            .allocated
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&time)
+            .unwrap_or_default();
+        let paths = Batch::new(files.into_iter().map(|f| vec![f]).collect(), exec);
+        let batch = paths.map_parts(|p| {
+            p.iter()
+                .flat_map(|f| read_lines(f, &self.counters))
+                .collect()
+        });
+        self.read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(time, batch.count());
+        Some(batch)
+    }
+}
+
+impl InputSource for FileSource {
+    fn name(&self) -> String {
+        format!("text_file_stream({})", self.dir.display())
+    }
+
+    fn start(&self) -> Result<()> {
+        let existing = self.list().map_err(|e| Error::Source {
+            source_name: self.name(),
+            message: format!(
+                "cannot read directory `{}`: {e}; create it or fix its permissions",
+                self.dir.display()
+            ),
+        })?;
+        tracing::info!(dir = %self.dir.display(), ignored = existing.len(), "watching for new files (files already there are ignored)");
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(existing);
+        Ok(())
+    }
+
+    fn allocate(&self, time: Time) -> u64 {
+        let listed = match self.list() {
+            Ok(l) => l,
+            Err(e) => {
+                Counters::add(&self.counters.listing_errors, 1);
+                tracing::warn!(dir = %self.dir.display(), "cannot list directory, batch {time} gets no files from it: {e}");
+                return 0;
+            }
+        };
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let new: Vec<PathBuf> = listed
+            .iter()
+            .filter(|f| !seen.contains(*f))
+            .cloned()
+            .collect();
+        // Forget names no longer listed, so a new file under an old name is read again.
+        let present: HashSet<&PathBuf> = listed.iter().collect();
+        seen.retain(|f| present.contains(f));
+        seen.extend(new.iter().cloned());
+        if !new.is_empty() {
+            tracing::debug!(files = new.len(), "new files for batch {time}");
+            self.allocated
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(time, new);
+        }
+        0
+    }
+
+    fn records_read(&self, time: Time) -> u64 {
+        self.read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&time)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn forget(&self, time: Time) {
+        let keep = Time(time.0 + 1);
+        let mut a = self.allocated.lock().unwrap_or_else(|p| p.into_inner());
+        *a = a.split_off(&keep);
+        let mut r = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        *r = r.split_off(&keep);
+    }
+}
+
+/// The UTF-8 lines of `path`; a vanished or unreadable file and non-UTF-8 lines are logged,
+/// counted and skipped.
+fn read_lines(path: &Path, counters: &Counters) -> Vec<String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            Counters::add(&counters.vanished_files, 1);
+            tracing::warn!(file = %path.display(), "file vanished before it could be read; skipped");
+            return Vec::new();
+        }
+        Err(e) => {
+            Counters::add(&counters.unreadable_files, 1);
+            tracing::warn!(file = %path.display(), "cannot read file, skipped: {e}");
+            return Vec::new();
+        }
+    };
+    let mut lines = Vec::new();
+    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    if body.is_empty() && bytes.is_empty() {
+        return lines;
+    }
+    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match std::str::from_utf8(line) {
+            Ok(s) => lines.push(s.to_owned()),
+            Err(_) => {
+                Counters::add(&counters.non_utf8_lines, 1);
+                tracing::warn!(file = %path.display(), line = i + 1, "skipped a line that is not UTF-8");
+            }
+        }
+    }
+    lines
+}

@@ -1,0 +1,30 @@
+//! Input sources: what feeds batches. Receivers ([`receiver`]) run on their own threads and
+//! cut blocks; direct sources (queues, directories) are asked for data at each batch time.
+
+pub(crate) mod file;
+pub(crate) mod queue;
+pub(crate) mod receiver;
+pub(crate) mod socket;
+pub(crate) mod supervisor;
+
+use crate::error::Result;
+use crate::time::Time;
+
+/// The context's view of an input: allocate data to a batch when it is generated, so that a
+/// batch's input is fixed before its jobs run, however late they run.
+pub(crate) trait InputSource: Send + Sync {
+    /// The source's name for messages, with its address or path.
+    fn name(&self) -> String;
+    /// Called once by `start()`; an error here fails `start()`.
+    fn start(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Fixes the input of the batch at `time`; returns the records allocated, when known now.
+    fn allocate(&self, time: Time) -> u64;
+    /// Records read for `time` while computing it (sources that read at compute time).
+    fn records_read(&self, _time: Time) -> u64 {
+        0
+    }
+    /// Drops what was allocated to batches up to `time`, once they are done.
+    fn forget(&self, time: Time);
+}
