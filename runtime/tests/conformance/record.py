@@ -3,11 +3,18 @@
 
 Usage (see README.md in this directory):
     SPARK_LOCAL_IP=127.0.0.1 ~/.cache/cargo-stream/pyspark-4.3.0/bin/python \
-        runtime/tests/conformance/record.py [case ...]
+        runtime/tests/conformance/record.py [--python-only | --scala-only] [case ...]
 
-With no arguments every case is recorded.  One SparkContext (local[2]) is shared; each case gets
-its own StreamingContext, fed by ssc.queueStream(..., oneAtATime=True) with one RDD per batch
-(sc.parallelize(batch, 2), empty batches included).
+With no case arguments every case is recorded.
+
+PySpark cases: one SparkContext (local[2]) is shared; each case gets its own StreamingContext,
+fed by ssc.queueStream(..., oneAtATime=True) with one RDD per batch (sc.parallelize(batch, 2),
+empty batches included).
+
+Scala cases (mapWithState, which PySpark lacks, and Scala twins of the inverse-window cases):
+this script generates a Scala script with the same inputs and runs it with
+`$SPARK_HOME/bin/spark-shell -i` (one SparkContext, local[2], one StreamingContext per case,
+ssc.queueStream(queue, oneAtATime = true) of sc.parallelize(batch, 2)).
 
 Bindings available to the case expressions:
     words       = ssc.queueStream(<inputs>)                    (strings)
