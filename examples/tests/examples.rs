@@ -1,0 +1,229 @@
+//! Runs each example binary against real sockets and files, stops it with SIGTERM, and checks
+//! its exact output: every batch printed in Spark's format, and the counts.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+const RULE: &str = "-------------------------------------------";
+
+/// A running example, with its stderr watched for the "started" log line.
+struct Job {
+    child: Child,
+    started: mpsc::Receiver<()>,
+    stdout: Arc<Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+fn spawn(bin: &str, args: &[&str]) -> Job {
+    let mut child = Command::new(bin)
+        .args(args)
+        .env("RUST_LOG", "cargo_stream_runtime=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, started) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[job] {line}");
+            if line.contains("streaming context started") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let (mut pipe, sink) = (child.stdout.take().unwrap(), stdout.clone());
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    Job {
+        child,
+        started,
+        stdout,
+        reader,
+    }
+}
+
+impl Job {
+    fn wait_started(&self) {
+        self.started
+            .recv_timeout(Duration::from_secs(30))
+            .expect("job started");
+    }
+
+    /// Waits until the job printed `text` (for at most a minute).
+    fn wait_printed(&self, text: &str) {
+        for _ in 0..600 {
+            if self.stdout.lock().unwrap().contains(text) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "the job never printed {text}: {}",
+            self.stdout.lock().unwrap()
+        );
+    }
+
+    /// SIGTERM, then the job's stdout once it exited by itself with success.
+    fn terminate(mut self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "graceful stop exits 0, got {status}");
+        self.reader.join().unwrap();
+        let out = self.stdout.lock().unwrap().clone();
+        out
+    }
+}
+
+/// Parses `print` output into (time, records) per batch, checking Spark's layout exactly.
+fn parse_batches(out: &str, interval_ms: u64) -> Vec<(u64, Vec<String>)> {
+    let mut lines = out.lines();
+    let mut batches: Vec<(u64, Vec<String>)> = Vec::new();
+    while let Some(first) = lines.next() {
+        assert_eq!(first, RULE, "output: {out}");
+        let time = lines
+            .next()
+            .unwrap()
+            .strip_prefix("Time: ")
+            .unwrap()
+            .strip_suffix(" ms")
+            .unwrap();
+        let time: u64 = time.parse().unwrap();
+        assert_eq!(
+            time % interval_ms,
+            0,
+            "batch times are multiples of the interval"
+        );
+        if let Some((prev, _)) = batches.last() {
+            assert_eq!(time, prev + interval_ms, "every batch is printed, in order");
+        }
+        assert_eq!(lines.next(), Some(RULE));
+        let records: Vec<String> = lines
+            .by_ref()
+            .take_while(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        batches.push((time, records));
+    }
+    batches
+}
+
+/// The records of the only non-empty batch, sorted.
+fn only_nonempty_batch(out: &str, interval_ms: u64) -> Vec<String> {
+    let batches = parse_batches(out, interval_ms);
+    let mut nonempty: Vec<Vec<String>> = batches
+        .into_iter()
+        .map(|(_, r)| r)
+        .filter(|r| !r.is_empty())
+        .collect();
+    assert_eq!(
+        nonempty.len(),
+        1,
+        "data written at once lands in one batch: {out}"
+    );
+    let mut records = nonempty.remove(0);
+    records.sort();
+    records
+}
+
+const TEXT: &str = "to be or not to be\nthat is the question\nto be\n";
+const COUNTS: [&str; 8] = [
+    "(be,3)",
+    "(is,1)",
+    "(not,1)",
+    "(or,1)",
+    "(question,1)",
+    "(that,1)",
+    "(the,1)",
+    "(to,3)",
+];
+
+/// Serves `TEXT` once to the first client, after the test says so.
+fn text_server() -> (u16, mpsc::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (go, wait) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        wait.recv().unwrap();
+        conn.write_all(TEXT.as_bytes()).unwrap();
+        // Keep the connection open until the job stops.
+        let mut sink = Vec::new();
+        let _ = conn.read_to_end(&mut sink);
+    });
+    (port, go)
+}
+
+fn socket_example(bin: &str) {
+    let (port, go) = text_server();
+    let job = spawn(bin, &["127.0.0.1", &port.to_string()]);
+    job.wait_started();
+    go.send(()).unwrap();
+    job.wait_printed("(to,3)");
+    let out = job.terminate();
+    assert_eq!(only_nonempty_batch(&out, 1000), COUNTS);
+}
+
+#[test]
+fn socket_word_count_prints_the_counts_of_each_batch() {
+    socket_example(env!("CARGO_BIN_EXE_socket_word_count"));
+}
+
+#[test]
+fn custom_receiver_prints_the_counts_of_each_batch() {
+    socket_example(env!("CARGO_BIN_EXE_custom_receiver"));
+}
+
+#[test]
+fn directory_word_count_counts_each_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let incoming = dir.path().join("incoming");
+    std::fs::create_dir(&incoming).unwrap();
+    std::fs::write(
+        incoming.join("before.txt"),
+        "ignored because it was there first\n",
+    )
+    .unwrap();
+    let job = spawn(
+        env!("CARGO_BIN_EXE_directory_word_count"),
+        &[incoming.to_str().unwrap()],
+    );
+    job.wait_started();
+    let staged = dir.path().join("hamlet.txt");
+    std::fs::write(&staged, TEXT).unwrap();
+    std::fs::rename(&staged, incoming.join("hamlet.txt")).unwrap();
+    job.wait_printed("(to,3)");
+    let out = job.terminate();
+    assert_eq!(only_nonempty_batch(&out, 2000), COUNTS);
+}
+
+#[test]
+fn a_missing_argument_prints_usage() {
+    let out = Command::new(env!("CARGO_BIN_EXE_socket_word_count"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("usage: socket_word_count <host> <port>")
+    );
+}
