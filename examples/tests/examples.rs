@@ -90,8 +90,7 @@ impl Job {
         let status = self.child.wait().unwrap();
         assert!(status.success(), "graceful stop exits 0, got {status}");
         self.reader.join().unwrap();
-        let out = self.stdout.lock().unwrap().clone();
-        out
+        self.stdout.lock().unwrap().clone()
     }
 }
 

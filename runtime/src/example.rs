@@ -64,6 +64,6 @@ pub fn example_with<I: Data, O: Data>(
         assert!(done, "example batch {i} did not complete");
     }
     ssc.stop(false).expect("example stop");
-    let out = std::mem::take(&mut *seen.lock().unwrap_or_else(|p| p.into_inner()));
-    out
+    let mut out = seen.lock().unwrap_or_else(|p| p.into_inner());
+    std::mem::take(&mut *out)
 }
