@@ -1,1 +1,520 @@
-//! Packaging.
+//! `cargo stream package`: the cluster build of a job and its bundle.
+//!
+//! The steps, each in a module of its own: find the package and binary ([`locate`]); report the
+//! local masters set in code ([`strip`]), which the runtime's `cluster` feature makes inert;
+//! build with that feature ([`cargo_build`]); gather the entries (the binary, the cluster
+//! [`config`], the [`licenses`], `Cargo.lock`, the launcher, `--include` files); describe them
+//! in `stream-manifest.json` ([`manifest`], with the [`elf`] glibc floor and the [`git`]
+//! revision); and write one reproducible archive ([`bundle`]) plus its `.sha256`.
+
+pub mod bundle;
+pub mod cargo_build;
+pub mod config;
+pub mod elf;
+pub mod git;
+pub mod licenses;
+pub mod locate;
+pub mod manifest;
+pub mod strip;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::error::with_help;
+use crate::shell::{ColorChoice, Shell, Verbosity};
+use bundle::{ArchiveFormat, Entry};
+use manifest::{Dependency, EntryInfo, StreamManifest};
+use strip::LocalMaster;
+
+/// The launcher's main class, named in the jar's `Main-Class`.
+pub const MAIN_CLASS: &str = "cargostream.Launcher";
+/// The launcher, compiled from `cli/launcher/cargostream/Launcher.java` by `javac --release 8`.
+pub const LAUNCHER_CLASS: &[u8] = include_bytes!("../../launcher/cargostream/Launcher.class");
+/// `submit-scripts/run.sh`: runs the unzipped bundle without Java.
+pub const RUN_SH: &[u8] = include_bytes!("../../../submit-scripts/run.sh");
+/// The feature of `cargo-stream-runtime` that makes a local master set in code inert.
+pub const CLUSTER_FEATURE: &str = "cargo-stream-runtime/cluster";
+
+/// An extra file for the bundle: `--include DEST:SRC`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Include {
+    /// Its path in the bundle.
+    pub dest: String,
+    /// The file or folder to copy.
+    pub src: PathBuf,
+}
+
+impl std::str::FromStr for Include {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (dest, src) = s
+            .split_once(':')
+            .ok_or_else(|| format!("expected DEST:SRC, got `{s}`"))?;
+        let dest = dest.trim_end_matches('/');
+        let bad = dest.is_empty()
+            || dest.starts_with('/')
+            || dest.contains('\\')
+            || dest
+                .split('/')
+                .any(|part| part.is_empty() || part == "." || part == "..");
+        if bad {
+            return Err(format!(
+                "DEST `{dest}` must be a relative path inside the bundle, without `.` or `..`"
+            ));
+        }
+        if src.is_empty() {
+            return Err(format!("SRC is empty in `{s}`"));
+        }
+        Ok(Include {
+            dest: dest.to_owned(),
+            src: PathBuf::from(src),
+        })
+    }
+}
+
+/// What `cargo stream package` was asked to do.
+#[derive(Clone, Debug)]
+pub struct PackageOpts {
+    /// `--manifest-path`.
+    pub manifest_path: Option<PathBuf>,
+    /// `--bin`.
+    pub bin: Option<String>,
+    /// `--target`.
+    pub target: Option<String>,
+    /// `--include`.
+    pub includes: Vec<Include>,
+    /// `--dry-run`: report what would be done, build and write nothing.
+    pub dry_run: bool,
+    /// How much to print.
+    pub verbosity: Verbosity,
+    /// Coloring, passed on to cargo.
+    pub color: ColorChoice,
+}
+
+/// What was (or, with `--dry-run`, would be) written.
+#[derive(Clone, Debug, Serialize)]
+pub struct PackageReport {
+    /// The artifact.
+    pub artifact: PathBuf,
+    /// Its checksum file.
+    pub checksum_file: PathBuf,
+    /// Hex sha256 of the artifact (`None` on a dry run).
+    pub sha256: Option<String>,
+    /// Its size in bytes (`None` on a dry run).
+    pub size: Option<u64>,
+    /// The cargo command of the cluster build.
+    pub build_command: Vec<String>,
+    /// The local masters the cluster build ignores.
+    pub stripped: Vec<LocalMaster>,
+    /// The entries, sorted (the binary's listed without contents on a dry run).
+    pub entries: Vec<String>,
+    /// The manifest (`None` on a dry run).
+    pub manifest: Option<StreamManifest>,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+}
+
+/// Runs the cluster build and writes the bundle.
+pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageReport> {
+    let target = match &opts.target {
+        Some(t) => t.clone(),
+        None => locate::host_triple()?,
+    };
+    let job = locate::locate(opts.manifest_path.as_deref(), opts.bin.as_deref(), &target)?;
+    let name = job.package.name.to_string();
+    let version = job.package.version.to_string();
+    let root = job.root();
+    shell.verbose_status(
+        "Found",
+        format!(
+            "binary `{}` of `{name} v{version}` ({})",
+            job.bin,
+            root.display()
+        ),
+    );
+
+    // The runtime's cluster feature is what makes a local master in code inert.
+    let (features, runtime_version) = match job.runtime() {
+        Some(runtime) if runtime.features.contains_key("cluster") => (
+            vec![CLUSTER_FEATURE.to_owned()],
+            Some(runtime.version.to_string()),
+        ),
+        Some(runtime) => {
+            return Err(with_help(
+                anyhow::anyhow!(
+                    "`cargo-stream-runtime {}` has no `cluster` feature",
+                    runtime.version
+                ),
+                "update the runtime: the cluster build needs its `cluster` feature to ignore local masters",
+            ));
+        }
+        None => {
+            shell.warn(format!("`{name}` does not depend on cargo-stream-runtime: building without the cluster feature"));
+            (Vec::new(), None)
+        }
+    };
+    let cluster_build = !features.is_empty();
+
+    let mut roots = vec![root.join("src")];
+    // Only what goes into the binary: tests, benches and examples keep their local masters.
+    for t in &job.package.targets {
+        let shipped = t.is_kind(cargo_metadata::TargetKind::Bin)
+            || t.is_kind(cargo_metadata::TargetKind::Lib);
+        if shipped {
+            roots.push(t.src_path.clone().into());
+        }
+    }
+    let stripped =
+        strip::scan(&root, &roots).context("failed to scan the sources for local masters")?;
+    for found in &stripped {
+        if cluster_build {
+            shell.note(format!("stripped for the cluster build: {found}"));
+        } else {
+            shell.warn(format!(
+                "local master set in code, NOT ignored without the runtime: {found}"
+            ));
+        }
+    }
+
+    let out_dir = PathBuf::from(job.metadata.target_directory.as_std_path()).join("stream");
+    let artifact = out_dir.join(format!(
+        "{name}-{version}-{target}.{}",
+        ArchiveFormat::Jar.extension()
+    ));
+    let checksum_file = bundle::checksum_path(&artifact);
+
+    // Everything but the binary and the manifest can be gathered before the build, so that a
+    // bad `--include` fails fast.
+    let binary_entry = format!("bin/{}", job.bin);
+    let mut entries = vec![
+        Entry::file(
+            "META-INF/MANIFEST.MF",
+            jar_manifest(&name, &version, &binary_entry),
+        ),
+        Entry::file("cargostream/Launcher.class", LAUNCHER_CLASS),
+        Entry::executable("run.sh", RUN_SH),
+    ];
+    let stream_toml = root.join("Stream.toml");
+    if stream_toml.is_file() {
+        let text = std::fs::read_to_string(&stream_toml)
+            .with_context(|| format!("failed to read `{}`", stream_toml.display()))?;
+        let cluster = config::for_cluster(&text)
+            .with_context(|| format!("in `{}`", stream_toml.display()))?;
+        for profile in &cluster.removed {
+            shell.verbose_status(
+                "Removed",
+                format!("local profile `{profile}` from the bundled Stream.toml"),
+            );
+        }
+        entries.push(Entry::file("Stream.toml", cluster.text));
+    }
+    let third_party = licenses::third_party(&job.metadata, &job.package.id);
+    entries.push(Entry::file(
+        "licenses/THIRD-PARTY.txt",
+        licenses::summary(&third_party),
+    ));
+    for package in &third_party {
+        for (path, contents) in &package.files {
+            entries.push(Entry::file(path.clone(), contents.clone()));
+        }
+    }
+    let reserved: Vec<String> = entries
+        .iter()
+        .map(|e| e.name.clone())
+        .chain([
+            binary_entry.clone(),
+            "stream-manifest.json".to_owned(),
+            "Cargo.lock".to_owned(),
+        ])
+        .collect();
+    entries.extend(read_includes(&opts.includes, &reserved)?);
+
+    let build = cargo_build::BuildRequest {
+        manifest_path: job.package.manifest_path.clone().into(),
+        bin: job.bin.clone(),
+        target: opts.target.clone(),
+        features,
+        verbosity: opts.verbosity,
+        color: opts.color,
+    };
+    let mut build_command = vec!["cargo".to_owned()];
+    build_command.extend(build.args());
+
+    if opts.dry_run {
+        let mut names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+        names.extend([
+            binary_entry,
+            "stream-manifest.json".to_owned(),
+            "Cargo.lock".to_owned(),
+        ]);
+        names.sort();
+        return Ok(PackageReport {
+            artifact,
+            checksum_file,
+            sha256: None,
+            size: None,
+            build_command,
+            stripped,
+            entries: names,
+            manifest: None,
+            dry_run: true,
+        });
+    }
+
+    shell.status(
+        "Building",
+        format!("`{}` for the cluster ({target})", job.bin),
+    );
+    shell.verbose_status("Running", format!("`{}`", build_command.join(" ")));
+    let exe = build.run()?;
+    let progress = shell.progress("Packaging", format!("`{}`", artifact.display()));
+    let binary = std::fs::read(&exe)
+        .with_context(|| format!("failed to read the built binary `{}`", exe.display()))?;
+    let glibc = if target.contains("linux") {
+        elf::glibc_floor(&binary)
+    } else {
+        None
+    };
+    entries.push(Entry::executable(binary_entry.clone(), binary));
+    let lock_path = job.metadata.workspace_root.join("Cargo.lock");
+    let lock =
+        std::fs::read(&lock_path).with_context(|| format!("failed to read `{lock_path}`"))?;
+    entries.push(Entry::file("Cargo.lock", lock));
+
+    let manifest = StreamManifest {
+        format_version: manifest::FORMAT_VERSION,
+        name: name.clone(),
+        version: version.clone(),
+        bin: job.bin.clone(),
+        target: target.clone(),
+        glibc,
+        runtime_version,
+        cluster_build,
+        stripped_local_masters: stripped.clone(),
+        git: git::describe(&root),
+        main_class: MAIN_CLASS.to_owned(),
+        binary: binary_entry,
+        cargo_stream_version: env!("CARGO_PKG_VERSION").to_owned(),
+        third_party: third_party
+            .iter()
+            .map(|p| Dependency {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                license: p.license.clone(),
+            })
+            .collect(),
+        entries: entries
+            .iter()
+            .map(|e| {
+                (
+                    e.name.clone(),
+                    EntryInfo {
+                        sha256: e.sha256(),
+                        size: e.data.len() as u64,
+                        mode: e.mode,
+                    },
+                )
+            })
+            .collect::<BTreeMap<_, _>>(),
+    };
+    let mut json = serde_json::to_string_pretty(&manifest)?;
+    json.push('\n');
+    entries.push(Entry::file("stream-manifest.json", json));
+
+    let bytes = bundle::archive(ArchiveFormat::Jar, &entries)?;
+    let sha256 = bundle::hex(&sha2::Sha256::digest(&bytes));
+    bundle::write_atomically(&artifact, &bytes)?;
+    let file_name = artifact.file_name().expect("a file name").to_string_lossy();
+    bundle::write_atomically(
+        &checksum_file,
+        format!("{sha256}  {file_name}\n").as_bytes(),
+    )?;
+    drop(progress);
+
+    let mut names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+    names.sort();
+    Ok(PackageReport {
+        artifact,
+        checksum_file,
+        sha256: Some(sha256),
+        size: Some(bytes.len() as u64),
+        build_command,
+        stripped,
+        entries: names,
+        manifest: Some(manifest),
+        dry_run: false,
+    })
+}
+
+use sha2::Digest as _;
+
+/// `META-INF/MANIFEST.MF`: CRLF lines of at most 72 bytes, longer values continued on lines
+/// that start with a space, as the jar specification requires.
+pub fn jar_manifest(name: &str, version: &str, binary: &str) -> String {
+    let attrs = [
+        ("Manifest-Version", "1.0"),
+        ("Main-Class", MAIN_CLASS),
+        (
+            "Created-By",
+            concat!("cargo-stream ", env!("CARGO_PKG_VERSION")),
+        ),
+        ("Cargo-Stream-Binary", binary),
+        ("Implementation-Title", name),
+        ("Implementation-Version", version),
+    ];
+    let mut out = String::new();
+    for (key, value) in attrs {
+        let line = format!("{key}: {value}");
+        let mut rest = line.as_str();
+        let mut first = true;
+        while !rest.is_empty() {
+            let room = if first { 72 } else { 71 };
+            let mut cut = rest.len().min(room);
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            if !first {
+                out.push(' ');
+            }
+            out.push_str(&rest[..cut]);
+            out.push_str("\r\n");
+            rest = &rest[cut..];
+            first = false;
+        }
+    }
+    out.push_str("\r\n");
+    out
+}
+
+/// Reads the `--include` files; two landing on the same path, or one on a path the bundle
+/// already uses, is an error.
+fn read_includes(includes: &[Include], reserved: &[String]) -> anyhow::Result<Vec<Entry>> {
+    let mut out: BTreeMap<String, (Entry, PathBuf)> = BTreeMap::new();
+    for include in includes {
+        let mut files = Vec::new();
+        collect_files(&include.src, &include.dest, &mut files).with_context(|| {
+            format!(
+                "failed to read `--include {}:{}`",
+                include.dest,
+                include.src.display()
+            )
+        })?;
+        for (dest, src) in files {
+            if dest.starts_with("META-INF/")
+                || dest.starts_with("cargostream/")
+                || reserved.contains(&dest)
+            {
+                return Err(with_help(
+                    anyhow::anyhow!(
+                        "`--include {}:{}` collides with the bundle's own `{dest}`",
+                        include.dest,
+                        include.src.display()
+                    ),
+                    "choose another DEST, e.g. under `conf/`",
+                ));
+            }
+            if let Some((_, other)) = out.get(&dest) {
+                return Err(with_help(
+                    anyhow::anyhow!(
+                        "`--include` entries collide at `{dest}`: `{}` and `{}`",
+                        other.display(),
+                        src.display()
+                    ),
+                    "give each `--include` a different DEST",
+                ));
+            }
+            let data = std::fs::read(&src)
+                .with_context(|| format!("failed to read `{}`", src.display()))?;
+            let entry = if is_executable(&src) {
+                Entry::executable(dest.clone(), data)
+            } else {
+                Entry::file(dest.clone(), data)
+            };
+            out.insert(dest, (entry, src));
+        }
+    }
+    Ok(out.into_values().map(|(e, _)| e).collect())
+}
+
+fn collect_files(src: &Path, dest: &str, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
+    let meta = std::fs::metadata(src)?;
+    if meta.is_dir() {
+        let mut children: Vec<_> = std::fs::read_dir(src)?.collect::<Result<_, _>>()?;
+        children.sort_by_key(|c| c.file_name());
+        for child in children {
+            let name = child.file_name().to_string_lossy().into_owned();
+            collect_files(&child.path(), &format!("{dest}/{name}"), out)?;
+        }
+    } else {
+        out.push((dest.to_owned(), src.to_owned()));
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(_: &Path) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_lines_fit_72_bytes() {
+        let long = "x".repeat(200);
+        let mf = jar_manifest("job", "0.1.0", &format!("bin/{long}"));
+        assert!(mf.split("\r\n").all(|l| l.len() <= 72), "{mf}");
+        let joined = mf.replace("\r\n ", "");
+        assert!(joined.contains(&format!("Cargo-Stream-Binary: bin/{long}\r\n")));
+        assert!(mf.starts_with("Manifest-Version: 1.0\r\nMain-Class: cargostream.Launcher\r\n"));
+    }
+
+    #[test]
+    fn include_parsing() {
+        let inc: Include = "conf/app.conf:./app.conf".parse().unwrap();
+        assert_eq!(inc.dest, "conf/app.conf");
+        for bad in ["nocolon", "/abs:x", "../up:x", "a/./b:x", ":x", "a:"] {
+            assert!(bad.parse::<Include>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn colliding_includes_are_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        std::fs::write(&a, "a").unwrap();
+        std::fs::write(&b, "b").unwrap();
+        let incs = [
+            Include {
+                dest: "x".into(),
+                src: a.clone(),
+            },
+            Include {
+                dest: "x".into(),
+                src: b,
+            },
+        ];
+        assert!(
+            read_includes(&incs, &[])
+                .unwrap_err()
+                .to_string()
+                .contains("collide at `x`")
+        );
+        let own = [Include {
+            dest: "Stream.toml".into(),
+            src: a,
+        }];
+        assert!(read_includes(&own, &["Stream.toml".into()]).is_err());
+    }
+}

@@ -1,0 +1,145 @@
+package cargostream;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Enumeration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.jar.JarEntry;
+import java.util.jar.JarFile;
+
+/**
+ * The main class of a jar written by `cargo stream package`: runs the native job inside it.
+ *
+ * <p>It extracts the jar's files (all but META-INF/ and this class) into a private temporary
+ * folder, rejecting any entry whose path would escape it; makes the binary named by the
+ * manifest's {@code Cargo-Stream-Binary} executable; runs it with this process's arguments and
+ * environment plus {@code CARGO_STREAM_DEPLOY_MODE=cluster}; forwards SIGTERM (the JVM's
+ * shutdown hook sends SIGTERM to the job and waits for its graceful stop); and exits with the
+ * job's exit code. Compiled with {@code javac --release 8}: the class file is committed and the
+ * repository's tests check it against this source.
+ */
+public final class Launcher {
+    /** How long a stopping job may take after SIGTERM before it is killed. */
+    private static final long GRACE_SECONDS = 60;
+
+    private Launcher() {}
+
+    public static void main(String[] args) throws Exception {
+        File jar = new File(Launcher.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        final Path dir = Files.createTempDirectory("cargo-stream-",
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        String binary;
+        try (JarFile jf = new JarFile(jar)) {
+            binary = jf.getManifest().getMainAttributes().getValue("Cargo-Stream-Binary");
+            if (binary == null) {
+                fail("the jar's manifest names no Cargo-Stream-Binary: was it written by cargo stream package?");
+            }
+            extract(jf, dir);
+        } catch (IOException e) {
+            delete(dir.toFile());
+            throw e;
+        }
+        Path exe = inside(dir, binary);
+        if (!exe.toFile().setExecutable(true, true)) {
+            fail("cannot make " + exe + " executable");
+        }
+
+        List<String> command = new ArrayList<String>();
+        command.add(exe.toString());
+        command.addAll(Arrays.asList(args));
+        ProcessBuilder builder = new ProcessBuilder(command).inheritIO();
+        builder.environment().put("CARGO_STREAM_DEPLOY_MODE", "cluster");
+        builder.environment().put("CARGO_STREAM_BUNDLE_DIR", dir.toString());
+        Path config = dir.resolve("Stream.toml");
+        if (Files.isRegularFile(config)) {
+            builder.environment().put("CARGO_STREAM_CONFIG", config.toString());
+        }
+        final Process job = builder.start();
+        final boolean[] exiting = {false};
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            synchronized (exiting) {
+                if (exiting[0]) {
+                    return; // the job ended by itself: main is exiting with its code
+                }
+            }
+            // SIGTERM or SIGINT reached the JVM: pass SIGTERM on and wait for the graceful stop.
+            job.destroy();
+            int code = 143;
+            try {
+                if (job.waitFor(GRACE_SECONDS, TimeUnit.SECONDS)) {
+                    code = job.exitValue();
+                } else {
+                    job.destroyForcibly().waitFor();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            delete(dir.toFile());
+            Runtime.getRuntime().halt(code);
+        }));
+        int code = job.waitFor();
+        synchronized (exiting) {
+            exiting[0] = true;
+        }
+        delete(dir.toFile());
+        System.exit(code);
+    }
+
+    /** Copies the jar's files into dir, refusing entries that would land outside it. */
+    private static void extract(JarFile jar, Path dir) throws IOException {
+        Enumeration<JarEntry> entries = jar.entries();
+        while (entries.hasMoreElements()) {
+            JarEntry entry = entries.nextElement();
+            String name = entry.getName();
+            if (name.startsWith("META-INF/") || name.startsWith("cargostream/")) {
+                continue;
+            }
+            Path target = inside(dir, name);
+            if (entry.isDirectory()) {
+                Files.createDirectories(target);
+                continue;
+            }
+            Files.createDirectories(target.getParent());
+            InputStream in = jar.getInputStream(entry);
+            try {
+                Files.copy(in, target, StandardCopyOption.REPLACE_EXISTING);
+            } finally {
+                in.close();
+            }
+        }
+    }
+
+    /** dir/name, or an error if name is absolute or climbs out of dir. */
+    private static Path inside(Path dir, String name) throws IOException {
+        Path target = dir.resolve(name).normalize();
+        if (name.startsWith("/") || !target.startsWith(dir) || target.equals(dir)) {
+            fail("refusing the jar entry `" + name + "`: it would be written outside " + dir);
+        }
+        return target;
+    }
+
+    /** Removes a file or a folder and everything in it; a failure is only reported. */
+    private static void delete(File file) {
+        File[] children = file.listFiles();
+        if (children != null) {
+            for (File child : children) {
+                delete(child);
+            }
+        }
+        if (!file.delete() && file.exists()) {
+            System.err.println("cargo-stream launcher: could not remove " + file);
+        }
+    }
+
+    private static void fail(String message) throws IOException {
+        throw new IOException("cargo-stream launcher: " + message);
+    }
+}

@@ -1,0 +1,76 @@
+#!/bin/sh
+# Runs a job bundled by `cargo stream package` without Java.
+#
+#   run.sh [ARGS...]              from inside an unzipped bundle (the bundle ships this file)
+#   run.sh BUNDLE.jar [ARGS...]   unzips the bundle into a private temporary folder first
+#   run.sh BUNDLE-DIR [ARGS...]   runs an unzipped bundle elsewhere
+#
+# Like the jar's Java launcher, it sets CARGO_STREAM_DEPLOY_MODE=cluster, passes the arguments
+# and environment on, forwards SIGTERM/SIGINT to the job (which stops gracefully), and exits
+# with the job's exit code. Needs a POSIX shell, and `unzip` (or python3) for a .jar.
+set -eu
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+
+here=$(cd "$(dirname "$0")" && pwd)
+bundle=$here
+tmp=
+if [ $# -gt 0 ] && [ -f "$1" ] && case "$1" in *.jar|*.zip) true;; *) false;; esac; then
+    jar=$1; shift
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/cargo-stream-XXXXXX")
+    chmod 700 "$tmp"
+    trap 'rm -rf "$tmp"' EXIT
+    if command -v unzip >/dev/null 2>&1; then
+        unzip -q "$jar" -d "$tmp" -x 'cargostream/*' || die "cannot unzip $jar"
+    elif command -v python3 >/dev/null 2>&1; then
+        python3 - "$jar" "$tmp" <<'PY' || die "cannot unzip $1"
+import os, sys, zipfile
+jar, dest = sys.argv[1], os.path.realpath(sys.argv[2])
+with zipfile.ZipFile(jar) as z:
+    for info in z.infolist():
+        target = os.path.realpath(os.path.join(dest, info.filename))
+        if not target.startswith(dest + os.sep):
+            sys.exit("refusing the entry %r: it would be written outside %s" % (info.filename, dest))
+        z.extract(info, dest)
+        mode = (info.external_attr >> 16) & 0o777
+        if mode:
+            os.chmod(target, mode)
+PY
+    else
+        die "need unzip or python3 to open $jar"
+    fi
+    bundle=$tmp
+elif [ $# -gt 0 ] && [ -d "$1" ] && [ -f "$1/stream-manifest.json" ]; then
+    bundle=$(cd "$1" && pwd); shift
+fi
+
+[ -f "$bundle/META-INF/MANIFEST.MF" ] || die "$bundle is not an unzipped cargo-stream bundle (no META-INF/MANIFEST.MF)"
+binary=$(tr -d '\r' < "$bundle/META-INF/MANIFEST.MF" | sed -n 's/^Cargo-Stream-Binary: //p' | head -n 1)
+[ -n "$binary" ] || die "the bundle's manifest names no Cargo-Stream-Binary"
+case "$binary" in /*|*..*) die "refusing the binary path $binary";; esac
+exe="$bundle/$binary"
+[ -f "$exe" ] || die "missing $binary in $bundle"
+[ -x "$exe" ] || chmod +x "$exe" 2>/dev/null || die "cannot make $exe executable"
+
+CARGO_STREAM_DEPLOY_MODE=cluster
+CARGO_STREAM_BUNDLE_DIR=$bundle
+export CARGO_STREAM_DEPLOY_MODE CARGO_STREAM_BUNDLE_DIR
+if [ -f "$bundle/Stream.toml" ]; then
+    CARGO_STREAM_CONFIG=$bundle/Stream.toml
+    export CARGO_STREAM_CONFIG
+fi
+
+# Run in the background so that this shell can pass SIGTERM on, then wait for the job's code.
+"$exe" "$@" &
+job=$!
+signalled=0
+trap 'signalled=1; kill -TERM "$job" 2>/dev/null' TERM INT
+status=0
+wait "$job" || status=$?
+# A trapped signal interrupts `wait` (status > 128): wait again for the job's own exit code.
+while [ "$signalled" = 1 ]; do
+    signalled=0
+    status=0
+    wait "$job" || status=$?
+done
+exit "$status"
