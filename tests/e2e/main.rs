@@ -1,1 +1,7 @@
-//! x
+//! End-to-end tests of the `cargo-stream` binary: a module per verb, each scenario driving the
+//! built binary, `cargo`, `java` and the generated jobs against real sockets and files on
+//! 127.0.0.1.
+
+mod exercises;
+mod new;
+mod package;

@@ -1,1 +1,322 @@
-//! x
+//! Support for the end-to-end tests in `tests/e2e/`: the built `cargo-stream` binary, temporary
+//! projects, commands with time limits, and jobs read line by line while they run.
+//!
+//! Every generated crate builds into one shared target folder, `<workspace>/target/e2e`, so
+//! that the runtime and its dependencies compile once for the whole suite.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+        .to_owned()
+}
+
+/// The target folder the generated crates share.
+pub fn e2e_target_dir() -> PathBuf {
+    workspace_root().join("target").join("e2e")
+}
+
+/// The `cargo-stream` binary under test: `CARGO_STREAM_BIN` if set, else built once with
+/// `cargo build -p cargo-stream` (a no-op when `cargo test --workspace` built it already).
+pub fn cargo_stream_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("CARGO_STREAM_BIN") {
+            return PathBuf::from(bin);
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .args([
+                "build",
+                "-p",
+                "cargo-stream",
+                "--bin",
+                "cargo-stream",
+                "--message-format=json",
+            ])
+            .current_dir(workspace_root())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run cargo build -p cargo-stream");
+        assert!(out.status.success(), "building cargo-stream failed");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "cargo-stream")
+            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reported the cargo-stream executable")
+    })
+}
+
+/// A command for `cargo stream ARGS` run in `dir`, with the shared target folder.
+pub fn cargo_stream(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(cargo_stream_bin());
+    cmd.arg("stream").args(args).current_dir(dir);
+    isolate(&mut cmd);
+    cmd
+}
+
+/// A `cargo ARGS` command in `dir`, with the shared target folder.
+pub fn cargo(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args(args).current_dir(dir);
+    isolate(&mut cmd);
+    cmd
+}
+
+fn isolate(cmd: &mut Command) {
+    cmd.env("CARGO_TARGET_DIR", e2e_target_dir())
+        .env("CARGO_TERM_COLOR", "never")
+        .env_remove("RUST_LOG")
+        .env_remove("CARGO_STREAM_LOG")
+        .env_remove("CARGO_STREAM_MASTER")
+        .env_remove("CARGO_STREAM_DEPLOY_MODE")
+        .env_remove("CARGO_STREAM_RUNTIME_PATH")
+        // `cargo test` sets these for its own package; a nested build must not see them.
+        .env_remove("CARGO_MANIFEST_DIR")
+        .env_remove("CARGO_PKG_NAME")
+        .env_remove("CARGO_PRIMARY_PACKAGE");
+}
+
+/// The result of a finished command, with its output as text.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code (`None` if killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with the output unless the command succeeded.
+    pub fn success(self) -> Self {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "command failed\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Panics with the output unless the command failed.
+    pub fn failure(self) -> Self {
+        assert!(
+            self.code.is_some_and(|c| c != 0),
+            "command should have failed\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Runs `cmd` to its end, killing it after `limit`.
+pub fn run(cmd: &mut Command, limit: Duration) -> Run {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("failed to start {cmd:?}: {e}"));
+    let out_pipe = child.stdout.take().unwrap();
+    let err_pipe = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || read_all(out_pipe));
+    let err = std::thread::spawn(move || read_all(err_pipe));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} did not finish within {limit:?}\n--- stderr\n{}",
+                err.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        code: status.code(),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+fn read_all(mut r: impl Read) -> String {
+    let mut s = String::new();
+    let mut bytes = Vec::new();
+    let _ = r.read_to_end(&mut bytes);
+    s.push_str(&String::from_utf8_lossy(&bytes));
+    s
+}
+
+/// A running job whose stdout is read line by line.
+pub struct Job {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Job {
+    /// Starts `cmd`.
+    pub fn start(cmd: &mut Command) -> Job {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("failed to start {cmd:?}: {e}"));
+        let (tx, lines) = channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let err_pipe = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || read_all(err_pipe));
+        Job {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+        }
+    }
+
+    /// Reads stdout until a line satisfies `pred`, or panics after `limit`.
+    pub fn wait_for(&mut self, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "no expected line within {limit:?}; stdout so far:\n{}",
+                        self.seen.join("\n")
+                    );
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.child.wait();
+                    panic!("the job ended first; stdout:\n{}", self.seen.join("\n"));
+                }
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits (up to `limit`) for the exit code; returns it with the rest of
+    /// stdout and all of stderr.
+    pub fn terminate(mut self, limit: Duration) -> Run {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the job did not stop within {limit:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(line);
+        }
+        let stderr = self
+            .stderr
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default();
+        Run {
+            code: status.code(),
+            stdout: self.seen.join("\n"),
+            stderr,
+        }
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every file under `dir`, relative, sorted: to check that a failed command changed nothing.
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let rel = path.strip_prefix(base).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&path).unwrap_or_default()));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Copies a folder's files over another, creating folders as needed.
+pub fn copy_over(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_over(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Writes a small crate that does not use the runtime (for the error cases of `package`).
+pub fn write_plain_crate(dir: &Path, name: &str, files: &[(&str, &str)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n"
+        ),
+    )
+    .unwrap();
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}

@@ -229,6 +229,7 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
             binary_entry.clone(),
             "stream-manifest.json".to_owned(),
             "Cargo.lock".to_owned(),
+            "Stream.toml".to_owned(),
         ])
         .collect();
     entries.extend(read_includes(&opts.includes, &reserved)?);

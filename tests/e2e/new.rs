@@ -1,0 +1,343 @@
+//! `cargo stream new`: every template builds, passes its own test, and runs on real input;
+//! bad inputs are clear errors that leave the file system as it was.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use cargo_stream_tests::{Job, cargo, cargo_stream, run, snapshot};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const BUILD: Duration = Duration::from_secs(900);
+
+fn catalog() -> Vec<serde_json::Value> {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(
+        &mut cargo_stream(tmp.path(), &["new", "--list", "--json"]),
+        MINUTE,
+    )
+    .success();
+    out.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn new(dir: &Path, args: &[&str]) {
+    run(&mut cargo_stream(dir, &[&["new"], args].concat()), MINUTE).success();
+}
+
+#[test]
+fn list_shows_every_template_and_exercise() {
+    let names: Vec<String> = catalog()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    for expected in [
+        "socket-word-count",
+        "directory-word-count",
+        "custom-receiver",
+        "tcp-agent-receiver",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let text = run(&mut cargo_stream(tmp.path(), &["new", "--list"]), MINUTE)
+        .success()
+        .stdout;
+    assert!(
+        text.contains("socket-word-count") && text.contains("(default)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_template_builds_and_passes_its_tests() {
+    let tmp = tempfile::tempdir().unwrap();
+    for template in catalog().iter().filter(|t| t["kind"] == "template") {
+        let name = template["name"].as_str().unwrap();
+        let dir = format!("tpl-{name}");
+        new(tmp.path(), &[&dir, "--template", name]);
+        let project = tmp.path().join(&dir);
+        for file in [
+            "Cargo.toml",
+            "README.md",
+            "Stream.toml",
+            "src/main.rs",
+            ".gitignore",
+        ] {
+            assert!(project.join(file).is_file(), "{name}: no {file}");
+        }
+        let stream_toml = std::fs::read_to_string(project.join("Stream.toml")).unwrap();
+        assert!(
+            stream_toml.contains("master = \"local[2]\""),
+            "{stream_toml}"
+        );
+        assert!(stream_toml.contains("# [profile.cluster]"), "{stream_toml}");
+        assert!(
+            std::fs::read_dir(project.join("tests")).unwrap().count() > 0,
+            "{name}: no test"
+        );
+        let test = run(&mut cargo(&project, &["test"]), BUILD);
+        assert_eq!(
+            test.code,
+            Some(0),
+            "{name}: cargo test failed\n{}\n{}",
+            test.stdout,
+            test.stderr
+        );
+        assert!(
+            test.stdout.contains("test result: ok. 1 passed"),
+            "{name}: its test did not run\n{}",
+            test.stdout
+        );
+    }
+}
+
+/// Builds a new project from `template` and returns the path of its debug binary.
+fn build(dir: &Path, name: &str, template: &str) -> std::path::PathBuf {
+    new(dir, &[name, "--template", template]);
+    run(&mut cargo(&dir.join(name), &["build"]), BUILD).success();
+    cargo_stream_tests::e2e_target_dir()
+        .join("debug")
+        .join(name)
+}
+
+#[test]
+fn socket_word_count_counts_lines_from_a_socket() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build(tmp.path(), "run-socket", "socket-word-count");
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    let mut job = Job::start(std::process::Command::new(&exe).args(["127.0.0.1", &port]));
+    let (mut conn, _) = server.accept().unwrap();
+    conn.write_all(b"hello world hello\n").unwrap();
+    job.wait_for(Duration::from_secs(20), |l| {
+        l.starts_with("Time: ") && l.ends_with(" ms")
+    });
+    job.wait_for(Duration::from_secs(20), |l| l == "(hello,2)");
+    let end = job.terminate(Duration::from_secs(20));
+    assert_eq!(
+        end.code,
+        Some(0),
+        "a SIGTERM stops gracefully\n{}",
+        end.stderr
+    );
+}
+
+#[test]
+fn directory_word_count_counts_new_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build(tmp.path(), "run-dir", "directory-word-count");
+    let watched = tmp.path().join("incoming");
+    std::fs::create_dir(&watched).unwrap();
+    let mut job = Job::start(std::process::Command::new(&exe).arg(&watched));
+    // Let the job start and take its first look, then move a finished file in.
+    std::thread::sleep(Duration::from_secs(1));
+    let staged = tmp.path().join("part-0001.txt");
+    std::fs::write(&staged, "spark rust spark\nrust spark\n").unwrap();
+    std::fs::rename(&staged, watched.join("part-0001.txt")).unwrap();
+    job.wait_for(Duration::from_secs(30), |l| l == "(spark,3)");
+    let end = job.terminate(Duration::from_secs(20));
+    assert_eq!(end.code, Some(0), "{}", end.stderr);
+    assert!(end.stdout.contains("(rust,2)"), "{}", end.stdout);
+}
+
+#[test]
+fn custom_receiver_counts_lines_from_a_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build(tmp.path(), "run-receiver", "custom-receiver");
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    let mut job = Job::start(std::process::Command::new(&exe).args(["127.0.0.1", &port]));
+    let (mut conn, _) = server.accept().unwrap();
+    conn.write_all(b"to be or not to be\n").unwrap();
+    job.wait_for(Duration::from_secs(20), |l| l == "(to,2)");
+    let end = job.terminate(Duration::from_secs(20));
+    assert_eq!(end.code, Some(0), "{}", end.stderr);
+}
+
+#[test]
+fn portable_project_carries_its_own_runtime() {
+    let tmp = tempfile::tempdir().unwrap();
+    new(tmp.path(), &["portable-job", "--portable"]);
+    let project = tmp.path().join("portable-job");
+    let manifest = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(r#"cargo-stream-runtime = { path = "vendor/cargo-stream-runtime" }"#),
+        "{manifest}"
+    );
+    assert!(
+        project
+            .join("vendor/cargo-stream-runtime/src/lib.rs")
+            .is_file()
+    );
+    // Moved away from where it was made, it still builds.
+    let moved = tmp.path().join("elsewhere");
+    std::fs::rename(&project, &moved).unwrap();
+    run(&mut cargo(&moved, &["check", "--all-targets"]), BUILD).success();
+}
+
+#[test]
+fn default_project_points_at_this_runtime() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(
+        &mut cargo_stream(tmp.path(), &["new", "job", "--json"]),
+        MINUTE,
+    )
+    .success();
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(report["reason"], "created");
+    assert_eq!(report["template"], "socket-word-count");
+    let runtime = cargo_stream_tests::workspace_root().join("runtime");
+    let dep = report["runtime_dependency"].as_str().unwrap();
+    assert!(
+        dep.contains(&runtime.canonicalize().unwrap().display().to_string()),
+        "{dep}"
+    );
+}
+
+#[test]
+fn defines_are_rendered_and_unknown_ones_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    new(
+        tmp.path(),
+        &[
+            "ported",
+            "--define",
+            "port=7777",
+            "-d",
+            "host=0.0.0.0",
+            "--yes",
+        ],
+    );
+    let main = std::fs::read_to_string(tmp.path().join("ported/src/main.rs")).unwrap();
+    assert!(
+        main.contains("None => 7777") && main.contains("\"0.0.0.0\""),
+        "{main}"
+    );
+
+    let out = run(
+        &mut cargo_stream(tmp.path(), &["new", "other", "--define", "colour=red"]),
+        MINUTE,
+    )
+    .failure();
+    assert!(
+        out.stderr.contains("error: unknown variable `colour`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("help: `socket-word-count` takes `batch_seconds`, `host`, `port`"),
+        "{}",
+        out.stderr
+    );
+    assert!(!tmp.path().join("other").exists());
+}
+
+/// Runs `cargo stream new ARGS` in a folder holding `keep/file`, expects a failure whose stderr
+/// contains each of `expected`, and checks that the folder is as it was.
+fn rejected(args: &[&str], expected: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("keep")).unwrap();
+    std::fs::write(tmp.path().join("keep/file"), "precious").unwrap();
+    let before = snapshot(tmp.path());
+    let out = run(
+        &mut cargo_stream(tmp.path(), &[&["new"], args].concat()),
+        MINUTE,
+    )
+    .failure();
+    for text in expected {
+        assert!(
+            out.stderr.contains(text),
+            "{args:?}: expected {text:?} in\n{}",
+            out.stderr
+        );
+    }
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert_eq!(snapshot(tmp.path()), before, "{args:?} changed the folder");
+    let entries: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(entries.len(), 1, "{args:?} left {entries:?}");
+}
+
+#[test]
+fn unknown_template_is_an_error() {
+    rejected(
+        &["job", "--template", "nope"],
+        &[
+            "error: no template named `nope`",
+            "help: use `--template` with one of",
+        ],
+    );
+    rejected(
+        &["job", "--template", "tcp-agent-receiver"],
+        &["help: `tcp-agent-receiver` is an exercise: use `--exercise tcp-agent-receiver`"],
+    );
+}
+
+#[test]
+fn unknown_exercise_is_an_error() {
+    rejected(
+        &["job", "--exercise", "nope"],
+        &[
+            "error: no exercise named `nope`",
+            "help: use `--exercise` with one of `tcp-agent-receiver`",
+        ],
+    );
+}
+
+#[test]
+fn existing_folder_is_never_overwritten() {
+    rejected(
+        &["keep"],
+        &[
+            "error: destination `keep` already exists",
+            "never overwrites",
+        ],
+    );
+    rejected(&["keep/file"], &["already exists"]);
+}
+
+#[test]
+fn invalid_names_are_errors() {
+    rejected(
+        &["1job"],
+        &[
+            "error: the package name `1job` cannot start with a digit",
+            "help: start it with a letter; for example `job-1job`",
+        ],
+    );
+    rejected(&["fn"], &["it is a Rust keyword"]);
+    rejected(&["test"], &["is reserved"]);
+    rejected(&["my.job"], &["invalid character `.`"]);
+    rejected(
+        &["ok-dir", "--name", "bad name"],
+        &["invalid character ` `"],
+    );
+}
+
+#[test]
+fn every_verb_has_help_with_an_example() {
+    let tmp = tempfile::tempdir().unwrap();
+    for verb in [&["--help"][..], &["new", "--help"], &["package", "--help"]] {
+        let out = run(&mut cargo_stream(tmp.path(), verb), MINUTE).success();
+        assert!(
+            out.stdout.contains("Examples:\n  cargo stream"),
+            "{verb:?}\n{}",
+            out.stdout
+        );
+    }
+    // Also runs as `cargo-stream new ...` without the `stream` that cargo inserts.
+    let mut cmd = std::process::Command::new(cargo_stream_tests::cargo_stream_bin());
+    let out = run(cmd.args(["new", "--list"]).current_dir(tmp.path()), MINUTE).success();
+    assert!(out.stdout.contains("socket-word-count"));
+}

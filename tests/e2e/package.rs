@@ -1,0 +1,580 @@
+//! `cargo stream package`: the cluster build and its jar, inspected entry by entry, packaged
+//! twice for reproducibility, and run with `java -jar` and with `run.sh`; and each bad input a
+//! clear error that writes no artifact.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use cargo_stream_tests::{
+    Job, cargo_stream, e2e_target_dir, run, workspace_root, write_plain_crate,
+};
+use sha2::{Digest, Sha256};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const BUILD: Duration = Duration::from_secs(900);
+
+fn host() -> String {
+    let out = Command::new("rustc").arg("-vV").output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .unwrap()
+        .to_owned()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn read_entry(zip: &mut zip::ZipArchive<std::fs::File>, name: &str) -> Vec<u8> {
+    let mut entry = zip
+        .by_name(name)
+        .unwrap_or_else(|_| panic!("no `{name}` in the jar"));
+    let mut data = Vec::new();
+    entry.read_to_end(&mut data).unwrap();
+    data
+}
+
+/// Starts `cmd` (a packaged word count) against a local server, checks that it counts, stops
+/// it with SIGTERM and checks its exit code.
+fn runs_word_count(cmd: &mut Command) {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    let mut job = Job::start(cmd.args(["127.0.0.1", &port]));
+    let (mut conn, _) = server.accept().unwrap();
+    conn.write_all(b"jar jar binks\n").unwrap();
+    job.wait_for(Duration::from_secs(30), |l| l == "(jar,2)");
+    let end = job.terminate(Duration::from_secs(30));
+    assert_eq!(
+        end.code,
+        Some(0),
+        "SIGTERM reaches the job, which stops gracefully\n{}",
+        end.stderr
+    );
+}
+
+#[test]
+fn socket_word_count_bundle_is_complete_reproducible_and_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    run(&mut cargo_stream(tmp.path(), &["new", "pkg-wc"]), MINUTE).success();
+    let project = tmp.path().join("pkg-wc");
+
+    let out = run(&mut cargo_stream(&project, &["package", "--json"]), BUILD).success();
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(report["reason"], "packaged");
+    let jar = PathBuf::from(report["artifact"].as_str().unwrap());
+    let expected = e2e_target_dir()
+        .join("stream")
+        .join(format!("pkg-wc-0.1.0-{}.jar", host()));
+    assert_eq!(jar, expected);
+
+    // The local master in src/main.rs is reported with its place, and the build is the
+    // cluster build.
+    let main = std::fs::read_to_string(project.join("src/main.rs")).unwrap();
+    let line = main
+        .lines()
+        .position(|l| l.contains(".master(\"local[2]\")"))
+        .unwrap()
+        + 1;
+    let note = format!("stripped for the cluster build: src/main.rs:{line} .master(\"local[2]\")");
+    assert!(out.stderr.contains(&note), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("tests/word_counts.rs"),
+        "tests are not shipped: {}",
+        out.stderr
+    );
+    let command = report["build_command"].to_string();
+    assert!(
+        command.contains("--release") && command.contains("cargo-stream-runtime/cluster"),
+        "{command}"
+    );
+
+    // The checksum file.
+    let bytes = std::fs::read(&jar).unwrap();
+    let sha_file = std::fs::read_to_string(format!("{}.sha256", jar.display())).unwrap();
+    assert_eq!(
+        sha_file,
+        format!(
+            "{}  {}\n",
+            hex(&bytes),
+            jar.file_name().unwrap().to_string_lossy()
+        )
+    );
+
+    // The jar, entry by entry.
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&jar).unwrap()).unwrap();
+    let names: Vec<String> = (0..zip.len())
+        .map(|i| zip.by_index(i).unwrap().name().unwrap().to_string())
+        .collect();
+    assert_eq!(names[..2], ["META-INF/", "META-INF/MANIFEST.MF"]);
+    let mut rest = names[2..].to_vec();
+    rest.sort();
+    assert_eq!(rest, names[2..], "entries are sorted");
+    for needed in [
+        "bin/pkg-wc",
+        "cargostream/Launcher.class",
+        "Stream.toml",
+        "stream-manifest.json",
+        "Cargo.lock",
+        "run.sh",
+        "licenses/THIRD-PARTY.txt",
+    ] {
+        assert!(
+            names.iter().any(|n| n == needed),
+            "no {needed} in {names:?}"
+        );
+    }
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("licenses/rayon-") && n.contains("LICENSE")),
+        "{names:?}"
+    );
+    for i in 0..zip.len() {
+        let entry = zip.by_index(i).unwrap();
+        let t = entry.last_modified().unwrap();
+        assert_eq!(
+            (t.year(), t.month(), t.day(), t.hour(), t.minute()),
+            (1980, 1, 1, 0, 0),
+            "fixed timestamps"
+        );
+    }
+    assert_eq!(
+        zip.by_name("bin/pkg-wc").unwrap().unix_mode().unwrap() & 0o777,
+        0o755
+    );
+
+    let mf = String::from_utf8(read_entry(&mut zip, "META-INF/MANIFEST.MF")).unwrap();
+    assert!(mf.starts_with("Manifest-Version: 1.0\r\n"), "{mf}");
+    assert!(
+        mf.contains("Main-Class: cargostream.Launcher\r\n")
+            && mf.contains("Cargo-Stream-Binary: bin/pkg-wc\r\n"),
+        "{mf}"
+    );
+
+    let config = String::from_utf8(read_entry(&mut zip, "Stream.toml")).unwrap();
+    assert!(
+        !config.contains("local[") && !config.contains("profile.local"),
+        "no local profile:\n{config}"
+    );
+    assert!(config.contains("name = \"pkg-wc\""), "{config}");
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read_entry(&mut zip, "stream-manifest.json")).unwrap();
+    assert_eq!(manifest["name"], "pkg-wc");
+    assert_eq!(manifest["version"], "0.1.0");
+    assert_eq!(manifest["target"], host());
+    assert_eq!(manifest["runtime_version"], "0.1.0");
+    assert_eq!(manifest["cluster_build"], true);
+    assert_eq!(manifest["stripped_local_masters"][0]["file"], "src/main.rs");
+    assert_eq!(manifest["stripped_local_masters"][0]["line"], line);
+    if host().contains("linux-gnu") {
+        assert!(
+            manifest["glibc"].as_str().unwrap().starts_with("2."),
+            "{}",
+            manifest["glibc"]
+        );
+    }
+    let entries = manifest["entries"].as_object().unwrap();
+    assert_eq!(
+        entries.len(),
+        names.len() - 2,
+        "every entry but META-INF/ and the manifest itself"
+    );
+    for (name, info) in entries {
+        assert_eq!(
+            info["sha256"].as_str().unwrap(),
+            hex(&read_entry(&mut zip, name)),
+            "{name}"
+        );
+    }
+    let third: Vec<&str> = manifest["third_party"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        third.contains(&"rayon") && third.contains(&"cargo-stream-runtime"),
+        "{third:?}"
+    );
+    assert!(
+        !third.contains(&"syn"),
+        "proc macros are not linked in: {third:?}"
+    );
+
+    // The same inputs give the same bytes.
+    run(&mut cargo_stream(&project, &["package", "-q"]), BUILD).success();
+    assert_eq!(
+        std::fs::read(&jar).unwrap(),
+        bytes,
+        "packaging twice gives identical bytes"
+    );
+
+    // It runs with `java -jar`, arguments passed, SIGTERM forwarded, exit code kept.
+    runs_word_count(Command::new("java").arg("-jar").arg(&jar));
+    // And without Java: `run.sh` on the jar, and the unzipped bundle's own `run.sh`.
+    runs_word_count(
+        Command::new("sh")
+            .arg(workspace_root().join("submit-scripts/run.sh"))
+            .arg(&jar),
+    );
+    let unzipped = tmp.path().join("unzipped");
+    let status = Command::new("unzip")
+        .arg("-q")
+        .arg(&jar)
+        .arg("-d")
+        .arg(&unzipped)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    runs_word_count(&mut Command::new(unzipped.join("run.sh")));
+}
+
+#[test]
+fn launcher_exits_with_the_jobs_code_and_passes_args_and_env() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("exit-code");
+    write_plain_crate(
+        &project,
+        "exit-code",
+        &[(
+            "src/main.rs",
+            r#"fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    println!("args={args:?}");
+    println!("mode={}", std::env::var("CARGO_STREAM_DEPLOY_MODE").unwrap_or_default());
+    println!("custom={}", std::env::var("CUSTOM").unwrap_or_default());
+    std::process::exit(args.first().and_then(|a| a.parse().ok()).unwrap_or(0));
+}
+"#,
+        )],
+    );
+    let out = run(&mut cargo_stream(&project, &["package", "--json"]), BUILD).success();
+    assert!(
+        out.stderr
+            .contains("does not depend on cargo-stream-runtime"),
+        "{}",
+        out.stderr
+    );
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let jar = report["artifact"].as_str().unwrap();
+    let ran = run(
+        Command::new("java")
+            .args(["-jar", jar, "7", "two words"])
+            .env("CUSTOM", "kept"),
+        MINUTE,
+    );
+    assert_eq!(ran.code, Some(7), "{}", ran.stderr);
+    assert!(
+        ran.stdout.contains(r#"args=["7", "two words"]"#),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("mode=cluster") && ran.stdout.contains("custom=kept"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn launcher_class_matches_its_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = workspace_root().join("cli/launcher/cargostream/Launcher.java");
+    let out = Command::new("javac")
+        .args(["--release", "8", "-d"])
+        .arg(tmp.path())
+        .arg(&source)
+        .output();
+    let out = out.expect("javac is needed to check the launcher (Debian: openjdk-17-jdk-headless)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let built = std::fs::read(tmp.path().join("cargostream/Launcher.class")).unwrap();
+    let committed =
+        std::fs::read(workspace_root().join("cli/launcher/cargostream/Launcher.class")).unwrap();
+    assert!(
+        built == committed,
+        "cli/launcher/cargostream/Launcher.class is stale: run `javac --release 8 -d cli/launcher cli/launcher/cargostream/Launcher.java`"
+    );
+    let classes = std::fs::read_dir(tmp.path().join("cargostream"))
+        .unwrap()
+        .count();
+    assert_eq!(classes, 1, "the launcher must compile to one class file");
+}
+
+#[test]
+fn dry_run_reports_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("dry");
+    write_plain_crate(&project, "dry", &[("src/main.rs", "fn main() {}\n")]);
+    let out = run(
+        &mut cargo_stream(&project, &["package", "--dry-run", "--json"]),
+        MINUTE,
+    )
+    .success();
+    let plan: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(plan["reason"], "package-plan");
+    assert!(
+        plan["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "bin/dry")
+    );
+    assert!(!Path::new(plan["artifact"].as_str().unwrap()).exists());
+    assert!(
+        !e2e_target_dir().join("release/dry").exists(),
+        "nothing was built"
+    );
+}
+
+/// The artifacts of package `name` in the shared output folder, with their contents.
+fn artifacts(name: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(e2e_target_dir().join("stream")) {
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file.starts_with(&format!("{name}-")) {
+                out.push((file, std::fs::read(entry.path()).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Removes the artifacts of package `name`.
+fn clean(name: &str) {
+    for (file, _) in artifacts(name) {
+        let _ = std::fs::remove_file(e2e_target_dir().join("stream").join(file));
+    }
+}
+
+/// Runs `cargo stream package ARGS` in `dir`, expects a failure whose stderr has each of
+/// `expected`, and checks that no artifact of package `name` was written or changed.
+fn rejected(dir: &Path, name: &str, args: &[&str], expected: &[&str]) -> String {
+    let before = artifacts(name);
+    let out = run(
+        &mut cargo_stream(dir, &[&["package"], args].concat()),
+        BUILD,
+    )
+    .failure();
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    for text in expected {
+        assert!(
+            out.stderr.contains(text),
+            "expected {text:?} in\n{}",
+            out.stderr
+        );
+    }
+    assert!(
+        artifacts(name) == before,
+        "a failed `package` wrote an artifact"
+    );
+    out.stderr
+}
+
+#[test]
+fn outside_a_crate_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    rejected(
+        tmp.path(),
+        "none",
+        &[],
+        &[
+            "error: failed to read the job's `cargo metadata`",
+            "Caused by:",
+            "could not find `Cargo.toml`",
+            "help: run `cargo stream package` in a job's folder",
+        ],
+    );
+}
+
+#[test]
+fn several_binaries_need_bin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("two-bins");
+    write_plain_crate(
+        &project,
+        "two-bins",
+        &[
+            ("src/bin/ingest.rs", "fn main() {}\n"),
+            ("src/bin/report.rs", "fn main() {}\n"),
+        ],
+    );
+    rejected(
+        &project,
+        "two-bins",
+        &[],
+        &[
+            "error: package `two-bins` has several binaries: `ingest`, `report`",
+            "help: pass `--bin`",
+        ],
+    );
+    rejected(
+        &project,
+        "two-bins",
+        &["--bin", "nope"],
+        &[
+            "no binary named `nope`",
+            "help: its binaries are `ingest`, `report`",
+        ],
+    );
+    // With --bin it packages.
+    let out = run(
+        &mut cargo_stream(&project, &["package", "--bin", "report", "--json"]),
+        BUILD,
+    )
+    .success();
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert!(
+        report["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "bin/report")
+    );
+    clean(report["manifest"]["name"].as_str().unwrap());
+}
+
+#[test]
+fn failing_build_shows_cargos_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("broken-job");
+    write_plain_crate(
+        &project,
+        "broken-job",
+        &[("src/main.rs", "fn main() { let x: u32 = \"text\"; }\n")],
+    );
+    let stderr = rejected(
+        &project,
+        "broken-job",
+        &[],
+        &[
+            "error[E0308]: mismatched types",
+            "error: failed to build `broken-job` for the cluster",
+            "help: fix the errors cargo printed above",
+        ],
+    );
+    assert!(stderr.contains("src/main.rs:1"), "{stderr}");
+}
+
+#[test]
+fn colliding_includes_are_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("incl");
+    write_plain_crate(
+        &project,
+        "incl",
+        &[
+            ("src/main.rs", "fn main() {}\n"),
+            ("a.conf", "a"),
+            ("b.conf", "b"),
+        ],
+    );
+    rejected(
+        &project,
+        "incl",
+        &[
+            "--include",
+            "conf/app.conf:a.conf",
+            "--include",
+            "conf/app.conf:b.conf",
+        ],
+        &[
+            "error: `--include` entries collide at `conf/app.conf`",
+            "help: give each `--include` a different DEST",
+        ],
+    );
+    rejected(
+        &project,
+        "incl",
+        &["--include", "Stream.toml:a.conf"],
+        &["collides with the bundle's own `Stream.toml`"],
+    );
+    let out = run(
+        &mut cargo_stream(
+            &project,
+            &[
+                "package",
+                "--include",
+                "x:a.conf",
+                "--include",
+                "../up:b.conf",
+            ],
+        ),
+        MINUTE,
+    )
+    .failure();
+    assert!(
+        out.stderr
+            .contains("must be a relative path inside the bundle"),
+        "{}",
+        out.stderr
+    );
+    // Apart, they are bundled.
+    let out = run(
+        &mut cargo_stream(
+            &project,
+            &[
+                "package",
+                "--include",
+                "conf/a.conf:a.conf",
+                "--include",
+                "conf:b.conf",
+                "--json",
+            ],
+        ),
+        BUILD,
+    );
+    let out = out.success();
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let entries = report["entries"].to_string();
+    assert!(
+        entries.contains("\"conf/a.conf\"") && entries.contains("\"conf\""),
+        "{entries}"
+    );
+    clean(report["manifest"]["name"].as_str().unwrap());
+}
+
+#[test]
+fn unwritable_output_folder_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("nowrite");
+    write_plain_crate(&project, "nowrite", &[("src/main.rs", "fn main() {}\n")]);
+    // A file where the output folder should be: unwritable even for root.
+    let target = tmp.path().join("target");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("stream"), "in the way").unwrap();
+    let out = run(
+        cargo_stream(&project, &["package"]).env("CARGO_TARGET_DIR", &target),
+        BUILD,
+    )
+    .failure();
+    assert!(
+        out.stderr
+            .contains("error: failed to create the output folder"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("help: make the target folder writable"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("stream")).unwrap(),
+        "in the way"
+    );
+}
