@@ -64,6 +64,7 @@ pub(crate) struct Shared {
     pub(crate) generator_done: AtomicBool,
     /// A batch is being processed.
     pub(crate) job_running: AtomicBool,
+    checkpoint_dir: Mutex<Option<PathBuf>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     receiver_states: Mutex<Vec<Arc<dyn ReceiverControl>>>,
     stop_lock: Mutex<()>,
@@ -74,6 +75,12 @@ pub(crate) struct Shared {
 pub(crate) struct Graph {
     pub(crate) nodes: Vec<Arc<dyn AnyNode>>,
     pub(crate) outputs: Vec<scheduler::Output>,
+    pub(crate) hooks: Vec<scheduler::Output>,
+    /// Errors found while building the graph (a window not a multiple of the batch
+    /// interval, ...), reported by `start()`.
+    pub(crate) problems: Vec<Error>,
+    /// Operations that need a checkpoint directory, with where they were created.
+    pub(crate) needs_checkpoint: Vec<String>,
     pub(crate) inputs: Vec<Arc<dyn InputSource>>,
     receivers: Vec<PendingReceiver>,
 }
@@ -140,6 +147,7 @@ impl StreamingContext {
                 draining: AtomicBool::new(false),
                 generator_done: AtomicBool::new(false),
                 job_running: AtomicBool::new(false),
+                checkpoint_dir: Mutex::default(),
                 threads: Mutex::default(),
                 receiver_states: Mutex::default(),
                 stop_lock: Mutex::new(()),
@@ -236,6 +244,21 @@ impl StreamingContext {
         )
     }
 
+    /// Sets the directory where state and input positions are checkpointed, so that a job
+    /// restarted with [`get_or_create`](Self::get_or_create) resumes where it stopped. Needed
+    /// by stateful and inverse-window operations.
+    pub fn checkpoint(&self, dir: impl Into<PathBuf>) -> Result<()> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io("failed to create checkpoint directory", &dir, e))?;
+        *self
+            .shared
+            .checkpoint_dir
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(dir);
+        Ok(())
+    }
+
     /// Adds a listener for batch and receiver events.
     pub fn add_streaming_listener(&self, listener: impl StreamingListener + 'static) {
         self.shared
@@ -269,8 +292,18 @@ impl StreamingContext {
             }
         }
         let mut graph = sh.graph_mut();
+        if let Some(problem) = graph.problems.drain(..).next() {
+            return Err(problem);
+        }
         if graph.outputs.is_empty() {
             return Err(Error::NoOutputOperations);
+        }
+        if let Some(op) = graph.needs_checkpoint.first()
+            && sh.checkpoint_dir().is_none()
+        {
+            return Err(Error::CheckpointRequired {
+                operation: op.clone(),
+            });
         }
         let threads = sh.conf.master.threads();
         let receivers = graph.receivers.len();
@@ -316,6 +349,7 @@ impl StreamingContext {
         }
         let run = Arc::new(scheduler::RunGraph {
             nodes: std::mem::take(&mut graph.nodes),
+            hooks: std::mem::take(&mut graph.hooks),
             outputs: std::mem::take(&mut graph.outputs),
             inputs: std::mem::take(&mut graph.inputs),
         });
@@ -405,6 +439,13 @@ impl Shared {
 
     pub(crate) fn graph_mut(&self) -> std::sync::MutexGuard<'_, Graph> {
         self.graph.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn checkpoint_dir(&self) -> Option<PathBuf> {
+        self.checkpoint_dir
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn is_initialized(&self) -> bool {

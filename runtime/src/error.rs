@@ -51,6 +51,22 @@ pub enum Error {
         "no output operations registered, so nothing to execute: add `print`, `save_as_text_files` or `foreach_rdd` before `start()`"
     )]
     NoOutputOperations,
+    /// A stateful or inverse-window operation runs without a checkpoint directory.
+    #[error(
+        "`{operation}` keeps state across batches and needs a checkpoint directory; call `ssc.checkpoint(dir)` before `start()`"
+    )]
+    CheckpointRequired {
+        /// The operation and where it was created.
+        operation: String,
+    },
+    /// A window or slide duration that is not a multiple of its stream's interval.
+    #[error("{operation}: {message}")]
+    InvalidWindow {
+        /// The operation and where it was created.
+        operation: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// The context is not in the state the call needs.
     #[error("{0}")]
     IllegalState(String),
@@ -90,6 +106,31 @@ pub enum Error {
     StopTimedOut {
         /// How long the stop waited.
         waited_ms: u64,
+    },
+    /// A SQL query failed to parse, plan or run, or its result does not fit the row type it is
+    /// read into (feature `sql`).
+    #[error("SQL query `{query}` failed: {message}")]
+    Sql {
+        /// The query as given.
+        query: String,
+        /// What is wrong (DataFusion's message, or the missing or mistyped column).
+        message: String,
+    },
+    /// A table could not be registered for SQL (feature `sql`).
+    #[error("cannot register SQL table `{table}`: {message}")]
+    SqlTable {
+        /// The table's name.
+        table: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Rows could not be converted to or from Arrow record batches (feature `sql`).
+    #[error("cannot convert rows of `{type_name}` to or from Arrow: {message}")]
+    SqlConversion {
+        /// The row type.
+        type_name: &'static str,
+        /// What is wrong, naming the field.
+        message: String,
     },
 }
 

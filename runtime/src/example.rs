@@ -37,12 +37,23 @@ pub fn example_with<I: Data, O: Data>(
     batches_to_run: usize,
     build: impl FnOnce(&StreamingContext, DStream<I>) -> DStream<O>,
 ) -> Vec<(u64, Vec<O>)> {
+    example_every(Seconds(1), batches, batches_to_run, build)
+}
+
+/// As [`example_with`], with batches every `interval` instead of every second.
+pub fn example_every<I: Data, O: Data>(
+    interval: impl Into<Duration>,
+    batches: Vec<Vec<I>>,
+    batches_to_run: usize,
+    build: impl FnOnce(&StreamingContext, DStream<I>) -> DStream<O>,
+) -> Vec<(u64, Vec<O>)> {
+    let interval: Duration = interval.into();
+    let ms = interval.as_millis() as u64;
     let clock = ManualClock::new();
     let conf = StreamingConf::new("example")
         .master("local[2]")
         .manual_clock(clock.clone())
         .stop_on_signal(false);
-    let interval: Duration = Seconds(1).into();
     let ssc = StreamingContext::new(conf, interval).expect("valid example configuration");
     let input = ssc.queue_stream(batches);
     let output = build(&ssc, input);
@@ -52,14 +63,14 @@ pub fn example_with<I: Data, O: Data>(
         .foreach_rdd(move |b, t| {
             sink.lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push((t.millis() / 1000, b.collect()))
+                .push((t.millis() / ms, b.collect()))
         })
         .expect("example output");
     ssc.start().expect("example start");
     for i in 1..=batches_to_run as u64 {
         clock.advance(interval);
         let done = ssc
-            .await_batch(Time(i * 1000), Duration::from_secs(60))
+            .await_batch(Time(i * ms), Duration::from_secs(60))
             .expect("example batch failed");
         assert!(done, "example batch {i} did not complete");
     }

@@ -59,6 +59,8 @@ mod render;
 mod scheduler;
 mod signals;
 mod source;
+#[cfg(feature = "sql")]
+pub mod sql;
 mod time;
 
 pub use batch::{Batch, Data, Key};
@@ -67,7 +69,7 @@ pub use conf::{DEPLOY_MODE_ENV, MASTER_ENV, Master, StreamingConf};
 pub use context::StreamingContext;
 pub use dstream::DStream;
 pub use error::{Error, Result};
-pub use example::{example, example_with};
+pub use example::{example, example_every, example_with};
 pub use metrics::{BatchInfo, CounterSnapshot, ReceiverInfo, StreamingListener};
 pub use render::Render;
 pub use source::receiver::{Receiver, ReceiverContext};

@@ -26,6 +26,8 @@ pub(crate) struct Output {
 /// The graph as it runs: fixed at `start()`, read without locks by the timer and job thread.
 pub(crate) struct RunGraph {
     pub(crate) nodes: Vec<Arc<dyn AnyNode>>,
+    /// Run before the outputs at every batch: nodes that must see every batch (windows).
+    pub(crate) hooks: Vec<Output>,
     pub(crate) outputs: Vec<Output>,
     pub(crate) inputs: Vec<Arc<dyn InputSource>>,
 }
@@ -138,7 +140,7 @@ fn run_batch(sh: &Shared, graph: &RunGraph, mut info: BatchInfo, zero: Time) -> 
     info.processing_start_time = Some(sh.clock.now_ms());
     listeners.iter().for_each(|l| l.on_batch_started(&info));
     let mut failure = None;
-    for out in &graph.outputs {
+    for out in graph.hooks.iter().chain(&graph.outputs) {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| (out.run)(time, zero))) {
             let message = panic
                 .downcast_ref::<String>()

@@ -1,6 +1,7 @@
 //! `DStream<T>`: a typed handle to a node of the graph. Transformations add nodes; output
 //! operations register jobs run at every batch. Operations are grouped by family in [`ops`].
 
+pub(crate) mod history;
 pub(crate) mod node;
 mod ops;
 
@@ -87,6 +88,29 @@ impl<T: Data> DStream<T> {
         name: &str,
         f: impl Fn(Batch<T>, Time) + Send + Sync + 'static,
     ) -> Result<()> {
+        self.register(name, false, f)
+    }
+
+    /// Registers `f` to see this stream's batch at each of its times, before the outputs run
+    /// (windows keep their parent's batches this way).
+    #[track_caller]
+    pub(crate) fn register_hook(
+        &self,
+        name: &str,
+        f: impl Fn(Batch<T>, Time) + Send + Sync + 'static,
+    ) {
+        self.shared.assert_initialized(&format!("`{name}`"));
+        // Cannot fail: the context is not started.
+        let _ = self.register(name, true, f);
+    }
+
+    #[track_caller]
+    fn register(
+        &self,
+        name: &str,
+        hook: bool,
+        f: impl Fn(Batch<T>, Time) + Send + Sync + 'static,
+    ) -> Result<()> {
         let at = Location::caller();
         if !self.shared.is_initialized() {
             return Err(Error::IllegalState(format!(
@@ -102,10 +126,16 @@ impl<T: Data> DStream<T> {
                 f(batch, time);
             }
         });
-        self.shared.graph_mut().outputs.push(Output {
+        let output = Output {
             name: format!("{name} at {at}"),
             run,
-        });
+        };
+        let mut graph = self.shared.graph_mut();
+        if hook {
+            graph.hooks.push(output);
+        } else {
+            graph.outputs.push(output);
+        }
         Ok(())
     }
 }

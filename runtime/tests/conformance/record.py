@@ -197,6 +197,11 @@ SCALA_CASES = [
     ("map_with_state_snapshots", "pairs", MWS + ".stateSnapshots()", 1),
     ("map_with_state_timeout", "pairs", MWS_TIMEOUT, 1),
     ("map_with_state_timeout_snapshots", "pairs", MWS_TIMEOUT + ".stateSnapshots()", 1),
+    # Timeouts are only processed on batches where the state RDD is checkpointed (default: every
+    # 10 batches); these two set the state checkpoint interval to every batch.
+    ("map_with_state_timeout_checkpoint_1s", "pairs", MWS_TIMEOUT + ".checkpoint(Seconds(1))", 1),
+    ("map_with_state_timeout_checkpoint_1s_snapshots", "pairs",
+     f"{{ val m = {MWS_TIMEOUT}; m.checkpoint(Seconds(1)); m.stateSnapshots() }}", 1),
     # Scala twins of cases whose PySpark implementation differs (see README).
     ("count_scala", "words", "words.count()", 1),
     ("reduce_scala", "ints", "ints.reduce(_ + _)", 1),

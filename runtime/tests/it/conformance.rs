@@ -3,13 +3,14 @@
 
 use std::path::Path;
 
-use cargo_stream_runtime::{DStream, StreamingContext, example_with};
+use cargo_stream_runtime::{DStream, Seconds, StreamingContext, example_every};
 use serde::Serialize;
 use serde_json::Value;
 
 type Pair = (String, i64);
 
 struct Fixture {
+    batch_seconds: u64,
     inputs: Vec<Value>,
     other: Vec<Value>,
     /// (batch index, elements) for every batch Spark produced.
@@ -37,6 +38,7 @@ fn load(case: &str) -> Fixture {
         })
         .collect();
     Fixture {
+        batch_seconds: v.get("batch_seconds").and_then(Value::as_u64).unwrap_or(1),
         inputs: batches("inputs"),
         other: batches("other"),
         outputs,
@@ -68,7 +70,12 @@ fn check<I, O>(
     let f = load(case);
     let other: Vec<Vec<I>> = typed(&f.other);
     let runs = f.outputs.last().map_or(f.inputs.len() as u64, |o| o.0) as usize;
-    let ours = example_with(typed::<I>(&f.inputs), runs, |ssc, s| build(ssc, s, other));
+    let ours = example_every(
+        Seconds(f.batch_seconds),
+        typed::<I>(&f.inputs),
+        runs,
+        |ssc, s| build(ssc, s, other),
+    );
     let ours: Vec<(u64, Vec<Value>)> = ours
         .into_iter()
         .map(|(i, out)| {
@@ -202,5 +209,122 @@ fn cogroup() {
 fn union() {
     check("union", |ssc, s: DStream<String>, other| {
         s.union(&ssc.queue_stream(other)).count_by_value()
+    });
+}
+
+/// A checkpoint directory for operations that need one, kept for the test's duration.
+fn checkpointed(ssc: &StreamingContext) {
+    let dir = tempfile::tempdir().unwrap().keep();
+    ssc.checkpoint(dir).unwrap();
+}
+
+#[test]
+fn window_3_1() {
+    check("window_3_1", |_, s: DStream<String>, _| {
+        s.window(Seconds(3), Seconds(1))
+    });
+}
+
+#[test]
+fn window_4_2() {
+    check("window_4_2", |_, s: DStream<String>, _| {
+        s.window(Seconds(4), Seconds(2))
+    });
+}
+
+#[test]
+fn count_by_window_3_1() {
+    check("count_by_window_3_1", |ssc, s: DStream<String>, _| {
+        checkpointed(ssc);
+        s.count_by_window(Seconds(3), Seconds(1))
+    });
+}
+
+#[test]
+fn reduce_by_window_3_1() {
+    check("reduce_by_window_3_1", |_, s: DStream<i64>, _| {
+        s.reduce_by_window(|a, b| a + b, Seconds(3), Seconds(1))
+    });
+}
+
+#[test]
+fn reduce_by_window_inv_3_1() {
+    check("reduce_by_window_inv_3_1", |ssc, s: DStream<i64>, _| {
+        checkpointed(ssc);
+        s.reduce_by_window_inv(|a, b| a + b, |a, b| a - b, Seconds(3), Seconds(1))
+    });
+}
+
+#[test]
+fn reduce_by_key_and_window_3_1() {
+    check("reduce_by_key_and_window_3_1", |_, s: DStream<Pair>, _| {
+        s.reduce_by_key_and_window(|a, b| a + b, Seconds(3), Seconds(1))
+    });
+}
+
+#[test]
+fn reduce_by_key_and_window_inv_3_1() {
+    check(
+        "reduce_by_key_and_window_inv_3_1",
+        |ssc, s: DStream<Pair>, _| {
+            checkpointed(ssc);
+            s.reduce_by_key_and_window_inv(
+                |a, b| a + b,
+                |a, b| a - b,
+                Seconds(3),
+                Seconds(1),
+                None::<fn(&Pair) -> bool>,
+            )
+        },
+    );
+}
+
+#[test]
+fn reduce_by_key_and_window_inv_filter_3_1() {
+    check(
+        "reduce_by_key_and_window_inv_filter_3_1",
+        |ssc, s: DStream<Pair>, _| {
+            checkpointed(ssc);
+            s.reduce_by_key_and_window_inv(
+                |a, b| a + b,
+                |a, b| a - b,
+                Seconds(3),
+                Seconds(1),
+                Some(|kv: &Pair| kv.1 > 0),
+            )
+        },
+    );
+}
+
+#[test]
+fn count_by_value_and_window_3_1() {
+    check(
+        "count_by_value_and_window_3_1",
+        |ssc, s: DStream<String>, _| {
+            checkpointed(ssc);
+            s.count_by_value_and_window(Seconds(3), Seconds(1))
+        },
+    );
+}
+
+#[test]
+fn group_by_key_and_window_3_1() {
+    check("group_by_key_and_window_3_1", |_, s: DStream<Pair>, _| {
+        s.group_by_key_and_window(Seconds(3), Seconds(1))
+            .map_values(sorted)
+    });
+}
+
+#[test]
+fn course_window_6_4() {
+    check("course_window_6_4", |ssc, s: DStream<String>, _| {
+        checkpointed(ssc);
+        s.map(|w| (w, 1i64)).reduce_by_key_and_window_inv(
+            |a, b| a + b,
+            |a, b| a - b,
+            Seconds(6),
+            Seconds(4),
+            None::<fn(&Pair) -> bool>,
+        )
     });
 }

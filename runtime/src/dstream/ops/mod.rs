@@ -4,3 +4,5 @@ mod join;
 mod narrow;
 mod pair;
 mod transform;
+mod window;
+mod window_pair;
