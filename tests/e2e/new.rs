@@ -162,6 +162,40 @@ fn custom_receiver_counts_lines_from_a_server() {
 }
 
 #[test]
+fn windowed_word_count_counts_over_the_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "run-window",
+        "--template",
+        "windowed-word-count",
+        "-d",
+        "batch_seconds=1",
+        "-d",
+        "window_seconds=3",
+        "-d",
+        "slide_seconds=1",
+    ];
+    new(tmp.path(), &args);
+    run(
+        &mut cargo(&tmp.path().join("run-window"), &["build"]),
+        BUILD,
+    )
+    .success();
+    let exe = cargo_stream_tests::e2e_target_dir().join("debug/run-window");
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    let mut job = Job::start(std::process::Command::new(&exe).args(["127.0.0.1", &port]));
+    let (mut conn, _) = server.accept().unwrap();
+    conn.write_all(b"tick tock tick\n").unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    conn.write_all(b"tick\n").unwrap();
+    // Both lines fall in one 3 s window.
+    job.wait_for(Duration::from_secs(20), |l| l == "(tick,3)");
+    let end = job.terminate(Duration::from_secs(20));
+    assert_eq!(end.code, Some(0), "{}", end.stderr);
+}
+
+#[test]
 fn portable_project_carries_its_own_runtime() {
     let tmp = tempfile::tempdir().unwrap();
     new(tmp.path(), &["portable-job", "--portable"]);

@@ -212,11 +212,18 @@ fn socket_word_count_bundle_is_complete_reproducible_and_runs() {
 
     // The same inputs give the same bytes.
     run(&mut cargo_stream(&project, &["package", "-q"]), BUILD).success();
-    assert_eq!(
-        std::fs::read(&jar).unwrap(),
-        bytes,
-        "packaging twice gives identical bytes"
-    );
+    let again = std::fs::read(&jar).unwrap();
+    if again != bytes {
+        let mut zip2 = zip::ZipArchive::new(std::fs::File::open(&jar).unwrap()).unwrap();
+        let manifest2: serde_json::Value =
+            serde_json::from_slice(&read_entry(&mut zip2, "stream-manifest.json")).unwrap();
+        let changed: Vec<&String> = entries
+            .iter()
+            .filter(|(name, info)| manifest2["entries"][name.as_str()] != **info)
+            .map(|(name, _)| name)
+            .collect();
+        panic!("packaging twice gave different bytes; entries that changed: {changed:?}");
+    }
 
     // It runs with `java -jar`, arguments passed, SIGTERM forwarded, exit code kept.
     runs_word_count(Command::new("java").arg("-jar").arg(&jar));
@@ -227,15 +234,33 @@ fn socket_word_count_bundle_is_complete_reproducible_and_runs() {
             .arg(&jar),
     );
     let unzipped = tmp.path().join("unzipped");
-    let status = Command::new("unzip")
-        .arg("-q")
-        .arg(&jar)
-        .arg("-d")
-        .arg(&unzipped)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    unzip(&jar, &unzipped);
     runs_word_count(&mut Command::new(unzipped.join("run.sh")));
+}
+
+/// Extracts the jar as `unzip` would, Unix modes included.
+fn unzip(jar: &Path, dest: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(jar).unwrap()).unwrap();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).unwrap();
+        let path = dest.join(
+            entry
+                .enclosed_name()
+                .expect("entries stay inside the bundle"),
+        );
+        if entry.is_dir() {
+            std::fs::create_dir_all(&path).unwrap();
+            continue;
+        }
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap();
+        std::fs::write(&path, data).unwrap();
+        if let Some(mode) = entry.unix_mode() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o777)).unwrap();
+        }
+    }
 }
 
 #[test]
