@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::batch::{Data, Executor};
+use crate::checkpoint::Checkpointed;
 use crate::conf::{Resolved, StreamingConf};
 use crate::dstream::DStream;
 use crate::dstream::node::{AnyNode, Node};
@@ -65,6 +66,8 @@ pub(crate) struct Shared {
     /// A batch is being processed.
     pub(crate) job_running: AtomicBool,
     checkpoint_dir: Mutex<Option<PathBuf>>,
+    /// A checkpoint found by `get_or_create`, restored by `start()`.
+    restore: Mutex<Option<(Time, crate::checkpoint::Parts)>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     receiver_states: Mutex<Vec<Arc<dyn ReceiverControl>>>,
     stop_lock: Mutex<()>,
@@ -81,6 +84,10 @@ pub(crate) struct Graph {
     pub(crate) problems: Vec<Error>,
     /// Operations that need a checkpoint directory, with where they were created.
     pub(crate) needs_checkpoint: Vec<String>,
+    /// What goes into checkpoints, in creation order (the same code builds the same order).
+    pub(crate) checkpointed: Vec<Arc<dyn Checkpointed>>,
+    /// Checkpoint intervals asked for with `DStream::checkpoint`.
+    pub(crate) checkpoint_intervals: Vec<Duration>,
     pub(crate) inputs: Vec<Arc<dyn InputSource>>,
     receivers: Vec<PendingReceiver>,
 }
@@ -148,6 +155,7 @@ impl StreamingContext {
                 generator_done: AtomicBool::new(false),
                 job_running: AtomicBool::new(false),
                 checkpoint_dir: Mutex::default(),
+                restore: Mutex::default(),
                 threads: Mutex::default(),
                 receiver_states: Mutex::default(),
                 stop_lock: Mutex::new(()),
@@ -199,6 +207,7 @@ impl StreamingContext {
             self.shared.exec.clone(),
         ));
         self.shared.add_input(source.clone());
+        self.shared.register_checkpointed(source.clone());
         let compute = Box::new(move |t| source.compute(t));
         DStream::from_node(
             self.shared.clone(),
@@ -257,6 +266,46 @@ impl StreamingContext {
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(dir);
         Ok(())
+    }
+
+    /// The context of a job that may have run before: builds the graph with `create` (the
+    /// graph is code, so it is built each time), then, when `dir` holds a checkpoint, restores
+    /// the state of its stateful operations and the positions of its inputs from the newest
+    /// readable one, so that nothing is lost and nothing counted twice. A corrupt newest
+    /// checkpoint falls back to the one before; none readable is an error.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let dir = tempfile::tempdir()?;
+    /// let ssc = StreamingContext::get_or_create(dir.path(), || {
+    ///     let ssc = StreamingContext::new(StreamingConf::new("totals").master("local[2]"), Seconds(1))?;
+    ///     let totals = ssc
+    ///         .queue_stream(vec![vec![("a".to_string(), 1u64)]])
+    ///         .update_state_by_key(|v: Vec<u64>, s: Option<u64>| Some(v.iter().sum::<u64>() + s.unwrap_or(0)));
+    ///     totals.print(10)?;
+    ///     Ok(ssc)
+    /// })?;
+    /// ssc.start()?;
+    /// ssc.stop(true)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_or_create(
+        dir: impl Into<PathBuf>,
+        create: impl FnOnce() -> Result<StreamingContext>,
+    ) -> Result<StreamingContext> {
+        let dir = dir.into();
+        let found = if dir.exists() {
+            crate::checkpoint::read_latest(&dir)?
+        } else {
+            None
+        };
+        let ssc = create()?;
+        ssc.checkpoint(&dir)?;
+        if let Some((time, parts)) = found {
+            tracing::info!(dir = %dir.display(), batch = time.millis(), "recovering from checkpoint");
+            *ssc.shared.restore.lock().unwrap_or_else(|p| p.into_inner()) = Some((time, parts));
+        }
+        Ok(ssc)
     }
 
     /// Adds a listener for batch and receiver events.
@@ -347,7 +396,31 @@ impl StreamingContext {
                 message: format!("could not start its thread: {e}"),
             })?);
         }
+        let checkpoint = match sh.checkpoint_dir() {
+            Some(dir) => {
+                let parts = std::mem::take(&mut graph.checkpointed);
+                if let Some((time, saved)) =
+                    sh.restore.lock().unwrap_or_else(|p| p.into_inner()).take()
+                {
+                    restore(&dir, time, &parts, saved)?;
+                }
+                parts.iter().for_each(|p| p.enable());
+                let interval = graph
+                    .checkpoint_intervals
+                    .iter()
+                    .copied()
+                    .min()
+                    .unwrap_or_else(|| crate::checkpoint::default_interval(sh.conf.batch_interval));
+                Some(scheduler::CheckpointPlan {
+                    dir,
+                    interval,
+                    parts,
+                })
+            }
+            None => None,
+        };
         let run = Arc::new(scheduler::RunGraph {
+            checkpoint,
             nodes: std::mem::take(&mut graph.nodes),
             hooks: std::mem::take(&mut graph.hooks),
             outputs: std::mem::take(&mut graph.outputs),
@@ -432,6 +505,35 @@ impl Drop for StreamingContext {
     }
 }
 
+/// Gives each checkpointed part its saved state, checking the graph is the one that saved it.
+fn restore(
+    dir: &std::path::Path,
+    time: Time,
+    parts: &[Arc<dyn Checkpointed>],
+    saved: crate::checkpoint::Parts,
+) -> Result<()> {
+    let kinds = |k: &mut dyn Iterator<Item = String>| k.collect::<Vec<_>>().join(", ");
+    if parts.len() != saved.len() || parts.iter().zip(&saved).any(|(p, (k, _))| p.kind() != k) {
+        return Err(Error::Checkpoint {
+            dir: dir.to_owned(),
+            message: format!(
+                "it was written by a different job: it holds [{}] but this job has [{}]; use a new checkpoint directory for a changed job",
+                kinds(&mut saved.iter().map(|(k, _)| k.clone())),
+                kinds(&mut parts.iter().map(|p| p.kind().to_owned())),
+            ),
+        });
+    }
+    for (part, (_, bytes)) in parts.iter().zip(saved) {
+        part.restore(&bytes)?;
+    }
+    tracing::info!(
+        batch = time.millis(),
+        parts = parts.len(),
+        "state restored from checkpoint"
+    );
+    Ok(())
+}
+
 impl Shared {
     pub(crate) fn lifecycle(&self) -> std::sync::MutexGuard<'_, Lifecycle> {
         self.lifecycle.lock().unwrap_or_else(|p| p.into_inner())
@@ -439,6 +541,10 @@ impl Shared {
 
     pub(crate) fn graph_mut(&self) -> std::sync::MutexGuard<'_, Graph> {
         self.graph.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn register_checkpointed(&self, part: Arc<dyn Checkpointed>) {
+        self.graph_mut().checkpointed.push(part);
     }
 
     pub(crate) fn checkpoint_dir(&self) -> Option<PathBuf> {

@@ -67,6 +67,14 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// A checkpoint could not be written, read or matched to the graph.
+    #[error("checkpoint directory `{}`: {message}", dir.display())]
+    Checkpoint {
+        /// The checkpoint directory.
+        dir: PathBuf,
+        /// What went wrong and what to do.
+        message: String,
+    },
     /// The context is not in the state the call needs.
     #[error("{0}")]
     IllegalState(String),

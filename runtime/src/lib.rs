@@ -47,6 +47,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod batch;
+mod checkpoint;
 mod clock;
 mod conf;
 mod context;
@@ -61,6 +62,7 @@ mod signals;
 mod source;
 #[cfg(feature = "sql")]
 pub mod sql;
+mod state;
 mod time;
 
 pub use batch::{Batch, Data, Key};
@@ -73,12 +75,13 @@ pub use example::{example, example_every, example_with};
 pub use metrics::{BatchInfo, CounterSnapshot, ReceiverInfo, StreamingListener};
 pub use render::Render;
 pub use source::receiver::{Receiver, ReceiverContext};
+pub use state::{MapWithStateDStream, State, StateData, StateSpec};
 pub use time::{Milliseconds, Minutes, Seconds, Time};
 
 /// The names a job needs: `use cargo_stream_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Batch, DStream, Milliseconds, Minutes, Receiver, ReceiverContext, Render, Seconds,
-        StreamingConf, StreamingContext, StreamingListener, Time,
+        Batch, DStream, Milliseconds, Minutes, Receiver, ReceiverContext, Render, Seconds, State,
+        StateSpec, StreamingConf, StreamingContext, StreamingListener, Time,
     };
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
+use crate::checkpoint::{self, Checkpointed};
 use crate::context::Shared;
 use crate::dstream::node::AnyNode;
 use crate::error::{Error, Result};
@@ -30,11 +31,40 @@ pub(crate) struct RunGraph {
     pub(crate) hooks: Vec<Output>,
     pub(crate) outputs: Vec<Output>,
     pub(crate) inputs: Vec<Arc<dyn InputSource>>,
+    pub(crate) checkpoint: Option<CheckpointPlan>,
+}
+
+/// Where and how often the graph's state is checkpointed.
+pub(crate) struct CheckpointPlan {
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) interval: std::time::Duration,
+    pub(crate) parts: Vec<Arc<dyn Checkpointed>>,
+}
+
+impl CheckpointPlan {
+    /// Writes the state as of the end of batch `time`.
+    fn write(&self, time: Time) -> Result<()> {
+        let started = std::time::Instant::now();
+        let mut parts = Vec::with_capacity(self.parts.len());
+        for p in &self.parts {
+            parts.push((p.kind().to_owned(), p.save(time)?));
+        }
+        let bytes = checkpoint::write(&self.dir, time, &parts)?;
+        tracing::info!(
+            batch = time.millis(),
+            bytes,
+            ms = started.elapsed().as_millis() as u64,
+            "checkpoint written"
+        );
+        Ok(())
+    }
 }
 
 /// A batch whose input is fixed, waiting for the job thread.
 pub(crate) struct PendingBatch {
     info: BatchInfo,
+    /// The last batch of a graceful stop: it is checkpointed whatever the interval.
+    last: bool,
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
@@ -72,7 +102,7 @@ pub(crate) fn spawn_generator(
             sh.jobs
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push_back(PendingBatch { info });
+                .push_back(PendingBatch { info, last });
             sh.jobs_cv.notify_all();
             if last {
                 break;
@@ -116,7 +146,7 @@ pub(crate) fn spawn_jobs(sh: Arc<Shared>, run: Arc<RunGraph>) -> Result<JoinHand
                 }
             };
             let Some(batch) = next else { break };
-            let failed = run_batch(&sh, &run, batch.info, zero);
+            let failed = run_batch(&sh, &run, batch.info, batch.last, zero);
             sh.job_running.store(false, Ordering::SeqCst);
             if failed {
                 // Stop everything from another thread: `stop` joins this one.
@@ -134,7 +164,7 @@ pub(crate) fn spawn_jobs(sh: Arc<Shared>, run: Arc<RunGraph>) -> Result<JoinHand
 }
 
 /// Runs every output operation for one batch; true if one failed.
-fn run_batch(sh: &Shared, graph: &RunGraph, mut info: BatchInfo, zero: Time) -> bool {
+fn run_batch(sh: &Shared, graph: &RunGraph, mut info: BatchInfo, last: bool, zero: Time) -> bool {
     let time = info.batch_time;
     let listeners = listeners(sh);
     info.processing_start_time = Some(sh.clock.now_ms());
@@ -155,6 +185,13 @@ fn run_batch(sh: &Shared, graph: &RunGraph, mut info: BatchInfo, zero: Time) -> 
     for input in &graph.inputs {
         info.num_records += input.records_read(time);
         input.forget(time);
+    }
+    if failure.is_none()
+        && let Some(plan) = &graph.checkpoint
+        && (last || (time.0 - zero.0) % (plan.interval.as_millis() as u64) == 0)
+        && let Err(e) = plan.write(time)
+    {
+        failure = Some((time.millis(), "checkpoint".to_owned(), e.to_string()));
     }
     info.processing_end_time = Some(sh.clock.now_ms());
     let failed = failure.is_some();

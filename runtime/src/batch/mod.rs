@@ -7,7 +7,7 @@
 mod executor;
 mod join;
 mod narrow;
-mod shuffle;
+pub(crate) mod shuffle;
 
 pub(crate) use executor::Executor;
 

@@ -3,9 +3,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::batch::{Batch, Executor};
+use crate::checkpoint::Checkpointed;
 use crate::error::{Error, Result};
 use crate::metrics::Counters;
 use crate::source::InputSource;
@@ -14,7 +16,13 @@ use crate::time::Time;
 pub(crate) struct FileSource {
     dir: PathBuf,
     seen: Mutex<HashSet<PathBuf>>,
+    /// Files allocated to each batch; kept until a checkpoint covers the batch when
+    /// checkpointing, so that a restart re-reads the files of unfinished batches.
     allocated: Mutex<BTreeMap<Time, Vec<PathBuf>>>,
+    /// Files of batches a restored checkpoint did not cover: they go to the first batch.
+    pending: Mutex<Vec<PathBuf>>,
+    restored: AtomicBool,
+    checkpointing: AtomicBool,
     read: Mutex<BTreeMap<Time, u64>>,
     counters: Arc<Counters>,
     exec: Arc<OnceLock<Executor>>,
@@ -30,6 +38,9 @@ impl FileSource {
             dir,
             seen: Mutex::default(),
             allocated: Mutex::default(),
+            pending: Mutex::default(),
+            restored: AtomicBool::new(false),
+            checkpointing: AtomicBool::new(false),
             read: Mutex::default(),
             counters,
             exec,
@@ -84,6 +95,16 @@ impl InputSource for FileSource {
     }
 
     fn start(&self) -> Result<()> {
+        if self.restored.load(Ordering::SeqCst) {
+            // Recovering: files that arrived while the job was down are new to it.
+            return match std::fs::read_dir(&self.dir) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(Error::Source {
+                    source_name: self.name(),
+                    message: format!("cannot read directory `{}`: {e}", self.dir.display()),
+                }),
+            };
+        }
         let existing = self.list().map_err(|e| Error::Source {
             source_name: self.name(),
             message: format!(
@@ -139,8 +160,10 @@ impl InputSource for FileSource {
 
     fn forget(&self, time: Time) {
         let keep = Time(time.0 + 1);
-        let mut a = self.allocated.lock().unwrap_or_else(|p| p.into_inner());
-        *a = a.split_off(&keep);
+        if !self.checkpointing.load(Ordering::SeqCst) {
+            let mut a = self.allocated.lock().unwrap_or_else(|p| p.into_inner());
+            *a = a.split_off(&keep);
+        }
         let mut r = self.read.lock().unwrap_or_else(|p| p.into_inner());
         *r = r.split_off(&keep);
     }
@@ -178,4 +201,56 @@ fn read_lines(path: &Path, counters: &Counters) -> Vec<String> {
         }
     }
     lines
+}
+
+/// What a checkpoint keeps of a file source: the files seen, and those allocated to batches
+/// after the checkpointed one.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    seen: Vec<PathBuf>,
+    pending: Vec<PathBuf>,
+}
+
+impl Checkpointed for FileSource {
+    fn kind(&self) -> &'static str {
+        "text_file_stream"
+    }
+
+    fn save(&self, time: Time) -> Result<Vec<u8>> {
+        let pending: Vec<PathBuf> = {
+            let mut a = self.allocated.lock().unwrap_or_else(|p| p.into_inner());
+            *a = a.split_off(&Time(time.0 + 1));
+            a.values().flatten().cloned().collect()
+        };
+        let mut seen: Vec<PathBuf> = self
+            .seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        seen.sort();
+        postcard::to_stdvec(&Saved { seen, pending }).map_err(|e| {
+            Error::IllegalState(format!("could not encode the file source position: {e}"))
+        })
+    }
+
+    fn restore(&self, bytes: &[u8]) -> Result<()> {
+        let saved: Saved = postcard::from_bytes(bytes).map_err(|e| {
+            Error::IllegalState(format!("could not decode the file source position: {e}"))
+        })?;
+        tracing::info!(
+            dir = %self.dir.display(),
+            pending = saved.pending.len(),
+            "file source restored: files of unfinished batches are read again"
+        );
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = saved.seen.into_iter().collect();
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = saved.pending;
+        self.restored.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn enable(&self) {
+        self.checkpointing.store(true, Ordering::SeqCst);
+    }
 }

@@ -257,3 +257,134 @@ fn statements_not_allowed() -> SQLOptions {
 fn df_message(e: &datafusion::error::DataFusionError) -> String {
     e.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Executor;
+
+    #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Click {
+        user: String,
+        page: i32,
+    }
+
+    fn clicks() -> Batch<Click> {
+        let c = |user: &str, page| Click {
+            user: user.into(),
+            page,
+        };
+        Batch::new(
+            vec![vec![c("ann", 1), c("bob", 2)], vec![c("ann", 3)]],
+            Executor::new(2, 2),
+        )
+    }
+
+    fn error(query: &str) -> String {
+        SqlContext::new()
+            .prepare::<Click, (String, i64)>("clicks", query)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn runs_on_every_partition() {
+        let sql = SqlContext::new();
+        let q = sql
+            .prepare::<Click, (String, i64)>(
+                "clicks",
+                "SELECT user, SUM(page) FROM clicks GROUP BY user ORDER BY user",
+            )
+            .unwrap();
+        let out = q.run(&clicks()).unwrap().collect();
+        assert_eq!(out, vec![("ann".into(), 4), ("bob".into(), 2)]);
+        // The same query again, on an empty batch.
+        let empty = Batch::new(Vec::<Vec<Click>>::new(), Executor::new(1, 1));
+        assert!(q.run(&empty).unwrap().collect().is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_query_and_the_mistake() {
+        let e = error("SELEC user FROM clicks");
+        assert!(
+            e.starts_with("SQL query `SELEC user FROM clicks` failed: "),
+            "{e}"
+        );
+        let e = error("SELECT usr, page FROM clicks");
+        assert!(e.contains("usr"), "{e}");
+        let e = error("SELECT user, page FROM clickz");
+        assert!(e.contains("clickz"), "{e}");
+        let e = error("SELECT user, page + 'x' FROM clicks");
+        assert!(e.starts_with("SQL query `SELECT user, page + 'x'"), "{e}");
+        let e = error("SELECT user FROM clicks");
+        assert!(
+            e.ends_with(
+                "its result cannot be read as `(String, i64)`: the result has 1 column(s) (`user`) but `(String, i64)` reads 2 by position"
+            ),
+            "{e}"
+        );
+        let e = error("CREATE TABLE t AS SELECT * FROM clicks");
+        assert!(e.contains("not supported") || e.contains("DDL"), "{e}");
+    }
+
+    #[test]
+    fn a_failing_batch_names_the_query() {
+        let q = SqlContext::new()
+            .prepare::<Click, (String, i64)>(
+                "clicks",
+                "SELECT user AS u, CAST(user AS BIGINT) AS n FROM clicks",
+            )
+            .unwrap();
+        let e = q.run(&clicks()).unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "SQL query `SELECT user AS u, CAST(user AS BIGINT) AS n FROM clicks` failed: "
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn static_tables_are_joined_and_reloads_are_seen() {
+        let sql = SqlContext::new();
+        sql.register_rows("banned", &["bob".to_string()]).unwrap();
+        let q = sql
+            .prepare::<Click, Click>(
+                "clicks",
+                "SELECT * FROM clicks WHERE user NOT IN (SELECT value FROM banned) ORDER BY page",
+            )
+            .unwrap();
+        let users = |b: Batch<Click>| b.collect().into_iter().map(|c| c.user).collect::<Vec<_>>();
+        assert_eq!(users(q.run(&clicks()).unwrap()), vec!["ann", "ann"]);
+        sql.register_rows("banned", &["ann".to_string()]).unwrap();
+        assert_eq!(users(q.run(&clicks()).unwrap()), vec!["bob"]);
+        // The batch table may not shadow a static one.
+        let e = sql
+            .prepare::<Click, Click>("banned", "SELECT * FROM banned")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rename one of them"), "{e}");
+    }
+
+    #[test]
+    fn two_queries_keep_their_batches_apart() {
+        let sql = SqlContext::new();
+        let a = sql
+            .prepare::<Click, i64>("t", "SELECT COUNT(*) FROM t")
+            .unwrap();
+        let b = sql
+            .prepare::<i64, i64>("t", "SELECT SUM(value) FROM t")
+            .unwrap();
+        let nums = Batch::new(vec![vec![10i64, 20]], Executor::new(1, 1));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..20 {
+                    assert_eq!(a.run(&clicks()).unwrap().collect(), vec![3]);
+                }
+            });
+            for _ in 0..20 {
+                assert_eq!(b.run(&nums).unwrap().collect(), vec![30]);
+            }
+        });
+    }
+}

@@ -59,11 +59,13 @@ impl<T: Data + Serialize + DeserializeOwned> DStream<T> {
     ///
     /// let sql = SqlContext::new();
     /// cargo_stream_runtime::example(vec![vec!["a".to_string()]], |words| {
-    ///     let err = words
-    ///         .transform_sql::<(String, i64)>(&sql, "words", "SELECT wrd, COUNT(*) FROM words GROUP BY wrd")
-    ///         .unwrap_err();
-    ///     assert!(err.to_string().starts_with("SQL query `SELECT wrd, COUNT(*) FROM words GROUP BY wrd` failed: "));
-    ///     assert!(err.to_string().contains("wrd"));
+    ///     let query = "SELECT wrd, COUNT(*) FROM words GROUP BY wrd";
+    ///     let Err(err) = words.transform_sql::<(String, i64)>(&sql, "words", query) else {
+    ///         panic!("`wrd` is not a column");
+    ///     };
+    ///     let message = err.to_string();
+    ///     assert!(message.starts_with("SQL query `SELECT wrd, COUNT(*) FROM words GROUP BY wrd` failed: "));
+    ///     assert!(message.contains("wrd"), "{message}");
     ///     words
     /// });
     /// ```

@@ -328,3 +328,23 @@ fn course_window_6_4() {
         )
     });
 }
+
+#[test]
+fn update_state_running_sum() {
+    check("update_state_running_sum", |ssc, s: DStream<Pair>, _| {
+        checkpointed(ssc);
+        s.update_state_by_key(|vals: Vec<i64>, st: Option<i64>| {
+            Some(vals.iter().sum::<i64>() + st.unwrap_or(0))
+        })
+    });
+}
+
+#[test]
+fn update_state_remove_idle() {
+    check("update_state_remove_idle", |ssc, s: DStream<Pair>, _| {
+        checkpointed(ssc);
+        s.update_state_by_key(|vals: Vec<i64>, st: Option<i64>| {
+            (!vals.is_empty()).then(|| vals.iter().sum::<i64>() + st.unwrap_or(0))
+        })
+    });
+}

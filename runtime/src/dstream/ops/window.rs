@@ -41,6 +41,17 @@ impl<T: Data> DStream<T> {
         self.shared.graph_mut().needs_checkpoint.push(op);
     }
 
+    /// Sets how often this stream's state is checkpointed (Spark's `DStream.checkpoint`); a
+    /// multiple of its interval. The default is the smallest multiple of the slide that is at
+    /// least 10 s. The context checkpoints at the shortest interval any stream asks for.
+    #[track_caller]
+    pub fn checkpoint(&self, interval: impl Into<Duration>) -> &Self {
+        let interval = interval.into();
+        self.check_window("checkpoint", interval, self.node.slide);
+        self.shared.graph_mut().checkpoint_intervals.push(interval);
+        self
+    }
+
     /// A stream that produces a batch every `slide` from `compute`.
     pub(crate) fn sliding<U: Data>(
         &self,

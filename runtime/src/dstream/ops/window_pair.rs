@@ -40,7 +40,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     /// let out = cargo_stream_runtime::example(batches, |s| {
     ///     s.reduce_by_key_and_window(|x, y| x + y, Seconds(2), Seconds(1))
     /// });
-    /// let sorted = |mut v: Vec<(&str, i32)>| { v.sort(); v };
+    /// fn sorted(mut v: Vec<(&str, i32)>) -> Vec<(&str, i32)> { v.sort(); v }
     /// assert_eq!(out.into_iter().map(sorted).collect::<Vec<_>>(),
     ///            vec![vec![("a", 1)], vec![("a", 2), ("b", 1)], vec![("a", 1), ("b", 1)]]);
     /// ```

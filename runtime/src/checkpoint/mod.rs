@@ -1,0 +1,42 @@
+//! Checkpoints: the state of stateful operations and the positions of inputs, written
+//! atomically every checkpoint interval, so that a job restarted with
+//! [`StreamingContext::get_or_create`](crate::StreamingContext::get_or_create) resumes with
+//! nothing lost and nothing counted twice.
+
+mod file;
+
+pub(crate) use file::{Parts, read_latest, write};
+
+use crate::error::Result;
+use crate::time::Time;
+
+/// A part of the graph whose state goes into checkpoints: a stateful node or an input.
+pub(crate) trait Checkpointed: Send + Sync {
+    /// The part's kind and where it was created, to match a checkpoint to the graph.
+    fn kind(&self) -> &'static str;
+    /// Its state as of the end of the batch at `time` (every batch up to it is done).
+    fn save(&self, time: Time) -> Result<Vec<u8>>;
+    /// Takes back a saved state, before `start()` runs anything.
+    fn restore(&self, bytes: &[u8]) -> Result<()>;
+    /// Called by `start()` when checkpoints will be written.
+    fn enable(&self) {}
+}
+
+/// Spark's default checkpoint interval: the smallest multiple of `slide` that is at least 10 s.
+pub(crate) fn default_interval(slide: std::time::Duration) -> std::time::Duration {
+    let s = slide.as_millis().max(1) as u64;
+    std::time::Duration::from_millis(10_000_u64.div_ceil(s) * s)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn default_interval_is_the_first_multiple_of_the_slide_from_ten_seconds() {
+        let d = |ms| Duration::from_millis(ms);
+        assert_eq!(super::default_interval(d(1000)), d(10_000));
+        assert_eq!(super::default_interval(d(3000)), d(12_000));
+        assert_eq!(super::default_interval(d(15_000)), d(15_000));
+    }
+}

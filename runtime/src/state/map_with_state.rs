@@ -1,0 +1,270 @@
+//! `map_with_state`: Spark's `mapWithState`. Only the keys of the batch (and keys timing out)
+//! are touched, so the work per batch follows the batch, not the total state.
+
+use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::batch::shuffle::shuffle;
+use crate::batch::{Batch, Data, Key};
+use crate::dstream::DStream;
+use crate::state::StateData;
+use crate::state::store::{Entry, Store};
+use crate::time::{Time, millis};
+
+/// The state of one key inside a `map_with_state` function, as Spark's `State`.
+#[derive(Debug)]
+pub struct State<S> {
+    value: Option<S>,
+    updated: bool,
+    removed: bool,
+    timing_out: bool,
+}
+
+impl<S> State<S> {
+    fn new(value: Option<S>, timing_out: bool) -> Self {
+        State {
+            value,
+            updated: false,
+            removed: false,
+            timing_out,
+        }
+    }
+
+    /// Whether the key has a state.
+    pub fn exists(&self) -> bool {
+        self.value.is_some()
+    }
+
+    /// The state.
+    ///
+    /// # Panics
+    /// If there is none (check [`exists`](Self::exists) or use [`get_option`](Self::get_option)).
+    pub fn get(&self) -> &S {
+        self.value
+            .as_ref()
+            .expect("State is not set: check `exists()` or use `get_option()`")
+    }
+
+    /// The state, if any.
+    pub fn get_option(&self) -> Option<&S> {
+        self.value.as_ref()
+    }
+
+    /// Sets the state.
+    ///
+    /// # Panics
+    /// After [`remove`](Self::remove), or while the key is timing out (Spark's rules); the
+    /// batch then fails with this message.
+    pub fn update(&mut self, state: S) {
+        assert!(
+            !self.removed,
+            "Cannot update the state after it has been removed"
+        );
+        assert!(
+            !self.timing_out,
+            "Cannot update the state that is timing out"
+        );
+        self.value = Some(state);
+        self.updated = true;
+    }
+
+    /// Removes the key's state.
+    ///
+    /// # Panics
+    /// When already removed, or while the key is timing out (it is removed anyway).
+    pub fn remove(&mut self) {
+        assert!(
+            !self.removed,
+            "Cannot remove the state that has already been removed"
+        );
+        assert!(
+            !self.timing_out,
+            "Cannot remove the state that is timing out"
+        );
+        self.value = None;
+        self.removed = true;
+    }
+
+    /// True in the last call for a key that was idle longer than the timeout.
+    pub fn is_timing_out(&self) -> bool {
+        self.timing_out
+    }
+}
+
+type MappingFn<K, V, S, M> = dyn Fn(&K, Option<V>, &mut State<S>) -> M + Send + Sync;
+
+/// What `map_with_state` does: the function, and optionally initial state, partitions and an
+/// idle timeout, as Spark's `StateSpec`.
+pub struct StateSpec<K, V, S, M> {
+    func: Arc<MappingFn<K, V, S, M>>,
+    initial: Vec<(K, S)>,
+    partitions: Option<usize>,
+    timeout: Option<Duration>,
+}
+
+impl<K, V, S, M> StateSpec<K, V, S, M> {
+    /// A spec calling `f(key, value, state)` for every record of each batch; what it returns
+    /// is the mapped stream's record.
+    pub fn function(f: impl Fn(&K, Option<V>, &mut State<S>) -> M + Send + Sync + 'static) -> Self {
+        StateSpec {
+            func: Arc::new(f),
+            initial: Vec::new(),
+            partitions: None,
+            timeout: None,
+        }
+    }
+    /// Starts from this state.
+    pub fn initial_state(mut self, initial: Vec<(K, S)>) -> Self {
+        self.initial = initial;
+        self
+    }
+    /// Keeps the state in `n` partitions (default: the master's thread count).
+    pub fn num_partitions(mut self, n: usize) -> Self {
+        self.partitions = Some(n);
+        self
+    }
+    /// Keys with no record for longer than `idle` get a last call with `None` and
+    /// `is_timing_out()`, then are removed.
+    pub fn timeout(mut self, idle: impl Into<Duration>) -> Self {
+        self.timeout = Some(idle.into());
+        self
+    }
+}
+
+/// The stream `map_with_state` returns: the mapped records, plus the whole state each batch
+/// through [`state_snapshots`](Self::state_snapshots). Derefs to the mapped `DStream<M>`.
+pub struct MapWithStateDStream<K, S, M> {
+    mapped: DStream<M>,
+    store: Arc<Store<K, S>>,
+}
+
+impl<K, S, M> Deref for MapWithStateDStream<K, S, M> {
+    type Target = DStream<M>;
+    fn deref(&self) -> &DStream<M> {
+        &self.mapped
+    }
+}
+
+impl<K: Key + StateData, S: StateData, M: Data> MapWithStateDStream<K, S, M> {
+    /// Every key's state after each batch.
+    #[track_caller]
+    pub fn state_snapshots(&self) -> DStream<(K, S)> {
+        let store = self.store.clone();
+        self.mapped.derive("state_snapshots", move |b, _| {
+            Batch::new(store.snapshot(), b.exec.clone())
+        })
+    }
+
+    /// The mapped stream.
+    pub fn into_dstream(self) -> DStream<M> {
+        self.mapped
+    }
+}
+
+/// Per partition: keys by the time they were last touched, to find timed-out keys without
+/// scanning the state. Entries go stale when a key is touched again; stale ones are skipped.
+type TouchIndex<K> = Vec<BTreeMap<Time, Vec<K>>>;
+
+impl<K: Key + StateData, V: Data> DStream<(K, V)> {
+    /// Maps every record with a per-key state, as Spark's `mapWithState`: the function sees
+    /// the key, the value and the key's [`State`], and returns the mapped record. Needs a
+    /// checkpoint directory.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::{State, StateSpec};
+    /// let out = cargo_stream_runtime::example_with(vec![vec![("a".to_string(), 1)], vec![("a".to_string(), 2)]], 2, |ssc, s| {
+    ///     ssc.checkpoint(std::env::temp_dir().join("doc-map-with-state")).unwrap();
+    ///     let spec = StateSpec::function(|k: &String, v: Option<i32>, state: &mut State<i32>| {
+    ///         let total = v.unwrap_or(0) + state.get_option().copied().unwrap_or(0);
+    ///         state.update(total);
+    ///         (k.clone(), total)
+    ///     });
+    ///     s.map_with_state(spec).into_dstream()
+    /// });
+    /// assert_eq!(out[1].1, vec![("a".to_string(), 3)]);
+    /// ```
+    #[track_caller]
+    pub fn map_with_state<S: StateData, M: Data>(
+        &self,
+        spec: StateSpec<K, V, S, M>,
+    ) -> MapWithStateDStream<K, S, M> {
+        self.require_checkpoint("`map_with_state`");
+        let n = spec
+            .partitions
+            .unwrap_or_else(|| self.shared.conf.master.threads())
+            .max(1);
+        let store = Arc::new(Store::new("map_with_state", n, spec.initial));
+        self.shared.register_checkpointed(store.clone());
+        let index: Arc<Mutex<TouchIndex<K>>> =
+            Arc::new(Mutex::new((0..n).map(|_| BTreeMap::new()).collect()));
+        let (func, timeout) = (spec.func, spec.timeout);
+        let s = store.clone();
+        let mapped = self.derive("map_with_state", move |batch: Batch<(K, V)>, time| {
+            let exec = batch.exec.clone();
+            let buckets = shuffle(batch.into_partitions(), n);
+            let mut parts = std::mem::take(&mut *s.lock());
+            let mut idx = std::mem::take(&mut *index.lock().unwrap_or_else(|p| p.into_inner()));
+            let threshold = timeout.map(|d| Time(time.0.saturating_sub(millis(d))));
+            if threshold.is_some() && idx.iter().all(BTreeMap::is_empty) {
+                // Initial or restored state has no index yet: build it from the entries.
+                for (state, touched) in parts.iter().zip(idx.iter_mut()) {
+                    for (k, e) in state {
+                        touched.entry(e.touched).or_default().push(k.clone());
+                    }
+                }
+            }
+            let out: Vec<Vec<M>> = exec.install(|| {
+                use rayon::prelude::*;
+                parts
+                    .par_iter_mut()
+                    .zip(idx.par_iter_mut())
+                    .zip(buckets.into_par_iter())
+                    .map(|((state, touched), bucket)| {
+                        let mut out = Vec::with_capacity(bucket.len());
+                        for (k, v) in bucket {
+                            let old = state.remove(&k);
+                            let mut st = State::new(old.map(|e| e.value), false);
+                            out.push(func(&k, Some(v), &mut st));
+                            if let Some(value) = st.value
+                                && !st.removed
+                            {
+                                if threshold.is_some() {
+                                    touched.entry(time).or_default().push(k.clone());
+                                }
+                                state.insert(
+                                    k,
+                                    Entry {
+                                        value,
+                                        touched: time,
+                                    },
+                                );
+                            }
+                        }
+                        if let Some(limit) = threshold {
+                            let fresh = touched.split_off(&limit);
+                            let stale = std::mem::replace(touched, fresh);
+                            for (t, keys) in stale {
+                                for k in keys {
+                                    // Skip index entries of keys touched again since, or gone.
+                                    if state.get(&k).is_none_or(|e| e.touched != t) {
+                                        continue;
+                                    }
+                                    let entry = state.remove(&k).expect("checked above");
+                                    let mut st = State::new(Some(entry.value), true);
+                                    out.push(func(&k, None, &mut st));
+                                }
+                            }
+                        }
+                        out
+                    })
+                    .collect()
+            });
+            *s.lock() = parts;
+            *index.lock().unwrap_or_else(|p| p.into_inner()) = idx;
+            Batch::new(out, exec)
+        });
+        MapWithStateDStream { mapped, store }
+    }
+}

@@ -1,0 +1,103 @@
+//! `Store<K, S>`: per-partition hash maps of state, with each entry's last update time, and
+//! their checkpoint.
+
+use std::sync::Mutex;
+
+use rustc_hash::FxHashMap;
+
+use crate::batch::Key;
+use crate::batch::shuffle::partition_of;
+use crate::checkpoint::Checkpointed;
+use crate::error::{Error, Result};
+use crate::state::StateData;
+use crate::time::Time;
+
+/// A state value and the batch that last touched it.
+#[derive(Clone)]
+pub(crate) struct Entry<S> {
+    pub(crate) value: S,
+    pub(crate) touched: Time,
+}
+
+pub(crate) type Partition<K, S> = FxHashMap<K, Entry<S>>;
+
+/// State partitioned like the keys: partition `i` holds the keys that hash to `i`.
+pub(crate) struct Store<K, S> {
+    pub(crate) kind: &'static str,
+    pub(crate) parts: Mutex<Vec<Partition<K, S>>>,
+}
+
+impl<K: Key + StateData, S: StateData> Store<K, S> {
+    pub(crate) fn new(kind: &'static str, partitions: usize, initial: Vec<(K, S)>) -> Self {
+        let store = Store {
+            kind,
+            parts: Mutex::new(
+                (0..partitions.max(1))
+                    .map(|_| FxHashMap::default())
+                    .collect(),
+            ),
+        };
+        store.load(initial.into_iter().map(|(k, v)| (k, v, 0)));
+        store
+    }
+
+    fn load(&self, entries: impl Iterator<Item = (K, S, u64)>) {
+        let mut parts = self.lock();
+        let n = parts.len();
+        parts.iter_mut().for_each(FxHashMap::clear);
+        for (k, value, t) in entries {
+            parts[partition_of(&k, n)].insert(
+                k,
+                Entry {
+                    value,
+                    touched: Time(t),
+                },
+            );
+        }
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Partition<K, S>>> {
+        self.parts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every key and its state, a partition each.
+    pub(crate) fn snapshot(&self) -> Vec<Vec<(K, S)>> {
+        self.lock()
+            .iter()
+            .map(|p| {
+                p.iter()
+                    .map(|(k, e)| (k.clone(), e.value.clone()))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+impl<K: Key + StateData, S: StateData> Checkpointed for Store<K, S> {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn save(&self, _time: Time) -> Result<Vec<u8>> {
+        let parts = self.lock();
+        let entries: Vec<(&K, &S, u64)> = parts
+            .iter()
+            .flatten()
+            .map(|(k, e)| (k, &e.value, e.touched.0))
+            .collect();
+        postcard::to_stdvec(&entries).map_err(|e| {
+            Error::IllegalState(format!("could not encode `{}` state: {e}", self.kind))
+        })
+    }
+
+    fn restore(&self, bytes: &[u8]) -> Result<()> {
+        let entries: Vec<(K, S, u64)> = postcard::from_bytes(bytes).map_err(|e| {
+            Error::IllegalState(format!(
+                "could not decode `{}` state from the checkpoint: {e}",
+                self.kind
+            ))
+        })?;
+        self.load(entries.into_iter());
+        Ok(())
+    }
+}
