@@ -151,11 +151,13 @@ impl Shell {
     pub fn progress(&mut self, label: &str, message: impl std::fmt::Display) -> Progress {
         if self.tty && self.verbosity == Verbosity::Normal {
             let bar = indicatif::ProgressBar::new_spinner();
+            let template = if self.color {
+                "{spinner} {prefix:>12.green.bold} {msg} ({elapsed})"
+            } else {
+                "{spinner} {prefix:>12} {msg} ({elapsed})"
+            };
             bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} {prefix:>12.green.bold} {msg} ({elapsed})",
-                )
-                .expect("valid template"),
+                indicatif::ProgressStyle::with_template(template).expect("valid template"),
             );
             bar.set_prefix(label.to_owned());
             bar.set_message(message.to_string());

@@ -603,3 +603,36 @@ fn unwritable_output_folder_is_an_error() {
         "in the way"
     );
 }
+
+#[test]
+fn json_errors_go_to_stdout_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(
+        &mut cargo_stream(tmp.path(), &["package", "--json"]),
+        MINUTE,
+    )
+    .failure();
+    let error: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(error["reason"], "error");
+    assert_eq!(
+        error["message"],
+        "failed to read the job's `cargo metadata`"
+    );
+    assert!(
+        error["causes"][0]
+            .as_str()
+            .unwrap()
+            .contains("could not find `Cargo.toml`"),
+        "{error}"
+    );
+    assert!(
+        error["help"].as_str().unwrap().contains("--manifest-path"),
+        "{error}"
+    );
+    assert!(
+        out.stderr
+            .starts_with("error: failed to read the job's `cargo metadata`"),
+        "{}",
+        out.stderr
+    );
+}

@@ -1,5 +1,6 @@
 //! `cargo stream package` builds the job for a cluster and bundles it into one runnable jar.
 
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -43,9 +44,16 @@ pub struct PackageArgs {
 
 /// Runs `cargo stream package`.
 pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: PackageArgs) -> anyhow::Result<()> {
+    let interactive =
+        !args.json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let bin = match args.bin {
+        Some(bin) => Some(bin),
+        None if interactive => ask_bin(global.manifest_path.as_deref())?,
+        None => None,
+    };
     let opts = PackageOpts {
         manifest_path: global.manifest_path.clone(),
-        bin: args.bin,
+        bin,
         target: args.target,
         includes: args.include,
         dry_run: args.dry_run,
@@ -86,6 +94,55 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: PackageArgs) -> anyhow
     );
     shell.out(report.artifact.display())?;
     Ok(())
+}
+
+/// On a terminal, asks which binary to package when the package has several; `None` leaves
+/// the choice (and any error) to `package`.
+fn ask_bin(manifest_path: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    let mut cmd = cargo_metadata::MetadataCommand::new();
+    cmd.no_deps();
+    if let Some(path) = manifest_path {
+        cmd.manifest_path(path);
+    }
+    let Ok(metadata) = cmd.exec() else {
+        return Ok(None);
+    };
+    let Some(package) = metadata.root_package() else {
+        return Ok(None);
+    };
+    let bins: Vec<&str> = package
+        .targets
+        .iter()
+        .filter(|t| t.is_kind(cargo_metadata::TargetKind::Bin))
+        .map(|t| t.name.as_str())
+        .collect();
+    if bins.len() < 2 {
+        return Ok(None);
+    }
+    eprintln!("`{}` has several binaries:", package.name.as_str());
+    for (i, bin) in bins.iter().enumerate() {
+        eprintln!("  {}) {bin}", i + 1);
+    }
+    loop {
+        eprint!("Which one to package? [1-{}] ", bins.len());
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer)? == 0 {
+            return Ok(None);
+        }
+        let answer = answer.trim();
+        if let Some(bin) = bins.iter().find(|b| **b == answer) {
+            return Ok(Some((*bin).to_owned()));
+        }
+        if let Some(bin) = answer
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| bins.get(i))
+        {
+            return Ok(Some((*bin).to_owned()));
+        }
+    }
 }
 
 fn relative(path: &std::path::Path) -> PathBuf {
