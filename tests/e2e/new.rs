@@ -375,3 +375,42 @@ fn every_verb_has_help_with_an_example() {
     let out = run(cmd.args(["new", "--list"]).current_dir(tmp.path()), MINUTE).success();
     assert!(out.stdout.contains("socket-word-count"));
 }
+
+#[test]
+fn bad_variables_or_runtime_paths_write_nothing() {
+    rejected(
+        &["nested/job", "-d", "nope=1"],
+        &["error: unknown variable `nope`"],
+    );
+    rejected(
+        &["job", "--runtime-path", "keep"],
+        &[
+            "failed to read `",
+            "help: point `--runtime-path` at the `runtime/` folder",
+        ],
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(
+        &mut cargo_stream(tmp.path(), &["new", "job", "-d", "novalue"]),
+        MINUTE,
+    );
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("expected KEY=VALUE, got `novalue`"),
+        "{}",
+        out.stderr
+    );
+    let out = run(
+        &mut cargo_stream(
+            tmp.path(),
+            &["new", "job", "--template", "a", "--exercise", "b"],
+        ),
+        MINUTE,
+    );
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(!tmp.path().join("job").exists());
+}

@@ -71,6 +71,11 @@ pub fn generate(opts: &NewOpts, template: &Template) -> anyhow::Result<NewReport
             "choose another name or remove it first: `cargo stream new` never overwrites",
         ));
     }
+    // Everything that can fail on bad input is checked before anything is written.
+    let runtime = RuntimeDep::resolve(&opts.runtime)?;
+    let mut vars = super::resolve_vars(template, &opts.defines)?;
+    vars.extend(render::builtin_vars(&name, &runtime.toml_value()));
+
     let dest = std::path::absolute(&opts.path)
         .with_context(|| format!("bad path `{}`", opts.path.display()))?;
     let parent = dest
@@ -78,10 +83,6 @@ pub fn generate(opts: &NewOpts, template: &Template) -> anyhow::Result<NewReport
         .context("the destination has no parent folder")?;
     std::fs::create_dir_all(parent)
         .with_context(|| format!("failed to create `{}`", parent.display()))?;
-
-    let runtime = RuntimeDep::resolve(&opts.runtime)?;
-    let mut vars = super::resolve_vars(template, &opts.defines)?;
-    vars.extend(render::builtin_vars(&name, &runtime.toml_value()));
 
     let staging = tempfile::Builder::new()
         .prefix(".cargo-stream-new-")
