@@ -26,7 +26,7 @@ fn exercises() -> Vec<String> {
 #[test]
 fn the_course_exercises_are_there() {
     let names = exercises();
-    for expected in ["tcp-agent-receiver", "trending-words"] {
+    for expected in ["tcp-agent-receiver", "trending-words", "running-totals"] {
         assert!(
             names.iter().any(|n| n == expected),
             "{expected} missing from {names:?}"

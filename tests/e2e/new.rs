@@ -38,7 +38,11 @@ fn list_shows_every_template_and_exercise() {
         "socket-word-count",
         "directory-word-count",
         "custom-receiver",
+        "windowed-word-count",
+        "running-word-count",
         "tcp-agent-receiver",
+        "trending-words",
+        "running-totals",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
@@ -91,11 +95,20 @@ fn every_template_builds_and_passes_its_tests() {
             test.stderr
         );
         assert!(
-            test.stdout.contains("test result: ok. 1 passed"),
+            passed(&test.stdout) > 0,
             "{name}: its test did not run\n{}",
             test.stdout
         );
     }
+}
+
+/// The number of tests `cargo test` reported as passed.
+fn passed(stdout: &str) -> usize {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: ok. "))
+        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
+        .sum()
 }
 
 /// Builds a new project from `template` and returns the path of its debug binary.
@@ -193,6 +206,26 @@ fn windowed_word_count_counts_over_the_window() {
     job.wait_for(Duration::from_secs(20), |l| l == "(tick,3)");
     let end = job.terminate(Duration::from_secs(20));
     assert_eq!(end.code, Some(0), "{}", end.stderr);
+}
+
+#[test]
+fn running_word_count_resumes_from_its_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build(tmp.path(), "run-running", "running-word-count");
+    let checkpoint = tmp.path().join("checkpoints");
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    for (line, expected) in [("again and again\n", "(again,2)"), ("again\n", "(again,3)")] {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["127.0.0.1", &port])
+            .env("CHECKPOINT_DIR", &checkpoint);
+        let mut job = Job::start(&mut cmd);
+        let (mut conn, _) = server.accept().unwrap();
+        conn.write_all(line.as_bytes()).unwrap();
+        job.wait_for(Duration::from_secs(20), |l| l == expected);
+        let end = job.terminate(Duration::from_secs(20));
+        assert_eq!(end.code, Some(0), "{}", end.stderr);
+    }
 }
 
 #[test]
@@ -324,7 +357,7 @@ fn unknown_exercise_is_an_error() {
         &["job", "--exercise", "nope"],
         &[
             "error: no exercise named `nope`",
-            "help: use `--exercise` with one of `tcp-agent-receiver`",
+            "help: use `--exercise` with one of `running-totals`, `tcp-agent-receiver`, `trending-words`",
         ],
     );
 }

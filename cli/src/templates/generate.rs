@@ -74,7 +74,10 @@ pub fn generate(opts: &NewOpts, template: &Template) -> anyhow::Result<NewReport
     // Everything that can fail on bad input is checked before anything is written.
     let runtime = RuntimeDep::resolve(&opts.runtime)?;
     let mut vars = super::resolve_vars(template, &opts.defines)?;
-    vars.extend(render::builtin_vars(&name, &runtime.toml_value()));
+    vars.extend(render::builtin_vars(
+        &name,
+        &runtime.toml_value(&template.runtime_features),
+    ));
 
     let dest = std::path::absolute(&opts.path)
         .with_context(|| format!("bad path `{}`", opts.path.display()))?;
@@ -142,7 +145,7 @@ pub fn generate(opts: &NewOpts, template: &Template) -> anyhow::Result<NewReport
         path: dest,
         template: template.name.clone(),
         kind: template.kind,
-        runtime_dependency: runtime.toml_value(),
+        runtime_dependency: runtime.toml_value(&template.runtime_features),
         vars,
         files,
     })

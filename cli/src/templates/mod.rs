@@ -6,8 +6,9 @@
 //! Each template is one directory, `templates/<name>/`, and each exercise one directory,
 //! `templates/exercises/<name>/`. Adding one is adding a directory:
 //!
-//! - `template.toml`: `description`, and `[vars.<key>]` tables with a `default` and a
-//!   `description` for each value `--define key=value` may set;
+//! - `template.toml`: `description`; `runtime-features`, the optional features of the runtime
+//!   it needs (e.g. `["sql"]`), added to the generated dependency; and `[vars.<key>]` tables with
+//!   a `default` and a `description` for each value `--define key=value` may set;
 //! - the files of the generated crate. Files whose names end in `.tmpl` are rendered (the
 //!   suffix is dropped): `{{key}}` is replaced by the variable's value, and an unknown key is an
 //!   error. All other files are copied as they are. `_gitignore` becomes `.gitignore`.
@@ -59,6 +60,8 @@ pub struct Var {
 #[serde(deny_unknown_fields)]
 struct TemplateToml {
     description: String,
+    #[serde(default, rename = "runtime-features")]
+    runtime_features: Vec<String>,
     #[serde(default)]
     vars: BTreeMap<String, Var>,
 }
@@ -74,6 +77,8 @@ pub struct Template {
     pub description: String,
     /// The variables it takes.
     pub vars: BTreeMap<String, Var>,
+    /// The optional features of the runtime it needs (`runtime-features` in template.toml).
+    pub runtime_features: Vec<String>,
     #[serde(skip)]
     dir: String,
 }
@@ -119,6 +124,7 @@ pub fn catalog() -> anyhow::Result<Vec<Template>> {
             kind,
             description: parsed.description,
             vars: parsed.vars,
+            runtime_features: parsed.runtime_features,
             dir: dir.to_owned(),
         });
     }

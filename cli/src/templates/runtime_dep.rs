@@ -89,17 +89,28 @@ impl RuntimeDep {
         }
     }
 
-    /// The value after `cargo-stream-runtime = ` in the generated Cargo.toml.
-    pub fn toml_value(&self) -> String {
+    /// The value after `cargo-stream-runtime = ` in the generated Cargo.toml, with the
+    /// runtime's optional `features` the template needs (e.g. `sql`).
+    pub fn toml_value(&self, features: &[String]) -> String {
+        let features = if features.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = features
+                .iter()
+                .map(|f| toml::Value::String(f.clone()).to_string())
+                .collect();
+            format!(", features = [{}]", list.join(", "))
+        };
         match self {
             RuntimeDep::Path(path) => {
                 format!(
-                    "{{ path = {} }}",
+                    "{{ path = {}{features} }}",
                     toml::Value::String(path.display().to_string())
                 )
             }
-            RuntimeDep::Vendored => format!("{{ path = \"{VENDOR_DIR}\" }}"),
-            RuntimeDep::Registry(version) => format!("\"{version}\""),
+            RuntimeDep::Vendored => format!("{{ path = \"{VENDOR_DIR}\"{features} }}"),
+            RuntimeDep::Registry(version) if features.is_empty() => format!("\"{version}\""),
+            RuntimeDep::Registry(version) => format!("{{ version = \"{version}\"{features} }}"),
         }
     }
 
@@ -159,17 +170,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn features_are_added() {
+        let sql = ["sql".to_owned()];
+        assert_eq!(
+            RuntimeDep::Vendored.toml_value(&sql),
+            r#"{ path = "vendor/cargo-stream-runtime", features = ["sql"] }"#
+        );
+        assert_eq!(
+            RuntimeDep::Registry("0.1.0".into()).toml_value(&sql),
+            r#"{ version = "0.1.0", features = ["sql"] }"#
+        );
+    }
+
+    #[test]
     fn toml_values() {
         assert_eq!(
-            RuntimeDep::Path("/a/b".into()).toml_value(),
+            RuntimeDep::Path("/a/b".into()).toml_value(&[]),
             r#"{ path = "/a/b" }"#
         );
         assert_eq!(
-            RuntimeDep::Vendored.toml_value(),
+            RuntimeDep::Vendored.toml_value(&[]),
             r#"{ path = "vendor/cargo-stream-runtime" }"#
         );
         assert_eq!(
-            RuntimeDep::Registry("0.1.0".into()).toml_value(),
+            RuntimeDep::Registry("0.1.0".into()).toml_value(&[]),
             r#""0.1.0""#
         );
     }
