@@ -13,6 +13,7 @@ const RULE: &str = "-------------------------------------------";
 struct Job {
     child: Child,
     started: mpsc::Receiver<()>,
+    stderr: Arc<Mutex<String>>,
     stdout: Arc<Mutex<String>>,
     reader: std::thread::JoinHandle<()>,
 }
@@ -27,9 +28,13 @@ fn spawn(bin: &str, args: &[&str]) -> Job {
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, started) = mpsc::channel();
+    let log = Arc::new(Mutex::new(String::new()));
+    let log_sink = log.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             eprintln!("[job] {line}");
+            log_sink.lock().unwrap().push_str(&line);
+            log_sink.lock().unwrap().push('\n');
             if line.contains("streaming context started") {
                 let _ = tx.send(());
             }
@@ -49,6 +54,7 @@ fn spawn(bin: &str, args: &[&str]) -> Job {
         }
     });
     Job {
+        stderr: log,
         child,
         started,
         stdout,
@@ -61,6 +67,14 @@ impl Job {
         self.started
             .recv_timeout(Duration::from_secs(30))
             .expect("job started");
+    }
+
+    /// SIGKILL: the job dies without a chance to stop; what it printed.
+    fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.reader.join().unwrap();
+        self.stdout.lock().unwrap().clone()
     }
 
     /// Waits until the job printed `text` (for at most a minute).
@@ -125,6 +139,18 @@ fn parse_batches(out: &str, interval_ms: u64) -> Vec<(u64, Vec<String>)> {
         batches.push((time, records));
     }
     batches
+}
+
+/// The records of each non-empty batch, sorted.
+fn nonempty_batches(out: &str, interval_ms: u64) -> Vec<Vec<String>> {
+    parse_batches(out, interval_ms)
+        .into_iter()
+        .map(|(_, mut r)| {
+            r.sort();
+            r
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
 }
 
 /// The records of the only non-empty batch, sorted.
@@ -224,5 +250,137 @@ fn a_missing_argument_prints_usage() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("usage: socket_word_count <host> <port>")
+    );
+}
+
+#[test]
+fn windowed_word_count_shows_each_batch_in_the_windows_that_cover_it() {
+    let checkpoints = tempfile::tempdir().unwrap();
+    let (port, go) = text_server();
+    let job = spawn(
+        env!("CARGO_BIN_EXE_windowed_word_count"),
+        &[
+            "127.0.0.1",
+            &port.to_string(),
+            checkpoints.path().to_str().unwrap(),
+        ],
+    );
+    job.wait_started();
+    go.send(()).unwrap();
+    job.wait_printed("(to,3)");
+    // Wait until a window no longer covers the data: the words then drop out.
+    std::thread::sleep(Duration::from_secs(8));
+    let out = job.terminate();
+    let windows = parse_batches(&out, 4000);
+    let nonempty = nonempty_batches(&out, 4000);
+    // 6 s windows sliding by 4 s hold 3 of the 2 s batches, so a batch is in one or two windows.
+    assert!(
+        (1..=2).contains(&nonempty.len()),
+        "the data batch is in one or two windows: {out}"
+    );
+    assert!(nonempty.iter().all(|w| w == &COUNTS), "{out}");
+    assert!(
+        windows.len() > nonempty.len(),
+        "later windows are empty: {out}"
+    );
+    assert!(
+        std::fs::read_dir(checkpoints.path()).unwrap().count() > 0,
+        "the incremental window checkpoints its state"
+    );
+}
+
+/// The totals printed in the last batch of `out`.
+fn last_totals(out: &str) -> Vec<String> {
+    let mut last = parse_batches(out, 1000)
+        .pop()
+        .map(|(_, r)| r)
+        .unwrap_or_default();
+    last.sort();
+    last
+}
+
+#[test]
+fn running_totals_survive_sigkill_with_nothing_lost_or_counted_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (incoming, checkpoints, staging) = (
+        dir.path().join("in"),
+        dir.path().join("ckpt"),
+        dir.path().join("stage"),
+    );
+    for d in [&incoming, &staging] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let args = [incoming.to_str().unwrap(), checkpoints.to_str().unwrap()];
+    let put = |i: usize| {
+        let body = format!("w{} common\n", i % 3);
+        std::fs::write(staging.join(format!("f{i}")), body).unwrap();
+        std::fs::rename(
+            staging.join(format!("f{i}")),
+            incoming.join(format!("f{i}")),
+        )
+        .unwrap();
+    };
+
+    let job = spawn(env!("CARGO_BIN_EXE_running_totals"), &args);
+    job.wait_started();
+    for i in 0..6 {
+        put(i);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    job.wait_printed("(common,6)");
+    // Right after a checkpoint, two more files arrive and are counted; the job then dies
+    // before the next checkpoint (4 s later) covers them.
+    let checkpoints_now = || {
+        std::fs::read_dir(&checkpoints)
+            .unwrap()
+            .filter_map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .strip_prefix("checkpoint-")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .max()
+    };
+    let (before, mut waited) = (checkpoints_now(), 0);
+    while checkpoints_now() == before && waited < 100 {
+        std::thread::sleep(Duration::from_millis(50));
+        waited += 1;
+    }
+    put(6);
+    put(7);
+    job.wait_printed("(common,8)");
+    let before_crash = job.kill();
+    let counted_at = parse_batches(&before_crash, 1000)
+        .into_iter()
+        .find(|(_, r)| r.iter().any(|l| l == "(common,8)"))
+        .map(|(t, _)| t)
+        .unwrap();
+
+    put(8);
+    let job = spawn(env!("CARGO_BIN_EXE_running_totals"), &args);
+    job.wait_started();
+    put(9);
+    job.wait_printed("(common,10)");
+    let log = job.stderr.lock().unwrap().clone();
+    let restored: u64 = log
+        .lines()
+        .find(|l| l.contains("recovering from checkpoint"))
+        .and_then(|l| l.split("batch=").nth(1))
+        .and_then(|b| b.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|b| b.parse().ok())
+        .unwrap_or_else(|| panic!("the restarted job recovers from a checkpoint: {log}"));
+    assert!(
+        restored < counted_at,
+        "the crash came after f6 and f7 were counted ({counted_at}) but before a checkpoint covered them ({restored})"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let out = job.terminate();
+    // Ten files: w0 in f0 f3 f6 f9, w1 in f1 f4 f7, w2 in f2 f5 f8; "common" in all.
+    assert_eq!(
+        last_totals(&out),
+        vec!["(common,10)", "(w0,4)", "(w1,3)", "(w2,3)"],
+        "{out}"
     );
 }

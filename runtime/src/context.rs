@@ -51,7 +51,7 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     pub(crate) counters: Arc<Counters>,
     pub(crate) exec: Arc<OnceLock<Executor>>,
-    pub(crate) zero_time: OnceLock<Time>,
+    pub(crate) zero_time: Arc<OnceLock<Time>>,
     pub(crate) graph: Mutex<Graph>,
     pub(crate) listeners: RwLock<Vec<Arc<dyn StreamingListener>>>,
     pub(crate) lifecycle: Mutex<Lifecycle>,
@@ -139,7 +139,7 @@ impl StreamingContext {
                 clock: conf.clock.clone(),
                 counters: Arc::default(),
                 exec: Arc::default(),
-                zero_time: OnceLock::new(),
+                zero_time: Arc::default(),
                 graph: Mutex::default(),
                 listeners: RwLock::default(),
                 lifecycle: Mutex::new(Lifecycle {
@@ -370,6 +370,29 @@ impl StreamingContext {
                 needed: receivers + 1,
             });
         }
+        let checkpoint = match sh.checkpoint_dir() {
+            Some(dir) => {
+                let parts = std::mem::take(&mut graph.checkpointed);
+                if let Some((time, saved)) =
+                    sh.restore.lock().unwrap_or_else(|p| p.into_inner()).take()
+                {
+                    restore(&dir, time, &parts, saved)?;
+                }
+                parts.iter().for_each(|p| p.enable());
+                let interval = graph
+                    .checkpoint_intervals
+                    .iter()
+                    .copied()
+                    .min()
+                    .unwrap_or_else(|| crate::checkpoint::default_interval(sh.conf.batch_interval));
+                Some(scheduler::CheckpointPlan {
+                    dir,
+                    interval,
+                    parts,
+                })
+            }
+            None => None,
+        };
         for input in &graph.inputs {
             input.start()?;
         }
@@ -396,29 +419,6 @@ impl StreamingContext {
                 message: format!("could not start its thread: {e}"),
             })?);
         }
-        let checkpoint = match sh.checkpoint_dir() {
-            Some(dir) => {
-                let parts = std::mem::take(&mut graph.checkpointed);
-                if let Some((time, saved)) =
-                    sh.restore.lock().unwrap_or_else(|p| p.into_inner()).take()
-                {
-                    restore(&dir, time, &parts, saved)?;
-                }
-                parts.iter().for_each(|p| p.enable());
-                let interval = graph
-                    .checkpoint_intervals
-                    .iter()
-                    .copied()
-                    .min()
-                    .unwrap_or_else(|| crate::checkpoint::default_interval(sh.conf.batch_interval));
-                Some(scheduler::CheckpointPlan {
-                    dir,
-                    interval,
-                    parts,
-                })
-            }
-            None => None,
-        };
         let run = Arc::new(scheduler::RunGraph {
             checkpoint,
             nodes: std::mem::take(&mut graph.nodes),

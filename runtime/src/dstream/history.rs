@@ -36,6 +36,9 @@ impl<T: Data> History<T> {
 
     /// The batches with times in `(from, to]`, in time order.
     pub(crate) fn slice(&self, from: Time, to: Time) -> Vec<Batch<T>> {
+        if from >= to {
+            return Vec::new();
+        }
         let b = self.batches.lock().unwrap_or_else(|p| p.into_inner());
         b.range(Time(from.0 + 1)..=to)
             .map(|(_, batch)| batch.clone())

@@ -130,11 +130,9 @@ impl InputSource for FileSource {
             }
         };
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let new: Vec<PathBuf> = listed
-            .iter()
-            .filter(|f| !seen.contains(*f))
-            .cloned()
-            .collect();
+        // Files of batches a restored checkpoint did not cover come first.
+        let mut new = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        new.extend(listed.iter().filter(|f| !seen.contains(*f)).cloned());
         // Forget names no longer listed, so a new file under an old name is read again.
         let present: HashSet<&PathBuf> = listed.iter().collect();
         seen.retain(|f| present.contains(f));

@@ -138,6 +138,7 @@ impl<K, V, S, M> StateSpec<K, V, S, M> {
 pub struct MapWithStateDStream<K, S, M> {
     mapped: DStream<M>,
     store: Arc<Store<K, S>>,
+    checkpoint_interval: Arc<Mutex<Option<Duration>>>,
 }
 
 impl<K, S, M> Deref for MapWithStateDStream<K, S, M> {
@@ -155,6 +156,19 @@ impl<K: Key + StateData, S: StateData, M: Data> MapWithStateDStream<K, S, M> {
         self.mapped.derive("state_snapshots", move |b, _| {
             Batch::new(store.snapshot(), b.exec.clone())
         })
+    }
+
+    /// Sets how often the state is checkpointed (default: the smallest multiple of the batch
+    /// interval from 10 s). As in Spark, idle keys are timed out at these batches only.
+    #[track_caller]
+    pub fn checkpoint(&self, interval: impl Into<Duration>) -> &Self {
+        let interval = interval.into();
+        self.mapped.checkpoint(interval);
+        *self
+            .checkpoint_interval
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(interval);
+        self
     }
 
     /// The mapped stream.
@@ -201,12 +215,24 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
             Arc::new(Mutex::new((0..n).map(|_| BTreeMap::new()).collect()));
         let (func, timeout) = (spec.func, spec.timeout);
         let s = store.clone();
+        let checkpoint_interval: Arc<Mutex<Option<Duration>>> = Arc::default();
+        let (interval, zero) = (checkpoint_interval.clone(), self.shared.zero_time.clone());
+        let default_interval = crate::checkpoint::default_interval(self.node.slide);
         let mapped = self.derive("map_with_state", move |batch: Batch<(K, V)>, time| {
             let exec = batch.exec.clone();
             let buckets = shuffle(batch.into_partitions(), n);
             let mut parts = std::mem::take(&mut *s.lock());
             let mut idx = std::mem::take(&mut *index.lock().unwrap_or_else(|p| p.into_inner()));
-            let threshold = timeout.map(|d| Time(time.0.saturating_sub(millis(d))));
+            // Spark looks for idle keys only at checkpoint batches (its "full scan").
+            let every = interval
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or(default_interval);
+            let zero = zero.get().copied().unwrap_or_default();
+            let scan = (time.0.saturating_sub(zero.0)) % millis(every).max(1) == 0;
+            let threshold = timeout
+                .filter(|_| scan)
+                .map(|d| Time(time.0.saturating_sub(millis(d))));
             if threshold.is_some() && idx.iter().all(BTreeMap::is_empty) {
                 // Initial or restored state has no index yet: build it from the entries.
                 for (state, touched) in parts.iter().zip(idx.iter_mut()) {
@@ -230,7 +256,7 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
                             if let Some(value) = st.value
                                 && !st.removed
                             {
-                                if threshold.is_some() {
+                                if timeout.is_some() {
                                     touched.entry(time).or_default().push(k.clone());
                                 }
                                 state.insert(
@@ -265,6 +291,10 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
             *index.lock().unwrap_or_else(|p| p.into_inner()) = idx;
             Batch::new(out, exec)
         });
-        MapWithStateDStream { mapped, store }
+        MapWithStateDStream {
+            mapped,
+            store,
+            checkpoint_interval,
+        }
     }
 }

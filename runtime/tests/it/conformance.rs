@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use cargo_stream_runtime::{DStream, Seconds, StreamingContext, example_every};
+use cargo_stream_runtime::{DStream, Seconds, State, StateSpec, StreamingContext, example_every};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -100,8 +100,9 @@ fn check<I, O>(
     );
 }
 
-fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
-    v.sort();
+/// Grouped values in the fixtures' order: by their JSON text.
+fn sorted<T: Serialize>(mut v: Vec<T>) -> Vec<T> {
+    v.sort_by_cached_key(|x| serde_json::to_string(x).unwrap());
     v
 }
 
@@ -309,7 +310,8 @@ fn count_by_value_and_window_3_1() {
 
 #[test]
 fn group_by_key_and_window_3_1() {
-    check("group_by_key_and_window_3_1", |_, s: DStream<Pair>, _| {
+    check("group_by_key_and_window_3_1", |ssc, s: DStream<Pair>, _| {
+        checkpointed(ssc);
         s.group_by_key_and_window(Seconds(3), Seconds(1))
             .map_values(sorted)
     });
@@ -347,4 +349,151 @@ fn update_state_remove_idle() {
             (!vals.is_empty()).then(|| vals.iter().sum::<i64>() + st.unwrap_or(0))
         })
     });
+}
+
+// Windows of five slides or more take PySpark's incremental path: values reduced out with the
+// inverse function, keys at zero (or with no values left) kept unless filtered.
+
+#[test]
+fn count_by_window_5_1() {
+    check("count_by_window_5_1", |ssc, s: DStream<String>, _| {
+        checkpointed(ssc);
+        s.count_by_window(Seconds(5), Seconds(1))
+    });
+}
+
+#[test]
+fn reduce_by_window_inv_5_1() {
+    check("reduce_by_window_inv_5_1", |ssc, s: DStream<i64>, _| {
+        checkpointed(ssc);
+        s.reduce_by_window_inv(|a, b| a + b, |a, b| a - b, Seconds(5), Seconds(1))
+    });
+}
+
+#[test]
+fn reduce_by_key_and_window_inv_5_1() {
+    check(
+        "reduce_by_key_and_window_inv_5_1",
+        |ssc, s: DStream<Pair>, _| {
+            checkpointed(ssc);
+            s.reduce_by_key_and_window_inv(
+                |a, b| a + b,
+                |a, b| a - b,
+                Seconds(5),
+                Seconds(1),
+                None::<fn(&Pair) -> bool>,
+            )
+        },
+    );
+}
+
+#[test]
+fn reduce_by_key_and_window_inv_filter_5_1() {
+    check(
+        "reduce_by_key_and_window_inv_filter_5_1",
+        |ssc, s: DStream<Pair>, _| {
+            checkpointed(ssc);
+            s.reduce_by_key_and_window_inv(
+                |a, b| a + b,
+                |a, b| a - b,
+                Seconds(5),
+                Seconds(1),
+                Some(|kv: &Pair| kv.1 > 0),
+            )
+        },
+    );
+}
+
+#[test]
+fn group_by_key_and_window_5_1() {
+    check("group_by_key_and_window_5_1", |ssc, s: DStream<Pair>, _| {
+        checkpointed(ssc);
+        s.group_by_key_and_window(Seconds(5), Seconds(1))
+            .map_values(sorted)
+    });
+}
+
+// mapWithState is not in PySpark: these were recorded with the Scala API (spark-shell).
+
+#[allow(clippy::ptr_arg)] // `StateSpec` passes `&K`, here `&String`
+fn running_sum(k: &String, v: Option<i64>, s: &mut State<i64>) -> Pair {
+    let n = v.unwrap_or(0) + s.get_option().copied().unwrap_or(0);
+    s.update(n);
+    (k.clone(), n)
+}
+
+#[allow(clippy::ptr_arg)]
+fn running_sum_with_timeout(k: &String, v: Option<i64>, s: &mut State<i64>) -> (String, i64, bool) {
+    let n = v.unwrap_or(0) + s.get_option().copied().unwrap_or(0);
+    if !s.is_timing_out() {
+        s.update(n);
+    }
+    (k.clone(), n, s.is_timing_out())
+}
+
+#[test]
+fn map_with_state_running_sum() {
+    check("map_with_state_running_sum", |ssc, s: DStream<Pair>, _| {
+        checkpointed(ssc);
+        s.map_with_state(StateSpec::function(running_sum))
+            .into_dstream()
+    });
+}
+
+#[test]
+fn map_with_state_snapshots() {
+    check("map_with_state_snapshots", |ssc, s: DStream<Pair>, _| {
+        checkpointed(ssc);
+        s.map_with_state(StateSpec::function(running_sum))
+            .state_snapshots()
+    });
+}
+
+#[test]
+fn map_with_state_timeout() {
+    check("map_with_state_timeout", |ssc, s: DStream<Pair>, _| {
+        checkpointed(ssc);
+        s.map_with_state(StateSpec::function(running_sum_with_timeout).timeout(Seconds(2)))
+            .into_dstream()
+    });
+}
+
+#[test]
+fn map_with_state_timeout_snapshots() {
+    check(
+        "map_with_state_timeout_snapshots",
+        |ssc, s: DStream<Pair>, _| {
+            checkpointed(ssc);
+            s.map_with_state(StateSpec::function(running_sum_with_timeout).timeout(Seconds(2)))
+                .state_snapshots()
+        },
+    );
+}
+
+#[test]
+fn map_with_state_timeout_checkpoint_1s() {
+    check(
+        "map_with_state_timeout_checkpoint_1s",
+        |ssc, s: DStream<Pair>, _| {
+            checkpointed(ssc);
+            let mapped =
+                s.map_with_state(StateSpec::function(running_sum_with_timeout).timeout(Seconds(2)));
+            mapped.checkpoint(Seconds(1));
+            mapped.into_dstream()
+        },
+    );
+}
+
+#[test]
+fn map_with_state_timeout_checkpoint_1s_snapshots() {
+    check(
+        "map_with_state_timeout_checkpoint_1s_snapshots",
+        |ssc, s: DStream<Pair>, _| {
+            checkpointed(ssc);
+            let mapped =
+                s.map_with_state(StateSpec::function(running_sum_with_timeout).timeout(Seconds(2)));
+            mapped.checkpoint(Seconds(1));
+            mapped.state_snapshots()
+        },
+    );
 }

@@ -132,14 +132,26 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         })
     }
 
-    /// Every `slide`, each key's values over the last `window`.
+    /// Every `slide`, each key's values over the last `window`, oldest first. As in PySpark,
+    /// windows of five slides or more are kept incrementally (values of leaving batches dropped
+    /// from the front), so a key whose values all left stays with an empty list. Needs a
+    /// checkpoint directory.
     #[track_caller]
     pub fn group_by_key_and_window(
         &self,
         window: impl Into<Duration>,
         slide: impl Into<Duration>,
     ) -> DStream<(K, Vec<V>)> {
-        self.window(window, slide).group_by_key()
+        self.map_values(|v| vec![v]).reduce_by_key_and_window_inv(
+            |mut a, b| {
+                a.extend(b);
+                a
+            },
+            |a, b| a[b.len().min(a.len())..].to_vec(),
+            window,
+            slide,
+            None::<fn(&(K, Vec<V>)) -> bool>,
+        )
     }
 }
 

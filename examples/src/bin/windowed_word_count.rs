@@ -1,0 +1,40 @@
+//! The course's window example: every 4 seconds, the word counts of the last 6 seconds, on
+//! 2-second batches of lines from a TCP server, computed incrementally (counts of the batches
+//! entering the window added, of those leaving it subtracted; words whose count falls to zero
+//! dropped).
+//!
+//! ```text
+//! cargo run -p cargo-stream-examples --bin windowed_word_count -- localhost 9999 /tmp/checkpoints
+//! ```
+
+use cargo_stream_examples::{args_or_usage, init_logging, words};
+use cargo_stream_runtime::prelude::*;
+
+fn main() -> Result<(), cargo_stream_runtime::Error> {
+    init_logging();
+    let args = args_or_usage(
+        3,
+        "windowed_word_count <host> <port> <checkpoint-directory>",
+    );
+    let port: u16 = args[1].parse().unwrap_or_else(|_| {
+        eprintln!("error: port `{}` is not a number from 1 to 65535", args[1]);
+        std::process::exit(2)
+    });
+    let conf = StreamingConf::new("WindowedWordCount").master("local[2]");
+    let ssc = StreamingContext::new(conf, Seconds(2))?;
+    ssc.checkpoint(&args[2])?;
+    let counts = ssc
+        .socket_text_stream(args[0].clone(), port)
+        .flat_map(words)
+        .map(|w| (w, 1u64))
+        .reduce_by_key_and_window_inv(
+            |a, b| a + b,
+            |a, b| a - b,
+            Seconds(6),
+            Seconds(4),
+            Some(|(_, n): &(String, u64)| *n > 0),
+        );
+    counts.print(10)?;
+    ssc.start()?;
+    ssc.await_termination()
+}
