@@ -636,3 +636,74 @@ fn json_errors_go_to_stdout_too() {
         out.stderr
     );
 }
+
+#[test]
+fn settings_come_in_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("layers");
+    write_plain_crate(
+        &project,
+        "layers",
+        &[
+            ("src/bin/ingest.rs", "fn main() {}\n"),
+            ("src/bin/report.rs", "fn main() {}\n"),
+            (
+                "Stream.toml",
+                "[package]\nbin = \"report\"\ninclude = [\"conf/app.conf:app.conf\"]\n",
+            ),
+            ("app.conf", "from stream.toml\n"),
+        ],
+    );
+    let bin_of = |out: &cargo_stream_tests::Run| -> Vec<String> {
+        let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        let entries = report["entries"].as_array().unwrap();
+        entries
+            .iter()
+            .map(|e| e.as_str().unwrap().to_owned())
+            .filter(|e| e.starts_with("bin/") || e.starts_with("conf/"))
+            .collect()
+    };
+    // Stream.toml names the binary and an include (SRC relative to the package).
+    let out = run(
+        &mut cargo_stream(&project, &["package", "--dry-run", "--json"]),
+        MINUTE,
+    )
+    .success();
+    assert_eq!(bin_of(&out), ["bin/report", "conf/app.conf"]);
+    // The environment beats Stream.toml...
+    let out = run(
+        cargo_stream(&project, &["package", "--dry-run", "--json"])
+            .env("CARGO_STREAM_BIN", "ingest"),
+        MINUTE,
+    )
+    .success();
+    assert_eq!(bin_of(&out), ["bin/ingest", "conf/app.conf"]);
+    // ...and the flags beat the environment.
+    let out = run(
+        cargo_stream(
+            &project,
+            &["package", "--dry-run", "--json", "--bin", "report"],
+        )
+        .env("CARGO_STREAM_BIN", "ingest"),
+        MINUTE,
+    )
+    .success();
+    assert_eq!(bin_of(&out), ["bin/report", "conf/app.conf"]);
+    // A typo in a layer is an error that names it.
+    std::fs::write(
+        project.join("Stream.toml"),
+        "[package]\nbins = \"report\"\n",
+    )
+    .unwrap();
+    let out = run(
+        &mut cargo_stream(&project, &["package", "--dry-run"]),
+        MINUTE,
+    )
+    .failure();
+    assert!(out.stderr.contains("bad `[package]` in"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown field `bins`"),
+        "{}",
+        out.stderr
+    );
+}

@@ -110,6 +110,21 @@ fn ask_bin(manifest_path: Option<&std::path::Path>) -> anyhow::Result<Option<Str
     let Some(package) = metadata.root_package() else {
         return Ok(None);
     };
+    // A binary named in Cargo.toml, Stream.toml or the environment needs no question.
+    let root = package
+        .manifest_path
+        .parent()
+        .expect("a manifest has a folder");
+    let cwd = std::env::current_dir()?;
+    let layered = crate::config::PackageSettings::layered(
+        root.as_std_path(),
+        &package.metadata,
+        crate::config::PackageLayer::default(),
+        &cwd,
+    );
+    if layered.map(|s| s.bin.is_some()).unwrap_or(true) {
+        return Ok(None);
+    }
     let bins: Vec<&str> = package
         .targets
         .iter()

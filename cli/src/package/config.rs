@@ -24,6 +24,8 @@ pub struct ClusterConfig {
 /// ```
 pub fn for_cluster(text: &str) -> anyhow::Result<ClusterConfig> {
     let mut table: toml::Table = text.parse().context("failed to parse `Stream.toml`")?;
+    // The `[package]` table holds `cargo stream package` settings, not the job's.
+    table.remove("package");
     let mut removed = Vec::new();
     if let Some(profiles) = table.get_mut("profile").and_then(|p| p.as_table_mut()) {
         let local: Vec<String> = profiles

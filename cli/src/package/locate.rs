@@ -51,6 +51,19 @@ pub fn locate(
     bin: Option<&str>,
     target: &str,
 ) -> anyhow::Result<Job> {
+    let (metadata, package) = load(manifest_path, target)?;
+    let (bin, bins) = pick_bin(&package, bin)?;
+    Ok(Job {
+        metadata,
+        package,
+        bin,
+        bins,
+    })
+}
+
+/// Reads the metadata of the crate at `manifest_path` (or the current folder), dependencies
+/// resolved for `target`, and returns it with the job's package.
+pub fn load(manifest_path: Option<&Path>, target: &str) -> anyhow::Result<(Metadata, Package)> {
     let mut cmd = MetadataCommand::new();
     // Only the dependencies built for the target count (for the licenses).
     cmd.other_options(vec!["--filter-platform".to_owned(), target.to_owned()]);
@@ -78,6 +91,12 @@ pub fn locate(
             "pass `--manifest-path` with the Cargo.toml of the job to package",
         )
     })?;
+    Ok((metadata, package))
+}
+
+/// The binary to ship: `bin` if given, else the only one; several without `bin` is an error
+/// naming them. Returns it with every binary of the package.
+pub fn pick_bin(package: &Package, bin: Option<&str>) -> anyhow::Result<(String, Vec<String>)> {
     let bins: Vec<String> = package
         .targets
         .iter()
@@ -124,19 +143,14 @@ pub fn locate(
                         list()
                     ),
                     format!(
-                        "pass `--bin` with the one to package, e.g. `cargo stream package --bin {}`",
+                        "pass `--bin` with the one to package, e.g. `cargo stream package --bin {}`, or set `bin` under `[package]` in Stream.toml",
                         bins[0]
                     ),
                 ));
             }
         },
     };
-    Ok(Job {
-        metadata,
-        package,
-        bin,
-        bins,
-    })
+    Ok((bin, bins))
 }
 
 /// The host's target triple, from `rustc -vV`.

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::config::{PackageLayer, PackageSettings};
 use crate::error::with_help;
 use crate::shell::{ColorChoice, Shell, Verbosity};
 use bundle::{ArchiveFormat, Entry};
@@ -124,7 +125,36 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
         Some(t) => t.clone(),
         None => locate::host_triple()?,
     };
-    let job = locate::locate(opts.manifest_path.as_deref(), opts.bin.as_deref(), &target)?;
+    let (metadata, package) = locate::load(opts.manifest_path.as_deref(), &target)?;
+    // Settings in layers: Cargo.toml metadata < Stream.toml < environment < flags.
+    let package_root: PathBuf = package
+        .manifest_path
+        .parent()
+        .expect("a manifest has a folder")
+        .into();
+    let cwd = std::env::current_dir().context("failed to read the current folder")?;
+    let flags = PackageLayer {
+        bin: opts.bin.clone(),
+        include: None,
+    };
+    let mut settings = PackageSettings::layered(&package_root, &package.metadata, flags, &cwd)?;
+    if !opts.includes.is_empty() {
+        settings.includes = opts.includes.clone();
+        settings.sources.push(format!(
+            "{} include(s) from the command line",
+            opts.includes.len()
+        ));
+    }
+    for source in &settings.sources {
+        shell.verbose_status("Using", source);
+    }
+    let (bin, bins) = locate::pick_bin(&package, settings.bin.as_deref())?;
+    let job = locate::Job {
+        metadata,
+        package,
+        bin,
+        bins,
+    };
     let name = job.package.name.to_string();
     let version = job.package.version.to_string();
     let root = job.root();
@@ -232,7 +262,7 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
             "Stream.toml".to_owned(),
         ])
         .collect();
-    entries.extend(read_includes(&opts.includes, &reserved)?);
+    entries.extend(read_includes(&settings.includes, &reserved)?);
 
     let build = cargo_build::BuildRequest {
         manifest_path: job.package.manifest_path.clone().into(),
