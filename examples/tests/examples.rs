@@ -384,3 +384,85 @@ fn running_totals_survive_sigkill_with_nothing_lost_or_counted_twice() {
         "{out}"
     );
 }
+
+/// Total size of the files under `dir`, recursively.
+fn tree_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => tree_size(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// The newest checkpoint's batch time in `dir`.
+fn newest_checkpoint(dir: &std::path::Path) -> Option<u64> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_prefix("checkpoint-")?
+                .parse()
+                .ok()
+        })
+        .max()
+}
+
+#[test]
+fn socket_running_totals_replay_the_write_ahead_log_after_sigkill() {
+    let checkpoints = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (send, lines) = mpsc::channel::<&'static str>();
+    // One connection per job run; each sends what the test says, when it says it.
+    std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut conn, _) = listener.accept().unwrap();
+            loop {
+                match lines.recv() {
+                    Ok("next connection") | Err(_) => break,
+                    Ok(text) => conn.write_all(text.as_bytes()).unwrap(),
+                }
+            }
+        }
+    });
+    let ckpt = checkpoints.path().to_str().unwrap();
+    let args = ["127.0.0.1", &port.to_string(), ckpt];
+
+    let job = spawn(env!("CARGO_BIN_EXE_socket_running_totals"), &args);
+    job.wait_started();
+    send.send("x y\nx y\nx y\n").unwrap();
+    job.wait_printed("(x,3)");
+    let first = newest_checkpoint(checkpoints.path());
+    while newest_checkpoint(checkpoints.path()) == first {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Right after a checkpoint: these words are received and logged, then the job dies
+    // before any checkpoint covers them. The server does not send them again.
+    let logged = tree_size(&checkpoints.path().join("receivedData"));
+    send.send("x z\nx z\n").unwrap();
+    while tree_size(&checkpoints.path().join("receivedData")) == logged {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    job.kill();
+    send.send("next connection").unwrap();
+
+    let job = spawn(env!("CARGO_BIN_EXE_socket_running_totals"), &args);
+    job.wait_started();
+    send.send("y z\n").unwrap();
+    job.wait_printed("(z,3)");
+    let log = job.stderr.lock().unwrap().clone();
+    assert!(
+        log.contains("replaying blocks from the write-ahead log"),
+        "{log}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = job.terminate();
+    assert_eq!(last_totals(&out), vec!["(x,5)", "(y,4)", "(z,3)"], "{out}");
+}

@@ -83,6 +83,7 @@ pub struct StreamingConf {
     stop_on_signal: bool,
     graceful_stop_timeout: Option<Duration>,
     receiver_restart_delay: Duration,
+    write_ahead_log: bool,
     pub(crate) clock: Clock,
 }
 
@@ -97,6 +98,7 @@ pub(crate) struct Resolved {
     pub(crate) stop_on_signal: bool,
     pub(crate) graceful_stop_timeout: Duration,
     pub(crate) receiver_restart_delay: Duration,
+    pub(crate) write_ahead_log: bool,
 }
 
 /// Spark's `spark.streaming.blockInterval` default.
@@ -113,6 +115,7 @@ impl StreamingConf {
             stop_on_signal: true,
             graceful_stop_timeout: None,
             receiver_restart_delay: Duration::from_secs(2),
+            write_ahead_log: false,
             clock: Clock::System,
         }
     }
@@ -161,6 +164,15 @@ impl StreamingConf {
     /// 100 ms (default 2 s, as Spark's `spark.streaming.receiverRestartDelay`).
     pub fn receiver_restart_delay(mut self, delay: impl Into<Duration>) -> Self {
         self.receiver_restart_delay = delay.into();
+        self
+    }
+
+    /// Logs every received block to the checkpoint directory before it is processed, and
+    /// replays the blocks no checkpoint covers after a restart
+    /// (`spark.streaming.receiver.writeAheadLog.enable`). Needs a checkpoint directory; custom
+    /// receivers need `receiver_stream_with_wal`.
+    pub fn write_ahead_log(mut self, enabled: bool) -> Self {
+        self.write_ahead_log = enabled;
         self
     }
 
@@ -227,6 +239,7 @@ impl StreamingConf {
             stop_on_signal: self.stop_on_signal,
             graceful_stop_timeout: self.graceful_stop_timeout.unwrap_or(batch_interval * 10),
             receiver_restart_delay: self.receiver_restart_delay,
+            write_ahead_log: self.write_ahead_log,
         })
     }
 

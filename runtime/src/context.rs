@@ -19,9 +19,10 @@ use crate::metrics::{CounterSnapshot, Counters, StreamingListener};
 use crate::source::InputSource;
 use crate::source::file::FileSource;
 use crate::source::queue::QueueSource;
-use crate::source::receiver::{Receiver, ReceiverState};
+use crate::source::receiver::{Receiver, ReceiverLog, ReceiverState};
 use crate::source::socket::SocketReceiver;
 use crate::source::supervisor::{SupervisorConf, supervise};
+use crate::source::wal::Codec;
 use crate::time::{Time, millis};
 use crate::{clock::Clock, scheduler};
 
@@ -192,10 +193,11 @@ impl StreamingContext {
     /// The receiver reconnects with back-off while the server is absent or after it closes.
     #[track_caller]
     pub fn socket_text_stream(&self, host: impl Into<String>, port: u16) -> DStream<String> {
-        self.receiver_stream(SocketReceiver {
+        let receiver = SocketReceiver {
             host: host.into(),
             port,
-        })
+        };
+        self.add_receiver(receiver, Some(Codec::postcard()), Location::caller())
     }
 
     /// The lines of new files moved into `dir` after `start()` (names starting with `.` are
@@ -218,14 +220,72 @@ impl StreamingContext {
     /// A stream fed by a custom [`Receiver`], which holds one of the master's threads.
     #[track_caller]
     pub fn receiver_stream<R: Receiver>(&self, receiver: R) -> DStream<R::Item> {
-        let at = Location::caller();
+        self.add_receiver(receiver, None, Location::caller())
+    }
+
+    /// As [`receiver_stream`](Self::receiver_stream), for records that can be serialized, so
+    /// that with [`StreamingConf::write_ahead_log`] every block is logged before it is
+    /// processed and replayed after a crash.
+    #[track_caller]
+    pub fn receiver_stream_with_wal<R: Receiver>(&self, receiver: R) -> DStream<R::Item>
+    where
+        R::Item: crate::StateData,
+    {
+        self.add_receiver(receiver, Some(Codec::postcard()), Location::caller())
+    }
+
+    fn add_receiver<R: Receiver>(
+        &self,
+        receiver: R,
+        codec: Option<Codec<R::Item>>,
+        at: &'static Location<'static>,
+    ) -> DStream<R::Item> {
         let name = receiver.name();
+        let index = self
+            .shared
+            .receiver_states
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        let log = match (self.shared.conf.write_ahead_log, codec) {
+            (false, _) => None,
+            (true, Some(codec)) => {
+                let id: String = format!("{index}-{name}")
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                Some(ReceiverLog::new(id, codec))
+            }
+            (true, None) => {
+                self.shared.graph_mut().problems.push(Error::InvalidSetting {
+                    name: "write_ahead_log",
+                    why: format!(
+                        "receiver `{name}` ({at}) cannot log its records; create it with `receiver_stream_with_wal`, whose records implement serde's `Serialize` and `Deserialize`"
+                    ),
+                });
+                None
+            }
+        };
         let state = Arc::new(ReceiverState::new(
             name.clone(),
             self.shared.conf.receiver_max_rate,
             self.shared.counters.clone(),
             self.shared.exec.clone(),
+            log,
         ));
+        if state.log.is_some() {
+            let mut graph = self.shared.graph_mut();
+            graph
+                .needs_checkpoint
+                .push(format!("the write-ahead log of `{name}` at {at}"));
+            graph.checkpointed.push(state.clone());
+        }
         self.shared.add_input(state.clone());
         let s = state.clone();
         let launch = Box::new(move |conf: SupervisorConf| {
@@ -378,7 +438,9 @@ impl StreamingContext {
                 {
                     restore(&dir, time, &parts, saved)?;
                 }
-                parts.iter().for_each(|p| p.enable());
+                for p in &parts {
+                    p.enable(&dir)?;
+                }
                 let interval = graph
                     .checkpoint_intervals
                     .iter()

@@ -18,8 +18,10 @@ pub(crate) trait Checkpointed: Send + Sync {
     fn save(&self, time: Time) -> Result<Vec<u8>>;
     /// Takes back a saved state, before `start()` runs anything.
     fn restore(&self, bytes: &[u8]) -> Result<()>;
-    /// Called by `start()` when checkpoints will be written.
-    fn enable(&self) {}
+    /// Called by `start()` when checkpoints go to `dir` (after any restore).
+    fn enable(&self, _dir: &std::path::Path) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Spark's default checkpoint interval: the smallest multiple of `slide` that is at least 10 s.

@@ -248,7 +248,8 @@ impl Checkpointed for FileSource {
         Ok(())
     }
 
-    fn enable(&self) {
+    fn enable(&self, _dir: &Path) -> Result<()> {
         self.checkpointing.store(true, Ordering::SeqCst);
+        Ok(())
     }
 }

@@ -6,6 +6,7 @@ pub(crate) mod queue;
 pub(crate) mod receiver;
 pub(crate) mod socket;
 pub(crate) mod supervisor;
+pub(crate) mod wal;
 
 use crate::error::Result;
 use crate::time::Time;

@@ -1,0 +1,40 @@
+//! Running word totals over a TCP source with the receiver write-ahead log on: every block is
+//! on disk before it is processed, so words received but not yet checkpointed when the job
+//! dies are replayed when it restarts with the same checkpoint directory.
+//!
+//! ```text
+//! cargo run -p cargo-stream-examples --bin socket_running_totals -- localhost 9999 /tmp/checkpoints
+//! ```
+
+use cargo_stream_examples::{args_or_usage, init_logging, words};
+use cargo_stream_runtime::prelude::*;
+
+fn main() -> Result<(), cargo_stream_runtime::Error> {
+    init_logging();
+    let args = args_or_usage(
+        3,
+        "socket_running_totals <host> <port> <checkpoint-directory>",
+    );
+    let port: u16 = args[1].parse().unwrap_or_else(|_| {
+        eprintln!("error: port `{}` is not a number from 1 to 65535", args[1]);
+        std::process::exit(2)
+    });
+    let ssc = StreamingContext::get_or_create(&args[2], || {
+        let conf = StreamingConf::new("SocketRunningTotals")
+            .master("local[2]")
+            .write_ahead_log(true);
+        let ssc = StreamingContext::new(conf, Seconds(1))?;
+        let totals = ssc
+            .socket_text_stream(args[0].clone(), port)
+            .flat_map(words)
+            .map(|w| (w, 1u64))
+            .update_state_by_key(|counts: Vec<u64>, total: Option<u64>| {
+                Some(counts.iter().sum::<u64>() + total.unwrap_or(0))
+            });
+        totals.checkpoint(Seconds(4));
+        totals.print(1000)?;
+        Ok(ssc)
+    })?;
+    ssc.start()?;
+    ssc.await_termination()
+}
