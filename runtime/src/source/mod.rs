@@ -4,6 +4,7 @@
 pub(crate) mod file;
 pub(crate) mod queue;
 pub(crate) mod receiver;
+pub(crate) mod receiver_log;
 pub(crate) mod socket;
 pub(crate) mod supervisor;
 pub(crate) mod wal;
