@@ -84,6 +84,7 @@ pub struct StreamingConf {
     graceful_stop_timeout: Option<Duration>,
     receiver_restart_delay: Duration,
     write_ahead_log: bool,
+    backpressure: bool,
     pub(crate) clock: Clock,
 }
 
@@ -99,6 +100,7 @@ pub(crate) struct Resolved {
     pub(crate) graceful_stop_timeout: Duration,
     pub(crate) receiver_restart_delay: Duration,
     pub(crate) write_ahead_log: bool,
+    pub(crate) backpressure: bool,
 }
 
 /// Spark's `spark.streaming.blockInterval` default.
@@ -116,6 +118,7 @@ impl StreamingConf {
             graceful_stop_timeout: None,
             receiver_restart_delay: Duration::from_secs(2),
             write_ahead_log: false,
+            backpressure: false,
             clock: Clock::System,
         }
     }
@@ -173,6 +176,15 @@ impl StreamingConf {
     /// receivers need `receiver_stream_with_wal`.
     pub fn write_ahead_log(mut self, enabled: bool) -> Self {
         self.write_ahead_log = enabled;
+        self
+    }
+
+    /// Lets receivers slow down when batches take longer than the interval
+    /// (`spark.streaming.backpressure.enabled`): after each batch, Spark's PID estimator
+    /// sets each receiver's rate from the batch's size, processing time and scheduling delay,
+    /// never above [`receiver_max_rate`](Self::receiver_max_rate).
+    pub fn backpressure(mut self, enabled: bool) -> Self {
+        self.backpressure = enabled;
         self
     }
 
@@ -240,6 +252,7 @@ impl StreamingConf {
             graceful_stop_timeout: self.graceful_stop_timeout.unwrap_or(batch_interval * 10),
             receiver_restart_delay: self.receiver_restart_delay,
             write_ahead_log: self.write_ahead_log,
+            backpressure: self.backpressure,
         })
     }
 

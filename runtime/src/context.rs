@@ -276,6 +276,10 @@ impl StreamingContext {
         let state = Arc::new(ReceiverState::new(
             name.clone(),
             self.shared.conf.receiver_max_rate,
+            self.shared
+                .conf
+                .backpressure
+                .then_some(self.shared.conf.batch_interval),
             self.shared.counters.clone(),
             self.shared.exec.clone(),
             log,

@@ -63,6 +63,8 @@ impl CheckpointPlan {
 /// A batch whose input is fixed, waiting for the job thread.
 pub(crate) struct PendingBatch {
     info: BatchInfo,
+    /// Records each input gave the batch, in input order.
+    per_input: Vec<u64>,
     /// The last batch of a graceful stop: it is checkpointed whatever the interval.
     last: bool,
 }
@@ -88,7 +90,8 @@ pub(crate) fn spawn_generator(
             // Read before allocating: when set, the receivers have flushed their last block,
             // so this batch takes everything left.
             let last = sh.draining.load(Ordering::SeqCst);
-            let records = run.inputs.iter().map(|i| i.allocate(time)).sum();
+            let per_input: Vec<u64> = run.inputs.iter().map(|i| i.allocate(time)).collect();
+            let records = per_input.iter().sum();
             let info = BatchInfo {
                 batch_time: time,
                 num_records: records,
@@ -102,7 +105,11 @@ pub(crate) fn spawn_generator(
             sh.jobs
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push_back(PendingBatch { info, last });
+                .push_back(PendingBatch {
+                    info,
+                    per_input,
+                    last,
+                });
             sh.jobs_cv.notify_all();
             if last {
                 break;
@@ -146,7 +153,7 @@ pub(crate) fn spawn_jobs(sh: Arc<Shared>, run: Arc<RunGraph>) -> Result<JoinHand
                 }
             };
             let Some(batch) = next else { break };
-            let failed = run_batch(&sh, &run, batch.info, batch.last, zero);
+            let failed = run_batch(&sh, &run, batch, zero);
             sh.job_running.store(false, Ordering::SeqCst);
             if failed {
                 // Stop everything from another thread: `stop` joins this one.
@@ -164,7 +171,12 @@ pub(crate) fn spawn_jobs(sh: Arc<Shared>, run: Arc<RunGraph>) -> Result<JoinHand
 }
 
 /// Runs every output operation for one batch; true if one failed.
-fn run_batch(sh: &Shared, graph: &RunGraph, mut info: BatchInfo, last: bool, zero: Time) -> bool {
+fn run_batch(sh: &Shared, graph: &RunGraph, batch: PendingBatch, zero: Time) -> bool {
+    let PendingBatch {
+        mut info,
+        per_input,
+        last,
+    } = batch;
     let time = info.batch_time;
     let listeners = listeners(sh);
     info.processing_start_time = Some(sh.clock.now_ms());
@@ -207,6 +219,11 @@ fn run_batch(sh: &Shared, graph: &RunGraph, mut info: BatchInfo, last: bool, zer
             total_delay_ms = info.total_delay().map_or(0, |d| d.as_millis() as u64),
             "batch completed"
         );
+        let processing = info.processing_delay().map_or(0, |d| d.as_millis() as u64);
+        let scheduling = info.scheduling_delay().map_or(0, |d| d.as_millis() as u64);
+        for (input, records) in graph.inputs.iter().zip(per_input) {
+            input.on_batch_completed(time, records, processing, scheduling);
+        }
         listeners.iter().for_each(|l| l.on_batch_completed(&info));
     }
     let mut life = sh.lifecycle();

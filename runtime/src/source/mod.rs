@@ -3,6 +3,7 @@
 
 pub(crate) mod file;
 pub(crate) mod queue;
+pub(crate) mod rate;
 pub(crate) mod receiver;
 pub(crate) mod receiver_log;
 pub(crate) mod socket;
@@ -29,4 +30,13 @@ pub(crate) trait InputSource: Send + Sync {
     }
     /// Drops what was allocated to batches up to `time`, once they are done.
     fn forget(&self, time: Time);
+    /// After a batch: how many records this input gave it and how it went (for backpressure).
+    fn on_batch_completed(
+        &self,
+        _time: Time,
+        _records: u64,
+        _processing_ms: u64,
+        _scheduling_ms: u64,
+    ) {
+    }
 }

@@ -8,11 +8,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
 use crate::batch::{Batch, Data, Executor};
 use crate::metrics::Counters;
 use crate::source::InputSource;
+use crate::source::rate::{PidEstimator, RateLimiter};
 use crate::source::receiver_log::ReceiverLog;
 use crate::time::Time;
 
@@ -178,7 +178,10 @@ pub(crate) struct ReceiverState<T> {
     pub(crate) stop_requested: AtomicBool,
     pub(crate) finished: AtomicBool,
     pub(crate) stored_since_start: AtomicBool,
-    limiter: Option<RateLimiter>,
+    /// Caps the store rate: the configured maximum, lowered by backpressure.
+    pub(crate) limiter: Option<RateLimiter>,
+    /// With backpressure on, the estimator that sets the limiter's rate.
+    estimator: Option<PidEstimator>,
     pub(crate) counters: Arc<Counters>,
     exec: Arc<OnceLock<Executor>>,
 }
@@ -187,6 +190,7 @@ impl<T: Data> ReceiverState<T> {
     pub(crate) fn new(
         name: String,
         max_rate: Option<u64>,
+        backpressure: Option<std::time::Duration>,
         counters: Arc<Counters>,
         exec: Arc<OnceLock<Executor>>,
         log: Option<ReceiverLog<T>>,
@@ -204,7 +208,12 @@ impl<T: Data> ReceiverState<T> {
             stop_requested: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             stored_since_start: AtomicBool::new(false),
-            limiter: max_rate.map(RateLimiter::new),
+            limiter: match (max_rate, backpressure) {
+                (Some(max), _) => Some(RateLimiter::new(max)),
+                (None, Some(_)) => Some(RateLimiter::new(u64::MAX)),
+                (None, None) => None,
+            },
+            estimator: backpressure.map(PidEstimator::new),
             counters,
             exec,
         }
@@ -273,52 +282,13 @@ impl<T: Data> InputSource for ReceiverState<T> {
         let mut a = self.allocated.lock().unwrap_or_else(|p| p.into_inner());
         *a = a.split_off(&Time(time.0 + 1));
     }
-}
 
-/// Spreads stores so that no more than `per_second` records are stored per second.
-struct RateLimiter {
-    per_second: u64,
-    next_free: Mutex<Instant>,
-}
-
-impl RateLimiter {
-    fn new(per_second: u64) -> Self {
-        RateLimiter {
-            per_second: per_second.max(1),
-            next_free: Mutex::new(Instant::now()),
+    fn on_batch_completed(&self, time: Time, records: u64, processing_ms: u64, scheduling_ms: u64) {
+        if let (Some(est), Some(limiter)) = (&self.estimator, &self.limiter)
+            && let Some(rate) = est.compute(time.millis(), records, processing_ms, scheduling_ms)
+        {
+            limiter.set_rate(rate as u64);
+            tracing::debug!(receiver = %self.name, rate = limiter.rate(), "backpressure: new receive rate");
         }
-    }
-
-    fn acquire(&self, n: u64) {
-        let wait = {
-            let mut next = self.next_free.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            let start = (*next).max(now);
-            *next = start + Duration::from_secs_f64(n as f64 / self.per_second as f64);
-            start - now
-        };
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_limiter_spaces_permits() {
-        let l = RateLimiter::new(1000);
-        let t = Instant::now();
-        for _ in 0..5 {
-            l.acquire(50);
-        }
-        // 250 permits at 1000/s: the last acquire waits for the first 200.
-        assert!(
-            t.elapsed() >= Duration::from_millis(190),
-            "{:?}",
-            t.elapsed()
-        );
     }
 }

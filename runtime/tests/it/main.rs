@@ -1,5 +1,6 @@
 //! The runtime's integration tests: real sockets, files and threads on 127.0.0.1.
 
+mod backpressure;
 mod conformance;
 mod lifecycle;
 mod outputs;
