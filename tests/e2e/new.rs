@@ -40,6 +40,7 @@ fn list_shows_every_template_and_exercise() {
         "custom-receiver",
         "windowed-word-count",
         "running-word-count",
+        "sql-word-count",
         "tcp-agent-receiver",
         "trending-words",
         "running-totals",
@@ -226,6 +227,20 @@ fn running_word_count_resumes_from_its_checkpoint() {
         let end = job.terminate(Duration::from_secs(20));
         assert_eq!(end.code, Some(0), "{}", end.stderr);
     }
+}
+
+#[test]
+fn sql_word_count_counts_lines_from_a_socket() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build(tmp.path(), "run-sql", "sql-word-count");
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    let mut job = Job::start(std::process::Command::new(&exe).args(["127.0.0.1", &port]));
+    let (mut conn, _) = server.accept().unwrap();
+    conn.write_all(b"select from where select\n").unwrap();
+    job.wait_for(Duration::from_secs(30), |l| l == "(select,2)");
+    let end = job.terminate(Duration::from_secs(20));
+    assert_eq!(end.code, Some(0), "{}", end.stderr);
 }
 
 #[test]
