@@ -41,6 +41,7 @@ fn list_shows_every_template_and_exercise() {
         "windowed-word-count",
         "running-word-count",
         "sql-word-count",
+        "postgres-word-count",
         "tcp-agent-receiver",
         "trending-words",
         "running-totals",
@@ -241,6 +242,45 @@ fn sql_word_count_counts_lines_from_a_socket() {
     job.wait_for(Duration::from_secs(30), |l| l == "(select,2)");
     let end = job.terminate(Duration::from_secs(20));
     assert_eq!(end.code, Some(0), "{}", end.stderr);
+}
+
+#[test]
+fn postgres_word_count_writes_to_a_real_database() {
+    let db = cargo_stream_tests::Postgres::start("stream");
+    let tmp = tempfile::tempdir().unwrap();
+    new(
+        tmp.path(),
+        &["run-postgres", "--template", "postgres-word-count"],
+    );
+    let project = tmp.path().join("run-postgres");
+    // The template's own database test, against the throwaway server.
+    let test = run(
+        cargo(&project, &["test", "--", "--include-ignored"]).env("DATABASE_URL", db.url()),
+        BUILD,
+    );
+    assert_eq!(test.code, Some(0), "{}\n{}", test.stdout, test.stderr);
+    assert!(
+        test.stdout.contains("writes_each_batch_to_postgres ... ok"),
+        "{}",
+        test.stdout
+    );
+
+    // The job itself, fed by a socket.
+    db.query("DELETE FROM word_counts");
+    let exe = cargo_stream_tests::e2e_target_dir().join("debug/run-postgres");
+    run(&mut cargo(&project, &["build"]), BUILD).success();
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(["127.0.0.1", &port]).env("DATABASE_URL", db.url());
+    let mut job = Job::start(&mut cmd);
+    let (mut conn, _) = server.accept().unwrap();
+    conn.write_all(b"rows rows rows\n").unwrap();
+    job.wait_for(Duration::from_secs(20), |l| l == "(rows,3)");
+    let end = job.terminate(Duration::from_secs(20));
+    assert_eq!(end.code, Some(0), "{}", end.stderr);
+    let rows = db.query("SELECT word, SUM(count) FROM word_counts GROUP BY word");
+    assert_eq!(rows.trim(), "rows|3");
 }
 
 #[test]
