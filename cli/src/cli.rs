@@ -36,16 +36,21 @@ pub struct StreamArgs {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Print more: the commands run (-v), debug logs (-vv)
-    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet", help_heading = "Global options")]
     pub verbose: u8,
     /// Print errors only
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
     /// Coloring of messages
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN")]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN", help_heading = "Global options")]
     pub color: ColorChoice,
     /// Path to the job's Cargo.toml
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        help_heading = "Global options"
+    )]
     pub manifest_path: Option<PathBuf>,
 }
 
@@ -66,8 +71,32 @@ impl GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a streaming job from a template or an exercise
+    ///
+    /// `cargo stream new` creates a streaming job from a template, or an exercise to solve.
+    /// The templates are embedded in `cargo-stream`, so this works offline. The new crate has a
+    /// README, a `Stream.toml` (a `local[2]` profile and a commented cluster profile) and a
+    /// test, and runs at once with `cargo run`. An existing path is never overwritten.
+    ///
+    /// The crate depends on the runtime this `cargo-stream` was built from, by path;
+    /// `--portable` writes a copy of the runtime into the crate instead, so that it builds
+    /// anywhere.
     New(NewArgs),
     /// Build the job for a cluster and bundle it into one runnable jar
+    ///
+    /// `cargo stream package` builds the job for a cluster and bundles it into one runnable
+    /// jar. The build is `cargo build --release` with the runtime's `cluster` feature, in which
+    /// a local master set in code (`.master("local[2]")`) is ignored: each one is reported with
+    /// its file and line, and nothing needs commenting out.
+    ///
+    /// The bundle, `target/stream/NAME-VERSION-TARGET.jar`, runs with `java -jar` (or
+    /// `spark-submit`), or unzipped with its `run.sh`. It holds the binary, `Stream.toml`
+    /// without local profiles, `stream-manifest.json` (checksums, glibc floor, git revision),
+    /// the third-party licenses and `Cargo.lock`. The same inputs give the same bytes; a
+    /// `.sha256` file is written beside it.
+    ///
+    /// `--bin` and `--include` may also come from `[package.metadata.stream.package]` in
+    /// Cargo.toml, the `[package]` table of Stream.toml, or `CARGO_STREAM_BIN` and
+    /// `CARGO_STREAM_INCLUDE`; the flags win.
     Package(PackageArgs),
 }
 

@@ -5,3 +5,4 @@
 mod exercises;
 mod new;
 mod package;
+mod snapshots;
