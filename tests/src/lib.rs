@@ -76,6 +76,8 @@ pub fn cargo(dir: &Path, args: &[&str]) -> Command {
 fn isolate(cmd: &mut Command) {
     cmd.env("CARGO_TARGET_DIR", e2e_target_dir())
         .env("CARGO_TERM_COLOR", "never")
+        // Help texts wrap at a fixed width, whatever the terminal.
+        .env("COLUMNS", "100")
         .env_remove("RUST_LOG")
         .env_remove("CARGO_STREAM_LOG")
         .env_remove("CARGO_STREAM_MASTER")
