@@ -729,3 +729,32 @@ fn settings_come_in_layers() {
         out.stderr
     );
 }
+
+#[test]
+fn bundle_runs_under_spark_submit() {
+    // Spark from PyPI, cached (`tests/support/install-pyspark.sh` prints its SPARK_HOME).
+    let install = workspace_root().join("tests/support/install-pyspark.sh");
+    let out = run(Command::new("bash").arg(&install), Duration::from_secs(900)).success();
+    let spark_home = PathBuf::from(out.stdout.trim());
+    let tmp = tempfile::tempdir().unwrap();
+    run(&mut cargo_stream(tmp.path(), &["new", "spark-wc"]), MINUTE).success();
+    let out = run(
+        &mut cargo_stream(&tmp.path().join("spark-wc"), &["package", "--json"]),
+        BUILD,
+    )
+    .success();
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let jar = report["artifact"].as_str().unwrap();
+    let mut submit = Command::new(spark_home.join("bin/spark-submit"));
+    submit
+        .args([
+            "--master",
+            "local[2]",
+            "--class",
+            "cargostream.Launcher",
+            jar,
+        ])
+        .env("SPARK_HOME", &spark_home)
+        .env("SPARK_LOCAL_IP", "127.0.0.1");
+    runs_word_count(&mut submit);
+}
