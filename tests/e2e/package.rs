@@ -758,3 +758,56 @@ fn bundle_runs_under_spark_submit() {
         .env("SPARK_LOCAL_IP", "127.0.0.1");
     runs_word_count(&mut submit);
 }
+
+#[test]
+fn launcher_refuses_entries_that_escape_its_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let jar = tmp.path().join("evil.jar");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&jar).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    let launcher =
+        std::fs::read(workspace_root().join("cli/launcher/cargostream/Launcher.class")).unwrap();
+    let manifest = "Manifest-Version: 1.0\r\nMain-Class: cargostream.Launcher\r\nCargo-Stream-Binary: bin/job\r\n\r\n";
+    // The launcher extracts into `<tmp>/java/cargo-stream-*/`: this name lands in `<tmp>`.
+    let escaping = "../../escaped.txt".to_owned();
+    for (name, data) in [
+        ("META-INF/MANIFEST.MF", manifest.as_bytes()),
+        ("cargostream/Launcher.class", &launcher[..]),
+        ("bin/job", b"#!/bin/sh\necho ran\n"),
+        (escaping.as_str(), b"should never be written"),
+    ] {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(data).unwrap();
+    }
+    zip.finish().unwrap();
+    let out = run(
+        Command::new("java")
+            .arg("-jar")
+            .arg(&jar)
+            .env("TMPDIR", tmp.path()),
+        MINUTE,
+    );
+    assert_ne!(out.code, Some(0), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("refusing the jar entry"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("ran"), "the job must not run");
+    let written: Vec<_> = walk_names(tmp.path());
+    assert!(
+        !written.iter().any(|n| n.ends_with("escaped.txt")),
+        "{written:?}"
+    );
+}
+
+fn walk_names(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        out.push(entry.path().display().to_string());
+        if entry.path().is_dir() {
+            out.extend(walk_names(&entry.path()));
+        }
+    }
+    out
+}
