@@ -43,7 +43,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     let mut shell = Shell::new(args.global.verbosity(), args.global.color);
-    init_tracing(args.global.verbose);
+    init_tracing(args.global.verbose, shell.colored());
     let json = args.command.json();
     match commands::exec(&mut shell, &args.global, args.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -57,7 +57,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 
 /// Diagnostics go to stderr through `tracing`: off unless `-v`/`-vv`, `RUST_LOG` or
 /// `CARGO_STREAM_LOG` asks for them.
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, ansi: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("CARGO_STREAM_LOG")
         .ok()
@@ -70,6 +70,7 @@ fn init_tracing(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .without_time()
         .try_init();
 }

@@ -63,6 +63,11 @@ impl Shell {
         }
     }
 
+    /// Whether stderr gets colors.
+    pub fn colored(&self) -> bool {
+        self.color
+    }
+
     /// The verbosity in force.
     pub fn verbosity(&self) -> Verbosity {
         self.verbosity

@@ -70,6 +70,7 @@ pub fn load(manifest_path: Option<&Path>, target: &str) -> anyhow::Result<(Metad
     if let Some(path) = manifest_path {
         cmd.manifest_path(path);
     }
+    tracing::debug!(?manifest_path, target, "reading cargo metadata");
     let metadata = cmd.exec().map_err(|err| {
         let message = match &err {
             cargo_metadata::Error::CargoMetadata { stderr } => {

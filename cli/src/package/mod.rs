@@ -356,6 +356,7 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
     json.push('\n');
     entries.push(Entry::file("stream-manifest.json", json));
 
+    tracing::debug!(entries = entries.len(), "writing the archive");
     let bytes = bundle::archive(ArchiveFormat::Jar, &entries)?;
     let sha256 = bundle::hex(&sha2::Sha256::digest(&bytes));
     bundle::write_atomically(&artifact, &bytes)?;

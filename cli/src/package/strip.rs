@@ -67,6 +67,7 @@ pub fn scan(package_root: &Path, roots: &[PathBuf]) -> std::io::Result<Vec<Local
     files.sort();
     files.dedup();
     let mut found = Vec::new();
+    tracing::debug!(files = files.len(), "scanning for local masters");
     for path in files {
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;

@@ -87,6 +87,7 @@ pub fn generate(opts: &NewOpts, template: &Template) -> anyhow::Result<NewReport
     std::fs::create_dir_all(parent)
         .with_context(|| format!("failed to create `{}`", parent.display()))?;
 
+    tracing::debug!(template = %template.name, ?runtime, ?vars, "rendering");
     let staging = tempfile::Builder::new()
         .prefix(".cargo-stream-new-")
         .tempdir_in(parent)
@@ -121,6 +122,7 @@ pub fn generate(opts: &NewOpts, template: &Template) -> anyhow::Result<NewReport
             })
             .collect::<Vec<_>>()
             .join("/");
+        tracing::trace!(from = rel, to = %out_rel, bytes = contents.len(), "writing");
         write_file(&root.join(&out_rel), &contents)?;
         files.push(out_rel);
     }
