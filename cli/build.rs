@@ -228,7 +228,14 @@ fn normalize_runtime_manifest(text: &str, workspace_manifest: &Path) -> Option<(
         .get("version")?
         .as_str()?
         .to_owned();
-    let body = toml::to_string(&manifest).ok()?;
+    // `[package]` first, as people write manifests; the rest in key order.
+    let mut head = toml::Table::new();
+    head.insert("package".into(), manifest.remove("package")?);
+    let body = format!(
+        "{}\n{}",
+        toml::to_string(&head).ok()?,
+        toml::to_string(&manifest).ok()?
+    );
     Some((
         format!(
             "# A copy of cargo-stream-runtime {version}, written by `cargo stream new --portable`.\n\n{body}"
