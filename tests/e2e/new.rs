@@ -151,8 +151,9 @@ fn directory_word_count_counts_new_files() {
     let watched = tmp.path().join("incoming");
     std::fs::create_dir(&watched).unwrap();
     let mut job = Job::start(std::process::Command::new(&exe).arg(&watched));
-    // Let the job start and take its first look, then move a finished file in.
-    std::thread::sleep(Duration::from_secs(1));
+    // Once the job has run a batch (files there before the start are not read), move a
+    // finished file in.
+    job.wait_for(Duration::from_secs(30), |l| l.starts_with("Time: "));
     let staged = tmp.path().join("part-0001.txt");
     std::fs::write(&staged, "spark rust spark\nrust spark\n").unwrap();
     std::fs::rename(&staged, watched.join("part-0001.txt")).unwrap();
