@@ -67,3 +67,95 @@ pub struct EntryInfo {
     /// Unix mode (`0o755` for executables).
     pub mode: u32,
 }
+
+/// The JSON Schema of `stream-manifest.json` (`cli/schema/stream-manifest.schema.json`).
+pub const SCHEMA: &str = include_str!("../../schema/stream-manifest.schema.json");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn sample() -> StreamManifest {
+        StreamManifest {
+            format_version: FORMAT_VERSION,
+            name: "job".into(),
+            version: "0.1.0".into(),
+            bin: "job".into(),
+            target: "x86_64-unknown-linux-gnu".into(),
+            glibc: Some("2.34".into()),
+            runtime_version: Some("0.1.0".into()),
+            cluster_build: true,
+            stripped_local_masters: vec![LocalMaster {
+                file: "src/main.rs".into(),
+                line: 3,
+                code: ".master(\"local[2]\")".into(),
+            }],
+            git: Some(GitInfo {
+                revision: "abc".into(),
+                dirty: false,
+            }),
+            main_class: "cargostream.Launcher".into(),
+            binary: "bin/job".into(),
+            cargo_stream_version: "0.1.0".into(),
+            third_party: vec![Dependency {
+                name: "rayon".into(),
+                version: "1.12.0".into(),
+                license: None,
+            }],
+            entries: BTreeMap::from([(
+                "bin/job".to_owned(),
+                EntryInfo {
+                    sha256: "0".repeat(64),
+                    size: 1,
+                    mode: 0o755,
+                },
+            )]),
+        }
+    }
+
+    /// Every object of `value` has exactly the properties its schema lists, all required.
+    fn check(value: &Value, schema: &Value, at: &str) {
+        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+            let object = value
+                .as_object()
+                .unwrap_or_else(|| panic!("{at} is not an object"));
+            let mut have: Vec<&String> = object.keys().collect();
+            let mut want: Vec<&String> = props.keys().collect();
+            have.sort();
+            want.sort();
+            assert_eq!(have, want, "properties of {at}");
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
+            assert_eq!(
+                required.len(),
+                want.len(),
+                "every property of {at} is required"
+            );
+            for (key, sub) in props {
+                if !object[key].is_null() {
+                    check(&object[key], sub, &format!("{at}.{key}"));
+                }
+            }
+        } else if let Some(items) = schema.get("items") {
+            for (i, item) in value.as_array().unwrap().iter().enumerate() {
+                check(item, items, &format!("{at}[{i}]"));
+            }
+        } else if let Some(extra) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+            for (key, item) in value.as_object().unwrap() {
+                check(item, extra, &format!("{at}.{key}"));
+            }
+        }
+    }
+
+    #[test]
+    fn schema_matches_the_structs() {
+        let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+        let value = serde_json::to_value(sample()).unwrap();
+        check(&value, &schema, "manifest");
+    }
+}
