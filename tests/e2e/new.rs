@@ -503,3 +503,62 @@ fn usage_errors_exit_2() {
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(!tmp.path().join("job").exists());
 }
+
+/// Runs `cargo stream ARGS` on a pseudo-terminal (`script`), typing `input`.
+pub(crate) fn on_a_terminal(dir: &Path, args: &str, input: &str) -> cargo_stream_tests::Run {
+    let command = format!(
+        "{} stream {args}",
+        cargo_stream_tests::cargo_stream_bin().display()
+    );
+    let cmd = cargo(dir, &[]);
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(dir);
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => script.env(key, v),
+            None => script.env_remove(key),
+        };
+    }
+    let mut child = script
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) runs the command on a terminal");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    cargo_stream_tests::Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn on_a_terminal_new_asks_for_each_variable() {
+    let tmp = tempfile::tempdir().unwrap();
+    // batch_seconds, host, port: keep the first two, set the port.
+    let out = on_a_terminal(tmp.path(), "new asked --color never", "\n\n7000\n");
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("TCP port to connect to"),
+        "{}",
+        out.stdout
+    );
+    let main = std::fs::read_to_string(tmp.path().join("asked/src/main.rs")).unwrap();
+    assert!(
+        main.contains("None => 7000") && main.contains("\"127.0.0.1\""),
+        "{main}"
+    );
+    // `--yes` asks nothing.
+    let out = on_a_terminal(tmp.path(), "new quiet-one --yes", "");
+    assert_eq!(out.code, Some(0), "{}", out.stdout);
+    assert!(!out.stdout.contains("TCP port"), "{}", out.stdout);
+}

@@ -811,3 +811,24 @@ fn walk_names(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn on_a_terminal_package_asks_which_binary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("ask-bin");
+    write_plain_crate(
+        &project,
+        "ask-bin",
+        &[
+            ("src/bin/first.rs", "fn main() {}\n"),
+            ("src/bin/second.rs", "fn main() {}\n"),
+        ],
+    );
+    let out = crate::new::on_a_terminal(&project, "package --dry-run --color never", "2\n");
+    assert_eq!(out.code, Some(0), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("2) second") && out.stdout.contains("bin/second"),
+        "{}",
+        out.stdout
+    );
+}
