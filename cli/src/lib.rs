@@ -5,8 +5,10 @@
 //! The binary is thin: `main.rs` calls [`run`], which parses the flags ([`cli`]), sets up the
 //! [`Shell`] and logging, and hands over to one module per verb in [`commands`]. The work
 //! itself lives in modules named for the thing they own: [`templates`] (the embedded template
-//! table and the renderer) and [`package`] (locating the binary, the cluster build, the
-//! local-master report, the bundle and its manifest).
+//! table and the renderer), [`package`] (locating the binary, the cluster build, the
+//! local-master report, the bundle and its manifest) and [`config`] (settings merged from
+//! Cargo.toml, Stream.toml, the environment and the flags). Errors carry a `help:` line
+//! ([`error`]); all terminal output goes through the [`Shell`].
 
 #![warn(missing_docs, unreachable_pub)]
 
