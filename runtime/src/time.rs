@@ -58,6 +58,11 @@ duration_helper!(
     |m: u64| Duration::from_secs(m * 60)
 );
 
+/// Drops the entries of `map` up to and including `time`.
+pub(crate) fn forget_upto<V>(map: &mut std::collections::BTreeMap<Time, V>, time: Time) {
+    *map = map.split_off(&Time(time.0 + 1));
+}
+
 pub(crate) fn millis(d: Duration) -> u64 {
     d.as_millis() as u64
 }

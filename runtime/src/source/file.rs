@@ -11,7 +11,7 @@ use crate::checkpoint::Checkpointed;
 use crate::error::{Error, Result};
 use crate::metrics::Counters;
 use crate::source::InputSource;
-use crate::time::Time;
+use crate::time::{Time, forget_upto};
 
 pub(crate) struct FileSource {
     dir: PathBuf,
@@ -217,7 +217,7 @@ impl Checkpointed for FileSource {
     fn save(&self, time: Time) -> Result<Vec<u8>> {
         let pending: Vec<PathBuf> = {
             let mut a = self.allocated.lock().unwrap_or_else(|p| p.into_inner());
-            *a = a.split_off(&Time(time.0 + 1));
+            forget_upto(&mut a, time);
             a.values().flatten().cloned().collect()
         };
         let mut seen: Vec<PathBuf> = self

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::batch::{Batch, Data, Executor, split_even};
 use crate::source::InputSource;
-use crate::time::Time;
+use crate::time::{Time, forget_upto};
 
 pub(crate) struct QueueSource<T> {
     queue: Mutex<VecDeque<Vec<T>>>,
@@ -58,7 +58,9 @@ impl<T: Data> InputSource for QueueSource<T> {
     }
 
     fn forget(&self, time: Time) {
-        let mut a = self.allocated.lock().unwrap_or_else(|p| p.into_inner());
-        *a = a.split_off(&Time(time.0 + 1));
+        forget_upto(
+            &mut self.allocated.lock().unwrap_or_else(|p| p.into_inner()),
+            time,
+        );
     }
 }

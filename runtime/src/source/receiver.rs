@@ -14,7 +14,7 @@ use crate::metrics::Counters;
 use crate::source::InputSource;
 use crate::source::rate::{PidEstimator, RateLimiter};
 use crate::source::receiver_log::ReceiverLog;
-use crate::time::Time;
+use crate::time::{Time, forget_upto};
 
 /// A custom source of records, as Spark's `Receiver`.
 ///
@@ -279,8 +279,10 @@ impl<T: Data> InputSource for ReceiverState<T> {
     }
 
     fn forget(&self, time: Time) {
-        let mut a = self.allocated.lock().unwrap_or_else(|p| p.into_inner());
-        *a = a.split_off(&Time(time.0 + 1));
+        forget_upto(
+            &mut self.allocated.lock().unwrap_or_else(|p| p.into_inner()),
+            time,
+        );
     }
 
     fn on_batch_completed(&self, time: Time, records: u64, processing_ms: u64, scheduling_ms: u64) {

@@ -11,7 +11,7 @@ use crate::checkpoint::Checkpointed;
 use crate::error::{Error, Result};
 use crate::source::receiver::ReceiverState;
 use crate::source::wal::{self, Codec, Wal};
-use crate::time::Time;
+use crate::time::{Time, forget_upto};
 
 /// A receiver's write-ahead log and what checkpoints record of it: the last block a
 /// checkpointed batch took.
@@ -70,9 +70,8 @@ impl<T: Data> Checkpointed for ReceiverState<T> {
         };
         let done = {
             let mut by_batch = log.by_batch.lock().unwrap_or_else(|p| p.into_inner());
-            let later = by_batch.split_off(&Time(time.0 + 1));
-            let done = by_batch.values().copied().max();
-            *by_batch = later;
+            let done = by_batch.range(..=time).map(|(_, seq)| *seq).max();
+            forget_upto(&mut by_batch, time);
             done
         };
         if let Some(d) = done {

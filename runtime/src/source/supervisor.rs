@@ -25,6 +25,20 @@ pub(crate) fn supervise<R: Receiver>(
 ) where
     R::Item: Data,
 {
+    // The receiver is stopped: flush its last block and say so.
+    let finish = || {
+        state.cut_block();
+        state.finished.store(true, Ordering::SeqCst);
+        state.wake.notify_all();
+        tracing::info!(receiver = %state.name, "receiver stopped");
+        let info = ReceiverInfo {
+            name: state.name.clone(),
+            last_error: None,
+        };
+        conf.listeners
+            .iter()
+            .for_each(|l| l.on_receiver_stopped(&info));
+    };
     let info = |err: Option<String>| ReceiverInfo {
         name: state.name.clone(),
         last_error: err,
@@ -78,13 +92,7 @@ pub(crate) fn supervise<R: Receiver>(
         state.generation.fetch_add(1, Ordering::SeqCst);
         receiver.on_stop();
         let Some(reason) = reason else {
-            state.cut_block();
-            state.finished.store(true, Ordering::SeqCst);
-            state.wake.notify_all();
-            tracing::info!(receiver = %state.name, "receiver stopped");
-            conf.listeners
-                .iter()
-                .for_each(|l| l.on_receiver_stopped(&info(None)));
+            finish();
             return;
         };
         if state.stored_since_start.load(Ordering::Relaxed) {
@@ -111,12 +119,7 @@ pub(crate) fn supervise<R: Receiver>(
         }
         delay = (delay * 2).min(conf.max_restart_delay.max(FIRST_RESTART_DELAY));
         if state.stop_requested.load(Ordering::SeqCst) {
-            state.cut_block();
-            state.finished.store(true, Ordering::SeqCst);
-            state.wake.notify_all();
-            conf.listeners
-                .iter()
-                .for_each(|l| l.on_receiver_stopped(&info(None)));
+            finish();
             return;
         }
     }
