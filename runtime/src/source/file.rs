@@ -253,3 +253,26 @@ impl Checkpointed for FileSource {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_vanished_before_reading_is_counted_and_skipped() {
+        let counters = Counters::default();
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_lines(&dir.path().join("gone.txt"), &counters).is_empty());
+        assert_eq!(counters.snapshot().vanished_files, 1);
+        std::fs::write(dir.path().join("ok.txt"), "a\r\nb").unwrap();
+        assert_eq!(
+            read_lines(&dir.path().join("ok.txt"), &counters),
+            vec!["a", "b"]
+        );
+        assert!(
+            read_lines(dir.path(), &counters).is_empty(),
+            "a directory is unreadable as a file"
+        );
+        assert_eq!(counters.snapshot().unreadable_files, 1);
+    }
+}

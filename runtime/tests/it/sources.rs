@@ -217,3 +217,33 @@ fn blocks_become_partitions() {
     // Written in one go, the lines land in one block, hence one partition.
     assert_eq!(parts.lock().unwrap().len(), 1);
 }
+
+#[test]
+fn an_unresolvable_host_is_retried_and_reported() {
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    struct Errors(Arc<Mutex<Vec<String>>>);
+    impl StreamingListener for Errors {
+        fn on_receiver_error(&self, info: &cargo_stream_runtime::ReceiverInfo) {
+            self.0.lock().unwrap().extend(info.last_error.clone());
+        }
+    }
+    let conf = StreamingConf::new("t")
+        .master("local[2]")
+        .stop_on_signal(false)
+        .receiver_restart_delay(Milliseconds(100));
+    let ssc = StreamingContext::new(conf, Milliseconds(100)).unwrap();
+    ssc.add_streaming_listener(Errors(errors.clone()));
+    ssc.socket_text_stream("no-such-host.invalid", 9999)
+        .print(1)
+        .unwrap();
+    ssc.start().unwrap();
+    assert!(wait_for(10, || ssc.counters().receiver_restarts >= 2));
+    ssc.stop(false).unwrap();
+    let errors = errors.lock().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("could not connect to no-such-host.invalid:9999")),
+        "{errors:?}"
+    );
+}
