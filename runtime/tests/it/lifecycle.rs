@@ -203,3 +203,68 @@ fn await_termination_or_timeout_returns_false_while_running() {
     );
     assert!(out.lock().unwrap().len() <= 1);
 }
+
+#[test]
+fn stateful_operations_without_a_checkpoint_directory_fail_start() {
+    let ssc = context(100);
+    let s = ssc.queue_stream(vec![vec![("a".to_string(), 1u64)]]);
+    s.update_state_by_key(|v: Vec<u64>, st: Option<u64>| {
+        Some(v.iter().sum::<u64>() + st.unwrap_or(0))
+    })
+    .print(1)
+    .unwrap();
+    let err = ssc.start().unwrap_err().to_string();
+    assert!(
+        err.contains("`update_state_by_key` at") && err.contains("lifecycle.rs:"),
+        "{err}"
+    );
+    assert!(err.contains("call `ssc.checkpoint(dir)`"), "{err}");
+}
+
+#[test]
+fn windows_must_be_multiples_of_the_batch_interval() {
+    let ssc = context(1000);
+    ssc.queue_stream(vec![vec![1]])
+        .window(Milliseconds(2500), Seconds(1))
+        .print(1)
+        .unwrap();
+    let err = ssc.start().unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "window length (2500 ms) must be a non-zero multiple of the stream's interval (1000 ms)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_checkpoint_of_another_job_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let totals = |ssc: &StreamingContext| {
+        ssc.queue_stream(vec![vec![("a".to_string(), 1u64)]])
+            .update_state_by_key(|v: Vec<u64>, st: Option<u64>| {
+                Some(v.iter().sum::<u64>() + st.unwrap_or(0))
+            })
+    };
+    // A first job writes a checkpoint as it stops.
+    let ssc = StreamingContext::get_or_create(dir.path(), || {
+        let ssc = context(100);
+        totals(&ssc).print(1)?;
+        Ok(ssc)
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    std::thread::sleep(Duration::from_millis(250));
+    ssc.stop(true).unwrap();
+    // A changed job with two stateful operations cannot take it.
+    let ssc = StreamingContext::get_or_create(dir.path(), || {
+        let ssc = context(100);
+        totals(&ssc).print(1)?;
+        totals(&ssc).print(1)?;
+        Ok(ssc)
+    })
+    .unwrap();
+    let err = ssc.start().unwrap_err().to_string();
+    assert!(err.contains("written by a different job"), "{err}");
+    assert!(err.contains("use a new checkpoint directory"), "{err}");
+}
