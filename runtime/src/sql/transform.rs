@@ -84,3 +84,53 @@ impl<T: Data + Serialize + DeserializeOwned> DStream<T> {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::sql::SqlContext;
+    use crate::{Error, ManualClock, Seconds, StreamingConf, StreamingContext, Time};
+
+    #[test]
+    fn a_batch_that_fails_fails_its_job_naming_the_query() {
+        let clock = ManualClock::new();
+        let conf = StreamingConf::new("sql")
+            .master("local[2]")
+            .manual_clock(clock.clone())
+            .stop_on_signal(false);
+        let ssc = StreamingContext::new(conf, Seconds(1)).unwrap();
+        let query = "SELECT CAST(value AS BIGINT) AS n FROM words";
+        ssc.queue_stream(vec![vec!["1".to_string()], vec!["one".to_string()]])
+            .transform_sql::<i64>(&SqlContext::new(), "words", query)
+            .unwrap()
+            .foreach_rdd(|_, _| {})
+            .unwrap();
+        ssc.start().unwrap();
+        clock.advance(Seconds(1));
+        assert!(
+            ssc.await_batch(Time::from_millis(1000), Duration::from_secs(60))
+                .unwrap()
+        );
+        clock.advance(Seconds(1));
+        // The failed job stops the context, which reports the failure.
+        let err = ssc
+            .await_termination_or_timeout(Duration::from_secs(60))
+            .unwrap_err();
+        let Error::JobFailed {
+            batch_time,
+            message,
+            ..
+        } = &err
+        else {
+            panic!("{err}")
+        };
+        assert_eq!(*batch_time, 2000);
+        assert!(
+            message.starts_with(&format!("SQL query `{query}` failed: ")),
+            "{message}"
+        );
+        assert!(message.contains("'one'"), "{message}");
+        let _ = ssc.stop(false);
+    }
+}
