@@ -60,8 +60,7 @@ fn run<I: cargo_stream_runtime::Data>(
         );
     }
     ssc.stop(false).unwrap();
-    let took = timer.took.lock().unwrap().clone();
-    took
+    timer.took.lock().unwrap().clone()
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

@@ -30,7 +30,7 @@ pub(crate) fn merge_by_key<K: Key, V>(
     f: &(impl Fn(V, V) -> V + ?Sized),
 ) -> Vec<(K, V)> {
     let mut m: FxHashMap<K, Option<V>> =
-        FxHashMap::with_capacity_and_hasher(p.len().min(1 << 16), FxBuildHasher);
+        FxHashMap::with_capacity_and_hasher(p.len().min(1 << 10), FxBuildHasher);
     for (k, v) in p {
         match m.get_mut(&k) {
             Some(slot) => *slot = slot.take().map(|acc| f(acc, v)),
