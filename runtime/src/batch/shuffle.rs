@@ -4,7 +4,7 @@ use std::hash::{BuildHasher, Hash};
 
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
-use super::{Batch, Data, Key};
+use super::{Batch, Data, Executor, Key};
 
 /// The partition of `key` among `n`, with a hash that is the same in every run.
 pub(crate) fn partition_of<K: Hash>(key: &K, n: usize) -> usize {
@@ -26,11 +26,12 @@ pub(crate) fn shuffle<K: Hash, X: Send>(parts: Vec<Vec<(K, X)>>, n: usize) -> Ve
 
 /// Merges the values of equal keys with `f`, moving values (no clone on the hot path).
 pub(crate) fn merge_by_key<K: Key, V>(
-    p: Vec<(K, V)>,
+    p: impl IntoIterator<Item = (K, V)>,
     f: &(impl Fn(V, V) -> V + ?Sized),
 ) -> Vec<(K, V)> {
+    let p = p.into_iter();
     let mut m: FxHashMap<K, Option<V>> =
-        FxHashMap::with_capacity_and_hasher(p.len().min(1 << 10), FxBuildHasher);
+        FxHashMap::with_capacity_and_hasher(p.size_hint().0.min(1 << 10), FxBuildHasher);
     for (k, v) in p {
         match m.get_mut(&k) {
             Some(slot) => *slot = slot.take().map(|acc| f(acc, v)),
@@ -40,6 +41,17 @@ pub(crate) fn merge_by_key<K: Key, V>(
         }
     }
     m.into_iter().filter_map(|(k, v)| Some((k, v?))).collect()
+}
+
+/// The reduce side of `reduce_by_key`, after map-side combining: shuffle into `n` partitions
+/// and merge again.
+pub(crate) fn reduce_combined<K: Key, V: Data>(
+    combined: Vec<Vec<(K, V)>>,
+    exec: Executor,
+    n: usize,
+    f: &(impl Fn(V, V) -> V + Send + Sync + ?Sized),
+) -> Batch<(K, V)> {
+    Batch::new(shuffle(combined, n), exec).map_parts(|p| merge_by_key(p, f))
 }
 
 impl<T: Data> Batch<T> {
@@ -98,9 +110,8 @@ impl<K: Key, V: Data> Batch<(K, V)> {
     {
         let n = self.partitions_or_default(partitions);
         let exec = self.exec.clone();
-        let combine = |p: Vec<(K, V)>| -> Vec<(K, V)> { merge_by_key(p, &f) };
-        let combined = self.map_parts(combine);
-        Batch::new(shuffle(combined.parts, n), exec).map_parts(combine)
+        let combined = self.map_parts(|p| merge_by_key(p, &f));
+        reduce_combined(combined.parts, exec, n, &f)
     }
 
     /// Gathers the values of each key, as Spark's `groupByKey`.

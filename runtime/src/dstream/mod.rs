@@ -4,6 +4,7 @@
 pub(crate) mod history;
 pub(crate) mod node;
 mod ops;
+pub(crate) mod pipeline;
 
 use std::panic::Location;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::scheduler::Output;
 use crate::time::Time;
 use node::Node;
+use pipeline::{Lazy, Records};
 
 /// A discretized stream: a sequence of batches, one per batch interval, as Spark's DStream.
 /// Cheap to clone; every clone is the same stream.
@@ -49,6 +51,39 @@ impl<T: Data> DStream<T> {
         let parent = self.node.clone();
         parent.add_consumer();
         let compute = Box::new(move |t| parent.get(t).map(|b| f(b, t)));
+        DStream::from_node(
+            self.shared.clone(),
+            Node::new(name, self.node.slide, compute),
+        )
+    }
+
+    /// A narrow operation: `f` turns each partition's records into the new stream's, pipelined
+    /// with the operations before and after it.
+    #[track_caller]
+    pub(crate) fn derive_narrow<U: Data>(
+        &self,
+        name: &str,
+        f: impl Fn(Records<T>) -> Records<U> + Send + Sync + 'static,
+    ) -> DStream<U> {
+        self.shared.assert_initialized(&format!("`{name}`"));
+        let parent = self.node.clone();
+        parent.add_consumer();
+        let make = Box::new(move |t| parent.get_lazy(t).map(|l| l.then(&f)));
+        DStream::from_node(self.shared.clone(), Node::lazy(name, self.node.slide, make))
+    }
+
+    /// A new stream computed from this one's records, as iterators, by `f` (a shuffle's map
+    /// side consumes the pipeline directly).
+    #[track_caller]
+    pub(crate) fn derive_from_lazy<U: Data>(
+        &self,
+        name: &str,
+        f: impl Fn(Lazy<T>, Time) -> Batch<U> + Send + Sync + 'static,
+    ) -> DStream<U> {
+        self.shared.assert_initialized(&format!("`{name}`"));
+        let parent = self.node.clone();
+        parent.add_consumer();
+        let compute = Box::new(move |t| parent.get_lazy(t).map(|l| f(l, t)));
         DStream::from_node(
             self.shared.clone(),
             Node::new(name, self.node.slide, compute),

@@ -6,15 +6,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::batch::{Batch, Data};
+use crate::dstream::pipeline::Lazy;
 use crate::time::Time;
 
 type ComputeFn<T> = Box<dyn Fn(Time) -> Option<Batch<T>> + Send + Sync>;
+pub(crate) type LazyFn<T> = Box<dyn Fn(Time) -> Option<Lazy<T>> + Send + Sync>;
+
+/// How a node makes its batch.
+enum Make<T> {
+    /// Whole, from its parents' batches.
+    Batch(ComputeFn<T>),
+    /// As iterators chained onto its parent's (a narrow operation).
+    Lazy(LazyFn<T>),
+}
 
 pub(crate) struct Node<T> {
     pub(crate) name: String,
     /// How often this node produces a batch (the batch interval, or a window's slide).
     pub(crate) slide: Duration,
-    compute: ComputeFn<T>,
+    make: Make<T>,
     consumers: AtomicUsize,
     /// The batch of the current time, kept until every consumer has had it.
     cache: Mutex<Option<Cached<T>>>,
@@ -28,10 +38,19 @@ struct Cached<T> {
 
 impl<T: Data> Node<T> {
     pub(crate) fn new(name: impl Into<String>, slide: Duration, compute: ComputeFn<T>) -> Self {
+        Self::with(name, slide, Make::Batch(compute))
+    }
+
+    /// A narrow node, whose records are pipelined into its consumer when it has one.
+    pub(crate) fn lazy(name: impl Into<String>, slide: Duration, make: LazyFn<T>) -> Self {
+        Self::with(name, slide, Make::Lazy(make))
+    }
+
+    fn with(name: impl Into<String>, slide: Duration, make: Make<T>) -> Self {
         Node {
             name: name.into(),
             slide,
-            compute,
+            make,
             consumers: AtomicUsize::new(0),
             cache: Mutex::new(None),
         }
@@ -52,7 +71,7 @@ impl<T: Data> Node<T> {
             tracing::trace_span!("compute", op = %self.name, batch = time.millis()).entered();
         let consumers = self.consumers.load(Ordering::SeqCst);
         if consumers <= 1 {
-            return (self.compute)(time);
+            return self.compute(time);
         }
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = cache.as_mut().filter(|c| c.time == time) {
@@ -63,13 +82,29 @@ impl<T: Data> Node<T> {
                 c.batch.clone()
             };
         }
-        let batch = (self.compute)(time);
+        let batch = self.compute(time);
         *cache = Some(Cached {
             time,
             batch: batch.clone(),
             remaining: consumers - 1,
         });
         batch
+    }
+
+    fn compute(&self, time: Time) -> Option<Batch<T>> {
+        match &self.make {
+            Make::Batch(f) => f(time),
+            Make::Lazy(f) => f(time).map(Lazy::materialize),
+        }
+    }
+
+    /// This node's records at `time` as iterators: its pipeline itself when it is narrow and
+    /// has one consumer, else its batch (computed once for all consumers).
+    pub(crate) fn get_lazy(&self, time: Time) -> Option<Lazy<T>> {
+        match &self.make {
+            Make::Lazy(f) if self.consumers.load(Ordering::SeqCst) <= 1 => f(time),
+            _ => self.get(time).map(Lazy::from_batch),
+        }
     }
 
     /// Drops what the cache holds (at the end of a batch, whoever did not consume it).

@@ -1,6 +1,8 @@
 //! Per-record and per-partition operations, and whole-batch aggregates.
 
 use crate::batch::{Batch, Data, Key};
+use std::sync::Arc;
+
 use crate::dstream::DStream;
 
 impl<T: Data> DStream<T> {
@@ -12,7 +14,11 @@ impl<T: Data> DStream<T> {
     /// ```
     #[track_caller]
     pub fn map<U: Data>(&self, f: impl Fn(T) -> U + Send + Sync + 'static) -> DStream<U> {
-        self.derive("map", move |b, _| b.map(&f))
+        let f = Arc::new(f);
+        self.derive_narrow("map", move |it| {
+            let f = f.clone();
+            Box::new(it.map(move |x| f(x)))
+        })
     }
 
     /// Applies `f` to every record and flattens the results.
@@ -26,15 +32,24 @@ impl<T: Data> DStream<T> {
     #[track_caller]
     pub fn flat_map<U: Data, I>(&self, f: impl Fn(T) -> I + Send + Sync + 'static) -> DStream<U>
     where
-        I: IntoIterator<Item = U>,
+        I: IntoIterator<Item = U> + 'static,
+        I::IntoIter: Send,
     {
-        self.derive("flat_map", move |b, _| b.flat_map(&f))
+        let f = Arc::new(f);
+        self.derive_narrow("flat_map", move |it| {
+            let f = f.clone();
+            Box::new(it.flat_map(move |x| f(x)))
+        })
     }
 
     /// Keeps the records for which `f` is true.
     #[track_caller]
     pub fn filter(&self, f: impl Fn(&T) -> bool + Send + Sync + 'static) -> DStream<T> {
-        self.derive("filter", move |b, _| b.filter(&f))
+        let f = Arc::new(f);
+        self.derive_narrow("filter", move |it| {
+            let f = f.clone();
+            Box::new(it.filter(move |x| f(x)))
+        })
     }
 
     /// Applies `f` to each whole partition of each batch.

@@ -1,6 +1,7 @@
 //! Operations on pair streams `DStream<(K, V)>`, as Spark's `PairDStreamFunctions`. Each
 //! shuffle has a `_with_partitions` form; the default is the master's thread count.
 
+use crate::batch::shuffle::{merge_by_key, reduce_combined};
 use crate::batch::{Data, Key};
 use crate::dstream::DStream;
 
@@ -36,7 +37,12 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         f: impl Fn(V, V) -> V + Send + Sync + 'static,
         n: Option<usize>,
     ) -> DStream<(K, V)> {
-        self.derive("reduce_by_key", move |b, _| b.reduce_by_key(&f, n))
+        // The map side combines straight from the pipeline of narrow operations before it.
+        self.derive_from_lazy("reduce_by_key", move |records, _| {
+            let parts = n.unwrap_or(records.exec.parallelism).max(1);
+            let (combined, exec) = records.run(|it| merge_by_key(it, &f));
+            reduce_combined(combined, exec, parts, &f)
+        })
     }
 
     /// Gathers the values of each key in each batch.
