@@ -159,10 +159,10 @@ fn normalize_runtime_manifest(text: &str, workspace_manifest: &Path) -> Option<(
 
     if let Some(package) = manifest.get_mut("package").and_then(|p| p.as_table_mut()) {
         for (key, value) in package.iter_mut() {
-            if is_inherited(value) {
-                if let Some(v) = ws_package.get(key) {
-                    *value = v.clone();
-                }
+            if is_inherited(value)
+                && let Some(v) = ws_package.get(key)
+            {
+                *value = v.clone();
             }
         }
         package.remove("build");

@@ -200,7 +200,7 @@ fn run_batch(sh: &Shared, graph: &RunGraph, batch: PendingBatch, zero: Time) -> 
     }
     if failure.is_none()
         && let Some(plan) = &graph.checkpoint
-        && (last || (time.0 - zero.0) % (plan.interval.as_millis() as u64) == 0)
+        && (last || (time.0 - zero.0).is_multiple_of(plan.interval.as_millis() as u64))
         && let Err(e) = plan.write(time)
     {
         failure = Some((time.millis(), "checkpoint".to_owned(), e.to_string()));

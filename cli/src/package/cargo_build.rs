@@ -78,12 +78,10 @@ impl BuildRequest {
         for message in Message::parse_stream(std::io::BufReader::new(stdout)) {
             if let Message::CompilerArtifact(artifact) =
                 message.context("failed to read cargo's output")?
+                && artifact.target.name == self.bin
+                && artifact.target.is_kind(cargo_metadata::TargetKind::Bin)
             {
-                if artifact.target.name == self.bin
-                    && artifact.target.is_kind(cargo_metadata::TargetKind::Bin)
-                {
-                    executable = artifact.executable.map(PathBuf::from);
-                }
+                executable = artifact.executable.map(PathBuf::from);
             }
         }
         let status = child.wait().context("failed to wait for `cargo build`")?;

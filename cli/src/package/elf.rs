@@ -67,10 +67,10 @@ pub fn glibc_floor(elf: &[u8]) -> Option<String> {
                 {
                     let parts: Option<Vec<u32>> =
                         version.split('.').map(|p| p.parse().ok()).collect();
-                    if let Some(parts) = parts {
-                        if best.as_ref().is_none_or(|b| parts > *b) {
-                            best = Some(parts);
-                        }
+                    if let Some(parts) = parts
+                        && best.as_ref().is_none_or(|b| parts > *b)
+                    {
+                        best = Some(parts);
                     }
                 }
                 let next = u32_at(aux + 12)? as usize;

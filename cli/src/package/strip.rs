@@ -35,19 +35,19 @@ pub fn scan_text(file: &str, text: &str) -> Vec<LocalMaster> {
             while let Some(pos) = code_part[from..].find(call) {
                 let start = from + pos;
                 let args = code_part[start + call.len()..].trim_start();
-                if let Some(literal) = args.strip_prefix('"') {
-                    if literal.starts_with("local") {
-                        let end = literal.find('"').map(|q| q + 1).unwrap_or(literal.len());
-                        let mut code = format!("{}\"{}", call, &literal[..end]);
-                        if literal[end..].trim_start().starts_with(')') {
-                            code.push(')');
-                        }
-                        found.push(LocalMaster {
-                            file: file.to_owned(),
-                            line: n + 1,
-                            code,
-                        });
+                if let Some(literal) = args.strip_prefix('"')
+                    && literal.starts_with("local")
+                {
+                    let end = literal.find('"').map(|q| q + 1).unwrap_or(literal.len());
+                    let mut code = format!("{}\"{}", call, &literal[..end]);
+                    if literal[end..].trim_start().starts_with(')') {
+                        code.push(')');
                     }
+                    found.push(LocalMaster {
+                        file: file.to_owned(),
+                        line: n + 1,
+                        code,
+                    });
                 }
                 from = start + call.len();
             }

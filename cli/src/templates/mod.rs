@@ -90,10 +90,10 @@ impl Template {
         let mut files: BTreeMap<&'static str, (&'static str, &'static [u8])> = BTreeMap::new();
         for prefix in ["_common/", self.dir.as_str()] {
             for (path, bytes) in embedded::TEMPLATE_FILES {
-                if let Some(rel) = path.strip_prefix(prefix) {
-                    if prefix == "_common/" || rel != "template.toml" {
-                        files.insert(rel, (rel, bytes));
-                    }
+                if let Some(rel) = path.strip_prefix(prefix)
+                    && (prefix == "_common/" || rel != "template.toml")
+                {
+                    files.insert(rel, (rel, bytes));
                 }
             }
         }

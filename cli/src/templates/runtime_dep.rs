@@ -76,10 +76,10 @@ impl RuntimeDep {
                         format!("`{RUNTIME_PATH_ENV}` does not point at a runtime")
                     });
                 }
-                if let Some(dir) = RUNTIME_SOURCE_DIR {
-                    if Path::new(dir).join("Cargo.toml").is_file() {
-                        return Ok(RuntimeDep::Path(PathBuf::from(dir)));
-                    }
+                if let Some(dir) = RUNTIME_SOURCE_DIR
+                    && Path::new(dir).join("Cargo.toml").is_file()
+                {
+                    return Ok(RuntimeDep::Path(PathBuf::from(dir)));
                 }
                 if !RUNTIME_FILES.is_empty() {
                     return Ok(RuntimeDep::Vendored);

@@ -177,9 +177,6 @@ mod tests {
             split_even((1..=5).collect(), 2),
             vec![vec![1, 2], vec![3, 4, 5]]
         );
-        assert_eq!(
-            split_even(Vec::<i32>::new(), 3),
-            vec![vec![], vec![], vec![]]
-        );
+        assert_eq!(split_even(Vec::<i32>::new(), 3), vec![Vec::<i32>::new(); 3]);
     }
 }

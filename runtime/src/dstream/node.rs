@@ -62,7 +62,7 @@ impl<T: Data> Node<T> {
 
     /// Whether this node produces a batch at `time`, given the graph's zero time.
     pub(crate) fn is_valid_at(&self, time: Time, zero: Time) -> bool {
-        time > zero && (time.0 - zero.0) % (self.slide.as_millis() as u64) == 0
+        time > zero && (time.0 - zero.0).is_multiple_of(self.slide.as_millis() as u64)
     }
 
     /// This node's batch at `time`, computed once however many consumers ask.

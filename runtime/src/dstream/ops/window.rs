@@ -17,7 +17,7 @@ impl<T: Data> DStream<T> {
     pub(crate) fn check_window(&self, op: &str, window: Duration, slide: Duration) {
         let interval = self.node.slide;
         let bad = |what: &str, d: Duration| {
-            (d.is_zero() || millis(d) % millis(interval) != 0).then(|| {
+            (d.is_zero() || !millis(d).is_multiple_of(millis(interval))).then(|| {
                 format!(
                     "the {what} ({} ms) must be a non-zero multiple of the stream's interval ({} ms)",
                     d.as_millis(),
