@@ -85,7 +85,7 @@ pub use time::{Milliseconds, Minutes, Seconds, Time};
 /// The names a job needs: `use cargo_stream_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Batch, DStream, Milliseconds, Minutes, Receiver, ReceiverContext, Render, Seconds, State,
-        StateSpec, StreamingConf, StreamingContext, StreamingListener, Time,
+        Batch, DStream, Error, Milliseconds, Minutes, Receiver, ReceiverContext, Render, Seconds,
+        State, StateSpec, StreamingConf, StreamingContext, StreamingListener, Time,
     };
 }
