@@ -125,8 +125,9 @@ impl StreamingConf {
 
     /// Sets the master: `local`, `local[N]` or `local[*]`.
     ///
-    /// `CARGO_STREAM_MASTER` in the environment wins over this; in a cluster build (the
-    /// `cluster` feature, or `CARGO_STREAM_DEPLOY_MODE=cluster`) a local master set here is
+    /// `CARGO_STREAM_MASTER` in the environment wins over this; in a cluster build
+    /// (`--cfg cargo_stream_cluster`, as `cargo stream package` builds, or
+    /// `CARGO_STREAM_DEPLOY_MODE=cluster` at run time) a local master set here is
     /// ignored with a logged notice, so a `local[2]` meant for a laptop never reaches a cluster.
     pub fn master(mut self, master: impl Into<String>) -> Self {
         self.master = Some(master.into());
@@ -242,7 +243,7 @@ impl StreamingConf {
             app_name: self.app_name.clone(),
             master: self.resolve_master(
                 std::env::var(MASTER_ENV).ok(),
-                cfg!(feature = "cluster")
+                cfg!(cargo_stream_cluster)
                     || std::env::var(DEPLOY_MODE_ENV).is_ok_and(|m| m == "cluster"),
             )?,
             batch_interval,

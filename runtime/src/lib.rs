@@ -41,12 +41,14 @@
 //!
 //! # Feature flags
 //!
-//! - `cluster`: a cluster build. A local master set in code is ignored with a logged notice;
-//!   `cargo stream package` enables it.
 //! - `sql`: SQL on every batch with Apache DataFusion (the `sql` module,
 //!   `DStream::transform_sql`): batches of `serde` rows as Arrow tables, static tables joined
 //!   per batch, queries checked when the stream is built. Needs Rust 1.94.
 //! - `full`: every optional part (`sql`).
+//!
+//! A cluster build is not a feature but `--cfg cargo_stream_cluster`, which
+//! `cargo stream package` passes: a local master set in code is then ignored with a logged
+//! notice (as it is at run time with `CARGO_STREAM_DEPLOY_MODE=cluster`).
 #![warn(missing_docs, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 

@@ -92,7 +92,7 @@ fn socket_word_count_bundle_is_complete_reproducible_and_runs() {
     );
     let command = report["build_command"].to_string();
     assert!(
-        command.contains("--release") && command.contains("cargo-stream-runtime/cluster"),
+        command.contains("--release") && command.contains("cargo_stream_cluster"),
         "{command}"
     );
 
@@ -220,8 +220,8 @@ fn socket_word_count_bundle_is_complete_reproducible_and_runs() {
         "build",
         "--release",
         "-q",
-        "--features",
-        "cargo-stream-runtime/cluster",
+        "--config",
+        "build.rustflags=[\"--cfg\",\"cargo_stream_cluster\"]",
     ];
     run(&mut cargo_tool(&project, &build_args), BUILD).success();
     let overhead = package_time.saturating_sub(started.elapsed());

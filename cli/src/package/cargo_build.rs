@@ -1,5 +1,7 @@
-//! The cluster build: `cargo build --release` with the runtime's `cluster` feature, cargo's
-//! own output shown as it comes, the binary's path read from cargo's JSON messages.
+//! The cluster build: `cargo build --release` with `--cfg cargo_stream_cluster` (the runtime
+//! then ignores a local master set in code), cargo's own output shown as it comes, the
+//! binary's path read from cargo's JSON messages. A cfg, not a cargo feature: features must be
+//! additive, and `--all-features` must not turn a workspace's local runs into cluster runs.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -8,6 +10,7 @@ use anyhow::Context as _;
 use cargo_metadata::Message;
 
 use crate::error::with_help;
+use crate::package::CLUSTER_CFG;
 use crate::shell::{ColorChoice, Verbosity};
 
 /// What to build.
@@ -19,8 +22,8 @@ pub struct BuildRequest {
     pub bin: String,
     /// `--target`, if not the host.
     pub target: Option<String>,
-    /// Features to enable, e.g. `cargo-stream-runtime/cluster`.
-    pub features: Vec<String>,
+    /// Whether this is the cluster build (`--cfg cargo_stream_cluster`).
+    pub cluster: bool,
     /// How much cargo prints.
     pub verbosity: Verbosity,
     /// Cargo's coloring.
@@ -41,8 +44,13 @@ impl BuildRequest {
         if let Some(target) = &self.target {
             args.extend(["--target".to_owned(), target.clone()]);
         }
-        if !self.features.is_empty() {
-            args.extend(["--features".to_owned(), self.features.join(",")]);
+        // With RUSTFLAGS in the environment cargo ignores `build.rustflags`: then the cfg is
+        // appended to RUSTFLAGS in `run` instead.
+        if self.cluster && std::env::var_os("RUSTFLAGS").is_none() {
+            args.extend([
+                "--config".to_owned(),
+                format!("build.rustflags=[\"--cfg\",\"{CLUSTER_CFG}\"]"),
+            ]);
         }
         args
     }
@@ -70,6 +78,13 @@ impl BuildRequest {
                 ColorChoice::Never => "never",
             }
         ));
+        if self.cluster
+            && let Some(flags) = std::env::var_os("RUSTFLAGS")
+        {
+            let mut flags = flags;
+            flags.push(format!(" --cfg {CLUSTER_CFG}"));
+            cmd.env("RUSTFLAGS", flags);
+        }
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         tracing::debug!(?cmd, "running the cluster build");
         let mut child = cmd.spawn().context("failed to run `cargo build`")?;

@@ -36,8 +36,8 @@ pub const MAIN_CLASS: &str = "cargostream.Launcher";
 pub const LAUNCHER_CLASS: &[u8] = include_bytes!("../../launcher/cargostream/Launcher.class");
 /// `submit-scripts/run.sh`: runs the unzipped bundle without Java.
 pub const RUN_SH: &[u8] = include_bytes!("../../../submit-scripts/run.sh");
-/// The feature of `cargo-stream-runtime` that makes a local master set in code inert.
-pub const CLUSTER_FEATURE: &str = "cargo-stream-runtime/cluster";
+/// The cfg under which `cargo-stream-runtime` ignores a local master set in code.
+pub const CLUSTER_CFG: &str = "cargo_stream_cluster";
 
 /// An extra file for the bundle: `--include DEST:SRC`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,27 +167,16 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
         ),
     );
 
-    // The runtime's cluster feature is what makes a local master in code inert.
-    let (features, runtime_version) = match job.runtime() {
-        Some(runtime) if runtime.features.contains_key("cluster") => (
-            vec![CLUSTER_FEATURE.to_owned()],
-            Some(runtime.version.to_string()),
-        ),
-        Some(runtime) => {
-            return Err(with_help(
-                anyhow::anyhow!(
-                    "`cargo-stream-runtime {}` has no `cluster` feature",
-                    runtime.version
-                ),
-                "update the runtime: the cluster build needs its `cluster` feature to ignore local masters",
-            ));
-        }
+    // `--cfg cargo_stream_cluster` is what makes a local master in code inert.
+    let (cluster_build, runtime_version) = match job.runtime() {
+        Some(runtime) => (true, Some(runtime.version.to_string())),
         None => {
-            shell.warn(format!("`{name}` does not depend on cargo-stream-runtime: building without the cluster feature"));
-            (Vec::new(), None)
+            shell.warn(format!(
+                "`{name}` does not depend on cargo-stream-runtime: building without the cluster settings"
+            ));
+            (false, None)
         }
     };
-    let cluster_build = !features.is_empty();
 
     let mut roots = vec![root.join("src")];
     // Only what goes into the binary: tests, benches and examples keep their local masters.
@@ -268,7 +257,7 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
         manifest_path: job.package.manifest_path.clone().into(),
         bin: job.bin.clone(),
         target: opts.target.clone(),
-        features,
+        cluster: cluster_build,
         verbosity: opts.verbosity,
         color: opts.color,
     };
