@@ -1,112 +1,18 @@
 //! Runs each example binary against real sockets and files, stops it with SIGTERM, and checks
 //! its exact output: every batch printed in Spark's format, and the counts.
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[path = "support/job.rs"]
+mod job;
+
+use std::io::Write;
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::Command;
+use std::sync::mpsc;
 use std::time::Duration;
 
+use job::{Job, text_server};
+
 const RULE: &str = "-------------------------------------------";
-
-/// A running example, with its stderr watched for the "started" log line.
-struct Job {
-    child: Child,
-    started: mpsc::Receiver<()>,
-    stderr: Arc<Mutex<String>>,
-    stdout: Arc<Mutex<String>>,
-    reader: std::thread::JoinHandle<()>,
-}
-
-fn spawn(bin: &str, args: &[&str]) -> Job {
-    let mut child = Command::new(bin)
-        .args(args)
-        .env("RUST_LOG", "cargo_stream_runtime=info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, started) = mpsc::channel();
-    let log = Arc::new(Mutex::new(String::new()));
-    let log_sink = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("[job] {line}");
-            log_sink.lock().unwrap().push_str(&line);
-            log_sink.lock().unwrap().push('\n');
-            if line.contains("streaming context started") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let stdout = Arc::new(Mutex::new(String::new()));
-    let (mut pipe, sink) = (child.stdout.take().unwrap(), stdout.clone());
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    Job {
-        stderr: log,
-        child,
-        started,
-        stdout,
-        reader,
-    }
-}
-
-impl Job {
-    fn wait_started(&self) {
-        self.started
-            .recv_timeout(Duration::from_secs(30))
-            .expect("job started");
-    }
-
-    /// SIGKILL: the job dies without a chance to stop; what it printed.
-    fn kill(mut self) -> String {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.reader.join().unwrap();
-        self.stdout.lock().unwrap().clone()
-    }
-
-    /// Waits until the job printed `text` (for at most a minute).
-    fn wait_printed(&self, text: &str) {
-        for _ in 0..600 {
-            if self.stdout.lock().unwrap().contains(text) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "the job never printed {text}: {}",
-            self.stdout.lock().unwrap()
-        );
-    }
-
-    /// SIGTERM, then the job's stdout once it exited by itself with success.
-    fn terminate(mut self) -> String {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "graceful stop exits 0, got {status}");
-        self.reader.join().unwrap();
-        self.stdout.lock().unwrap().clone()
-    }
-}
 
 /// Parses `print` output into (time, records) per batch, checking Spark's layout exactly.
 /// Outputs come every `interval_ms` (a window's slide), at batch times: multiples of 1 s.
@@ -184,25 +90,9 @@ const COUNTS: [&str; 8] = [
     "(to,3)",
 ];
 
-/// Serves `TEXT` once to the first client, after the test says so.
-fn text_server() -> (u16, mpsc::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (go, wait) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        wait.recv().unwrap();
-        conn.write_all(TEXT.as_bytes()).unwrap();
-        // Keep the connection open until the job stops.
-        let mut sink = Vec::new();
-        let _ = conn.read_to_end(&mut sink);
-    });
-    (port, go)
-}
-
 fn socket_example(bin: &str) {
-    let (port, go) = text_server();
-    let job = spawn(bin, &["127.0.0.1", &port.to_string()]);
+    let (port, go) = text_server(TEXT);
+    let job = Job::spawn(bin, &["127.0.0.1", &port.to_string()]);
     job.wait_started();
     go.send(()).unwrap();
     job.wait_printed("(to,3)");
@@ -230,7 +120,7 @@ fn directory_word_count_counts_each_new_file() {
         "ignored because it was there first\n",
     )
     .unwrap();
-    let job = spawn(
+    let job = Job::spawn(
         env!("CARGO_BIN_EXE_directory_word_count"),
         &[incoming.to_str().unwrap()],
     );
@@ -257,8 +147,8 @@ fn a_missing_argument_prints_usage() {
 #[test]
 fn windowed_word_count_shows_each_batch_in_the_windows_that_cover_it() {
     let checkpoints = tempfile::tempdir().unwrap();
-    let (port, go) = text_server();
-    let job = spawn(
+    let (port, go) = text_server(TEXT);
+    let job = Job::spawn(
         env!("CARGO_BIN_EXE_windowed_word_count"),
         &[
             "127.0.0.1",
@@ -322,7 +212,7 @@ fn running_totals_survive_sigkill_with_nothing_lost_or_counted_twice() {
         .unwrap();
     };
 
-    let job = spawn(env!("CARGO_BIN_EXE_running_totals"), &args);
+    let job = Job::spawn(env!("CARGO_BIN_EXE_running_totals"), &args);
     job.wait_started();
     for i in 0..6 {
         put(i);
@@ -360,11 +250,11 @@ fn running_totals_survive_sigkill_with_nothing_lost_or_counted_twice() {
         .unwrap();
 
     put(8);
-    let job = spawn(env!("CARGO_BIN_EXE_running_totals"), &args);
+    let job = Job::spawn(env!("CARGO_BIN_EXE_running_totals"), &args);
     job.wait_started();
     put(9);
     job.wait_printed("(common,10)");
-    let log = job.stderr.lock().unwrap().clone();
+    let log = job.stderr();
     let restored: u64 = log
         .lines()
         .find(|l| l.contains("recovering from checkpoint"))
@@ -436,7 +326,7 @@ fn socket_running_totals_replay_the_write_ahead_log_after_sigkill() {
     let ckpt = checkpoints.path().to_str().unwrap();
     let args = ["127.0.0.1", &port.to_string(), ckpt];
 
-    let job = spawn(env!("CARGO_BIN_EXE_socket_running_totals"), &args);
+    let job = Job::spawn(env!("CARGO_BIN_EXE_socket_running_totals"), &args);
     job.wait_started();
     send.send("x y\nx y\nx y\n").unwrap();
     job.wait_printed("(x,3)");
@@ -454,11 +344,11 @@ fn socket_running_totals_replay_the_write_ahead_log_after_sigkill() {
     job.kill();
     send.send("next connection").unwrap();
 
-    let job = spawn(env!("CARGO_BIN_EXE_socket_running_totals"), &args);
+    let job = Job::spawn(env!("CARGO_BIN_EXE_socket_running_totals"), &args);
     job.wait_started();
     send.send("y z\n").unwrap();
     job.wait_printed("(z,3)");
-    let log = job.stderr.lock().unwrap().clone();
+    let log = job.stderr();
     assert!(
         log.contains("replaying blocks from the write-ahead log"),
         "{log}"

@@ -105,6 +105,14 @@ impl Job {
         self.stdout.lock().unwrap().clone()
     }
 
+    /// SIGKILL: the job dies without a chance to stop; what it printed.
+    pub(crate) fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.reader.take().unwrap().join().unwrap();
+        self.stdout.lock().unwrap().clone()
+    }
+
     /// Waits for the job to exit by itself; its status, stdout and stderr.
     pub(crate) fn wait_exit(mut self) -> (std::process::ExitStatus, String, String) {
         let status = self.child.wait().unwrap();
