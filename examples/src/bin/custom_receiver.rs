@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 
-use cargo_stream_examples::{args_or_usage, init_logging, words};
+use cargo_stream_examples::{args_or_usage, init_logging, port_or_exit, word_counts};
 use cargo_stream_runtime::prelude::*;
 
 /// Receives lines from `host:port`.
@@ -53,20 +53,14 @@ impl Receiver for LineReceiver {
 fn main() -> Result<(), cargo_stream_runtime::Error> {
     init_logging();
     let args = args_or_usage(2, "custom_receiver <host> <port>");
-    let port: u16 = args[1].parse().unwrap_or_else(|_| {
-        eprintln!("error: port `{}` is not a number from 1 to 65535", args[1]);
-        std::process::exit(2)
-    });
+    let port = port_or_exit(&args[1]);
     let conf = StreamingConf::new("CustomReceiver").master("local[2]");
     let ssc = StreamingContext::new(conf, Seconds(1))?;
     let lines = ssc.receiver_stream(LineReceiver {
         host: args[0].clone(),
         port,
     });
-    let word_counts = lines
-        .flat_map(words)
-        .map(|w| (w, 1u64))
-        .reduce_by_key(|a, b| a + b);
+    let word_counts = word_counts(&lines);
     word_counts.print(10)?;
     ssc.start()?;
     ssc.await_termination()

@@ -5,7 +5,7 @@
 //! cargo run -p cargo-stream-examples --bin directory_word_count -- /tmp/incoming
 //! ```
 
-use cargo_stream_examples::{args_or_usage, init_logging, words};
+use cargo_stream_examples::{args_or_usage, init_logging, word_counts};
 use cargo_stream_runtime::prelude::*;
 
 fn main() -> Result<(), cargo_stream_runtime::Error> {
@@ -14,10 +14,7 @@ fn main() -> Result<(), cargo_stream_runtime::Error> {
     let conf = StreamingConf::new("HdfsWordCount").master("local[2]");
     let ssc = StreamingContext::new(conf, Seconds(2))?;
     let lines = ssc.text_file_stream(&args[0]);
-    let word_counts = lines
-        .flat_map(words)
-        .map(|w| (w, 1u64))
-        .reduce_by_key(|a, b| a + b);
+    let word_counts = word_counts(&lines);
     word_counts.print(10)?;
     ssc.start()?;
     ssc.await_termination()

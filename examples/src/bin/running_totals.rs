@@ -7,7 +7,7 @@
 //! cargo run -p cargo-stream-examples --bin running_totals -- /tmp/incoming /tmp/checkpoints
 //! ```
 
-use cargo_stream_examples::{args_or_usage, init_logging, words};
+use cargo_stream_examples::{add_to_total, args_or_usage, init_logging, words};
 use cargo_stream_runtime::prelude::*;
 
 fn main() -> Result<(), cargo_stream_runtime::Error> {
@@ -21,9 +21,7 @@ fn main() -> Result<(), cargo_stream_runtime::Error> {
             .text_file_stream(&input)
             .flat_map(words)
             .map(|w| (w, 1u64))
-            .update_state_by_key(|counts: Vec<u64>, total: Option<u64>| {
-                Some(counts.iter().sum::<u64>() + total.unwrap_or(0))
-            });
+            .update_state_by_key(add_to_total);
         // Checkpoint every 4 s rather than Spark's default 10 s: less to redo after a crash.
         totals.checkpoint(Seconds(4));
         totals.print(1000)?;

@@ -6,7 +6,7 @@
 //! cargo run -p cargo-stream-examples --bin socket_running_totals -- localhost 9999 /tmp/checkpoints
 //! ```
 
-use cargo_stream_examples::{args_or_usage, init_logging, words};
+use cargo_stream_examples::{add_to_total, args_or_usage, init_logging, port_or_exit, words};
 use cargo_stream_runtime::prelude::*;
 
 fn main() -> Result<(), cargo_stream_runtime::Error> {
@@ -15,10 +15,7 @@ fn main() -> Result<(), cargo_stream_runtime::Error> {
         3,
         "socket_running_totals <host> <port> <checkpoint-directory>",
     );
-    let port: u16 = args[1].parse().unwrap_or_else(|_| {
-        eprintln!("error: port `{}` is not a number from 1 to 65535", args[1]);
-        std::process::exit(2)
-    });
+    let port = port_or_exit(&args[1]);
     let ssc = StreamingContext::get_or_create(&args[2], || {
         let conf = StreamingConf::new("SocketRunningTotals")
             .master("local[2]")
@@ -28,9 +25,7 @@ fn main() -> Result<(), cargo_stream_runtime::Error> {
             .socket_text_stream(args[0].clone(), port)
             .flat_map(words)
             .map(|w| (w, 1u64))
-            .update_state_by_key(|counts: Vec<u64>, total: Option<u64>| {
-                Some(counts.iter().sum::<u64>() + total.unwrap_or(0))
-            });
+            .update_state_by_key(add_to_total);
         totals.checkpoint(Seconds(4));
         totals.print(1000)?;
         Ok(ssc)

@@ -7,7 +7,7 @@
 //! cargo run -p cargo-stream-examples --features sql --bin sql_blacklist -- blacklist.txt localhost 9999
 //! ```
 
-use cargo_stream_examples::{args_or_usage, init_logging, words};
+use cargo_stream_examples::{args_or_usage, init_logging, port_or_exit, words};
 use cargo_stream_runtime::prelude::*;
 use cargo_stream_runtime::sql::SqlContext;
 
@@ -27,10 +27,7 @@ fn main() {
 
 fn run() -> Result<(), cargo_stream_runtime::Error> {
     let args = args_or_usage(3, "sql_blacklist <blacklist-file> <host> <port>");
-    let port: u16 = args[2].parse().unwrap_or_else(|_| {
-        eprintln!("error: port `{}` is not a number from 1 to 65535", args[2]);
-        std::process::exit(2)
-    });
+    let port = port_or_exit(&args[2]);
     let blacklist: Vec<Blacklisted> = std::fs::read_to_string(&args[0])
         .map_err(|e| cargo_stream_runtime::Error::Io {
             action: "failed to read blacklist",

@@ -6,7 +6,7 @@
 //! cargo run -p cargo-stream-examples --features sql --bin sql_word_count -- localhost 9999
 //! ```
 
-use cargo_stream_examples::{args_or_usage, init_logging, words};
+use cargo_stream_examples::{args_or_usage, init_logging, port_or_exit, words};
 use cargo_stream_runtime::prelude::*;
 use cargo_stream_runtime::sql::SqlContext;
 
@@ -20,10 +20,7 @@ fn main() {
 
 fn run() -> Result<(), cargo_stream_runtime::Error> {
     let args = args_or_usage(2, "sql_word_count <host> <port>");
-    let port: u16 = args[1].parse().unwrap_or_else(|_| {
-        eprintln!("error: port `{}` is not a number from 1 to 65535", args[1]);
-        std::process::exit(2)
-    });
+    let port = port_or_exit(&args[1]);
     let conf = StreamingConf::new("SqlNetworkWordCount").master("local[2]");
     let ssc = StreamingContext::new(conf, Seconds(1))?;
     let sql = SqlContext::new();

@@ -7,7 +7,7 @@
 //! cargo run -p cargo-stream-examples --bin windowed_word_count -- localhost 9999 /tmp/checkpoints
 //! ```
 
-use cargo_stream_examples::{args_or_usage, init_logging, words};
+use cargo_stream_examples::{args_or_usage, init_logging, port_or_exit, words};
 use cargo_stream_runtime::prelude::*;
 
 fn main() -> Result<(), cargo_stream_runtime::Error> {
@@ -16,10 +16,7 @@ fn main() -> Result<(), cargo_stream_runtime::Error> {
         3,
         "windowed_word_count <host> <port> <checkpoint-directory>",
     );
-    let port: u16 = args[1].parse().unwrap_or_else(|_| {
-        eprintln!("error: port `{}` is not a number from 1 to 65535", args[1]);
-        std::process::exit(2)
-    });
+    let port = port_or_exit(&args[1]);
     let conf = StreamingConf::new("WindowedWordCount").master("local[2]");
     let ssc = StreamingContext::new(conf, Seconds(2))?;
     ssc.checkpoint(&args[2])?;
