@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{new::NewArgs, package::PackageArgs};
+use crate::commands::{
+    kill::KillArgs, list::ListArgs, logs::LogsArgs, new::NewArgs, package::PackageArgs,
+    status::StatusArgs, submit::SubmitArgs,
+};
 use crate::shell::{ColorChoice, Verbosity};
 
 /// The root command as cargo invokes it.
@@ -98,6 +101,34 @@ pub enum Command {
     /// Cargo.toml, the `[package]` table of Stream.toml, or `CARGO_STREAM_BIN` and
     /// `CARGO_STREAM_INCLUDE`; the flags win.
     Package(PackageArgs),
+    /// Send a packaged job to a cluster: Spark REST, spark-submit over SSH, an SSH host, Slurm
+    ///
+    /// `cargo stream submit` sends a packaged job to a cluster. Without `--artifact` it runs
+    /// `cargo stream package` first. The jar is put where the cluster reads it (a shared
+    /// folder or SFTP: written under a temporary name, its sha256 checked on arrival, then
+    /// renamed), then started by the cluster manager the profile names. The submission is
+    /// recorded on this machine, so that `status`, `logs`, `kill` and `list` can follow it.
+    Submit(SubmitArgs),
+    /// Show a submitted job's state
+    ///
+    /// `cargo stream status` asks the job's cluster for its state: SUBMITTED, RUNNING,
+    /// RELAUNCHING, FINISHED, FAILED, KILLED, ERROR or UNKNOWN, with the cluster's message.
+    Status(StatusArgs),
+    /// Stop a submitted job, gracefully first so that it checkpoints
+    ///
+    /// `cargo stream kill` stops a submitted job: SIGTERM first, so that it finishes its
+    /// batches and writes a final checkpoint, then forced after a grace period.
+    Kill(KillArgs),
+    /// Print a submitted job's output or errors
+    ///
+    /// `cargo stream logs` prints a submitted job's standard output, or its standard error
+    /// with `--stderr`; `--follow` keeps printing until the job ends.
+    Logs(LogsArgs),
+    /// List the jobs submitted from this machine
+    ///
+    /// `cargo stream list` shows the jobs submitted from this machine, with their states
+    /// refreshed from their clusters.
+    List(ListArgs),
 }
 
 impl Command {
@@ -106,6 +137,11 @@ impl Command {
         match self {
             Command::New(args) => args.json,
             Command::Package(args) => args.json,
+            Command::Submit(args) => args.json,
+            Command::Status(args) => args.json,
+            Command::Kill(args) => args.json,
+            Command::Logs(args) => args.json,
+            Command::List(args) => args.json,
         }
     }
 }

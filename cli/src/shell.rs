@@ -173,12 +173,54 @@ impl Shell {
             Progress { bar: None }
         }
     }
+
+    /// Starts a transfer of `len` bytes: a progress bar with bytes and rate on a terminal, a
+    /// plain status line otherwise. Report progress with [`Progress::inc`].
+    pub fn transfer(
+        &mut self,
+        label: &str,
+        message: impl std::fmt::Display,
+        len: u64,
+    ) -> Progress {
+        if self.tty && self.verbosity == Verbosity::Normal {
+            let bar = indicatif::ProgressBar::new(len);
+            let template = if self.color {
+                "{prefix:>12.cyan.bold} {msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}"
+            } else {
+                "{prefix:>12} {msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}"
+            };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(template)
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(label.to_owned());
+            bar.set_message(message.to_string());
+            Progress { bar: Some(bar) }
+        } else {
+            self.status(
+                label,
+                format!("{message} ({:.1} MiB)", len as f64 / (1024.0 * 1024.0)),
+            );
+            Progress { bar: None }
+        }
+    }
 }
 
-/// A step in progress, from [`Shell::progress`]. Dropping it clears the spinner.
+/// A step in progress, from [`Shell::progress`] or [`Shell::transfer`]. Dropping it clears
+/// the spinner or bar.
 #[derive(Debug)]
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    /// Counts `n` more bytes done.
+    pub fn inc(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
 }
 
 impl Drop for Progress {

@@ -1,0 +1,143 @@
+//! The one trait every cluster manager implements, and the values that cross it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::record::Record;
+use crate::shell::Shell;
+
+/// Everything a backend needs to start a job.
+#[derive(Clone, Debug, Serialize)]
+pub struct JobSpec {
+    /// The application name (Spark's `spark.app.name`, Slurm's job name).
+    pub name: String,
+    /// The packaged jar on this machine.
+    pub artifact: PathBuf,
+    /// Its sha256, hex; the copy the cluster reads is checked against it.
+    pub sha256: String,
+    /// The jar's main class (the Java launcher).
+    pub main_class: String,
+    /// Arguments for the job.
+    pub args: Vec<String>,
+    /// Environment variables for the job.
+    pub env: BTreeMap<String, String>,
+    /// Driver cores.
+    pub driver_cores: u32,
+    /// Driver memory, in Spark's notation (`512m`, `2g`).
+    pub driver_memory: String,
+    /// Whether the cluster restarts a driver that fails.
+    pub supervise: bool,
+    /// Extra properties (Spark's `--conf K=V`).
+    pub conf: BTreeMap<String, String>,
+}
+
+/// What a backend answers to a submission.
+#[derive(Clone, Debug)]
+pub struct Submitted {
+    /// The cluster's ID for the job (a Spark driver ID, a Slurm job ID, ...).
+    pub id: String,
+    /// The cluster's own words about it.
+    pub message: String,
+    /// What the backend needs later to follow the job (which master took it, the remote
+    /// folder, ...); kept in the local record.
+    pub data: serde_json::Value,
+}
+
+/// A job's state, in Spark's driver states; other cluster managers map onto them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobState {
+    /// Accepted, not started yet.
+    Submitted,
+    /// Running.
+    Running,
+    /// Restarting after a failure (supervised).
+    Relaunching,
+    /// Ended by itself with exit code 0.
+    Finished,
+    /// Ended with a non-zero exit code.
+    Failed,
+    /// Stopped on request.
+    Killed,
+    /// Could not be started (the cluster says why).
+    Error,
+    /// The cluster does not know it (any more).
+    Unknown,
+}
+
+impl JobState {
+    /// Whether the job can no longer change state.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Finished | JobState::Failed | JobState::Killed | JobState::Error
+        )
+    }
+
+    /// Whether the job ended well: only `FINISHED` is.
+    pub fn is_success(self) -> bool {
+        self == JobState::Finished
+    }
+
+    /// Parses Spark's spelling (`RUNNING`, ...).
+    pub fn parse(text: &str) -> Option<JobState> {
+        serde_json::from_value(serde_json::Value::String(text.to_ascii_uppercase())).ok()
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = serde_json::to_value(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(value.as_str().unwrap_or("UNKNOWN"))
+    }
+}
+
+/// A job's status as the cluster reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// The state.
+    pub state: JobState,
+    /// The cluster's message, if it gave one (the reason of an `ERROR`, say).
+    pub message: Option<String>,
+    /// Where the job runs (a worker, a node, a host), if known.
+    pub location: Option<String>,
+}
+
+/// Which of a job's output streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    /// The job's standard output (what `print` writes).
+    Stdout,
+    /// The job's standard error (logs and errors).
+    Stderr,
+}
+
+impl LogStream {
+    /// `stdout` or `stderr`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+        }
+    }
+}
+
+/// A cluster manager: starts jobs and follows them.
+///
+/// Each kind of cluster profile (`spark-rest`, `spark-ssh`, `ssh`, `slurm`) has one
+/// implementation in a file of its own under `cluster/`.
+pub trait Backend {
+    /// Makes the artifact readable by the cluster and starts the job.
+    fn submit(&self, shell: &mut Shell, job: &JobSpec) -> anyhow::Result<Submitted>;
+    /// The job's current status.
+    fn status(&self, record: &Record) -> anyhow::Result<Status>;
+    /// Asks the job to stop: SIGTERM first, so that it checkpoints; after `grace` (where the
+    /// cluster manager lets us choose), forced. Returns the cluster's message.
+    fn kill(&self, record: &Record, grace: Duration) -> anyhow::Result<String>;
+    /// The bytes of a log from byte `offset` on (empty when there is nothing new).
+    fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>>;
+}

@@ -1,0 +1,29 @@
+//! Cluster managers: the profiles that name them ([`profile`]), the one [`Backend`] trait they
+//! implement, one file per kind (Spark's REST gateway, `spark-submit` over SSH, a plain SSH
+//! host, Slurm), how the artifact reaches a place the cluster reads ([`stage`]), and the local
+//! record of what was submitted ([`record`]).
+
+pub mod backend;
+pub mod follow;
+pub mod jwt;
+pub mod profile;
+pub mod record;
+pub mod spark_rest;
+pub mod stage;
+pub mod submit;
+
+pub use backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
+pub use profile::{Kind, Profile};
+pub use record::Record;
+
+/// The backend for a profile.
+pub fn backend(profile: &Profile) -> anyhow::Result<Box<dyn Backend>> {
+    Ok(match profile.kind {
+        Kind::SparkRest => Box::new(spark_rest::SparkRest::new(profile)?),
+        Kind::SparkSsh | Kind::Ssh | Kind::Slurm => anyhow::bail!(
+            "cluster `{}`: kind `{}` is not available in this build",
+            profile.name,
+            profile.kind
+        ),
+    })
+}

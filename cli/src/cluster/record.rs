@@ -1,0 +1,160 @@
+//! The submissions this machine made, one JSON file each under the state folder
+//! (`$CARGO_STREAM_STATE_DIR`, else `$XDG_STATE_HOME/cargo-stream/submissions`, else
+//! `~/.local/state/cargo-stream/submissions`), so that `status`, `kill`, `logs` and `list` know
+//! which cluster holds a job.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::backend::JobState;
+use crate::cluster::profile::{Kind, ProfileLayer, expand_home};
+use crate::error::with_help;
+
+/// One submission.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    /// The cluster's ID for the job.
+    pub id: String,
+    /// The profile it was submitted with.
+    pub cluster: String,
+    /// The profile's kind.
+    pub kind: Kind,
+    /// The profile as it was at submission (names of secret variables, never secrets), so
+    /// that the job can be followed from anywhere.
+    pub profile: ProfileLayer,
+    /// The application name.
+    pub name: String,
+    /// The artifact submitted (on this machine).
+    pub artifact: PathBuf,
+    /// Its sha256.
+    pub sha256: String,
+    /// Where the cluster read it from.
+    pub location: String,
+    /// Seconds since the Unix epoch.
+    pub submitted_at: u64,
+    /// The last state seen.
+    pub state: JobState,
+    /// The last message seen.
+    pub message: Option<String>,
+    /// The backend's own data (which master took it, the remote folder, ...).
+    pub data: serde_json::Value,
+}
+
+/// The folder the records live in.
+pub fn dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_STREAM_STATE_DIR") {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| expand_home(Path::new("~/.local/state")))
+        .join("cargo-stream")
+        .join("submissions")
+}
+
+fn file(id: &str) -> anyhow::Result<PathBuf> {
+    // IDs come from clusters and from users: keep them to one plain file name.
+    if id.is_empty()
+        || id.starts_with('.')
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        anyhow::bail!("`{id}` is not a submission ID");
+    }
+    Ok(dir().join(format!("{id}.json")))
+}
+
+impl Record {
+    /// Writes the record (atomically: a temporary file renamed over the old one).
+    pub fn save(&self) -> anyhow::Result<()> {
+        let path = file(&self.id)?;
+        let dir = path.parent().expect("records live in a folder");
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create `{}`", dir.display()))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("failed to write in `{}`", dir.display()))?;
+        serde_json::to_writer_pretty(&mut tmp, self)?;
+        tmp.persist(&path)
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        Ok(())
+    }
+
+    /// The record of submission `id`.
+    pub fn load(id: &str) -> anyhow::Result<Record> {
+        let path = file(id)?;
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(with_help(
+                    anyhow::anyhow!("no submission `{id}` was made from this machine"),
+                    format!(
+                        "`cargo stream list` shows the submissions recorded in `{}`",
+                        dir().display()
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("failed to read `{}`", path.display())));
+            }
+        };
+        serde_json::from_str(&text).with_context(|| format!("`{}` is damaged", path.display()))
+    }
+
+    /// Every record, newest first.
+    pub fn all() -> anyhow::Result<Vec<Record>> {
+        let dir = dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("failed to read `{}`", dir.display()))
+                );
+            }
+        };
+        let mut records = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("failed to read `{}`", path.display()))?;
+                match serde_json::from_str::<Record>(&text) {
+                    Ok(record) => records.push(record),
+                    Err(e) => tracing::warn!(file = %path.display(), error = %e, "damaged record skipped"),
+                }
+            }
+        }
+        records.sort_by(|a, b| {
+            b.submitted_at
+                .cmp(&a.submitted_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        Ok(records)
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_plain_file_names() {
+        assert!(file("driver-20261124112248-0000").is_ok());
+        assert!(file("1234").is_ok());
+        assert!(file("../etc/passwd").is_err());
+        assert!(file("a/b").is_err());
+        assert!(file("").is_err());
+    }
+}

@@ -1,0 +1,556 @@
+//! `spark-rest`: a Spark standalone master's REST submission gateway (protocol v1, port 6066).
+//!
+//! The gateway does not upload anything: the jar is staged first (a shared folder or SFTP, see
+//! [`stage`](crate::cluster::stage)) and its URL given as `appResource`. Masters listed
+//! comma-separated are tried in order, as `spark-submit` does for a standby/active pair. With a
+//! JWT secret the requests carry `Authorization: Bearer`, as Spark's `JWSFilter` demands.
+//! Logs come from the worker's web UI (`/log?driverId=...`), found through the master's
+//! `/json/`.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+
+use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
+use crate::cluster::profile::{Profile, Upload};
+use crate::cluster::record::Record;
+use crate::cluster::{jwt, stage};
+use crate::error::with_help;
+use crate::shell::Shell;
+
+/// The main class of every bundle: the Java launcher `cargo stream package` puts in the jar.
+pub const LAUNCHER: &str = "cargostream.Launcher";
+
+/// A Spark standalone cluster reached through its REST gateway.
+#[derive(Debug)]
+pub struct SparkRest {
+    cluster: String,
+    /// The `master` value as given (`spark://h1:6066,h2:6066`).
+    master: String,
+    /// The REST base URLs, in fail-over order.
+    gateways: Vec<String>,
+    /// The master's web UI (for `logs`).
+    ui: String,
+    secret: Option<Vec<u8>>,
+    secret_source: Option<String>,
+    version: String,
+    upload: Option<Upload>,
+    client: reqwest::blocking::Client,
+}
+
+impl SparkRest {
+    /// The backend for a `spark-rest` profile. Reads the JWT secret now, so that a missing one
+    /// is reported before anything is uploaded.
+    pub fn new(profile: &Profile) -> anyhow::Result<SparkRest> {
+        let master = profile
+            .required("master", profile.layer.master.as_deref())?
+            .to_owned();
+        let gateways = gateways(&master).map_err(|e| {
+            with_help(
+                e.context(format!("cluster `{}`: bad `master`", profile.name)),
+                "write `master = \"spark://HOST:6066\"` (several comma-separated for fail-over)",
+            )
+        })?;
+        let ui = match &profile.layer.master_ui {
+            Some(ui) => ui.trim_end_matches('/').to_owned(),
+            None => {
+                let host = gateways[0]
+                    .trim_start_matches("http://")
+                    .trim_start_matches("https://")
+                    .rsplit_once(':')
+                    .map(|(h, _)| h.to_owned())
+                    .unwrap_or_default();
+                format!("http://{host}:8080")
+            }
+        };
+        let (secret, secret_source) = secret(profile)?;
+        Ok(SparkRest {
+            cluster: profile.name.clone(),
+            master,
+            gateways,
+            ui,
+            secret,
+            secret_source,
+            version: profile
+                .layer
+                .spark_version
+                .clone()
+                .unwrap_or_else(|| "4.3.0".into()),
+            upload: profile.upload().ok(),
+            client: reqwest::blocking::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(60))
+                .build()
+                .context("failed to set up the HTTP client")?,
+        })
+    }
+
+    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::blocking::RequestBuilder {
+        let mut request = self.client.request(method, url);
+        if let Some(key) = &self.secret {
+            let token = jwt::sign(
+                key,
+                &json!({"sub": "cargo-stream", "iat": crate::cluster::record::now()}),
+            );
+            request = request.bearer_auth(token);
+        }
+        request
+    }
+
+    /// Sends a request to each gateway in turn until one answers with `success: true`; the
+    /// gateway that did and its answer.
+    fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        prefer: Option<&str>,
+    ) -> anyhow::Result<(String, Value)> {
+        let mut order: Vec<&String> = self.gateways.iter().collect();
+        if let Some(first) = prefer
+            && let Some(i) = order.iter().position(|g| *g == first)
+        {
+            let g = order.remove(i);
+            order.insert(0, g);
+        }
+        let mut failures: Vec<anyhow::Error> = Vec::new();
+        for gateway in order {
+            let url = format!("{gateway}{path}");
+            let mut request = self.request(method.clone(), &url);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            tracing::debug!(%url, "spark rest request");
+            let response = match request.send() {
+                Ok(r) => r,
+                Err(e) => {
+                    failures.push(with_help(
+                        anyhow::anyhow!("{method} {url}: {}", describe(&e)),
+                        "check that the master runs with `spark.master.rest.enabled=true` and that its REST port is reachable from here, or use a `spark-ssh` profile",
+                    ));
+                    continue;
+                }
+            };
+            let code = response.status();
+            let text = response
+                .text()
+                .with_context(|| format!("{method} {url}: failed to read the answer"))?;
+            let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let message = value["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| text.trim().chars().take(500).collect());
+            match code.as_u16() {
+                200 if value["success"].as_bool() == Some(true) => {
+                    return Ok((gateway.clone(), value));
+                }
+                200 => {
+                    // A standby master, or an ID this master does not know: try the next.
+                    failures.push(anyhow::anyhow!(
+                        "{method} {url}: the master said: {}",
+                        one_line(&message)
+                    ));
+                }
+                400 => {
+                    return Err(with_help(
+                        anyhow::anyhow!("{method} {url}: HTTP 400, the master refused the request: {}", one_line(&message)),
+                        "a property given with `--conf` or in the profile's `conf` may be malformed; if not, this is a bug in cargo-stream",
+                    ));
+                }
+                401 | 403 => {
+                    let help = match &self.secret_source {
+                        Some(source) => format!(
+                            "the master refused the token signed with the secret from {source}: check that it is the master's `spark.org.apache.spark.ui.JWSFilter.param.secretKey`"
+                        ),
+                        None => format!(
+                            "the master requires a JWT: set `jwt-secret-env = \"VAR\"` (or `jwt-secret-file`) under `[clusters.{}]` and put the master's base64 secret in that variable",
+                            self.cluster
+                        ),
+                    };
+                    return Err(with_help(
+                        anyhow::anyhow!(
+                            "{method} {url}: HTTP {}, forbidden: {}",
+                            code.as_u16(),
+                            one_line(&message)
+                        ),
+                        help,
+                    ));
+                }
+                468 => {
+                    let highest = value["highestProtocolVersion"].as_str().unwrap_or("?");
+                    return Err(with_help(
+                        anyhow::anyhow!(
+                            "{method} {url}: HTTP 468, the master does not speak this protocol version (it speaks up to {highest}): {}",
+                            one_line(&message)
+                        ),
+                        "cargo-stream speaks Spark's REST protocol v1 (Spark 1.3 and later); check `master` points at a Spark standalone REST gateway",
+                    ));
+                }
+                _ => {
+                    failures.push(anyhow::anyhow!(
+                        "{method} {url}: HTTP {}: {}",
+                        code.as_u16(),
+                        one_line(&message)
+                    ));
+                }
+            }
+        }
+        let mut err = failures
+            .pop()
+            .unwrap_or_else(|| anyhow::anyhow!("no REST gateway to try"));
+        for other in failures.into_iter().rev() {
+            err = err.context(format!("{other:#}"));
+        }
+        Err(err)
+    }
+
+    fn state_of(value: &Value) -> Status {
+        let state = value["driverState"]
+            .as_str()
+            .and_then(JobState::parse)
+            .unwrap_or(JobState::Unknown);
+        Status {
+            state,
+            message: value["message"]
+                .as_str()
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned),
+            location: value["workerHostPort"].as_str().map(str::to_owned),
+        }
+    }
+
+    /// The worker's web UI address for a driver, from the master's `/json/`.
+    fn worker_ui(&self, record: &Record) -> anyhow::Result<String> {
+        let (_, status) = self.call(
+            reqwest::Method::GET,
+            &format!("/v1/submissions/status/{}", record.id),
+            None,
+            record.data["gateway"].as_str(),
+        )?;
+        let worker = status["workerId"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("driver `{}` is not on a worker yet", record.id))?;
+        let url = format!("{}/json/", self.ui);
+        let master: Value = self
+            .client
+            .get(&url)
+            .send()
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.json())
+            .map_err(|e| {
+                with_help(
+                    anyhow::anyhow!("GET {url}: {}", describe(&e)),
+                    format!(
+                        "logs are read through the master's web UI: set `master-ui = \"http://HOST:PORT\"` under `[clusters.{}]`",
+                        self.cluster
+                    ),
+                )
+            })?;
+        master["workers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|w| w["id"].as_str() == Some(worker))
+            .and_then(|w| w["webuiaddress"].as_str())
+            .map(|s| s.trim_end_matches('/').to_owned())
+            .ok_or_else(|| anyhow::anyhow!("the master at {} lists no worker `{worker}`", self.ui))
+    }
+}
+
+impl Backend for SparkRest {
+    fn submit(&self, shell: &mut Shell, job: &JobSpec) -> anyhow::Result<Submitted> {
+        let upload = match &self.upload {
+            Some(upload) => upload.clone(),
+            None => {
+                return Err(with_help(
+                    anyhow::anyhow!(
+                        "cluster `{}` does not say where the artifact goes: the REST gateway uploads nothing",
+                        self.cluster
+                    ),
+                    format!(
+                        "add `upload = {{ to = \"dir\", path = \"/shared/jobs\" }}` (a folder the workers read) or `upload = {{ to = \"sftp\", host = \"...\", path = \"...\" }}` under `[clusters.{}]`",
+                        self.cluster
+                    ),
+                ));
+            }
+        };
+        let staged = stage::stage(shell, &upload, &job.artifact, &job.sha256)?;
+        let mut properties = serde_json::Map::new();
+        for (k, v) in [
+            ("spark.master", self.master.clone()),
+            ("spark.app.name", job.name.clone()),
+            ("spark.submit.deployMode", "cluster".into()),
+            ("spark.jars", staged.url.clone()),
+            ("spark.driver.supervise", job.supervise.to_string()),
+            ("spark.driver.memory", job.driver_memory.clone()),
+            ("spark.driver.cores", job.driver_cores.to_string()),
+        ] {
+            properties.insert(k.into(), Value::String(v));
+        }
+        for (k, v) in &job.conf {
+            properties.insert(k.clone(), Value::String(v.clone()));
+        }
+        let body = json!({
+            "action": "CreateSubmissionRequest",
+            "appResource": staged.url,
+            "mainClass": job.main_class,
+            "appArgs": job.args,
+            "clientSparkVersion": self.version,
+            "environmentVariables": job.env,
+            "sparkProperties": properties,
+        });
+        let (gateway, answer) = self
+            .call(reqwest::Method::POST, "/v1/submissions/create", Some(&body), None)
+            .with_context(|| {
+                format!(
+                    "failed to submit `{}` to cluster `{}`",
+                    job.artifact
+                        .file_name()
+                        .map(|f| f.to_string_lossy())
+                        .unwrap_or_default(),
+                    self.cluster
+                )
+            })?;
+        let id = answer["submissionId"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("the master accepted the job but gave no submissionId"))?
+            .to_owned();
+        Ok(Submitted {
+            id,
+            message: answer["message"].as_str().unwrap_or_default().to_owned(),
+            data: json!({
+                "gateway": gateway,
+                "appResource": staged.url,
+                "serverSparkVersion": answer["serverSparkVersion"],
+            }),
+        })
+    }
+
+    fn status(&self, record: &Record) -> anyhow::Result<Status> {
+        match self.call(
+            reqwest::Method::GET,
+            &format!("/v1/submissions/status/{}", record.id),
+            None,
+            record.data["gateway"].as_str(),
+        ) {
+            Ok((_, value)) => Ok(SparkRest::state_of(&value)),
+            Err(e) if format!("{e:#}").contains("the master said") => Ok(Status {
+                state: JobState::Unknown,
+                message: Some(format!("{e:#}")),
+                location: None,
+            }),
+            Err(e) => Err(e.context(format!(
+                "failed to get the status of `{}` from cluster `{}`",
+                record.id, self.cluster
+            ))),
+        }
+    }
+
+    fn kill(&self, record: &Record, grace: Duration) -> anyhow::Result<String> {
+        // Spark's worker sends the driver SIGTERM (the launcher passes it to the job, which
+        // stops gracefully and checkpoints) and forces it after
+        // `spark.worker.driverTerminateTimeout`; we wait for the final state.
+        let (_, answer) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/submissions/kill/{}", record.id),
+                None,
+                record.data["gateway"].as_str(),
+            )
+            .with_context(|| format!("failed to kill `{}` on cluster `{}`", record.id, self.cluster))?;
+        let message = answer["message"].as_str().unwrap_or_default().to_owned();
+        let deadline = std::time::Instant::now() + grace;
+        loop {
+            let status = self.status(record)?;
+            if status.state.is_final() || std::time::Instant::now() >= deadline {
+                return Ok(message);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {
+        let worker = self.worker_ui(record)?;
+        const CHUNK: u64 = 100 * 1024;
+        let mut out = Vec::new();
+        let mut from = offset;
+        loop {
+            let url = format!(
+                "{worker}/log?driverId={}&logType={}&offset={from}&byteLength={CHUNK}",
+                record.id,
+                stream.name()
+            );
+            let text = self
+                .client
+                .get(&url)
+                .send()
+                .and_then(|r| r.error_for_status())
+                .and_then(|r| r.text())
+                .map_err(|e| anyhow::anyhow!("GET {url}: {}", describe(&e)))?;
+            let Some((range, body)) = parse_log_page(&text) else {
+                // No such file yet (the driver has not started): nothing to show.
+                return Ok(out);
+            };
+            if range.start != from && !(from > range.total && range.start == range.total) {
+                // Spark clamps the offset into the file; anything else is a surprise.
+                tracing::debug!(from, ?range, "log range moved");
+            }
+            out.extend_from_slice(body.as_bytes());
+            if range.end >= range.total || range.end <= from {
+                return Ok(out);
+            }
+            from = range.end;
+        }
+    }
+}
+
+/// `==== Bytes START-END of TOTAL of PATH ====`.
+#[derive(Debug, PartialEq, Eq)]
+struct LogRange {
+    start: u64,
+    end: u64,
+    total: u64,
+}
+
+/// Splits the worker's `/log` answer into its byte range and the bytes.
+fn parse_log_page(text: &str) -> Option<(LogRange, &str)> {
+    let (head, body) = text.split_once('\n').unwrap_or((text, ""));
+    let rest = head.strip_prefix("==== Bytes ")?;
+    let (range, rest) = rest.split_once(" of ")?;
+    let (total, _) = rest.split_once(" of ")?;
+    let (start, end) = range.split_once('-')?;
+    Some((
+        LogRange {
+            start: start.parse().ok()?,
+            end: end.parse().ok()?,
+            total: total.parse().ok()?,
+        },
+        body,
+    ))
+}
+
+/// `spark://h1:6066,h2` as `["http://h1:6066", "http://h2:6066"]`.
+fn gateways(master: &str) -> anyhow::Result<Vec<String>> {
+    let (scheme, hosts) = if let Some(rest) = master.strip_prefix("spark://") {
+        ("http", rest)
+    } else if let Some(rest) = master.strip_prefix("http://") {
+        ("http", rest)
+    } else if let Some(rest) = master.strip_prefix("https://") {
+        ("https", rest)
+    } else {
+        anyhow::bail!("`{master}` is not a `spark://HOST:PORT` URL");
+    };
+    let list: Vec<String> = hosts
+        .trim_end_matches('/')
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            if h.contains(':') {
+                format!("{scheme}://{h}")
+            } else {
+                format!("{scheme}://{h}:6066")
+            }
+        })
+        .collect();
+    if list.is_empty() {
+        anyhow::bail!("`{master}` names no host");
+    }
+    Ok(list)
+}
+
+/// The JWT secret, and where it came from (for messages; never the secret itself).
+fn secret(profile: &Profile) -> anyhow::Result<(Option<Vec<u8>>, Option<String>)> {
+    if let Some(var) = &profile.layer.jwt_secret_env {
+        let text = std::env::var(var).map_err(|_| {
+            with_help(
+                anyhow::anyhow!(
+                    "cluster `{}` takes its JWT secret from `${var}`, which is not set",
+                    profile.name
+                ),
+                format!("export {var}=<the master's base64 secret>"),
+            )
+        })?;
+        let key = jwt::decode_secret(&text)
+            .with_context(|| format!("bad JWT secret in `${var}`"))?;
+        return Ok((Some(key), Some(format!("`${var}`"))));
+    }
+    if let Some(file) = &profile.layer.jwt_secret_file {
+        let file = crate::cluster::profile::expand_home(file);
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("failed to read the JWT secret file `{}`", file.display()))?;
+        let key = jwt::decode_secret(&text)
+            .with_context(|| format!("bad JWT secret in `{}`", file.display()))?;
+        return Ok((Some(key), Some(format!("`{}`", file.display()))));
+    }
+    Ok((None, None))
+}
+
+/// A reqwest error with its causes ("connection refused" sits a few levels down).
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let message = s.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn one_line(text: &str) -> String {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut out = lines.next().unwrap_or_default().to_owned();
+    // Spark's ERROR message is "Exception from the cluster:\n<exception>\n<stack>": keep the
+    // exception line too.
+    if out.ends_with(':')
+        && let Some(next) = lines.next()
+    {
+        out.push(' ');
+        out.push_str(next);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masters_become_gateways() {
+        assert_eq!(
+            gateways("spark://a:6066,b").unwrap(),
+            ["http://a:6066", "http://b:6066"]
+        );
+        assert_eq!(gateways("https://a:1/").unwrap(), ["https://a:1"]);
+        assert!(gateways("yarn").is_err());
+    }
+
+    #[test]
+    fn log_pages_parse() {
+        let (range, body) =
+            parse_log_page("==== Bytes 0-5 of 5 of /w/driver-1/stdout ====\nhello").unwrap();
+        assert_eq!(
+            range,
+            LogRange {
+                start: 0,
+                end: 5,
+                total: 5
+            }
+        );
+        assert_eq!(body, "hello");
+        assert!(parse_log_page("Error: no log").is_none());
+    }
+
+    #[test]
+    fn cluster_errors_keep_the_exception_line() {
+        assert_eq!(
+            one_line("Exception from the cluster:\njava.nio.file.NoSuchFileException: /x.jar\n\tat a.b"),
+            "Exception from the cluster: java.nio.file.NoSuchFileException: /x.jar"
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! `cargo stream kill` stops a submitted job: gracefully first, so that it checkpoints.
+
+use clap::Args;
+
+use crate::cli::GlobalArgs;
+use crate::cluster::Record;
+use crate::cluster::follow;
+use crate::shell::Shell;
+
+/// `cargo stream kill` stops a submitted job: gracefully first, so that it checkpoints.
+///
+/// The job gets SIGTERM and stops as `StreamingContext::stop(graceful)` does: it finishes the
+/// batches of what it received and writes a final checkpoint. Where the cluster manager lets
+/// us, it is forced down after the grace period (`--grace`, or the profile's `kill-grace`);
+/// Spark's worker forces a driver after its own `spark.worker.driverTerminateTimeout`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cargo stream kill driver-20261124112248-0000
+  cargo stream kill 42 --grace 60 --json")]
+pub struct KillArgs {
+    /// The submission ID (`cargo stream list` shows them)
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Seconds to wait after SIGTERM before forcing the job down (default: the profile's
+    /// `kill-grace`, else 30)
+    #[arg(long, value_name = "SECS")]
+    pub grace: Option<u64>,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `cargo stream kill`.
+pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: KillArgs) -> anyhow::Result<()> {
+    let mut record = Record::load(&args.id)?;
+    let backend = follow::backend_of(&record)?;
+    let grace = std::time::Duration::from_secs(
+        args.grace
+            .or(record.profile.kill_grace)
+            .unwrap_or(30),
+    );
+    shell.status("Stopping", format!("`{}` on cluster `{}`", record.id, record.cluster));
+    let message = backend.kill(&record, grace)?;
+    let status = follow::refresh(backend.as_ref(), &mut record)?;
+    if args.json {
+        shell.out(serde_json::json!({
+            "reason": "killed",
+            "id": record.id,
+            "cluster": record.cluster,
+            "state": status.state,
+            "message": message,
+        }))?;
+    } else {
+        shell.status("Stopped", format!("`{}`: {}", record.id, status.state));
+        if !message.is_empty() {
+            shell.note(message);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! `cargo stream list` shows the jobs submitted from this machine, refreshed from their
+//! clusters.
+
+use clap::Args;
+
+use crate::cli::GlobalArgs;
+use crate::cluster::{Record, follow};
+use crate::shell::Shell;
+
+/// `cargo stream list` shows the jobs submitted from this machine, refreshed from their
+/// clusters. Jobs that ended are shown as last seen; a cluster that cannot be reached leaves
+/// its jobs as last seen, with a warning.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cargo stream list
+  cargo stream list --cluster prod --json
+  cargo stream list --offline")]
+pub struct ListArgs {
+    /// Only the jobs of this cluster profile
+    #[arg(long, short = 'c', value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// Do not ask the clusters: show the states last seen
+    #[arg(long)]
+    pub offline: bool,
+    /// Print one JSON line per job on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `cargo stream list`.
+pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: ListArgs) -> anyhow::Result<()> {
+    let mut records: Vec<Record> = Record::all()?
+        .into_iter()
+        .filter(|r| args.cluster.as_ref().is_none_or(|c| *c == r.cluster))
+        .collect();
+    if !args.offline {
+        for record in records.iter_mut().filter(|r| !r.state.is_final()) {
+            let refreshed = follow::backend_of(record)
+                .and_then(|backend| follow::refresh(backend.as_ref(), record));
+            if let Err(err) = refreshed {
+                shell.warn(format!(
+                    "`{}` on cluster `{}`: state as last seen: {err:#}",
+                    record.id, record.cluster
+                ));
+            }
+        }
+    }
+    if args.json {
+        for record in &records {
+            shell.out(serde_json::json!({
+                "reason": "submission",
+                "id": record.id,
+                "cluster": record.cluster,
+                "kind": record.kind,
+                "name": record.name,
+                "state": record.state,
+                "message": record.message,
+                "submitted_at": record.submitted_at,
+                "artifact": record.artifact,
+            }))?;
+        }
+        return Ok(());
+    }
+    if records.is_empty() {
+        shell.note(format!(
+            "no submissions recorded in `{}`",
+            crate::cluster::record::dir().display()
+        ));
+        return Ok(());
+    }
+    let width = records.iter().map(|r| r.id.len()).max().unwrap_or(2).max(2);
+    let cwidth = records.iter().map(|r| r.cluster.len()).max().unwrap_or(7).max(7);
+    shell.out(format!(
+        "{:width$}  {:cwidth$}  {:11}  {:20}  NAME",
+        "ID", "CLUSTER", "STATE", "SUBMITTED (UTC)"
+    ))?;
+    for r in &records {
+        shell.out(format!(
+            "{:width$}  {:cwidth$}  {:11}  {:20}  {}",
+            r.id,
+            r.cluster,
+            r.state.to_string(),
+            utc(r.submitted_at),
+            r.name
+        ))?;
+    }
+    Ok(())
+}
+
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS`.
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00");
+        assert_eq!(super::utc(1_795_000_000), "2026-11-18 11:06:40");
+    }
+}

@@ -1,0 +1,65 @@
+//! `cargo stream logs` prints what a submitted job wrote.
+
+use std::io::Write as _;
+
+use clap::Args;
+
+use crate::cli::GlobalArgs;
+use crate::cluster::follow;
+use crate::cluster::{LogStream, Record};
+use crate::shell::Shell;
+
+/// `cargo stream logs` prints what a submitted job wrote: its standard output (what `print`
+/// writes), or with `--stderr` its standard error (logs, errors).
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cargo stream logs driver-20261124112248-0000
+  cargo stream logs 42 --stderr --follow")]
+pub struct LogsArgs {
+    /// The submission ID (`cargo stream list` shows them)
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Show standard error instead of standard output
+    #[arg(long)]
+    pub stderr: bool,
+    /// Keep printing what the job writes until it ends
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Print each chunk as a JSON line on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `cargo stream logs`.
+pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: LogsArgs) -> anyhow::Result<()> {
+    let mut record = Record::load(&args.id)?;
+    let backend = follow::backend_of(&record)?;
+    let stream = if args.stderr {
+        LogStream::Stderr
+    } else {
+        LogStream::Stdout
+    };
+    let id = record.id.clone();
+    let json = args.json;
+    let mut offset = 0u64;
+    let mut write = |bytes: &[u8]| -> std::io::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        if json {
+            let value = serde_json::json!({
+                "reason": "log",
+                "id": id,
+                "stream": stream,
+                "offset": offset,
+                "text": String::from_utf8_lossy(bytes),
+            });
+            writeln!(stdout, "{value}")?;
+        } else {
+            stdout.write_all(bytes)?;
+        }
+        offset += bytes.len() as u64;
+        Ok(())
+    };
+    follow::logs(backend.as_ref(), &mut record, stream, args.follow, &mut write)?;
+    let _ = shell;
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! `cargo stream status` shows a submitted job's state, as its cluster reports it.
+
+use clap::Args;
+
+use crate::cli::GlobalArgs;
+use crate::cluster::Record;
+use crate::cluster::follow;
+use crate::shell::Shell;
+
+/// `cargo stream status` shows a submitted job's state, as its cluster reports it.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cargo stream status driver-20261124112248-0000
+  cargo stream status driver-20261124112248-0000 --wait
+  cargo stream status 42 --json")]
+pub struct StatusArgs {
+    /// The submission ID (`cargo stream list` shows them)
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Wait for the job to end: exit 0 if it FINISHED, non-zero otherwise
+    #[arg(long)]
+    pub wait: bool,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `cargo stream status`.
+pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
+    let mut record = Record::load(&args.id)?;
+    let backend = follow::backend_of(&record)?;
+    let status = if args.wait {
+        follow::wait(shell, backend.as_ref(), &mut record, None)?
+    } else {
+        follow::refresh(backend.as_ref(), &mut record)?
+    };
+    if args.json {
+        let value = serde_json::json!({
+            "reason": "status",
+            "id": record.id,
+            "cluster": record.cluster,
+            "kind": record.kind,
+            "name": record.name,
+            "state": status.state,
+            "message": status.message,
+            "location": status.location,
+            "submitted_at": record.submitted_at,
+        });
+        shell.out(value)?;
+    } else {
+        shell.out(status.state)?;
+        if let Some(location) = &status.location {
+            shell.status("On", location);
+        }
+        if let Some(message) = &status.message {
+            shell.note(message);
+        }
+    }
+    if args.wait && !status.state.is_success() {
+        return Err(follow::ended_badly(&record, &status));
+    }
+    Ok(())
+}

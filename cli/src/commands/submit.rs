@@ -1,0 +1,173 @@
+//! `cargo stream submit` sends a packaged job to a cluster.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::cli::GlobalArgs;
+use crate::cluster::follow;
+use crate::cluster::profile::ProfileLayer;
+use crate::cluster::submit::{SubmitOpts, load_profile, parse_key_value, plan, submit, to_map};
+use crate::package::PackageOpts;
+use crate::shell::Shell;
+
+/// `cargo stream submit` sends a packaged job to a cluster.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cargo stream submit --cluster prod
+  cargo stream submit --cluster prod --artifact target/stream/wc-0.1.0-x86_64-unknown-linux-gnu.jar -- localhost 9999
+  cargo stream submit --cluster slurm --wait --env RUST_LOG=info
+  cargo stream submit --cluster prod --dry-run --json
+
+Profiles (`[clusters.NAME]` in Stream.toml or ~/.config/cargo-stream/clusters.toml):
+  [clusters.prod]
+  kind = \"spark-rest\"                  # spark-rest | spark-ssh | ssh | slurm
+  master = \"spark://m1:6066,m2:6066\"   # REST gateways, tried in order
+  jwt-secret-env = \"SPARK_JWT_SECRET\"  # variable holding the master's base64 secret
+  upload = { to = \"sftp\", host = \"m1\", user = \"stream\", path = \"/srv/jobs\" }
+  driver-cores = 1
+  driver-memory = \"1g\"
+  supervise = true
+  env = { RUST_LOG = \"info\" }
+
+  [clusters.box]
+  kind = \"ssh\"                         # a plain Linux host; spark-ssh adds spark-home, master
+  host = \"10.0.0.5\"
+  user = \"stream\"
+  identity-file = \"~/.ssh/id_ed25519\"  # else the SSH agent
+  known-hosts = \"~/.ssh/known_hosts\"   # host keys are always verified
+
+  [clusters.hpc]
+  kind = \"slurm\"
+  url = \"http://slurm:6820\"
+  user = \"stream\"
+  token-env = \"SLURM_JWT\"
+  upload = { to = \"dir\", path = \"/shared/jobs\" }
+
+Any key can also come from CARGO_STREAM_CLUSTERS_<NAME>_<KEY> (e.g. CARGO_STREAM_CLUSTERS_PROD_MASTER).")]
+pub struct SubmitArgs {
+    /// The cluster profile to submit to
+    #[arg(long, short = 'c', env = "CARGO_STREAM_CLUSTER", value_name = "NAME")]
+    pub cluster: String,
+    /// A jar written by `cargo stream package` (default: package the job now)
+    #[arg(long, value_name = "PATH")]
+    pub artifact: Option<PathBuf>,
+    /// The binary to package, when the package has several
+    #[arg(long, value_name = "NAME", conflicts_with = "artifact")]
+    pub bin: Option<String>,
+    /// Wait for the job to end: exit 0 if it FINISHED, non-zero if FAILED, KILLED or ERROR
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up waiting after this many seconds (the job keeps running)
+    #[arg(long, value_name = "SECS", requires = "wait")]
+    pub timeout: Option<u64>,
+    /// Have the cluster restart the driver if it fails
+    #[arg(long)]
+    pub supervise: bool,
+    /// Driver cores
+    #[arg(long, value_name = "N")]
+    pub driver_cores: Option<u32>,
+    /// Driver memory (e.g. 512m, 2g)
+    #[arg(long, value_name = "SIZE")]
+    pub driver_memory: Option<String>,
+    /// A property for the cluster (Spark's --conf), repeatable
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub conf: Vec<(String, String)>,
+    /// An environment variable for the job, repeatable
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub env: Vec<(String, String)>,
+    /// Show what would be submitted; upload and submit nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Arguments for the job
+    #[arg(last = true, value_name = "JOB ARGS")]
+    pub args: Vec<String>,
+}
+
+/// Runs `cargo stream submit`.
+pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: SubmitArgs) -> anyhow::Result<()> {
+    let opts = SubmitOpts {
+        cluster: args.cluster,
+        artifact: args.artifact,
+        package: PackageOpts {
+            manifest_path: global.manifest_path.clone(),
+            bin: args.bin,
+            target: None,
+            includes: Vec::new(),
+            dry_run: false,
+            verbosity: shell.verbosity(),
+            color: global.color,
+        },
+        flags: ProfileLayer {
+            driver_cores: args.driver_cores,
+            driver_memory: args.driver_memory,
+            supervise: args.supervise.then_some(true),
+            env: to_map(args.env),
+            conf: to_map(args.conf),
+            ..ProfileLayer::default()
+        },
+        args: args.args,
+        dry_run: args.dry_run,
+    };
+    let profile = load_profile(&opts)?;
+    let plan = plan(shell, &opts, &profile)?;
+    if opts.dry_run {
+        if args.json {
+            let mut value = serde_json::to_value(&plan)?;
+            value["reason"] = "submit-plan".into();
+            return shell.out(value).map_err(Into::into);
+        }
+        shell.status(
+            "Would submit",
+            format!(
+                "`{}` to cluster `{}` ({}, from {})",
+                plan.job.artifact.display(),
+                plan.cluster,
+                plan.kind,
+                plan.origins.join(" + ")
+            ),
+        );
+        shell.out(serde_json::to_string_pretty(&plan.job)?)?;
+        return Ok(());
+    }
+    let mut record = submit(shell, &profile, &plan)?;
+    shell.status(
+        "Submitted",
+        format!(
+            "`{}` to cluster `{}` as `{}`",
+            plan.job.name, record.cluster, record.id
+        ),
+    );
+    if args.json && !args.wait {
+        let mut value = serde_json::to_value(&record)?;
+        value["reason"] = "submitted".into();
+        value.as_object_mut().map(|o| o.remove("profile"));
+        shell.out(value)?;
+    } else if !args.json {
+        shell.out(&record.id)?;
+    }
+    if !args.wait {
+        return Ok(());
+    }
+    let backend = follow::backend_of(&record)?;
+    let status = follow::wait(
+        shell,
+        backend.as_ref(),
+        &mut record,
+        args.timeout.map(std::time::Duration::from_secs),
+    )?;
+    if args.json {
+        let mut value = serde_json::to_value(&record)?;
+        value["reason"] = "finished".into();
+        value.as_object_mut().map(|o| o.remove("profile"));
+        shell.out(value)?;
+    }
+    if status.state.is_success() {
+        Ok(())
+    } else {
+        Err(follow::ended_badly(&record, &status))
+    }
+}
