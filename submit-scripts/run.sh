@@ -6,8 +6,9 @@
 #   run.sh BUNDLE-DIR [ARGS...]   runs an unzipped bundle elsewhere
 #
 # Like the jar's Java launcher, it sets CARGO_STREAM_DEPLOY_MODE=cluster, passes the arguments
-# and environment on, forwards SIGTERM/SIGINT to the job (which stops gracefully), and exits
-# with the job's exit code. Needs a POSIX shell, and `unzip` (or python3) for a .jar.
+# and environment on, forwards SIGTERM/SIGINT to the job (which stops gracefully; run.sh then
+# exits 143), and otherwise exits with the job's exit code. Needs a POSIX shell, and `unzip`
+# (or python3) for a .jar.
 set -eu
 
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -64,7 +65,8 @@ fi
 "$exe" "$@" &
 job=$!
 signalled=0
-trap 'signalled=1; kill -TERM "$job" 2>/dev/null' TERM INT
+stopped=0
+trap 'signalled=1; stopped=1; kill -TERM "$job" 2>/dev/null' TERM INT
 status=0
 wait "$job" || status=$?
 # A trapped signal interrupts `wait` (status > 128): wait again for the job's own exit code.
@@ -73,4 +75,9 @@ while [ "$signalled" = 1 ]; do
     status=0
     wait "$job" || status=$?
 done
+# Stopped on request: even a clean graceful stop exits 143 (128 + SIGTERM), as the jar's Java
+# launcher does, so that whoever started it can tell a stop from a job that ended by itself.
+if [ "$stopped" = 1 ] && [ "$status" = 0 ]; then
+    status=143
+fi
 exit "$status"

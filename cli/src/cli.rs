@@ -95,7 +95,10 @@ pub enum Command {
     /// `spark-submit`), or unzipped with its `run.sh`. It holds the binary, `Stream.toml`
     /// without local profiles, `stream-manifest.json` (checksums, glibc floor, git revision),
     /// the third-party licenses and `Cargo.lock`. The same inputs give the same bytes; a
-    /// `.sha256` file is written beside it.
+    /// `.sha256` file is written beside it, and the submit scripts to run by hand, filled in
+    /// with the job's values: `NAME-spark-submit.sh` (cluster mode with the cluster's own
+    /// `spark-submit`) and `NAME-ssh-launch.sh` (starts the bundle detached on a Linux host
+    /// over SSH), which the bundle carries too.
     ///
     /// `--bin` and `--include` may also come from `[package.metadata.stream.package]` in
     /// Cargo.toml, the `[package]` table of Stream.toml, or `CARGO_STREAM_BIN` and

@@ -176,12 +176,7 @@ impl Shell {
 
     /// Starts a transfer of `len` bytes: a progress bar with bytes and rate on a terminal, a
     /// plain status line otherwise. Report progress with [`Progress::inc`].
-    pub fn transfer(
-        &mut self,
-        label: &str,
-        message: impl std::fmt::Display,
-        len: u64,
-    ) -> Progress {
+    pub fn transfer(&mut self, label: &str, message: impl std::fmt::Display, len: u64) -> Progress {
         if self.tty && self.verbosity == Verbosity::Normal {
             let bar = indicatif::ProgressBar::new(len);
             let template = if self.color {

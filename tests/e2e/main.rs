@@ -5,4 +5,9 @@
 mod exercises;
 mod new;
 mod package;
+mod scripts;
 mod snapshots;
+mod submit_slurm;
+mod submit_spark;
+mod submit_spark_ssh;
+mod submit_ssh;

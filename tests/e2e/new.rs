@@ -83,7 +83,7 @@ fn every_template_builds_and_passes_its_tests() {
             stream_toml.contains("master = \"local[2]\""),
             "{stream_toml}"
         );
-        assert!(stream_toml.contains("# [profile.cluster]"), "{stream_toml}");
+        assert!(stream_toml.contains("# [clusters.spark]"), "{stream_toml}");
         assert!(
             std::fs::read_dir(project.join("tests")).unwrap().count() > 0,
             "{name}: no test"

@@ -43,7 +43,7 @@ fn read_entry(zip: &mut zip::ZipArchive<std::fs::File>, name: &str) -> Vec<u8> {
 }
 
 /// Starts `cmd` (a packaged word count) against a local server, checks that it counts, stops
-/// it with SIGTERM and checks its exit code.
+/// it with SIGTERM and checks its exit code: 143, a requested stop, after a graceful one.
 fn runs_word_count(cmd: &mut Command) {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port().to_string();
@@ -54,10 +54,11 @@ fn runs_word_count(cmd: &mut Command) {
     let end = job.terminate(Duration::from_secs(30));
     assert_eq!(
         end.code,
-        Some(0),
+        Some(143),
         "SIGTERM reaches the job, which stops gracefully\n{}",
         end.stderr
     );
+    assert!(!end.stderr.contains("panicked"), "{}", end.stderr);
 }
 
 #[test]
@@ -124,6 +125,8 @@ fn socket_word_count_bundle_is_complete_reproducible_and_runs() {
         "stream-manifest.json",
         "Cargo.lock",
         "run.sh",
+        "spark-submit.sh",
+        "ssh-launch.sh",
         "licenses/THIRD-PARTY.txt",
     ] {
         assert!(
@@ -146,9 +149,51 @@ fn socket_word_count_bundle_is_complete_reproducible_and_runs() {
             "fixed timestamps"
         );
     }
+    for executable in ["bin/pkg-wc", "run.sh", "spark-submit.sh", "ssh-launch.sh"] {
+        assert_eq!(
+            zip.by_name(executable).unwrap().unix_mode().unwrap() & 0o777,
+            0o755,
+            "{executable}"
+        );
+    }
+
+    // The submit scripts, filled in with the job's values, in the bundle and beside the jar;
+    // only the copy beside the jar knows the jar's checksum.
+    let jar_name = jar.file_name().unwrap().to_string_lossy().into_owned();
+    let bundled = String::from_utf8(read_entry(&mut zip, "ssh-launch.sh")).unwrap();
+    assert!(
+        bundled.contains(&format!("JAR_FILE='{jar_name}'")) && bundled.contains("JAR_SHA256=''"),
+        "{bundled}"
+    );
+    let scripts: Vec<PathBuf> = report["scripts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| PathBuf::from(p.as_str().unwrap()))
+        .collect();
     assert_eq!(
-        zip.by_name("bin/pkg-wc").unwrap().unix_mode().unwrap() & 0o777,
-        0o755
+        scripts,
+        [
+            jar.with_file_name("pkg-wc-spark-submit.sh"),
+            jar.with_file_name("pkg-wc-ssh-launch.sh")
+        ]
+    );
+    for script in &scripts {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(script).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755, "{}", script.display());
+    }
+    let launcher = std::fs::read_to_string(&scripts[1]).unwrap();
+    assert!(
+        launcher.contains(&format!("JAR_SHA256='{}'", hex(&bytes))),
+        "{launcher}"
+    );
+    let submit = std::fs::read_to_string(&scripts[0]).unwrap();
+    assert!(
+        submit.contains("APP_NAME='pkg-wc'")
+            && submit.contains("MAIN_CLASS='cargostream.Launcher'")
+            && submit.contains(&format!("JAR_FILE='{jar_name}'")),
+        "{submit}"
     );
 
     let mf = String::from_utf8(read_entry(&mut zip, "META-INF/MANIFEST.MF")).unwrap();
@@ -380,6 +425,14 @@ fn dry_run_reports_and_writes_nothing() {
             .any(|e| e == "bin/dry")
     );
     assert!(!Path::new(plan["artifact"].as_str().unwrap()).exists());
+    for script in plan["scripts"].as_array().unwrap() {
+        assert!(!Path::new(script.as_str().unwrap()).exists(), "{script}");
+    }
+    let entries = plan["entries"].to_string();
+    assert!(
+        entries.contains("\"spark-submit.sh\"") && entries.contains("\"ssh-launch.sh\""),
+        "{entries}"
+    );
     assert!(
         !e2e_target_dir().join("release/dry").exists(),
         "nothing was built"

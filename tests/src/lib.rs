@@ -4,6 +4,14 @@
 //! Every generated crate builds into one shared target folder, `<workspace>/target/e2e`, so
 //! that the runtime and its dependencies compile once for the whole suite.
 
+pub mod slurm;
+
+pub mod client;
+pub mod feed;
+pub mod jobs;
+pub mod spark;
+pub mod sshd;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -24,12 +32,12 @@ pub fn e2e_target_dir() -> PathBuf {
     workspace_root().join("target").join("e2e")
 }
 
-/// The `cargo-stream` binary under test: `CARGO_STREAM_BIN` if set, else built once with
+/// The `cargo-stream` binary under test: `CARGO_STREAM_EXE` if set, else built once with
 /// `cargo build -p cargo-stream` (a no-op when `cargo test --workspace` built it already).
 pub fn cargo_stream_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("CARGO_STREAM_BIN") {
+        if let Some(bin) = std::env::var_os("CARGO_STREAM_EXE") {
             return PathBuf::from(bin);
         }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -81,6 +89,7 @@ fn isolate(cmd: &mut Command) {
         .env_remove("RUST_LOG")
         .env_remove("CARGO_STREAM_LOG")
         .env_remove("CARGO_STREAM_MASTER")
+        .env_remove("CARGO_STREAM_EXE")
         .env_remove("CARGO_STREAM_DEPLOY_MODE")
         .env_remove("CARGO_STREAM_RUNTIME_PATH")
         // `cargo test` sets these for its own package; a nested build must not see them.
@@ -513,4 +522,37 @@ impl TcpListenerPort {
             .unwrap()
             .port()
     }
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released: good enough for a test's servers).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind a free port on 127.0.0.1")
+}
+
+/// The body of `GET url` (plain `http://127.0.0.1:PORT/...`), or `None` if the server cannot
+/// be reached or does not answer 200.
+pub fn http_get(url: &str) -> Option<String> {
+    use std::io::Write as _;
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.split_whitespace().nth(1).filter(|c| *c == "200")?;
+    Some(body.to_owned())
 }

@@ -21,14 +21,17 @@ import java.util.jar.JarFile;
  * <p>It extracts the jar's files (all but META-INF/ and this class) into a private temporary
  * folder, rejecting any entry whose path would escape it; makes the binary named by the
  * manifest's {@code Cargo-Stream-Binary} executable; runs it with this process's arguments and
- * environment plus {@code CARGO_STREAM_DEPLOY_MODE=cluster}; forwards SIGTERM (the JVM's
- * shutdown hook sends SIGTERM to the job and waits for its graceful stop); and exits with the
- * job's exit code. Compiled with {@code javac --release 8}: the class file is committed and the
+ * environment plus {@code CARGO_STREAM_DEPLOY_MODE=cluster} and a variable for each
+ * {@code spark.cargo-stream.env.NAME} system property (Spark properties reach a driver so); forwards SIGTERM (the JVM's
+ * shutdown hook sends SIGTERM to the job and waits for its graceful stop, then exits 143); and
+ * otherwise exits with the job's exit code. Compiled with {@code javac --release 8}: the class file is committed and the
  * repository's tests check it against this source.
  */
 public final class Launcher {
     /** How long a stopping job may take after SIGTERM before it is killed. */
     private static final long GRACE_SECONDS = 60;
+    /** Spark properties that become the job's environment variables. */
+    private static final String ENV_PREFIX = "spark.cargo-stream.env.";
 
     private Launcher() {}
 
@@ -57,6 +60,13 @@ public final class Launcher {
         command.addAll(Arrays.asList(args));
         ProcessBuilder builder = new ProcessBuilder(command).inheritIO();
         builder.environment().put("CARGO_STREAM_DEPLOY_MODE", "cluster");
+        // Spark's cluster-mode clients do not all pass the submitter's environment to the
+        // driver; `--conf spark.cargo-stream.env.NAME=VALUE` reaches it as a system property.
+        for (String key : System.getProperties().stringPropertyNames()) {
+            if (key.startsWith(ENV_PREFIX) && key.length() > ENV_PREFIX.length()) {
+                builder.environment().put(key.substring(ENV_PREFIX.length()), System.getProperty(key));
+            }
+        }
         builder.environment().put("CARGO_STREAM_BUNDLE_DIR", dir.toString());
         Path config = dir.resolve("Stream.toml");
         if (Files.isRegularFile(config)) {
@@ -75,7 +85,10 @@ public final class Launcher {
             int code = 143;
             try {
                 if (job.waitFor(GRACE_SECONDS, TimeUnit.SECONDS)) {
-                    code = job.exitValue();
+                    // Stopped on request: even a clean graceful stop exits 143 (128 + SIGTERM),
+                    // so that the cluster manager records the driver as KILLED, not FINISHED.
+                    int exit = job.exitValue();
+                    code = exit == 0 ? 143 : exit;
                 } else {
                     job.destroyForcibly().waitFor();
                 }

@@ -80,11 +80,15 @@ pub fn wait(
 pub fn ended_badly(record: &Record, status: &Status) -> anyhow::Error {
     let mut err = anyhow::anyhow!("`{}` ended {}", record.id, status.state);
     if let Some(message) = &status.message {
-        err = anyhow::anyhow!("{message}").context(format!("`{}` ended {}", record.id, status.state));
+        err =
+            anyhow::anyhow!("{message}").context(format!("`{}` ended {}", record.id, status.state));
     }
     with_help(
         err,
-        format!("`cargo stream logs {} --stderr` shows what it wrote", record.id),
+        format!(
+            "`cargo stream logs {} --stderr` shows what it wrote",
+            record.id
+        ),
     )
 }
 

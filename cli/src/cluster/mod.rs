@@ -8,7 +8,11 @@ pub mod follow;
 pub mod jwt;
 pub mod profile;
 pub mod record;
+pub mod slurm;
 pub mod spark_rest;
+pub mod spark_ssh;
+pub mod ssh;
+pub mod ssh_host;
 pub mod stage;
 pub mod submit;
 
@@ -20,10 +24,8 @@ pub use record::Record;
 pub fn backend(profile: &Profile) -> anyhow::Result<Box<dyn Backend>> {
     Ok(match profile.kind {
         Kind::SparkRest => Box::new(spark_rest::SparkRest::new(profile)?),
-        Kind::SparkSsh | Kind::Ssh | Kind::Slurm => anyhow::bail!(
-            "cluster `{}`: kind `{}` is not available in this build",
-            profile.name,
-            profile.kind
-        ),
+        Kind::Ssh => Box::new(ssh_host::SshHost::new(profile)?),
+        Kind::Slurm => Box::new(slurm::Slurm::new(profile)?),
+        Kind::SparkSsh => Box::new(spark_ssh::SparkSsh::new(profile)?),
     })
 }

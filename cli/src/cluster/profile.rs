@@ -50,7 +50,11 @@ impl Kind {
 
     /// The kind's name as written in a profile.
     pub fn name(self) -> &'static str {
-        Kind::ALL.iter().find(|(k, _)| *k == self).expect("listed").1
+        Kind::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .expect("listed")
+            .1
     }
 
     fn parse(text: &str) -> Option<Kind> {
@@ -75,8 +79,8 @@ impl Kind {
                 "identity-file",
                 "known-hosts",
                 "master",
+                "master-ui",
                 "spark-home",
-                "work-dir",
                 "remote-dir",
             ],
             Kind::Ssh => &[
@@ -120,12 +124,11 @@ pub struct ProfileLayer {
     pub jwt_secret_file: Option<PathBuf>,
     /// Spark REST: the client version to announce (default 4.3.0).
     pub spark_version: Option<String>,
-    /// Spark REST: the master's web UI, for `logs` (default: the REST host, port 8080).
+    /// Spark: the master's web UI, for `logs` (and `status` with spark-ssh); default: the
+    /// master's host, port 8080.
     pub master_ui: Option<String>,
     /// spark-ssh: `SPARK_HOME` on the host.
     pub spark_home: Option<String>,
-    /// spark-ssh: the worker's work folder on the host (for `logs`).
-    pub work_dir: Option<String>,
     /// SSH: host name or address.
     pub host: Option<String>,
     /// SSH: port (22).
@@ -314,9 +317,7 @@ impl Profile {
                 ),
             ));
         };
-        let path = self
-            .required("upload.path", up.path.as_deref())?
-            .to_owned();
+        let path = self.required("upload.path", up.path.as_deref())?.to_owned();
         match up.to.as_deref() {
             Some("dir") | None if up.host.is_none() => Ok(Upload::Dir {
                 path: expand_home(Path::new(&path)),
@@ -326,7 +327,9 @@ impl Profile {
                 ssh: SshTarget {
                     host: match &up.host {
                         Some(h) => h.clone(),
-                        None => self.required("upload.host", self.layer.host.as_ref())?.clone(),
+                        None => self
+                            .required("upload.host", self.layer.host.as_ref())?
+                            .clone(),
                     },
                     port: up.port.or(self.layer.port).unwrap_or(22),
                     user: up
@@ -350,10 +353,7 @@ impl Profile {
                 url: up.url.clone(),
             }),
             Some(other) => Err(with_help(
-                anyhow::anyhow!(
-                    "cluster `{}`: unknown `upload.to = \"{other}\"`",
-                    self.name
-                ),
+                anyhow::anyhow!("cluster `{}`: unknown `upload.to = \"{other}\"`", self.name),
                 "use `dir` (a folder the cluster also reads) or `sftp`",
             )),
         }
@@ -409,10 +409,9 @@ pub fn read_file(path: &Path) -> anyhow::Result<BTreeMap<String, ProfileLayer>> 
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
         Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!(
-                "failed to read `{}`",
-                path.display()
-            )));
+            return Err(
+                anyhow::Error::new(e).context(format!("failed to read `{}`", path.display()))
+            );
         }
     };
     // Only `clusters` is ours to check here; Stream.toml has other tables.
@@ -427,10 +426,8 @@ pub fn read_file(path: &Path) -> anyhow::Result<BTreeMap<String, ProfileLayer>> 
         Ok(file) => file,
         Err(e) => {
             return Err(with_help(
-                anyhow::anyhow!("{}", e.to_string().trim_end()).context(format!(
-                    "bad cluster profile in `{}`",
-                    path.display()
-                )),
+                anyhow::anyhow!("{}", e.to_string().trim_end())
+                    .context(format!("bad cluster profile in `{}`", path.display())),
                 "the keys of `[clusters.NAME]` are described in `cargo stream submit --help`",
             ));
         }
@@ -526,10 +523,7 @@ pub fn load(
                     .join(", ")
             )
         };
-        return Err(with_help(
-            anyhow::anyhow!("unknown cluster `{name}`"),
-            help,
-        ));
+        return Err(with_help(anyhow::anyhow!("unknown cluster `{name}`"), help));
     }
     layers.push(("the command line".into(), flags));
     let mut merged = ProfileLayer::default();
@@ -608,14 +602,15 @@ fn env_layer(name: &str) -> anyhow::Result<Option<ProfileLayer>> {
     if table.is_empty() {
         return Ok(None);
     }
-    let layer: ProfileLayer = toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            with_help(
-                anyhow::anyhow!("{}", e.message()).context(format!("bad `{prefix}*` variable")),
-                "the variable names are the profile's keys in capitals, `-` as `_`",
-            )
-        })?;
+    let layer: ProfileLayer =
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                with_help(
+                    anyhow::anyhow!("{}", e.message()).context(format!("bad `{prefix}*` variable")),
+                    "the variable names are the profile's keys in capitals, `-` as `_`",
+                )
+            })?;
     Ok(Some(layer))
 }
 
@@ -632,7 +627,6 @@ fn merge(base: &mut ProfileLayer, top: ProfileLayer) {
         spark_version,
         master_ui,
         spark_home,
-        work_dir,
         host,
         port,
         user,
@@ -691,20 +685,52 @@ mod tests {
     #[test]
     fn unknown_kind_and_misplaced_key_are_errors() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = write(
-            tmp.path(),
-            "a.toml",
-            "[clusters.x]\nkind = \"yarn\"\n",
-        );
+        let path = write(tmp.path(), "a.toml", "[clusters.x]\nkind = \"yarn\"\n");
         let text = format!("{:#}", read_file(&path).unwrap_err());
-        assert!(text.contains("unknown kind `yarn`") && text.contains("a.toml"), "{text}");
+        assert!(
+            text.contains("unknown kind `yarn`") && text.contains("a.toml"),
+            "{text}"
+        );
         let path = write(
             tmp.path(),
             "b.toml",
             "[clusters.x]\nkind = \"slurm\"\nmaster = \"spark://h:6066\"\n",
         );
         let text = format!("{:#}", read_file(&path).unwrap_err());
-        assert!(text.contains("`master` does not apply to kind `slurm`"), "{text}");
+        assert!(
+            text.contains("`master` does not apply to kind `slurm`"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_template_examples_are_valid_profiles() {
+        // The commented profiles every new job's Stream.toml shows, uncommented.
+        let template = include_str!("../../../templates/_common/Stream.toml.tmpl");
+        let text: String = template
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest)
+                    if rest.starts_with("[clusters.")
+                        || rest.split_once(" = ").is_some_and(|(k, _)| {
+                            k.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                        }) =>
+                {
+                    rest.to_owned()
+                }
+                _ => l.to_owned(),
+            })
+            .map(|l| l.replace("{{name}}", "wc") + "\n")
+            .collect();
+        let tmp = tempfile::tempdir().unwrap();
+        let path = write(tmp.path(), "Stream.toml", &text);
+        let clusters = read_file(&path).unwrap();
+        assert_eq!(
+            clusters.keys().collect::<Vec<_>>(),
+            ["box", "spark"],
+            "{text}"
+        );
+        assert_eq!(clusters["spark"].driver_memory.as_deref(), Some("512m"));
     }
 
     #[test]

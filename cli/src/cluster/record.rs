@@ -97,8 +97,9 @@ impl Record {
                 ));
             }
             Err(e) => {
-                return Err(anyhow::Error::new(e)
-                    .context(format!("failed to read `{}`", path.display())));
+                return Err(
+                    anyhow::Error::new(e).context(format!("failed to read `{}`", path.display()))
+                );
             }
         };
         serde_json::from_str(&text).with_context(|| format!("`{}` is damaged", path.display()))
@@ -124,7 +125,9 @@ impl Record {
                     .with_context(|| format!("failed to read `{}`", path.display()))?;
                 match serde_json::from_str::<Record>(&text) {
                     Ok(record) => records.push(record),
-                    Err(e) => tracing::warn!(file = %path.display(), error = %e, "damaged record skipped"),
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), error = %e, "damaged record skipped")
+                    }
                 }
             }
         }

@@ -154,8 +154,11 @@ impl SparkRest {
                 }
                 400 => {
                     return Err(with_help(
-                        anyhow::anyhow!("{method} {url}: HTTP 400, the master refused the request: {}", one_line(&message)),
-                        "a property given with `--conf` or in the profile's `conf` may be malformed; if not, this is a bug in cargo-stream",
+                        anyhow::anyhow!(
+                            "{method} {url}: HTTP 400, the master refused the request: {}",
+                            one_line(&message)
+                        ),
+                        "Spark checks that `spark.driver.cores` and `spark.cores.max` are numbers, `spark.driver.memory` and `spark.executor.memory` sizes (`512m`, `2g`) and `spark.driver.supervise` true or false: check those given with `--conf`, `--driver-memory` or in the profile",
                     ));
                 }
                 401 | 403 => {
@@ -301,7 +304,12 @@ impl Backend for SparkRest {
             "sparkProperties": properties,
         });
         let (gateway, answer) = self
-            .call(reqwest::Method::POST, "/v1/submissions/create", Some(&body), None)
+            .call(
+                reqwest::Method::POST,
+                "/v1/submissions/create",
+                Some(&body),
+                None,
+            )
             .with_context(|| {
                 format!(
                     "failed to submit `{}` to cluster `{}`",
@@ -358,7 +366,12 @@ impl Backend for SparkRest {
                 None,
                 record.data["gateway"].as_str(),
             )
-            .with_context(|| format!("failed to kill `{}` on cluster `{}`", record.id, self.cluster))?;
+            .with_context(|| {
+                format!(
+                    "failed to kill `{}` on cluster `{}`",
+                    record.id, self.cluster
+                )
+            })?;
         let message = answer["message"].as_str().unwrap_or_default().to_owned();
         let deadline = std::time::Instant::now() + grace;
         loop {
@@ -407,14 +420,14 @@ impl Backend for SparkRest {
 
 /// `==== Bytes START-END of TOTAL of PATH ====`.
 #[derive(Debug, PartialEq, Eq)]
-struct LogRange {
-    start: u64,
-    end: u64,
-    total: u64,
+pub(crate) struct LogRange {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) total: u64,
 }
 
 /// Splits the worker's `/log` answer into its byte range and the bytes.
-fn parse_log_page(text: &str) -> Option<(LogRange, &str)> {
+pub(crate) fn parse_log_page(text: &str) -> Option<(LogRange, &str)> {
     let (head, body) = text.split_once('\n').unwrap_or((text, ""));
     let rest = head.strip_prefix("==== Bytes ")?;
     let (range, rest) = rest.split_once(" of ")?;
@@ -472,8 +485,8 @@ fn secret(profile: &Profile) -> anyhow::Result<(Option<Vec<u8>>, Option<String>)
                 format!("export {var}=<the master's base64 secret>"),
             )
         })?;
-        let key = jwt::decode_secret(&text)
-            .with_context(|| format!("bad JWT secret in `${var}`"))?;
+        let key =
+            jwt::decode_secret(&text).with_context(|| format!("bad JWT secret in `${var}`"))?;
         return Ok((Some(key), Some(format!("`${var}`"))));
     }
     if let Some(file) = &profile.layer.jwt_secret_file {
@@ -502,16 +515,32 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
+/// `at a.b.C.m(C.java:12)`, `a.b.C.m(Unknown Source)`, `... 3 more`.
+fn is_stack_frame(line: &str) -> bool {
+    let line = line.strip_prefix("at ").unwrap_or(line);
+    (line.starts_with("...") && line.ends_with("more"))
+        || (line.ends_with(')')
+            && line
+                .split_once('(')
+                .is_some_and(|(call, _)| call.contains('.') && !call.contains(' ')))
+}
+
+/// A Java exception's text without its stack frames, on one line: Spark's messages are
+/// "Exception from the cluster:\n<exception>\n\tat ...", or an exception with its causes.
 fn one_line(text: &str) -> String {
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let mut out = lines.next().unwrap_or_default().to_owned();
-    // Spark's ERROR message is "Exception from the cluster:\n<exception>\n<stack>": keep the
-    // exception line too.
-    if out.ends_with(':')
-        && let Some(next) = lines.next()
-    {
-        out.push(' ');
-        out.push_str(next);
+    let kept: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !is_stack_frame(l))
+        .collect();
+    let mut out = kept.join(" ");
+    if out.len() > 1000 {
+        let mut end = 1000;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push_str("...");
     }
     out
 }
@@ -549,7 +578,9 @@ mod tests {
     #[test]
     fn cluster_errors_keep_the_exception_line() {
         assert_eq!(
-            one_line("Exception from the cluster:\njava.nio.file.NoSuchFileException: /x.jar\n\tat a.b"),
+            one_line(
+                "Exception from the cluster:\njava.nio.file.NoSuchFileException: /x.jar\n\tat a.B.c(B.java:3)\n\tsun.nio.Fs.open(Native Method)\n\t... 4 more"
+            ),
             "Exception from the cluster: java.nio.file.NoSuchFileException: /x.jar"
         );
     }

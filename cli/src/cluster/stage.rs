@@ -53,8 +53,8 @@ pub fn stage(
                 path: dest,
             })
         }
-        Upload::Sftp { ssh, .. } => {
-            anyhow::bail!("SFTP upload to {ssh} arrives with the ssh backend")
+        Upload::Sftp { ssh, path, url } => {
+            crate::cluster::ssh::stage_sftp(shell, ssh, path, url.as_deref(), artifact, sha256)
         }
     }
 }
@@ -68,8 +68,8 @@ fn url_for(base: Option<&str>, path: &str, name: &str) -> String {
 
 /// The sha256 of a file, hex.
 pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("failed to open `{}`", path.display()))?;
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("failed to open `{}`", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -161,7 +161,11 @@ mod tests {
             url: None,
         };
         let staged = stage(&mut shell, &upload, &jar, &sum).unwrap();
-        assert!(staged.path.ends_with(&format!("wc-0.1.0-{}.jar", &sum[..12])));
+        assert!(
+            staged
+                .path
+                .ends_with(&format!("wc-0.1.0-{}.jar", &sum[..12]))
+        );
         assert_eq!(staged.url, format!("file://{}", staged.path));
         assert_eq!(std::fs::read(&staged.path).unwrap(), b"bytes of a jar");
         // A wrong expected checksum leaves nothing behind.

@@ -69,7 +69,12 @@ pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: ListArgs) -> anyhow::
         return Ok(());
     }
     let width = records.iter().map(|r| r.id.len()).max().unwrap_or(2).max(2);
-    let cwidth = records.iter().map(|r| r.cluster.len()).max().unwrap_or(7).max(7);
+    let cwidth = records
+        .iter()
+        .map(|r| r.cluster.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
     shell.out(format!(
         "{:width$}  {:cwidth$}  {:11}  {:20}  NAME",
         "ID", "CLUSTER", "STATE", "SUBMITTED (UTC)"

@@ -59,7 +59,13 @@ pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: LogsArgs) -> anyhow::
         offset += bytes.len() as u64;
         Ok(())
     };
-    follow::logs(backend.as_ref(), &mut record, stream, args.follow, &mut write)?;
+    follow::logs(
+        backend.as_ref(),
+        &mut record,
+        stream,
+        args.follow,
+        &mut write,
+    )?;
     let _ = shell;
     Ok(())
 }

@@ -17,7 +17,10 @@ use crate::shell::Shell;
 /// runs with `java -jar` (or `spark-submit`), or unzipped with its `run.sh`; it holds the
 /// binary, `Stream.toml` without local profiles, `stream-manifest.json` (checksums, glibc
 /// floor, git revision), the third-party licenses and `Cargo.lock`. The same inputs give the
-/// same bytes; a `.sha256` file is written beside it.
+/// same bytes; a `.sha256` file is written beside it, and the submit scripts to run by hand,
+/// filled in with the job's values: `NAME-spark-submit.sh` (cluster mode with the cluster's
+/// own `spark-submit`) and `NAME-ssh-launch.sh` (starts the bundle detached on a Linux host
+/// over SSH), which the bundle carries too.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   cargo stream package

@@ -12,7 +12,8 @@ pub struct ClusterConfig {
     pub removed: Vec<String>,
 }
 
-/// Removes every `[profile.NAME]` that is named `local` or whose `master` is `local...`.
+/// Removes every `[profile.NAME]` that is named `local` or whose `master` is `local...`, and
+/// the client-side `[package]` and `[clusters]` tables.
 ///
 /// # Examples
 ///
@@ -24,8 +25,10 @@ pub struct ClusterConfig {
 /// ```
 pub fn for_cluster(text: &str) -> anyhow::Result<ClusterConfig> {
     let mut table: toml::Table = text.parse().context("failed to parse `Stream.toml`")?;
-    // The `[package]` table holds `cargo stream package` settings, not the job's.
+    // The `[package]` table holds `cargo stream package` settings and `[clusters]` the
+    // client's cluster profiles (hosts, users, key paths): neither is the job's business.
     table.remove("package");
+    table.remove("clusters");
     let mut removed = Vec::new();
     if let Some(profiles) = table.get_mut("profile").and_then(|p| p.as_table_mut()) {
         let local: Vec<String> = profiles
@@ -58,6 +61,19 @@ pub fn for_cluster(text: &str) -> anyhow::Result<ClusterConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leaves_out_the_client_side_tables() {
+        let text = "[job]\nname = \"wc\"\n[package]\nbin = \"wc\"\n[clusters.prod]\nkind = \"ssh\"\nhost = \"10.0.0.5\"\nidentity-file = \"~/.ssh/prod\"\n";
+        let out = for_cluster(text).unwrap();
+        assert!(out.text.contains("[job]"), "{}", out.text);
+        assert!(
+            !out.text.contains("clusters") && !out.text.contains("10.0.0.5"),
+            "{}",
+            out.text
+        );
+        assert!(!out.text.contains("[package]"), "{}", out.text);
+    }
 
     #[test]
     fn keeps_cluster_profiles() {

@@ -5,7 +5,8 @@
 //! build with that feature ([`cargo_build`]); gather the entries (the binary, the cluster
 //! [`config`], the [`licenses`], `Cargo.lock`, the launcher, `--include` files); describe them
 //! in `stream-manifest.json` ([`manifest`], with the [`elf`] glibc floor and the [`git`]
-//! revision); and write one reproducible archive ([`bundle`]) plus its `.sha256`.
+//! revision); and write one reproducible archive ([`bundle`]) plus its `.sha256`, and the
+//! [`scripts`] a user can run by hand, filled in with the job's values, beside it.
 
 pub mod bundle;
 pub mod cargo_build;
@@ -15,6 +16,7 @@ pub mod git;
 pub mod licenses;
 pub mod locate;
 pub mod manifest;
+pub mod scripts;
 pub mod strip;
 
 use std::collections::BTreeMap;
@@ -111,6 +113,8 @@ pub struct PackageReport {
     pub build_command: Vec<String>,
     /// The local masters the cluster build ignores.
     pub stripped: Vec<LocalMaster>,
+    /// The filled-in `submit-scripts/` written beside the artifact.
+    pub scripts: Vec<PathBuf>,
     /// The entries, sorted (the binary's listed without contents on a dry run).
     pub entries: Vec<String>,
     /// The manifest (`None` on a dry run).
@@ -205,6 +209,19 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
         ArchiveFormat::Jar.extension()
     ));
     let checksum_file = bundle::checksum_path(&artifact);
+    let script_values = scripts::JobValues {
+        name: name.clone(),
+        version: version.clone(),
+        jar_file: artifact
+            .file_name()
+            .expect("a file name")
+            .to_string_lossy()
+            .into_owned(),
+        main_class: MAIN_CLASS.to_owned(),
+        driver_cores: scripts::DEFAULT_DRIVER_CORES,
+        driver_memory: scripts::DEFAULT_DRIVER_MEMORY.to_owned(),
+        jar_sha256: None,
+    };
 
     // Everything but the binary and the manifest can be gathered before the build, so that a
     // bad `--include` fails fast.
@@ -217,6 +234,7 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
         Entry::file("cargostream/Launcher.class", LAUNCHER_CLASS),
         Entry::executable("run.sh", RUN_SH),
     ];
+    entries.extend(scripts::bundle_entries(&script_values)?);
     let stream_toml = root.join("Stream.toml");
     if stream_toml.is_file() {
         let text = std::fs::read_to_string(&stream_toml)
@@ -279,6 +297,7 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
             size: None,
             build_command,
             stripped,
+            scripts: scripts::beside_paths(&out_dir, &name),
             entries: names,
             manifest: None,
             dry_run: true,
@@ -354,6 +373,13 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
         &checksum_file,
         format!("{sha256}  {file_name}\n").as_bytes(),
     )?;
+    let written = scripts::write_beside(
+        &out_dir,
+        &scripts::JobValues {
+            jar_sha256: Some(sha256.clone()),
+            ..script_values
+        },
+    )?;
     drop(progress);
 
     let mut names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
@@ -365,6 +391,7 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
         size: Some(bytes.len() as u64),
         build_command,
         stripped,
+        scripts: written,
         entries: names,
         manifest: Some(manifest),
         dry_run: false,

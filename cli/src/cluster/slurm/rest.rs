@@ -1,0 +1,439 @@
+//! slurmrestd's REST API (`/slurm/v0.0.38/...`): requests carrying the user's JWT
+//! (`X-SLURM-USER-NAME`, `X-SLURM-USER-TOKEN`), and its answers turned into values or into
+//! errors that name the URL, the HTTP status and slurmrestd's own words, with the fix.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::error::with_help;
+
+/// Where the JWT comes from (named in messages; the token itself never is).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// An environment variable.
+    Env(String),
+    /// A file.
+    File(std::path::PathBuf),
+}
+
+impl std::fmt::Display for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenSource::Env(var) => write!(f, "`${var}`"),
+            TokenSource::File(path) => write!(f, "`{}`", path.display()),
+        }
+    }
+}
+
+/// A client of one slurmrestd, for one cluster profile.
+#[derive(Debug)]
+pub struct Rest {
+    /// The profile's name, for messages.
+    cluster: String,
+    /// `http://host:port`, without a trailing `/`.
+    base: String,
+    /// `v0.0.38`.
+    api: String,
+    /// `X-SLURM-USER-NAME`, when the profile names it.
+    user: Option<String>,
+    /// Where the token is read from.
+    source: TokenSource,
+    client: reqwest::blocking::Client,
+}
+
+/// A token and the user it is for.
+struct Credentials {
+    user: String,
+    token: String,
+}
+
+impl Rest {
+    /// A client for slurmrestd at `base`, speaking API `api`, as `user` (else the token's own
+    /// user) with the token from `source`. Reads nothing yet.
+    pub fn new(
+        cluster: &str,
+        base: &str,
+        api: &str,
+        user: Option<String>,
+        source: TokenSource,
+    ) -> anyhow::Result<Rest> {
+        Ok(Rest {
+            cluster: cluster.to_owned(),
+            base: base.trim_end_matches('/').to_owned(),
+            api: api.to_owned(),
+            user,
+            source,
+            client: reqwest::blocking::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(60))
+                .build()
+                .context("failed to set up the HTTP client")?,
+        })
+    }
+
+    /// The URL of `path` under the API (`job/submit` → `{base}/slurm/v0.0.38/job/submit`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/slurm/{}/{path}", self.base, self.api)
+    }
+
+    /// Checks that a token can be read (before anything is uploaded).
+    pub fn check_token(&self) -> anyhow::Result<()> {
+        self.credentials().map(drop)
+    }
+
+    fn credentials(&self) -> anyhow::Result<Credentials> {
+        let text = match &self.source {
+            TokenSource::Env(var) => std::env::var(var).map_err(|_| {
+                with_help(
+                    anyhow::anyhow!(
+                        "cluster `{}` takes its Slurm token from `${var}`, which is not set",
+                        self.cluster
+                    ),
+                    format!("{}, or set `token-file`", token_help(&self.source)),
+                )
+            })?,
+            TokenSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
+                with_help(
+                    anyhow::Error::new(e).context(format!(
+                        "failed to read the Slurm token file `{}` of cluster `{}`",
+                        path.display(),
+                        self.cluster
+                    )),
+                    token_help(&self.source),
+                )
+            })?,
+        };
+        // `scontrol token` prints `SLURM_JWT=<token>`: take that line as it is, too.
+        let token = text.trim();
+        let token = token.strip_prefix("SLURM_JWT=").unwrap_or(token).to_owned();
+        if token.is_empty() || token.contains(char::is_whitespace) {
+            return Err(with_help(
+                anyhow::anyhow!(
+                    "the Slurm token in {} is {}",
+                    self.source,
+                    if token.is_empty() {
+                        "empty"
+                    } else {
+                        "not one word"
+                    }
+                ),
+                token_help(&self.source),
+            ));
+        }
+        let user = match &self.user {
+            Some(user) => user.clone(),
+            None => token_user(&token)
+                .or_else(|| {
+                    ["USER", "LOGNAME"]
+                        .iter()
+                        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+                })
+                .ok_or_else(|| {
+                    with_help(
+                        anyhow::anyhow!(
+                            "cluster `{}` names no Slurm user, and the token does not either",
+                            self.cluster
+                        ),
+                        format!("set `user = \"NAME\"` under `[clusters.{}]`", self.cluster),
+                    )
+                })?,
+        };
+        Ok(Credentials { user, token })
+    }
+
+    /// `GET path`: the answer's JSON.
+    pub fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, path, None)
+    }
+
+    /// `POST path` with a JSON body: the answer's JSON.
+    pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::POST, path, Some(body))
+    }
+
+    /// `DELETE path`: the answer's JSON.
+    pub fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::DELETE, path, None)
+    }
+
+    /// Sends a request; the HTTP status and the answer, whatever they are (errors only when
+    /// no answer came).
+    pub fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Answer> {
+        let credentials = self.credentials()?;
+        let url = self.url(path);
+        tracing::debug!(%method, %url, user = %credentials.user, "slurmrestd request");
+        let mut request = self
+            .client
+            .request(method.clone(), &url)
+            .header("X-SLURM-USER-NAME", &credentials.user)
+            .header("X-SLURM-USER-TOKEN", sensitive(&credentials.token)?)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().map_err(|e| {
+            with_help(
+                anyhow::anyhow!("{method} {url}: {}", describe(&e)),
+                format!(
+                    "check that slurmrestd runs and listens at `{}` (`url` under `[clusters.{}]`), and that this machine reaches it",
+                    self.base, self.cluster
+                ),
+            )
+        })?;
+        let code = response.status().as_u16();
+        let text = response
+            .text()
+            .with_context(|| format!("{method} {url}: failed to read the answer"))?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Answer {
+            method,
+            url,
+            user: credentials.user,
+            code,
+            errors: slurm_errors(&value),
+            value,
+            text,
+        })
+    }
+
+    fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let answer = self.send(method, path, body)?;
+        self.check(answer)
+    }
+
+    /// The answer's JSON if it is a success; else an error naming the URL, the status and
+    /// slurmrestd's words, with the likely fix.
+    pub fn check(&self, answer: Answer) -> anyhow::Result<Value> {
+        let Answer {
+            method,
+            url,
+            user,
+            code,
+            errors,
+            value,
+            text,
+        } = answer;
+        if (200..300).contains(&code) && errors.is_empty() {
+            if value.is_null() {
+                anyhow::bail!(
+                    "{method} {url}: HTTP {code}, but the answer is not JSON: {}",
+                    excerpt(&text)
+                );
+            }
+            return Ok(value);
+        }
+        let said = if errors.is_empty() {
+            excerpt(&text)
+        } else {
+            errors
+                .iter()
+                .map(SlurmError::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let err = anyhow::anyhow!("{method} {url}: HTTP {code}: slurmrestd said: {said}");
+        let refused = errors.iter().any(SlurmError::is_authentication);
+        let help = match code {
+            401 | 403 => format!(
+                "slurmrestd refused the request as `{user}`: {}",
+                token_help(&self.source)
+            ),
+            _ if refused => format!(
+                "slurmctld most likely refused the token in {} (tokens expire, and must be signed with the cluster's `jwt_key`): {}",
+                self.source,
+                token_help(&self.source)
+            ),
+            404 => format!(
+                "slurmrestd does not serve `{}` at `{}`: check `url` and `api-version` under `[clusters.{}]` (slurmrestd must load `-s openapi/{}`)",
+                self.api, self.base, self.cluster, self.api
+            ),
+            400 => "slurmrestd could not read the job description: a `slurm.*` key given with `--conf` or in the profile's `conf` may be malformed; if not, this is a bug in cargo-stream".to_owned(),
+            _ => format!(
+                "this is Slurm's own refusal: check the job's resources (`driver-cores`, `driver-memory`, `partition`) against `sinfo` on cluster `{}`",
+                self.cluster
+            ),
+        };
+        Err(with_help(err, help))
+    }
+}
+
+/// An answer of slurmrestd, successful or not.
+#[derive(Debug)]
+pub struct Answer {
+    method: reqwest::Method,
+    url: String,
+    user: String,
+    /// The HTTP status.
+    pub code: u16,
+    /// The `errors` it listed.
+    pub errors: Vec<SlurmError>,
+    /// The body as JSON (`null` if it is not JSON).
+    pub value: Value,
+    text: String,
+}
+
+/// One entry of an answer's `errors` list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlurmError {
+    /// Slurm's error number (`error_number` or `error_code`), if given.
+    pub number: Option<i64>,
+    /// The error's name (`Invalid job id specified`).
+    pub error: String,
+    /// Its description (`Unable to find JobId=9`), if given.
+    pub description: Option<String>,
+}
+
+impl SlurmError {
+    /// Slurm's `ESLURM_INVALID_JOB_ID`: the controller does not know the job (any more).
+    pub fn is_unknown_job(&self) -> bool {
+        self.number == Some(2017)
+    }
+
+    /// A failure slurmctld gives when it refuses the token (expired, badly signed): the
+    /// REST answer only says "Unspecified error" (-1).
+    fn is_authentication(&self) -> bool {
+        self.number == Some(-1)
+            || self.error.contains("Unspecified error")
+            || self.error.to_ascii_lowercase().contains("authentication")
+    }
+}
+
+impl std::fmt::Display for SlurmError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.error)?;
+        if let Some(d) = &self.description
+            && !d.is_empty()
+            && d != &self.error
+        {
+            write!(f, " ({d})")?;
+        }
+        if let Some(n) = self.number {
+            write!(f, " [error {n}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// The `errors` of an answer (v0.0.38 gives `error`, `error_number` or `error_code`,
+/// `description`, `source`).
+pub fn slurm_errors(value: &Value) -> Vec<SlurmError> {
+    value["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| SlurmError {
+            number: e["error_number"].as_i64().or(e["error_code"].as_i64()),
+            error: e["error"]
+                .as_str()
+                .or(e["description"].as_str())
+                .unwrap_or("unknown error")
+                .to_owned(),
+            description: e["description"].as_str().map(str::to_owned),
+        })
+        .collect()
+}
+
+/// The user a Slurm JWT is for (its `sun` claim), without checking the signature.
+pub fn token_user(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims["sun"].as_str().map(str::to_owned)
+}
+
+/// The token as a header value marked sensitive, so that no debug output shows it.
+fn sensitive(token: &str) -> anyhow::Result<reqwest::header::HeaderValue> {
+    let mut value = reqwest::header::HeaderValue::from_str(token)
+        .map_err(|_| anyhow::anyhow!("the Slurm token holds characters a header cannot"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// How to get a fresh token into `source`.
+fn token_help(source: &TokenSource) -> String {
+    match source {
+        TokenSource::Env(var) if var == "SLURM_JWT" => {
+            "get a fresh token on the cluster with `scontrol token` and `export SLURM_JWT=<token>` (`export $(scontrol token)` does both)".to_owned()
+        }
+        TokenSource::Env(var) => format!(
+            "get a fresh token on the cluster with `scontrol token` and `export {var}=<token>` (the part after `SLURM_JWT=`)"
+        ),
+        TokenSource::File(path) => format!(
+            "get a fresh token on the cluster with `scontrol token` and write it to `{}`",
+            path.display()
+        ),
+    }
+}
+
+/// A reqwest error with its causes ("connection refused" sits a few levels down).
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let message = s.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// The start of a non-JSON answer, on one line.
+fn excerpt(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.is_empty() {
+        return "(an empty answer)".into();
+    }
+    let mut out: String = line.chars().take(300).collect();
+    if out.len() < line.len() {
+        out.push_str("...");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn errors_of_both_spellings_parse() {
+        let errors = slurm_errors(&json!({"errors": [
+            {"description": "Unable to find JobId=9", "error_number": 2017,
+             "error": "Invalid job id specified", "source": "slurm_load_job"},
+            {"error_code": 2000, "error": "Invalid partition name specified"},
+        ]}));
+        assert!(errors[0].is_unknown_job());
+        assert_eq!(
+            errors[0].to_string(),
+            "Invalid job id specified (Unable to find JobId=9) [error 2017]"
+        );
+        assert_eq!(errors[1].number, Some(2000));
+        assert!(slurm_errors(&json!({"errors": []})).is_empty());
+    }
+
+    #[test]
+    fn tokens_name_their_user() {
+        // {"exp":1795540542,"iat":1795533342,"sun":"root"}, as `scontrol token` writes it.
+        let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjE3OTU1NDA1NDIsImlhdCI6MTc5NTUzMzM0Miwic3VuIjoicm9vdCJ9.sig";
+        assert_eq!(token_user(token).as_deref(), Some("root"));
+        assert_eq!(token_user("garbage"), None);
+    }
+}

@@ -1,0 +1,130 @@
+//! The batch script a Slurm job runs: check the staged bundle, unzip it into the job's folder,
+//! and `exec` the job's binary.
+//!
+//! Why `exec`, and not the bundle's `run.sh`: on `scancel`, Slurm sends SIGTERM to every
+//! process of the job (then SIGKILL after `KillWait`). `run.sh` forwards the SIGTERM it gets to
+//! the job, so the job would get two, and the runtime takes a second signal as "stop at once",
+//! skipping the final checkpoint. With `exec` the job is the batch step's only process and gets
+//! exactly one SIGTERM.
+
+/// What the script needs to know.
+#[derive(Clone, Debug)]
+pub struct Script<'a> {
+    /// The staged jar, as the node sees it.
+    pub jar: &'a str,
+    /// Its sha256 (checked on the node when `sha256sum` is there).
+    pub sha256: &'a str,
+    /// The job's folder, as the node sees it: the bundle is unzipped into `bundle/` there.
+    pub dir: &'a str,
+    /// The job's arguments.
+    pub args: &'a [String],
+}
+
+const TEMPLATE: &str = r#"#!/bin/sh
+# Written by cargo-stream: runs the bundle @JAR_NAME@ as a Slurm batch job.
+# The shell ends by exec-ing the job, so that scancel's SIGTERM reaches it once (it then stops
+# gracefully, writing its last checkpoint) before KillWait ends in SIGKILL.
+set -eu
+jar=@JAR@
+sha256=@SHA256@
+dir=@DIR@
+fail() { echo "cargo-stream: $*" >&2; exit 1; }
+host=$(hostname 2>/dev/null || echo "this node")
+[ -r "$jar" ] || fail "cannot read the bundle $jar on $host (is the upload folder shared with the nodes?)"
+if command -v sha256sum >/dev/null 2>&1; then
+    got=$(sha256sum "$jar" | cut -d ' ' -f 1)
+    [ "$got" = "$sha256" ] || fail "$jar on $host has sha256 $got, not $sha256"
+fi
+bundle=$dir/bundle
+rm -rf "$bundle"
+mkdir -p "$bundle"
+if command -v unzip >/dev/null 2>&1; then
+    unzip -q -o "$jar" -d "$bundle" -x 'cargostream/*' || fail "cannot unzip $jar"
+elif command -v python3 >/dev/null 2>&1; then
+    python3 - "$jar" "$bundle" <<'PY' || fail "cannot unzip $jar"
+import os, sys, zipfile
+jar, dest = sys.argv[1], os.path.realpath(sys.argv[2])
+with zipfile.ZipFile(jar) as z:
+    for info in z.infolist():
+        target = os.path.realpath(os.path.join(dest, info.filename))
+        if not target.startswith(dest + os.sep):
+            sys.exit("refusing the entry %r: it would be written outside %s" % (info.filename, dest))
+        z.extract(info, dest)
+        mode = (info.external_attr >> 16) & 0o777
+        if mode:
+            os.chmod(target, mode)
+PY
+else
+    fail "need unzip or python3 on $host to open the bundle"
+fi
+[ -f "$bundle/META-INF/MANIFEST.MF" ] || fail "$jar is not a cargo-stream bundle (no META-INF/MANIFEST.MF)"
+binary=$(tr -d '\r' < "$bundle/META-INF/MANIFEST.MF" | sed -n 's/^Cargo-Stream-Binary: //p' | head -n 1)
+[ -n "$binary" ] || fail "the bundle's manifest names no Cargo-Stream-Binary"
+case "$binary" in /*|*..*) fail "refusing the binary path $binary";; esac
+exe=$bundle/$binary
+[ -f "$exe" ] || fail "missing $binary in the bundle"
+[ -x "$exe" ] || chmod +x "$exe" || fail "cannot make $exe executable"
+CARGO_STREAM_DEPLOY_MODE=cluster
+CARGO_STREAM_BUNDLE_DIR=$bundle
+export CARGO_STREAM_DEPLOY_MODE CARGO_STREAM_BUNDLE_DIR
+if [ -f "$bundle/Stream.toml" ]; then
+    CARGO_STREAM_CONFIG=$bundle/Stream.toml
+    export CARGO_STREAM_CONFIG
+fi
+cd "$dir"
+exec "$exe"@ARGS@
+"#;
+
+impl Script<'_> {
+    /// The script's text.
+    pub fn render(&self) -> String {
+        let name = self.jar.rsplit('/').next().unwrap_or(self.jar);
+        let args: String = self.args.iter().map(|a| format!(" {}", quote(a))).collect();
+        TEMPLATE
+            // The name only sits in a comment: keep it to one line.
+            .replace("@JAR_NAME@", &name.replace(['\n', '\r'], " "))
+            .replace("@JAR@", &quote(self.jar))
+            .replace("@SHA256@", &quote(self.sha256))
+            .replace("@DIR@", &quote(self.dir))
+            .replace("@ARGS@", &args)
+    }
+}
+
+/// `text` as one POSIX shell word.
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_survive_the_shell() {
+        let args = vec![
+            "a b".to_owned(),
+            "it's".to_owned(),
+            "$HOME".to_owned(),
+            String::new(),
+        ];
+        let text = Script {
+            jar: "/shared/wc-1.jar",
+            sha256: "ab",
+            dir: "/shared/jobs/wc-1",
+            args: &args,
+        }
+        .render();
+        let tmp = tempfile::tempdir().unwrap();
+        // Run the last line's words through a real shell, with `printf` for the job.
+        let exec = text.lines().find(|l| l.starts_with("exec ")).unwrap();
+        let probe = exec.replace("exec \"$exe\"", "printf '[%s]'");
+        let out = std::process::Command::new("sh")
+            .args(["-c", &probe])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "[a b][it's][$HOME][]");
+        assert!(text.contains("jar='/shared/wc-1.jar'"), "{text}");
+        assert!(text.starts_with("#!/bin/sh\n"));
+    }
+}

@@ -1,0 +1,273 @@
+//! `spark-ssh`: the cluster's own `spark-submit --deploy-mode cluster`, run on a gateway host
+//! over SSH — the course's submit script, automated, for clusters whose REST gateway is off or
+//! not reachable from here.
+//!
+//! The jar is uploaded to the host over SFTP (checked), `spark-submit` runs there against the
+//! master's cluster port (`spark://HOST:7077`, whose client passes the job's environment on),
+//! and the job is followed through the master's and worker's web UIs, reached from the host
+//! through the SSH connection (no port needs to be open to this machine). `kill` uses Spark's
+//! own client (`org.apache.spark.deploy.Client kill`).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
+use crate::cluster::profile::{Profile, SshTarget, Upload};
+use crate::cluster::record::Record;
+use crate::cluster::spark_rest::parse_log_page;
+use crate::cluster::ssh::{Session, quote};
+use crate::cluster::stage;
+use crate::error::with_help;
+use crate::shell::Shell;
+
+/// Spark properties the jar's launcher turns into the job's environment variables.
+pub const ENV_PROPERTY_PREFIX: &str = "spark.cargo-stream.env.";
+
+/// A Spark standalone cluster reached by running its tools on a host over SSH.
+#[derive(Debug)]
+pub struct SparkSsh {
+    cluster: String,
+    ssh: SshTarget,
+    /// `spark://HOST:7077`.
+    master: String,
+    /// `SPARK_HOME` on the host.
+    spark_home: String,
+    /// The master's web UI, as the host reaches it.
+    ui: String,
+    upload: Upload,
+}
+
+impl SparkSsh {
+    /// The backend for a `spark-ssh` profile.
+    pub fn new(profile: &Profile) -> anyhow::Result<SparkSsh> {
+        let master = profile
+            .required("master", profile.layer.master.as_deref())?
+            .to_owned();
+        let host = master
+            .strip_prefix("spark://")
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|h| h.split(':').next())
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| {
+                with_help(
+                    anyhow::anyhow!("cluster `{}`: `master = \"{master}\"` is not a `spark://HOST:PORT` URL", profile.name),
+                    "give the master's cluster port as the host sees it, e.g. `master = \"spark://127.0.0.1:7077\"`",
+                )
+            })?;
+        let ui = match &profile.layer.master_ui {
+            Some(ui) => ui.trim_end_matches('/').to_owned(),
+            None => format!("http://{host}:8080"),
+        };
+        Ok(SparkSsh {
+            cluster: profile.name.clone(),
+            ssh: profile.ssh()?,
+            spark_home: profile
+                .required("spark-home", profile.layer.spark_home.as_deref())?
+                .trim_end_matches('/')
+                .to_owned(),
+            master,
+            ui,
+            upload: profile.upload()?,
+        })
+    }
+
+    /// The master's `/json/` as the host sees it.
+    fn master_state(&self, session: &Session) -> anyhow::Result<Value> {
+        let url = format!("{}/json/", self.ui);
+        let body = session.http_get(&url).map_err(|e| {
+            with_help(
+                e.context(format!("failed to read the Spark master's state from {} through {}", self.ui, self.ssh)),
+                format!(
+                    "set `master-ui = \"http://HOST:PORT\"` (the master's web UI as the SSH host reaches it) under `[clusters.{}]`",
+                    self.cluster
+                ),
+            )
+        })?;
+        serde_json::from_str(&body).map_err(|e| anyhow::anyhow!("{url} did not answer JSON: {e}"))
+    }
+
+    /// The driver's entry in the master's state, if the master knows it.
+    fn driver(&self, state: &Value, id: &str) -> Option<Value> {
+        ["activedrivers", "completeddrivers"]
+            .iter()
+            .flat_map(|list| state[*list].as_array().into_iter().flatten())
+            .find(|d| d["id"].as_str() == Some(id))
+            .cloned()
+    }
+}
+
+impl Backend for SparkSsh {
+    fn submit(&self, shell: &mut Shell, job: &JobSpec) -> anyhow::Result<Submitted> {
+        let staged = stage::stage(shell, &self.upload, &job.artifact, &job.sha256)?;
+        let session = Session::connect(&self.ssh)?;
+        let mut args: Vec<String> = vec![
+            format!("{}/bin/spark-submit", self.spark_home),
+            "--master".into(),
+            self.master.clone(),
+            "--deploy-mode".into(),
+            "cluster".into(),
+            "--name".into(),
+            job.name.clone(),
+            "--class".into(),
+            job.main_class.clone(),
+            "--driver-cores".into(),
+            job.driver_cores.to_string(),
+            "--driver-memory".into(),
+            job.driver_memory.clone(),
+        ];
+        if job.supervise {
+            args.push("--supervise".into());
+        }
+        for (k, v) in &job.conf {
+            args.push("--conf".into());
+            args.push(format!("{k}={v}"));
+        }
+        // spark-submit's cluster-mode client does not hand its environment to the driver:
+        // the jar's launcher turns these properties into the job's environment.
+        for (k, v) in &job.env {
+            args.push("--conf".into());
+            args.push(format!("{ENV_PROPERTY_PREFIX}{k}={v}"));
+        }
+        args.push(staged.url.clone());
+        args.extend(job.args.iter().cloned());
+        let command = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
+        shell.verbose_status("Running", format!("`{command}` on {}", self.ssh));
+        let out = session.exec(&command)?;
+        let text = format!("{}\n{}", out.stdout, out.stderr);
+        let id = text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .find(|w| w.starts_with("driver-") && w.len() > "driver-".len())
+            .map(str::to_owned);
+        match id {
+            Some(id) if out.success() => Ok(Submitted {
+                message: format!("Driver successfully submitted as {id}"),
+                id,
+                data: json!({ "appResource": staged.url }),
+            }),
+            _ => {
+                let tail: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .rev()
+                    .take(12)
+                    .collect();
+                Err(with_help(
+                    anyhow::anyhow!(
+                        "`spark-submit` on {} exited with {} without a driver ID:\n{}",
+                        self.ssh,
+                        out.code,
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    ),
+                    format!(
+                        "check `spark-home` and `master` (the cluster port, e.g. spark://HOST:7077) under `[clusters.{}]`",
+                        self.cluster
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn status(&self, record: &Record) -> anyhow::Result<Status> {
+        let session = Session::connect(&self.ssh)?;
+        let state = self.master_state(&session)?;
+        Ok(match self.driver(&state, &record.id) {
+            Some(driver) => Status {
+                state: driver["state"]
+                    .as_str()
+                    .and_then(JobState::parse)
+                    .unwrap_or(JobState::Unknown),
+                message: None,
+                location: driver["worker"]
+                    .as_str()
+                    .filter(|w| *w != "None")
+                    .map(str::to_owned),
+            },
+            None => Status {
+                state: JobState::Unknown,
+                message: Some(format!(
+                    "the master at {} does not list `{}`",
+                    self.ui, record.id
+                )),
+                location: None,
+            },
+        })
+    }
+
+    fn kill(&self, record: &Record, grace: Duration) -> anyhow::Result<String> {
+        let session = Session::connect(&self.ssh)?;
+        let command = [
+            format!("{}/bin/spark-class", self.spark_home),
+            "org.apache.spark.deploy.Client".into(),
+            "kill".into(),
+            self.master.clone(),
+            record.id.clone(),
+        ]
+        .iter()
+        .map(|a| quote(a))
+        .collect::<Vec<_>>()
+        .join(" ");
+        let out = session.exec(&command)?;
+        if !out.success() {
+            anyhow::bail!(
+                "Spark's client on {} could not kill `{}` (exit {}): {}",
+                self.ssh,
+                record.id,
+                out.code,
+                out.stderr
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or_default()
+            );
+        }
+        let deadline = std::time::Instant::now() + grace;
+        loop {
+            let status = self.status(record)?;
+            if status.state.is_final() || std::time::Instant::now() >= deadline {
+                return Ok(format!("Kill request for {} submitted", record.id));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {
+        let session = Session::connect(&self.ssh)?;
+        let state = self.master_state(&session)?;
+        let Some(worker) = self
+            .driver(&state, &record.id)
+            .and_then(|d| d["worker"].as_str().map(str::to_owned))
+        else {
+            return Ok(Vec::new());
+        };
+        let Some(ui) = state["workers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|w| w["id"].as_str() == Some(worker.as_str()))
+            .and_then(|w| w["webuiaddress"].as_str())
+            .map(|s| s.trim_end_matches('/').to_owned())
+        else {
+            return Ok(Vec::new());
+        };
+        const CHUNK: u64 = 100 * 1024;
+        let mut out = Vec::new();
+        let mut from = offset;
+        loop {
+            let url = format!(
+                "{ui}/log?driverId={}&logType={}&offset={from}&byteLength={CHUNK}",
+                record.id,
+                stream.name()
+            );
+            let text = session.http_get(&url)?;
+            let Some((range, body)) = parse_log_page(&text) else {
+                return Ok(out);
+            };
+            out.extend_from_slice(body.as_bytes());
+            if range.end >= range.total || range.end <= from {
+                return Ok(out);
+            }
+            from = range.end;
+        }
+    }
+}

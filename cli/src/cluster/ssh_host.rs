@@ -1,0 +1,634 @@
+//! The `ssh` kind: a plain Linux host reached over SSH, with no cluster manager on it.
+//!
+//! `submit` uploads the jar (checked, into `REMOTE_DIR/uploads/`), unpacks it into a folder of
+//! its own, `REMOTE_DIR/<id>/bundle/`, and starts it there detached from the SSH connection:
+//! a small wrapper, `job.sh`, runs in a session of its own (`setsid`) and runs the bundle's
+//! `run.sh`, with the job's stdout and stderr in files next to it. The folder then holds all
+//! that `status`, `kill` and `logs` read:
+//!
+//! ```text
+//! REMOTE_DIR/<id>/
+//!   bundle/      the unpacked jar (run.sh, META-INF/MANIFEST.MF, the binary)
+//!   job.sh       the wrapper; supervise restarts the job when it exits non-zero
+//!   pid          the wrapper's pid, also the job's process group
+//!   stdout       the job's standard output (appended over restarts)
+//!   stderr       its standard error
+//!   attempts     how many times the job was started
+//!   exit-code    the job's exit code, once it has ended
+//!   killed       written by `cargo stream kill`
+//! ```
+//!
+//! The job starts in its folder, so a relative `CHECKPOINT_DIR` lands there too. Driver cores,
+//! memory and `conf` are Spark's and do not apply to a plain host.
+
+use std::cell::OnceCell;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
+use crate::cluster::profile::{Profile, SshTarget};
+use crate::cluster::record::Record;
+use crate::cluster::ssh::{Session, quote};
+use crate::cluster::stage::staged_name;
+use crate::error::with_help;
+use crate::shell::Shell;
+
+/// How often `kill` looks whether the job has stopped.
+const KILL_POLL: Duration = Duration::from_millis(250);
+
+/// A plain Linux host over SSH (`kind = "ssh"`).
+pub struct SshHost {
+    cluster: String,
+    target: SshTarget,
+    remote_dir: String,
+    session: OnceCell<Session>,
+}
+
+impl std::fmt::Debug for SshHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshHost")
+            .field("cluster", &self.cluster)
+            .field("target", &self.target)
+            .field("remote_dir", &self.remote_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SshHost {
+    /// The backend for an `ssh` profile (no connection is made yet).
+    pub fn new(profile: &Profile) -> anyhow::Result<SshHost> {
+        Ok(SshHost {
+            cluster: profile.name.clone(),
+            target: profile.ssh()?,
+            remote_dir: profile.remote_dir(),
+            session: OnceCell::new(),
+        })
+    }
+
+    /// The connection, opened on first use and kept for the backend's life (`logs --follow`
+    /// asks every half second).
+    fn session(&self) -> anyhow::Result<&Session> {
+        if let Some(session) = self.session.get() {
+            return Ok(session);
+        }
+        let session = Session::connect(&self.target)
+            .with_context(|| format!("failed to reach cluster `{}`", self.cluster))?;
+        Ok(self.session.get_or_init(|| session))
+    }
+
+    /// The remote folder of a recorded submission.
+    fn folder(record: &Record) -> anyhow::Result<&str> {
+        record.data["dir"]
+            .as_str()
+            .filter(|d| d.starts_with('/'))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the record of `{}` names no remote folder (`data.dir`)",
+                    record.id
+                )
+            })
+    }
+
+    /// What the job's folder says: see [`Probe`].
+    fn probe(&self, dir: &str) -> anyhow::Result<Probe> {
+        let script = format!(
+            "cd -- {} 2>/dev/null || {{ echo gone=1; exit 0; }}\n{ALIVE}\n\
+             [ -f exit-code ] && echo \"exit=$(cat exit-code)\"\n\
+             [ -f killed ] && echo killed=1\n\
+             [ -f attempts ] && echo \"attempts=$(cat attempts)\"\n\
+             alive && echo alive=1\n\
+             exit 0\n",
+            quote(dir)
+        );
+        let out = self
+            .session()?
+            .exec_with_input("sh -s", script.as_bytes())?;
+        if !out.success() {
+            anyhow::bail!(
+                "failed to read the job folder `{dir}` on `{}`: {}",
+                self.target,
+                out.stderr.trim()
+            );
+        }
+        Ok(Probe::parse(&out.stdout))
+    }
+}
+
+/// A shell function, `alive`: whether the wrapper whose pid is in `./pid` still runs (and is
+/// ours: a pid reused by another program after a restart of the host does not count).
+const ALIVE: &str = r#"alive() {
+    pid=$(cat pid 2>/dev/null) || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    [ -r "/proc/$pid/cmdline" ] || return 0
+    tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q 'job\.sh'
+}"#;
+
+/// The state of a job's folder on the host.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Probe {
+    gone: bool,
+    alive: bool,
+    exit: Option<i32>,
+    killed: bool,
+    attempts: u32,
+}
+
+impl Probe {
+    fn parse(text: &str) -> Probe {
+        let mut probe = Probe::default();
+        for line in text.lines() {
+            match line.split_once('=') {
+                Some(("gone", _)) => probe.gone = true,
+                Some(("alive", _)) => probe.alive = true,
+                Some(("killed", _)) => probe.killed = true,
+                Some(("exit", code)) => probe.exit = code.trim().parse().ok(),
+                Some(("attempts", n)) => probe.attempts = n.trim().parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+        probe
+    }
+
+    fn status(&self, location: String) -> Status {
+        let (state, message) = if self.gone {
+            (
+                JobState::Unknown,
+                Some("its folder is gone from the host".to_owned()),
+            )
+        } else if self.alive {
+            let message = (self.attempts > 1).then(|| {
+                format!(
+                    "restarted {} time(s) after failing (supervise)",
+                    self.attempts - 1
+                )
+            });
+            (JobState::Running, message)
+        } else if self.killed {
+            (
+                JobState::Killed,
+                Some(match self.exit {
+                    Some(code) => format!("stopped by `cargo stream kill` (exit code {code})"),
+                    None => "stopped by `cargo stream kill` (forced)".to_owned(),
+                }),
+            )
+        } else {
+            match self.exit {
+                Some(0) => (JobState::Finished, None),
+                Some(code) => (
+                    JobState::Failed,
+                    Some(format!("the job exited with code {code}")),
+                ),
+                None => (
+                    JobState::Failed,
+                    Some(
+                        "the job stopped without an exit code (killed by a signal, or the host restarted)"
+                            .to_owned(),
+                    ),
+                ),
+            }
+        };
+        Status {
+            state,
+            message,
+            location: Some(location),
+        }
+    }
+}
+
+/// Refuses a jar whose entries could land outside the folder it is unpacked into, or that holds
+/// symbolic links (which a later entry could be written through). Checked here, on the local
+/// copy that the host's copy was verified against, whatever tool unpacks it there.
+fn check_entries(artifact: &Path) -> anyhow::Result<()> {
+    let file = std::fs::File::open(artifact)
+        .with_context(|| format!("failed to open `{}`", artifact.display()))?;
+    let mut zip = zip::ZipArchive::new(file)
+        .with_context(|| format!("`{}` is not a zip archive", artifact.display()))?;
+    let mut manifest = false;
+    for index in 0..zip.len() {
+        let entry = zip.by_index_raw(index)?;
+        let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+        let unsafe_name = entry.enclosed_name().is_none()
+            || name.starts_with('/')
+            || name.split(['/', '\\']).any(|part| part == "..");
+        let symlink = entry.is_symlink()
+            || entry
+                .unix_mode()
+                .is_some_and(|mode| mode & 0o170000 == 0o120000);
+        if unsafe_name || symlink {
+            let why = if symlink {
+                "is a symbolic link"
+            } else {
+                "would be written outside the job's folder"
+            };
+            return Err(with_help(
+                anyhow::anyhow!(
+                    "refusing to unpack `{}`: its entry `{name}` {why}",
+                    artifact.display()
+                ),
+                "submit a bundle written by `cargo stream package`",
+            ));
+        }
+        manifest |= name == "META-INF/MANIFEST.MF";
+    }
+    if !manifest {
+        return Err(with_help(
+            anyhow::anyhow!(
+                "`{}` has no `META-INF/MANIFEST.MF`, so it cannot be run",
+                artifact.display()
+            ),
+            "submit a bundle written by `cargo stream package`",
+        ));
+    }
+    Ok(())
+}
+
+/// `word-count-20261124-153012-a1b2`: the job's name, the time (UTC) and 4 random hex digits.
+fn submission_id(name: &str) -> String {
+    let mut clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    clean = clean.trim_matches('-').to_owned();
+    if clean.is_empty() {
+        clean = "job".into();
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let t = secs % 86_400;
+    let mut random = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&(now.as_nanos(), std::process::id()), &mut random);
+    let random = std::hash::Hasher::finish(&random) as u16;
+    format!(
+        "{clean}-{y:04}{m:02}{d:02}-{:02}{:02}{:02}-{random:04x}",
+        t / 3600,
+        t / 60 % 60,
+        t % 60
+    )
+}
+
+/// Days since 1970-01-01 as (year, month, day) (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Unpacks `$jar` into `bundle/` with python3 (which does not create symbolic links; entries
+/// that would land outside are refused again) or else `unzip`.
+const UNPACK: &str = r#"mkdir bundle || fail "cannot create $PWD/bundle"
+if command -v python3 >/dev/null 2>&1; then
+    python3 - "$jar" bundle <<'CARGO_STREAM_PY' || fail "cannot unpack $jar"
+import os, sys, zipfile
+jar, dest = sys.argv[1], os.path.realpath(sys.argv[2])
+with zipfile.ZipFile(jar) as z:
+    for info in z.infolist():
+        target = os.path.realpath(os.path.join(dest, info.filename))
+        if target != dest and not target.startswith(dest + os.sep):
+            sys.exit("refusing the entry %r: it would be written outside %s" % (info.filename, dest))
+        z.extract(info, dest)
+        mode = (info.external_attr >> 16) & 0o777
+        if mode:
+            os.chmod(target, mode)
+CARGO_STREAM_PY
+elif command -v unzip >/dev/null 2>&1; then
+    unzip -q "$jar" -d bundle </dev/null || fail "cannot unpack $jar"
+else
+    fail "neither python3 nor unzip is installed, one is needed to unpack the jar" 5
+fi"#;
+
+/// The wrapper the job runs under, `job.sh`; `@SUPERVISE@` is 1 or 0.
+const WRAPPER: &str = r#"#!/bin/sh
+# Written by `cargo stream submit` (kind `ssh`): runs the bundle in ./bundle detached from the
+# SSH connection, and keeps next to it what `cargo stream status`, `kill` and `logs` read.
+cd "$(dirname "$0")" || exit 1
+echo $$ > pid
+supervise=@SUPERVISE@
+stop=0
+signalled=0
+child=
+# `kill` sends SIGTERM to this script only, which passes it on: the job stops gracefully on the
+# first SIGTERM and at once on a second one, so it must not get one from each of us.
+trap 'stop=1; signalled=1; [ -z "$child" ] || kill -TERM "$child" 2>/dev/null' TERM INT
+trap '' HUP
+attempt=0
+while :; do
+    attempt=$((attempt + 1))
+    echo "$attempt" > attempts
+    sh bundle/run.sh "$@" </dev/null >>stdout 2>>stderr &
+    child=$!
+    code=0
+    wait "$child" || code=$?
+    # A trapped signal interrupts `wait`: wait again for the job's own exit code.
+    while [ "$signalled" = 1 ]; do
+        signalled=0
+        if kill -0 "$child" 2>/dev/null; then
+            code=0
+            wait "$child" || code=$?
+        fi
+    done
+    if [ "$code" -ne 0 ] && [ "$supervise" = 1 ] && [ "$stop" = 0 ]; then
+        echo "cargo-stream: the job exited with code $code; starting it again (supervise)" >>stderr
+        sleep 1
+        [ "$stop" = 0 ] && continue
+    fi
+    break
+done
+echo "$code" > exit-code.part && mv -f exit-code.part exit-code
+"#;
+
+impl SshHost {
+    /// The script that unpacks the uploaded jar into a new folder and starts the job.
+    fn start_script(&self, job: &JobSpec, jar: &str, id: &str) -> anyhow::Result<String> {
+        let base = crate::cluster::ssh::shell_dir(&self.remote_dir);
+        let mut exports = String::new();
+        for (key, value) in &job.env {
+            let valid = key
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(with_help(
+                    anyhow::anyhow!("`{key}` is not a valid environment variable name"),
+                    "use letters, digits and `_`, not starting with a digit",
+                ));
+            }
+            exports.push_str(&format!("{key}={}\nexport {key}\n", quote(value)));
+        }
+        let args: Vec<String> = job.args.iter().map(|a| quote(a)).collect();
+        let run_sh = String::from_utf8_lossy(crate::package::RUN_SH);
+        let wrapper = WRAPPER.replace("@SUPERVISE@", if job.supervise { "1" } else { "0" });
+        Ok(format!(
+            r#"umask 022
+jar={jar}
+fail() {{ echo "cargo-stream: $1" >&2; if [ -n "${{made:-}}" ]; then cd .. && rm -rf -- {id}; fi; exit "${{2:-4}}"; }}
+mkdir -p -- {base} && cd -- {base} || fail "cannot create the folder {base_shown}"
+mkdir -- {id} || fail "cannot create the folder {id}"
+made=1
+cd -- {id} || fail "cannot enter the folder {id}"
+pwd
+{UNPACK}
+if [ ! -f bundle/run.sh ]; then
+cat > bundle/run.sh <<'CARGO_STREAM_RUN_SH'
+{run_sh}
+CARGO_STREAM_RUN_SH
+fi
+cat > job.sh <<'CARGO_STREAM_JOB_SH'
+{wrapper}
+CARGO_STREAM_JOB_SH
+command -v setsid >/dev/null 2>&1 || fail "setsid (util-linux) is not installed" 6
+{exports}setsid sh "$PWD/job.sh" {args} </dev/null >/dev/null 2>&1 &
+i=0
+while [ ! -s pid ] && [ "$i" -lt 100 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i + 1)); done
+[ -s pid ] || fail "the job did not start (no pid file after 10 s)"
+cat pid
+"#,
+            jar = quote(jar),
+            id = quote(id),
+            base_shown = self.remote_dir.replace(['"', '$', '`', '\\'], "_"),
+            args = args.join(" "),
+        ))
+    }
+}
+
+impl Backend for SshHost {
+    fn submit(&self, shell: &mut Shell, job: &JobSpec) -> anyhow::Result<Submitted> {
+        check_entries(&job.artifact)?;
+        let session = self.session()?;
+        let uploads = format!("{}/uploads", self.remote_dir.trim_end_matches('/'));
+        let jar = session.upload(
+            shell,
+            &job.artifact,
+            &uploads,
+            &staged_name(&job.artifact, &job.sha256),
+            &job.sha256,
+        )?;
+        let id = submission_id(&job.name);
+        let script = self.start_script(job, &jar, &id)?;
+        let out = session.exec_with_input("sh -s", script.as_bytes())?;
+        let mut lines = out.stdout.lines();
+        let (Some(dir), Some(pid)) = (lines.next(), lines.next()) else {
+            let help = match out.code {
+                5 => format!(
+                    "install `python3` or `unzip` on `{}` (one of them unpacks the jar)",
+                    self.target.host
+                ),
+                6 => format!(
+                    "install util-linux (for `setsid`) on `{}`",
+                    self.target.host
+                ),
+                _ => format!(
+                    "check that `remote-dir` (`{}`) is writable by `{}` on `{}`",
+                    self.remote_dir, self.target.user, self.target.host
+                ),
+            };
+            return Err(with_help(
+                anyhow::anyhow!(
+                    "failed to start `{}` on `{}` (exit code {}): {}",
+                    job.name,
+                    self.target,
+                    out.code,
+                    out.stderr.trim()
+                ),
+                help,
+            ));
+        };
+        let pid: u32 = pid
+            .trim()
+            .parse()
+            .with_context(|| format!("`{}` answered a pid of `{pid}`", self.target))?;
+        shell.status(
+            "Started",
+            format!("`{id}` on `{}` (pid {pid}) in `{dir}`", self.target),
+        );
+        Ok(Submitted {
+            message: format!("started on {} as pid {pid} in {dir}", self.target.host),
+            data: serde_json::json!({
+                "host": self.target.to_string(),
+                "dir": dir,
+                "pid": pid,
+                "location": jar,
+            }),
+            id,
+        })
+    }
+
+    fn status(&self, record: &Record) -> anyhow::Result<Status> {
+        let dir = Self::folder(record)?;
+        let probe = self.probe(dir)?;
+        Ok(probe.status(format!("{}:{dir}", self.target)))
+    }
+
+    fn kill(&self, record: &Record, grace: Duration) -> anyhow::Result<String> {
+        let dir = Self::folder(record)?;
+        let script = format!(
+            "cd -- {} 2>/dev/null || {{ echo gone; exit 0; }}\n{ALIVE}\n\
+             if [ -f exit-code ]; then echo \"ended $(cat exit-code)\"; exit 0; fi\n\
+             if alive; then date +%s > killed; kill -TERM \"$pid\" && echo sent; else echo dead; fi\n",
+            quote(dir)
+        );
+        let out = self
+            .session()?
+            .exec_with_input("sh -s", script.as_bytes())?;
+        let answer = out.stdout.trim();
+        match answer {
+            "sent" => {}
+            "gone" => {
+                anyhow::bail!(
+                    "the folder of `{}` (`{dir}`) is gone from `{}`",
+                    record.id,
+                    self.target
+                )
+            }
+            "dead" => return Ok(format!("`{}` was not running", record.id)),
+            other if other.starts_with("ended ") => {
+                return Ok(format!(
+                    "`{}` had already ended (exit code {})",
+                    record.id,
+                    other.trim_start_matches("ended ")
+                ));
+            }
+            _ => anyhow::bail!(
+                "failed to signal `{}` on `{}`: {}",
+                record.id,
+                self.target,
+                out.stderr.trim()
+            ),
+        }
+        let start = Instant::now();
+        loop {
+            if !self.probe(dir)?.alive {
+                return Ok(format!(
+                    "`{}` stopped gracefully {:.1} s after SIGTERM",
+                    record.id,
+                    start.elapsed().as_secs_f64()
+                ));
+            }
+            if start.elapsed() >= grace {
+                break;
+            }
+            std::thread::sleep(KILL_POLL.min(grace.saturating_sub(start.elapsed())));
+        }
+        // The wrapper leads the job's process group (`setsid`): SIGKILL takes all of it.
+        let script = format!(
+            "cd -- {} || exit 1\n{ALIVE}\n\
+             if alive; then kill -KILL -- \"-$pid\" 2>/dev/null; kill -KILL \"$pid\" 2>/dev/null; fi\nexit 0\n",
+            quote(dir)
+        );
+        let out = self
+            .session()?
+            .exec_with_input("sh -s", script.as_bytes())?;
+        if !out.success() {
+            anyhow::bail!(
+                "failed to force `{}` down on `{}`: {}",
+                record.id,
+                self.target,
+                out.stderr.trim()
+            );
+        }
+        Ok(format!(
+            "`{}` did not stop within {} s of SIGTERM: killed (SIGKILL)",
+            record.id,
+            grace.as_secs()
+        ))
+    }
+
+    fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {
+        let dir = Self::folder(record)?;
+        self.session()?
+            .read_from(&format!("{dir}/{}", stream.name()), offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn jar(dir: &Path, entries: &[(&str, Option<u32>)]) -> std::path::PathBuf {
+        let path = dir.join("t.jar");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        for (name, mode) in entries {
+            let mut options = zip::write::SimpleFileOptions::default();
+            if let Some(mode) = mode {
+                options = options.unix_permissions(*mode);
+            }
+            if mode.is_some_and(|m| m & 0o170000 == 0o120000) {
+                zip.add_symlink(*name, "/etc", options).unwrap();
+            } else {
+                zip.start_file(*name, options).unwrap();
+                zip.write_all(b"x").unwrap();
+            }
+        }
+        zip.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn entries_escaping_the_folder_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ok = jar(
+            tmp.path(),
+            &[("META-INF/MANIFEST.MF", None), ("bin/x", Some(0o755))],
+        );
+        check_entries(&ok).unwrap();
+        for bad in ["../evil", "/etc/passwd", "a/../../b"] {
+            let path = jar(tmp.path(), &[("META-INF/MANIFEST.MF", None), (bad, None)]);
+            let err = format!("{:#}", check_entries(&path).unwrap_err());
+            assert!(err.contains("refusing to unpack"), "{bad}: {err}");
+        }
+        let link = jar(
+            tmp.path(),
+            &[("META-INF/MANIFEST.MF", None), ("l", Some(0o120777))],
+        );
+        let err = format!("{:#}", check_entries(&link).unwrap_err());
+        assert!(err.contains("symbolic link"), "{err}");
+        let bare = jar(tmp.path(), &[("x", None)]);
+        assert!(check_entries(&bare).is_err());
+    }
+
+    #[test]
+    fn ids_are_name_time_and_random() {
+        let id = submission_id("word count/v2");
+        assert!(id.starts_with("word-count-v2-"), "{id}");
+        let parts: Vec<&str> = id.rsplitn(4, '-').collect();
+        assert_eq!(parts[0].len(), 4);
+        assert_eq!(parts[1].len(), 6);
+        assert_eq!(parts[2].len(), 8);
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_416), (2025, 11, 24));
+        assert!(submission_id("..").starts_with("job-"));
+    }
+
+    #[test]
+    fn probes_map_to_spark_states() {
+        let status = |text: &str| Probe::parse(text).status(String::new()).state;
+        assert_eq!(status("alive=1\nattempts=1\n"), JobState::Running);
+        assert_eq!(status("exit=0\n"), JobState::Finished);
+        assert_eq!(status("exit=1\n"), JobState::Failed);
+        assert_eq!(status(""), JobState::Failed);
+        assert_eq!(status("exit=0\nkilled=1\n"), JobState::Killed);
+        assert_eq!(status("killed=1\n"), JobState::Killed);
+        assert_eq!(status("gone=1\n"), JobState::Unknown);
+        let restarted = Probe::parse("alive=1\nattempts=3\n").status(String::new());
+        assert!(restarted.message.unwrap().contains("restarted 2 time"));
+    }
+}

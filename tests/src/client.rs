@@ -1,0 +1,105 @@
+//! A `cargo stream` client for the cluster tests: its own cluster file
+//! (`CARGO_STREAM_CONFIG_DIR`) and its own submission records (`CARGO_STREAM_STATE_DIR`) in a
+//! temporary folder, so that tests never see each other's or the user's.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::{Run, cargo_stream, run};
+
+/// A client with its own configuration and records.
+pub struct Client {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl Client {
+    /// A client with no clusters and no records.
+    pub fn new() -> Client {
+        let dir = tempfile::Builder::new()
+            .prefix("cargo-stream-client-")
+            .tempdir()
+            .expect("a temporary folder");
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        Client { dir }
+    }
+
+    /// Its folder (for files a test makes).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The user cluster file, `clusters.toml`.
+    pub fn clusters_file(&self) -> PathBuf {
+        self.dir.path().join("config/clusters.toml")
+    }
+
+    /// Writes `clusters.toml`.
+    pub fn set_clusters(&self, toml: &str) {
+        std::fs::write(self.clusters_file(), toml).expect("write clusters.toml");
+    }
+
+    /// `cargo stream ARGS` with this client's configuration and records.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = cargo_stream(self.dir.path(), args);
+        cmd.env("CARGO_STREAM_CONFIG_DIR", self.dir.path().join("config"))
+            .env("CARGO_STREAM_STATE_DIR", self.dir.path().join("state"))
+            .env_remove("CARGO_STREAM_CLUSTER");
+        cmd
+    }
+
+    /// Runs `cargo stream ARGS` (two minutes at most).
+    pub fn run(&self, args: &[&str]) -> Run {
+        run(&mut self.cmd(args), Duration::from_secs(120))
+    }
+
+    /// `cargo stream status ID --json`.
+    pub fn status(&self, id: &str) -> serde_json::Value {
+        let out = self.run(&["status", id, "--json"]).success();
+        serde_json::from_str(out.stdout.trim()).expect("status --json prints one object")
+    }
+
+    /// Polls `status` until the state is `state`, failing the test after `limit` or on a
+    /// different final state.
+    pub fn wait_for_state(&self, id: &str, state: &str, limit: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let status = self.status(id);
+            if status["state"] == state {
+                return status;
+            }
+            let is_final = ["FINISHED", "FAILED", "KILLED", "ERROR"]
+                .iter()
+                .any(|s| status["state"] == *s);
+            assert!(
+                !is_final && Instant::now() < deadline,
+                "`{id}` did not reach {state} within {limit:?}: {status}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// Polls `logs ID` until its output contains `needle`; returns the output.
+    pub fn wait_for_log(&self, id: &str, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let out = self.run(&["logs", id]);
+            if out.stdout.contains(needle) {
+                return out.stdout;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the log of `{id}` did not show {needle:?} within {limit:?}:\n{}\n--- stderr\n{}",
+                out.stdout,
+                out.stderr
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Packaged jobs for the cluster tests, built once per test process: a long-running,
+//! checkpointed word count from a template, and a short job that ends by itself (or fails, or
+//! crashes once).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::{cargo_stream, run};
+
+/// How long generating and packaging a job may take (a release build of the runtime the
+/// first time).
+const BUILD: Duration = Duration::from_secs(1500);
+
+/// The jar of the `running-word-count` template: `ARGS = HOST PORT`; reads lines from a TCP
+/// server, prints the running count of each word every 1 s batch, checkpoints its totals in
+/// `$CHECKPOINT_DIR`; SIGTERM stops it gracefully with a final `checkpoint-<ms>` file.
+pub fn running_word_count() -> &'static Path {
+    static JAR: OnceLock<PathBuf> = OnceLock::new();
+    JAR.get_or_init(|| package_template("running-wc", "running-word-count", None))
+}
+
+/// The jar of a job that ends by itself: `ARGS = [N]` runs N (default 3) 200 ms batches of a
+/// queue, printing `batch I`, then `done after N batches`, and exits 0. `fail` as the first
+/// argument exits 1 at once (`error: asked to fail` on stderr). `crash-once FILE` exits 1 if
+/// FILE does not exist (creating it), else runs normally: a driver that crashes once.
+pub fn finite() -> &'static Path {
+    static JAR: OnceLock<PathBuf> = OnceLock::new();
+    JAR.get_or_init(|| package_template("finite-job", "socket-word-count", Some(FINITE_MAIN)))
+}
+
+const FINITE_MAIN: &str = r#"//! A job that ends by itself, for the cluster tests.
+use std::time::Duration;
+
+use cargo_stream_runtime::prelude::*;
+
+fn main() -> Result<(), cargo_stream_runtime::Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("fail") => {
+            eprintln!("error: asked to fail");
+            std::process::exit(1);
+        }
+        Some("crash-once") => {
+            let marker = std::path::Path::new(&args[1]);
+            if !marker.exists() {
+                std::fs::write(marker, b"crashed once\n").expect("write the marker");
+                eprintln!("error: crashing once");
+                std::process::exit(1);
+            }
+        }
+        _ => {}
+    }
+    let batches: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(3);
+    let conf = StreamingConf::new("finite-job").master("local[2]");
+    let ssc = StreamingContext::new(conf, Milliseconds(200))?;
+    let lines = ssc.queue_stream((0..batches).map(|i| vec![format!("batch {i}")]));
+    lines.print(10)?;
+    ssc.start()?;
+    ssc.await_termination_or_timeout(Duration::from_millis(200 * batches as u64 + 300))?;
+    ssc.stop(true)?;
+    println!("done after {batches} batches");
+    Ok(())
+}
+"#;
+
+fn package_template(name: &str, template: &str, main: Option<&str>) -> PathBuf {
+    // A folder per test process under the shared target folder (test processes may run side
+    // by side); those of processes that are gone are removed.
+    let jobs = crate::e2e_target_dir().join("jobs");
+    for entry in std::fs::read_dir(&jobs).into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !Path::new("/proc").join(&pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = jobs.join(std::process::id().to_string());
+    let _ = std::fs::remove_dir_all(dir.join(name));
+    std::fs::create_dir_all(&dir).expect("create the jobs folder");
+    run(
+        &mut cargo_stream(&dir, &["new", name, "--template", template, "--yes"]),
+        Duration::from_secs(120),
+    )
+    .success();
+    let project = dir.join(name);
+    if let Some(main) = main {
+        std::fs::write(project.join("src/main.rs"), main).expect("write src/main.rs");
+    }
+    let out = run(&mut cargo_stream(&project, &["package", "--json"]), BUILD).success();
+    let report: serde_json::Value =
+        serde_json::from_str(out.stdout.trim()).expect("package --json prints one object");
+    PathBuf::from(report["artifact"].as_str().expect("an artifact path"))
+}
+
+/// The batch times of the checkpoints in `dir` (`checkpoint-<ms>` files), oldest first.
+pub fn checkpoint_times(dir: &Path) -> Vec<u64> {
+    let mut times: Vec<u64> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix("checkpoint-")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    times.sort_unstable();
+    times
+}

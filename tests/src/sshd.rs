@@ -1,0 +1,312 @@
+//! A throwaway OpenSSH server for the tests: Debian's `sshd` (installed by
+//! `tests/support/install-sshd.sh` when missing) on a free port of 127.0.0.1, with a host key
+//! of its own, one throwaway user (a fresh home, no password, a fresh ed25519 key in its
+//! `authorized_keys`) and a known_hosts file holding the host key, so that clients verify it.
+//! Needs root (to add the user). Stopped, with the user and everything it ran, on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::workspace_root;
+
+/// A running sshd and its throwaway user.
+pub struct Sshd {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    port: u16,
+    user: String,
+    home: PathBuf,
+}
+
+impl Sshd {
+    /// Starts a server with a new user; panics (with sshd's log) if it does not come up.
+    pub fn start() -> Sshd {
+        let sshd = sshd_binary();
+        assert!(
+            is_root(),
+            "the sshd tests add a throwaway user: run them as root"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("e2e-sshd-")
+            .tempdir()
+            .unwrap();
+        let user = add_user();
+        let home = PathBuf::from(format!("/home/{user}"));
+        keygen(&dir.path().join("host_key"), "e2e host key");
+        keygen(&dir.path().join("client_key"), "e2e client key");
+        let ssh_dir = home.join(".ssh");
+        std::fs::create_dir_all(&ssh_dir).unwrap();
+        std::fs::copy(
+            dir.path().join("client_key.pub"),
+            ssh_dir.join("authorized_keys"),
+        )
+        .unwrap();
+        chmod(&ssh_dir, 0o700);
+        chmod(&ssh_dir.join("authorized_keys"), 0o600);
+        let owned = Command::new("chown")
+            .args(["-R", &format!("{user}:{user}")])
+            .arg(&ssh_dir)
+            .status()
+            .unwrap();
+        assert!(owned.success(), "chown {}", ssh_dir.display());
+        std::fs::create_dir_all("/run/sshd").unwrap();
+
+        let port = free_port();
+        let config = dir.path().join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {pid}\n\
+                 PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 PermitRootLogin no\nAllowUsers {user}\nUsePAM no\n\
+                 Subsystem sftp internal-sftp\nLogLevel VERBOSE\n",
+                host_key = dir.path().join("host_key").display(),
+                pid = dir.path().join("sshd.pid").display(),
+            ),
+        )
+        .unwrap();
+        let check = Command::new(&sshd)
+            .arg("-t")
+            .arg("-f")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "sshd -t: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let log = std::fs::File::create(dir.path().join("sshd.log")).unwrap();
+        let child = Command::new(&sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("failed to start {}: {e}", sshd.display()));
+        let mut server = Sshd {
+            dir,
+            child: Some(child),
+            port,
+            user,
+            home,
+        };
+        std::fs::write(server.known_hosts(), server.known_hosts_line()).unwrap();
+        server.wait_listening();
+        server
+    }
+
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("sshd exited ({status}) at start:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not listen within 10 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The throwaway user's name.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The throwaway user's home folder.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The private key the user logs in with.
+    pub fn identity_file(&self) -> PathBuf {
+        self.dir.path().join("client_key")
+    }
+
+    /// A known_hosts file that records the server's key (and nothing else).
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.path().join("known_hosts")
+    }
+
+    /// The server's known_hosts line: `[127.0.0.1]:PORT ssh-ed25519 AAAA...`.
+    pub fn known_hosts_line(&self) -> String {
+        let public = std::fs::read_to_string(self.dir.path().join("host_key.pub")).unwrap();
+        let mut fields = public.split_whitespace();
+        let (kind, key) = (fields.next().unwrap(), fields.next().unwrap());
+        format!("[127.0.0.1]:{} {kind} {key}\n", self.port)
+    }
+
+    /// A folder of the test's own, removed on drop (for other keys and known_hosts files).
+    pub fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A new ed25519 key pair in the scratch folder (not authorized): returns the private key.
+    pub fn new_key(&self, name: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        keygen(&path, name);
+        path
+    }
+
+    /// sshd's log so far (`-e`, `LogLevel VERBOSE`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// A `[clusters.NAME]` table of kind `ssh` for this server.
+    pub fn profile(&self, name: &str) -> String {
+        format!(
+            "[clusters.{name}]\nkind = \"ssh\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\n\
+             identity-file = \"{}\"\nknown-hosts = \"{}\"\nremote-dir = \"cargo-stream\"\nkill-grace = 20\n",
+            self.port,
+            self.user,
+            self.identity_file().display(),
+            self.known_hosts().display()
+        )
+    }
+
+    /// Runs `command` as the user on the host (directly, not over SSH: for checks).
+    pub fn run_as_user(&self, command: &str) -> std::process::Output {
+        Command::new("runuser")
+            .args(["-u", &self.user, "--", "sh", "-c", command])
+            .current_dir(&self.home)
+            .output()
+            .unwrap()
+    }
+
+    /// The pids of every process the user runs (the jobs the tests started).
+    pub fn user_pids(&self) -> Vec<u32> {
+        let out = Command::new("ps")
+            .args(["-u", &self.user, "-o", "pid="])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // Whatever the tests left running as the throwaway user, by pid, then the user.
+        for _ in 0..3 {
+            let pids = self.user_pids();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("userdel")
+            .args(["-r", &self.user])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// Debian's sshd, installed first if missing.
+fn sshd_binary() -> PathBuf {
+    let sshd = PathBuf::from("/usr/sbin/sshd");
+    if !sshd.is_file() {
+        let script = workspace_root().join("tests/support/install-sshd.sh");
+        let _ = Command::new("bash").arg(&script).status();
+        assert!(
+            sshd.is_file(),
+            "OpenSSH's server is not installed: run `{}` as root",
+            script.display()
+        );
+    }
+    sshd
+}
+
+/// Adds a user with a home folder and no password (`*`: with `UsePAM no`, sshd refuses a
+/// locked `!` account even for keys). `useradd` waits for its lock; tests add users at once.
+fn add_user() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let user = format!("cse2e{:x}{:x}", std::process::id() % 0xfff, nanos % 0xfffff);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", &user])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("lock") && Instant::now() < deadline,
+            "useradd {user}: {err}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ok = Command::new("usermod")
+        .args(["-p", "*", &user])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "usermod -p '*' {user}");
+    user
+}
+
+fn keygen(path: &Path, comment: &str) {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ssh-keygen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
