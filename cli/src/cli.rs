@@ -24,7 +24,7 @@ pub enum Cargo {
 #[command(
     version,
     about = "Scaffold, package and submit Spark-Streaming-style micro-batch jobs written in Rust",
-    after_help = "Examples:\n  cargo stream new word-count\n  cargo stream package --dry-run\n\nSee `cargo stream <verb> --help` for each verb."
+    after_help = "Examples:\n  cargo stream new word-count\n  cargo stream package --dry-run\n  cargo stream submit --cluster prod --wait\n  cargo stream logs driver-20261124112248-0000 --follow\n\nSee `cargo stream <verb> --help` for each verb."
 )]
 pub struct StreamArgs {
     /// Flags every verb takes.
@@ -87,7 +87,7 @@ pub enum Command {
     /// Build the job for a cluster and bundle it into one runnable jar
     ///
     /// `cargo stream package` builds the job for a cluster and bundles it into one runnable
-    /// jar. The build is `cargo build --release` with the runtime's `cluster` feature, in which
+    /// jar. The build is `cargo build --release` with `--cfg cargo_stream_cluster`, in which
     /// a local master set in code (`.master("local[2]")`) is ignored: each one is reported with
     /// its file and line, and nothing needs commenting out.
     ///

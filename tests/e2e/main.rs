@@ -7,6 +7,7 @@ mod new;
 mod package;
 mod scripts;
 mod snapshots;
+mod submit;
 mod submit_slurm;
 mod submit_spark;
 mod submit_spark_ssh;

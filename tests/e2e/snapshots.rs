@@ -36,6 +36,11 @@ fn help_texts() {
         ("help", &["--help"][..]),
         ("new-help", &["new", "--help"]),
         ("package-help", &["package", "--help"]),
+        ("submit-help", &["submit", "--help"]),
+        ("status-help", &["status", "--help"]),
+        ("kill-help", &["kill", "--help"]),
+        ("logs-help", &["logs", "--help"]),
+        ("list-help", &["list", "--help"]),
     ] {
         let out = run(&mut cargo_stream(tmp.path(), args), MINUTE).success();
         assert_snapshot(name, &out.stdout, tmp.path());

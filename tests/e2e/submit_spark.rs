@@ -166,6 +166,13 @@ fn spark_rest_errors_are_clear() {
         &format!("master = \"{}\"", cluster.rest_url),
         &format!("master = \"{}/v2\"", cluster.rest_url),
     ));
+    clusters.push_str(&profile("failover", &cluster, "").replace(
+        &format!("master = \"{}\"", cluster.rest_url),
+        &format!(
+            "master = \"spark://127.0.0.1:{closed},{}\"",
+            cluster.rest_url.trim_start_matches("spark://")
+        ),
+    ));
     client.set_clusters(&clusters);
 
     let out = client
@@ -222,6 +229,12 @@ fn spark_rest_errors_are_clear() {
         out.stderr
     );
 
+    // Fail-over: the first master is down, the second takes the job.
+    let out = client
+        .run(&["submit", "-c", "failover", "--artifact", jar, "--wait"])
+        .success();
+    assert!(out.stderr.contains("FINISHED"), "{}", out.stderr);
+
     let out = client
         .run(&["submit", "-c", "nope", "--artifact", jar])
         .failure();
@@ -232,9 +245,9 @@ fn spark_rest_errors_are_clear() {
     );
     assert!(out.stderr.contains("`spark`"), "{}", out.stderr);
 
-    // Nothing half-done: no record of the failed submissions.
+    // Nothing half-done: records only of the two submissions the cluster took.
     let out = client.run(&["list", "--json", "--offline"]).success();
-    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use crate::shell::Shell;
 
 /// `cargo stream package` builds the job for a cluster and bundles it into one runnable jar.
 ///
-/// The build is `cargo build --release` with the runtime's `cluster` feature, in which a local
+/// The build is `cargo build --release` with `--cfg cargo_stream_cluster`, in which a local
 /// master set in code (`.master("local[2]")`) is ignored: each one is reported with its file and
 /// line, and nothing needs commenting out. The bundle, `target/stream/NAME-VERSION-TARGET.jar`,
 /// runs with `java -jar` (or `spark-submit`), or unzipped with its `run.sh`; it holds the

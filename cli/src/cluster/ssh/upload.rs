@@ -134,26 +134,36 @@ pub(super) fn upload(
 
     let tmp = format!("{abs_dir}/.{file_name}.part-{}", unique_suffix());
     let start = Instant::now();
-    let sent = write_file(session, shell, &mut input, size, &tmp, &remote_path).map_err(|e| {
-        // Best effort: the connection may be what failed.
+    let written =
+        write_file(session, shell, &mut input, size, &tmp, &remote_path).map_err(|e| {
+            // Best effort: the connection may be what failed.
+            if let Ok(sftp) = session.session.sftp() {
+                let _ = sftp.unlink(Path::new(&tmp));
+            }
+            e
+        })?;
+    let elapsed = start.elapsed().as_secs_f64();
+    if written.acked != size {
         if let Ok(sftp) = session.session.sftp() {
             let _ = sftp.unlink(Path::new(&tmp));
         }
-        e
-    })?;
-    let elapsed = start.elapsed().as_secs_f64();
-    if sent != size {
         anyhow::bail!(
-            "`{}` changed while it was uploaded ({sent} bytes sent, {size} expected)",
-            local.display()
+            "`{}` changed while it was uploaded ({} bytes sent, {size} expected)",
+            local.display(),
+            written.acked
         );
     }
 
-    // The host checks its copy; only a whole, matching copy gets the real name.
+    // The host checks its copy (or did, as it arrived); only a whole, matching copy gets the
+    // real name.
+    let got = match &written.host_sum {
+        Some(sum) => format!("got={}", quote(sum)),
+        None => format!("got=$(sum {})", quote(&tmp)),
+    };
     let check = format!(
         "{SUM}\n\
          cd -- {} || exit 1\n\
-         got=$(sum {tmp})\n\
+         {got}\n\
          if [ \"$got\" = {sha256} ]; then chmod 644 -- {tmp} && mv -f -- {tmp} {name}; exit $?; fi\n\
          rm -f -- {tmp}\n\
          echo \"$got\"\n\
@@ -192,8 +202,61 @@ pub(super) fn upload(
     Ok(remote_path)
 }
 
-/// Writes `input` to the new remote file `tmp`, keeping [`IN_FLIGHT`] bytes in flight; returns
-/// the bytes the host acknowledged.
+/// What [`write_file`] did.
+struct Written {
+    /// The bytes the host acknowledged.
+    acked: u64,
+    /// The sha256 the host computed as the bytes arrived, if it could ([`HASHER`]).
+    host_sum: Option<String>,
+}
+
+/// Hashes the temporary file on the host while it is being written, so that the check after
+/// the upload does not wait for the whole file to be read again: reads `FILE` as it grows, up
+/// to `SIZE` bytes, and prints their sha256. The SFTP server writes the file in order, and a
+/// read never returns bytes past what was written. Exits when its stdin closes (the upload was
+/// abandoned).
+const HASHER: &str = r#"import hashlib, os, select, sys
+path, size = sys.argv[1], int(sys.argv[2])
+h, done, fd = hashlib.sha256(), 0, os.open(path, os.O_RDONLY)
+while done < size:
+    data = os.read(fd, min(4 << 20, size - done))
+    if data:
+        h.update(data)
+        done += len(data)
+    elif select.select([0], [], [], 0.005)[0] and not os.read(0, 1):
+        sys.exit(3)
+print(h.hexdigest())
+"#;
+
+/// Starts [`HASHER`] on `tmp`. Without python3 on the host it exits 127, and the file is
+/// hashed after the upload instead.
+fn start_hasher(session: &Session, tmp: &str, size: u64) -> Option<ssh2::Channel> {
+    let command = format!(
+        "command -v python3 >/dev/null 2>&1 || exit 127; exec python3 -c {} {} {size}",
+        quote(HASHER),
+        quote(tmp)
+    );
+    let mut channel = session.session.channel_session().ok()?;
+    channel.exec(&command).ok()?;
+    Some(channel)
+}
+
+/// The hasher's answer: the sha256 it printed, if it ran to the end.
+fn hasher_result(mut channel: ssh2::Channel) -> Option<String> {
+    let mut out = String::new();
+    channel.read_to_string(&mut out).ok()?;
+    channel.wait_close().ok()?;
+    let code = channel.exit_status().ok()?;
+    let sum = out.trim();
+    let valid = code == 0 && sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit());
+    if !valid {
+        tracing::debug!(code, "the host did not hash the upload as it arrived");
+    }
+    valid.then(|| sum.to_owned())
+}
+
+/// Writes `input` to the new remote file `tmp`, keeping [`IN_FLIGHT`] bytes in flight, while
+/// the host hashes it.
 fn write_file(
     session: &Session,
     shell: &mut Shell,
@@ -201,7 +264,7 @@ fn write_file(
     size: u64,
     tmp: &str,
     remote_path: &str,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Written> {
     let target = &session.target;
     let sftp = session
         .session
@@ -221,6 +284,7 @@ fn write_file(
             ssh2::OpenType::File,
         )
         .with_context(|| format!("failed to create `{tmp}` on `{target}`"))?;
+    let hasher = start_hasher(session, tmp, size);
     let file_name = remote_path.rsplit('/').next().unwrap_or(remote_path);
     let progress = shell.transfer("Uploading", format!("`{file_name}` to `{target}`"), size);
     // `buf[start..end]` is what the host has not acknowledged yet (the front of it is in
@@ -273,7 +337,10 @@ fn write_file(
     }
     remote.close().map_err(|e| cut_off(acked, Some(e.into())))?;
     drop(progress);
-    Ok(acked)
+    Ok(Written {
+        acked,
+        host_sum: hasher.and_then(hasher_result),
+    })
 }
 
 #[cfg(test)]
