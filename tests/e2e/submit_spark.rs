@@ -104,6 +104,10 @@ fn spark_rest_wait_exits_by_how_the_job_ended() {
         "{}",
         log.stdout
     );
+    // Killing a job that ended is refused with the master's words.
+    let out = client.run(&["kill", id]).failure();
+    assert!(out.stderr.contains("the master said"), "{}", out.stderr);
+    assert_eq!(client.status(id)["state"], "FINISHED");
 
     let out = client
         .run(&[

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
-use crate::cluster::profile::{Profile, Upload};
+use crate::cluster::profile::Profile;
 use crate::cluster::record::Record;
 use crate::cluster::{jwt, stage};
 use crate::error::with_help;
@@ -35,7 +35,7 @@ pub struct SparkRest {
     secret: Option<Vec<u8>>,
     secret_source: Option<String>,
     version: String,
-    upload: Option<Upload>,
+    profile: Profile,
     client: reqwest::blocking::Client,
 }
 
@@ -77,7 +77,7 @@ impl SparkRest {
                 .spark_version
                 .clone()
                 .unwrap_or_else(|| "4.3.0".into()),
-            upload: profile.upload().ok(),
+            profile: profile.clone(),
             client: reqwest::blocking::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
                 .timeout(Duration::from_secs(60))
@@ -115,6 +115,7 @@ impl SparkRest {
             order.insert(0, g);
         }
         let mut failures: Vec<anyhow::Error> = Vec::new();
+        let mut refusals: Vec<String> = Vec::new();
         for gateway in order {
             let url = format!("{gateway}{path}");
             let mut request = self.request(method.clone(), &url);
@@ -147,7 +148,7 @@ impl SparkRest {
                 }
                 200 => {
                     // A standby master, or an ID this master does not know: try the next.
-                    failures.push(anyhow::anyhow!(
+                    refusals.push(format!(
                         "{method} {url}: the master said: {}",
                         one_line(&message)
                     ));
@@ -199,6 +200,10 @@ impl SparkRest {
                 }
             }
         }
+        if failures.is_empty() && !refusals.is_empty() {
+            return Err(anyhow::Error::new(Refused(refusals.join("; "))));
+        }
+        failures.extend(refusals.into_iter().map(|r| anyhow::anyhow!(r)));
         let mut err = failures
             .pop()
             .unwrap_or_else(|| anyhow::anyhow!("no REST gateway to try"));
@@ -263,21 +268,8 @@ impl SparkRest {
 
 impl Backend for SparkRest {
     fn submit(&self, shell: &mut Shell, job: &JobSpec) -> anyhow::Result<Submitted> {
-        let upload = match &self.upload {
-            Some(upload) => upload.clone(),
-            None => {
-                return Err(with_help(
-                    anyhow::anyhow!(
-                        "cluster `{}` does not say where the artifact goes: the REST gateway uploads nothing",
-                        self.cluster
-                    ),
-                    format!(
-                        "add `upload = {{ to = \"dir\", path = \"/shared/jobs\" }}` (a folder the workers read) or `upload = {{ to = \"sftp\", host = \"...\", path = \"...\" }}` under `[clusters.{}]`",
-                        self.cluster
-                    ),
-                ));
-            }
-        };
+        // The REST gateway uploads nothing: the profile must say where the workers read jars.
+        let upload = self.profile.upload()?;
         let staged = stage::stage(shell, &upload, &job.artifact, &job.sha256)?;
         let mut properties = serde_json::Map::new();
         for (k, v) in [
@@ -343,9 +335,9 @@ impl Backend for SparkRest {
             record.data["gateway"].as_str(),
         ) {
             Ok((_, value)) => Ok(SparkRest::state_of(&value)),
-            Err(e) if format!("{e:#}").contains("the master said") => Ok(Status {
+            Err(e) if e.downcast_ref::<Refused>().is_some() => Ok(Status {
                 state: JobState::Unknown,
-                message: Some(format!("{e:#}")),
+                message: Some(e.to_string()),
                 location: None,
             }),
             Err(e) => Err(e.context(format!(
@@ -417,6 +409,19 @@ impl Backend for SparkRest {
         }
     }
 }
+
+/// Every master reachable answered, with `success: false` (a standby master, an unknown ID, a
+/// driver that already ended): the masters' words.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// `==== Bytes START-END of TOTAL of PATH ====`.
 #[derive(Debug, PartialEq, Eq)]
