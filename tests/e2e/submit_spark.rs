@@ -62,12 +62,22 @@ fn spark_rest_job_runs_shows_logs_and_stops_with_a_final_checkpoint() {
     let errors = client.run(&["logs", &id, "--stderr"]).success();
     assert!(!errors.stdout.contains("panicked"), "{}", errors.stdout);
 
+    // `logs --follow` prints as the job writes and returns when it ends.
+    let mut follow = client.cmd(&["logs", &id, "--follow"]);
+    let follower = std::thread::spawn(move || cargo_stream_tests::run(&mut follow, MINUTE));
+
     // Let a few batches pass, then stop it: the job must write a checkpoint as it stops.
     std::thread::sleep(Duration::from_secs(2));
     let before = checkpoint_times(&checkpoints);
     let out = client.run(&["kill", &id, "--json"]).success();
     let killed: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(killed["state"], "KILLED", "{killed}");
+    let followed = follower.join().unwrap().success();
+    assert!(
+        followed.stdout.matches("Time: ").count() >= 3,
+        "{}",
+        followed.stdout
+    );
     let after = checkpoint_times(&checkpoints);
     assert!(
         after.last() > before.last(),

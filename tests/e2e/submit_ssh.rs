@@ -65,9 +65,6 @@ fn staged_name(jar: &Path) -> String {
 }
 
 fn assert_refused(out: &Run, needles: &[&str]) {
-    if std::env::var_os("SHOW_ERRORS").is_some() {
-        eprintln!("=====\n{}", out.stderr);
-    }
     for needle in needles {
         assert!(
             out.stderr.contains(needle),

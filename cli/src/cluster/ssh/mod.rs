@@ -3,9 +3,9 @@
 //! upload, and reads of growing remote files. Built on libssh2 (the `ssh2` crate), so no `ssh`
 //! binary and no terminal are involved: nothing can ever prompt for a password.
 //!
-//! - [`known_hosts`](self): host-key verification;
-//! - `upload`: the SFTP upload (temporary name, remote sha256, rename);
-//! - [`quote`]: POSIX shell quoting for everything sent to a remote shell.
+//! One concept per file: `known_hosts.rs` verifies host keys, `upload.rs` is the SFTP upload
+//! (temporary name, sha256 checked by the host, rename), `tunnel.rs` HTTP through the
+//! connection, and [`quote`] the POSIX shell quoting of everything sent to a remote shell.
 
 mod known_hosts;
 mod quote;
@@ -168,8 +168,8 @@ impl Session {
 
     /// Uploads `local` as `remote_dir/file_name`: creates the folder, writes under a temporary
     /// name with a progress bar (plain lines when stderr is not a terminal), has the host
-    /// compute the copy's sha256 (`sha256sum`) and compare it with `sha256`, then renames it into
-    /// place. A cut-off or mismatching upload is removed and is an error; a file already there
+    /// compute the copy's sha256 (as it arrives with python3, else afterwards with `openssl` or
+    /// `sha256sum`) and compare it with `sha256`, then renames it into place. A cut-off or mismatching upload is removed and is an error; a file already there
     /// with the right checksum is reused without uploading. `remote_dir` may be relative to the
     /// remote user's home (`cargo-stream/uploads`, `~/x`). Returns the remote absolute path.
     pub fn upload(

@@ -135,12 +135,11 @@ pub(super) fn upload(
     let tmp = format!("{abs_dir}/.{file_name}.part-{}", unique_suffix());
     let start = Instant::now();
     let written =
-        write_file(session, shell, &mut input, size, &tmp, &remote_path).map_err(|e| {
+        write_file(session, shell, &mut input, size, &tmp, &remote_path).inspect_err(|_| {
             // Best effort: the connection may be what failed.
             if let Ok(sftp) = session.session.sftp() {
                 let _ = sftp.unlink(Path::new(&tmp));
             }
-            e
         })?;
     let elapsed = start.elapsed().as_secs_f64();
     if written.acked != size {
@@ -346,9 +345,73 @@ fn write_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::Digest as _;
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        format!("{:x}", sha2::Sha256::digest(bytes))
+    }
 
     #[test]
-    fn file_names_and_sums_are_checked_first() {
-        let _ = unique_suffix();
+    fn the_sum_function_prints_the_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a file");
+        std::fs::write(&file, b"some bytes").unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{SUM}\nsum {}", quote(&file.display().to_string())))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap().trim(),
+            sha256_hex(b"some bytes")
+        );
+    }
+
+    /// The hasher follows a file that grows in pieces, and gives up when its stdin closes.
+    #[test]
+    fn the_hasher_follows_a_growing_file() {
+        use std::process::{Command, Stdio};
+        if Command::new("python3").arg("-V").output().is_err() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("part");
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&file, b"").unwrap();
+        let mut child = Command::new("python3")
+            .args(["-c", HASHER])
+            .arg(&file)
+            .arg(data.len().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap();
+        for piece in data.chunks(700_000) {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            out.write_all(piece).unwrap();
+        }
+        let result = child.wait_with_output().unwrap();
+        assert_eq!(
+            String::from_utf8(result.stdout).unwrap().trim(),
+            sha256_hex(&data)
+        );
+
+        // Abandoned halfway: stdin closes, the hasher stops with code 3.
+        let mut child = Command::new("python3")
+            .args(["-c", HASHER])
+            .arg(&file)
+            .arg((data.len() * 2).to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(child.stdin.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(3));
     }
 }
