@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod follow;
+pub mod http;
 pub mod jwt;
 pub mod profile;
 pub mod record;
@@ -15,6 +16,7 @@ pub mod ssh;
 pub mod ssh_host;
 pub mod stage;
 pub mod submit;
+pub mod utc;
 
 pub use backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
 pub use profile::{Kind, Profile};

@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
+use crate::cluster::http::describe;
 use crate::cluster::profile::Profile;
 use crate::cluster::record::Record;
 use crate::cluster::{jwt, stage};
@@ -503,21 +504,6 @@ fn secret(profile: &Profile) -> anyhow::Result<(Option<Vec<u8>>, Option<String>)
         return Ok((Some(key), Some(format!("`{}`", file.display()))));
     }
     Ok((None, None))
-}
-
-/// A reqwest error with its causes ("connection refused" sits a few levels down).
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let message = s.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// `at a.b.C.m(C.java:12)`, `a.b.C.m(Unknown Source)`, `... 3 more`.

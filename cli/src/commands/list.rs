@@ -4,6 +4,7 @@
 use clap::Args;
 
 use crate::cli::GlobalArgs;
+use crate::cluster::utc::Utc;
 use crate::cluster::{Record, follow};
 use crate::shell::Shell;
 
@@ -85,40 +86,9 @@ pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: ListArgs) -> anyhow::
             r.id,
             r.cluster,
             r.state.to_string(),
-            utc(r.submitted_at),
+            Utc::from_secs(r.submitted_at).to_string(),
             r.name
         ))?;
     }
     Ok(())
-}
-
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS`.
-fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_dates() {
-        assert_eq!(super::utc(0), "1970-01-01 00:00:00");
-        assert_eq!(super::utc(1_795_000_000), "2026-11-18 11:06:40");
-    }
 }

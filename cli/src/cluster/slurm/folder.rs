@@ -10,6 +10,7 @@ use anyhow::Context as _;
 
 use crate::cluster::profile::{SshTarget, Upload};
 use crate::cluster::ssh::{Session, quote};
+use crate::cluster::utc::Utc;
 use crate::error::with_help;
 
 /// The machine that holds the upload folder, as we reach it.
@@ -185,27 +186,10 @@ fn read_local(path: &Path, offset: u64) -> anyhow::Result<Vec<u8>> {
 
 /// `20261124T151200123Z` (UTC, milliseconds).
 fn utc_stamp(time: std::time::SystemTime) -> String {
-    let since = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // The civil date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let t = Utc::from_time(time);
     format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}{:03}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-        since.subsec_millis()
+        "{:04}{:02}{:02}T{:02}{:02}{:02}{:03}Z",
+        t.year, t.month, t.day, t.hour, t.minute, t.second, t.millis
     )
 }
 

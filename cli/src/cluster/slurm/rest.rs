@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use base64::Engine as _;
 use serde_json::Value;
 
+use crate::cluster::http::describe;
 use crate::error::with_help;
 
 /// Where the JWT comes from (named in messages; the token itself never is).
@@ -378,21 +379,6 @@ fn token_help(source: &TokenSource) -> String {
             path.display()
         ),
     }
-}
-
-/// A reqwest error with its causes ("connection refused" sits a few levels down).
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let message = s.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// The start of a non-JSON answer, on one line.
