@@ -13,7 +13,7 @@ use cargo_stream_tests::client::Client;
 use cargo_stream_tests::feed::TextFeed;
 use cargo_stream_tests::jobs::{self, checkpoint_times};
 use cargo_stream_tests::sshd::Sshd;
-use cargo_stream_tests::{Run, free_port};
+use cargo_stream_tests::{Run, free_port, run};
 use sha2::Digest as _;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -171,6 +171,44 @@ fn ssh_kill_checkpoints() {
 }
 
 #[test]
+fn ssh_kill_forces_after_the_grace_period() {
+    let jar = jobs::running_word_count();
+    let sshd = Sshd::start();
+    let client = Client::new();
+    client.set_clusters(&sshd.profile("box"));
+    let feed = TextFeed::start("to be");
+    let port = feed.port.to_string();
+    let out = client
+        .run(&[
+            "submit",
+            "-c",
+            "box",
+            "--artifact",
+            jar.to_str().unwrap(),
+            "--json",
+            "--",
+            "127.0.0.1",
+            &port,
+        ])
+        .success();
+    let id = submitted_id(&out.stdout);
+    client.wait_for_state(&id, "RUNNING", MINUTE);
+    // No grace at all: SIGTERM, then SIGKILL to the job's whole process group at once.
+    let out = client
+        .run(&["kill", &id, "--grace", "0", "--json"])
+        .success();
+    let killed: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(killed["state"], "KILLED", "{killed}");
+    assert!(
+        killed["message"].as_str().unwrap().contains("SIGKILL"),
+        "{killed}"
+    );
+    assert_no_job_left(&sshd);
+    assert!(!job_dir(&sshd, &id).join("exit-code").exists());
+    assert_eq!(client.status(&id)["state"], "KILLED");
+}
+
+#[test]
 fn ssh_wait_exits_by_how_the_job_ended() {
     let jar = jobs::finite();
     let jar = jar.to_str().unwrap();
@@ -250,6 +288,81 @@ fn ssh_supervise_restarts_a_crashed_job() {
         "2\n"
     );
     assert!(dir.join("crashed").is_file());
+}
+
+/// An `ssh-agent` of the test's own, holding one key; stopped on drop.
+struct Agent {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl Agent {
+    fn start(dir: &Path, key: &Path) -> Agent {
+        let socket = dir.join("agent.sock");
+        let child = std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start ssh-agent");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "ssh-agent did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let added = std::process::Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &socket)
+            .output()
+            .unwrap();
+        assert!(added.status.success(), "{added:?}");
+        Agent { child, socket }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn ssh_agent_key_is_used_without_identity_file() {
+    let sshd = Sshd::start();
+    let client = Client::new();
+    let agent = Agent::start(sshd.scratch(), &sshd.identity_file());
+    let profile = sshd.profile("box").replace(
+        &format!("identity-file = \"{}\"\n", sshd.identity_file().display()),
+        "",
+    );
+    assert!(!profile.contains("identity-file"), "{profile}");
+    client.set_clusters(&profile);
+    let jar = jobs::finite().to_str().unwrap();
+    let out = run(
+        client
+            .cmd(&["submit", "-c", "box", "--artifact", jar, "--wait"])
+            .env("SSH_AUTH_SOCK", &agent.socket)
+            // No default key files to fall back on: only the agent can log in.
+            .env("HOME", client.dir()),
+        MINUTE,
+    )
+    .success();
+    assert!(out.stderr.contains("FINISHED"), "{}", out.stderr);
+    // Without the agent there is no key to offer: a clear error, not a password prompt.
+    let out = run(
+        client
+            .cmd(&["submit", "-c", "box", "--artifact", jar])
+            .env_remove("SSH_AUTH_SOCK")
+            .env("HOME", client.dir()),
+        MINUTE,
+    )
+    .failure();
+    assert_refused(
+        &out,
+        &["accepted none of our SSH keys", "no key was available"],
+    );
 }
 
 #[test]

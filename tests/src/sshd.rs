@@ -32,7 +32,7 @@ impl Sshd {
             .tempdir()
             .unwrap();
         let user = add_user();
-        let home = PathBuf::from(format!("/home/{user}"));
+        let home = home_of(&user);
         keygen(&dir.path().join("host_key"), "e2e host key");
         keygen(&dir.path().join("client_key"), "e2e client key");
         let ssh_dir = home.join(".ssh");
@@ -282,6 +282,18 @@ fn add_user() -> String {
         .unwrap();
     assert!(ok.success(), "usermod -p '*' {user}");
     user
+}
+
+/// The user's home folder, from the password database.
+fn home_of(user: &str) -> PathBuf {
+    let out = Command::new("getent")
+        .args(["passwd", user])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout);
+    let home = line.trim().split(':').nth(5).unwrap_or_default();
+    assert!(!home.is_empty(), "no home folder for `{user}`: {line}");
+    PathBuf::from(home)
 }
 
 fn keygen(path: &Path, comment: &str) {

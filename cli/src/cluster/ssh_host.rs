@@ -32,6 +32,7 @@ use crate::cluster::profile::{Profile, SshTarget};
 use crate::cluster::record::Record;
 use crate::cluster::ssh::{Session, quote};
 use crate::cluster::stage::staged_name;
+use crate::cluster::utc::Utc;
 use crate::error::with_help;
 use crate::shell::Shell;
 
@@ -260,35 +261,15 @@ fn submission_id(name: &str) -> String {
     if clean.is_empty() {
         clean = "job".into();
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let t = secs % 86_400;
+    let now = std::time::SystemTime::now();
+    let t = Utc::from_time(now);
     let mut random = std::collections::hash_map::DefaultHasher::new();
-    std::hash::Hash::hash(&(now.as_nanos(), std::process::id()), &mut random);
+    std::hash::Hash::hash(&(now, std::process::id()), &mut random);
     let random = std::hash::Hasher::finish(&random) as u16;
     format!(
-        "{clean}-{y:04}{m:02}{d:02}-{:02}{:02}{:02}-{random:04x}",
-        t / 3600,
-        t / 60 % 60,
-        t % 60
+        "{clean}-{:04}{:02}{:02}-{:02}{:02}{:02}-{random:04x}",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     )
-}
-
-/// Days since 1970-01-01 as (year, month, day) (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// Unpacks `$jar` into `bundle/` with python3 (which does not create symbolic links; entries
@@ -613,8 +594,6 @@ mod tests {
         assert_eq!(parts[0].len(), 4);
         assert_eq!(parts[1].len(), 6);
         assert_eq!(parts[2].len(), 8);
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_416), (2025, 11, 24));
         assert!(submission_id("..").starts_with("job-"));
     }
 

@@ -47,6 +47,13 @@ impl std::fmt::Debug for Session {
     }
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Say goodbye, so that the host's sshd ends the session at once.
+        let _ = self.session.disconnect(None, "cargo-stream is done", None);
+    }
+}
+
 /// What a remote command did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Output {

@@ -216,14 +216,16 @@ struct Written {
 /// abandoned).
 const HASHER: &str = r#"import hashlib, os, select, sys
 path, size = sys.argv[1], int(sys.argv[2])
-h, done, fd = hashlib.sha256(), 0, os.open(path, os.O_RDONLY)
+h, done, fd, closed = hashlib.sha256(), 0, os.open(path, os.O_RDONLY), False
 while done < size:
     data = os.read(fd, min(4 << 20, size - done))
     if data:
         h.update(data)
         done += len(data)
-    elif select.select([0], [], [], 0.005)[0] and not os.read(0, 1):
+    elif closed:
         sys.exit(3)
+    elif select.select([0], [], [], 0.005)[0] and not os.read(0, 1):
+        closed = True  # read once more: the last bytes may have come just before
 print(h.hexdigest())
 "#;
 
@@ -378,7 +380,7 @@ mod tests {
         let file = dir.path().join("part");
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
         std::fs::write(&file, b"").unwrap();
-        let mut child = Command::new("python3")
+        let child = Command::new("python3")
             .args(["-c", HASHER])
             .arg(&file)
             .arg(data.len().to_string())
@@ -397,7 +399,9 @@ mod tests {
         let result = child.wait_with_output().unwrap();
         assert_eq!(
             String::from_utf8(result.stdout).unwrap().trim(),
-            sha256_hex(&data)
+            sha256_hex(&data),
+            "{:?}",
+            result.status
         );
 
         // Abandoned halfway: stdin closes, the hasher stops with code 3.
