@@ -12,9 +12,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 fn unknown_cluster_lists_the_known_ones() {
     let client = Client::new();
     client.set_clusters("[clusters.prod]\nkind = \"ssh\"\nhost = \"10.0.0.5\"\n");
-    let out = client
-        .run(&["submit", "--cluster", "prdo", "--artifact", "x.jar"])
-        .failure();
+    let out = client.submit("prdo", "x.jar", &[], &[]).failure();
     assert!(
         out.stderr.contains("unknown cluster `prdo`"),
         "{}",
@@ -33,17 +31,13 @@ fn bad_profile_names_the_file_and_line() {
     client.set_clusters(
         "# my clusters\n[clusters.prod]\nkind = \"spark-rest\"\nmaster = \"spark://m:6066\"\nsupervize = true\n",
     );
-    let out = client
-        .run(&["submit", "-c", "prod", "--artifact", "x.jar"])
-        .failure();
+    let out = client.submit("prod", "x.jar", &[], &[]).failure();
     assert!(out.stderr.contains("clusters.toml"), "{}", out.stderr);
     assert!(out.stderr.contains("line 5"), "{}", out.stderr);
     assert!(out.stderr.contains("supervize"), "{}", out.stderr);
 
     client.set_clusters("[clusters.prod]\nkind = \"yarn\"\n");
-    let out = client
-        .run(&["submit", "-c", "prod", "--artifact", "x.jar"])
-        .failure();
+    let out = client.submit("prod", "x.jar", &[], &[]).failure();
     assert!(out.stderr.contains("unknown kind `yarn`"), "{}", out.stderr);
     assert!(out.stderr.contains("spark-rest"), "{}", out.stderr);
 }
@@ -112,9 +106,7 @@ fn artifacts_are_checked_before_anything_is_sent() {
         "[clusters.spark]\nkind = \"spark-rest\"\nmaster = \"spark://127.0.0.1:9\"\nupload = {{ to = \"dir\", path = \"{}\" }}\n",
         jobs.display()
     ));
-    let missing = client
-        .run(&["submit", "-c", "spark", "--artifact", "nope.jar"])
-        .failure();
+    let missing = client.submit("spark", "nope.jar", &[], &[]).failure();
     assert!(
         missing.stderr.contains("no artifact at `nope.jar`"),
         "{}",
@@ -130,7 +122,7 @@ fn artifacts_are_checked_before_anything_is_sent() {
     )
     .unwrap();
     let out = client
-        .run(&["submit", "-c", "spark", "--artifact", jar.to_str().unwrap()])
+        .submit("spark", jar.to_str().unwrap(), &[], &[])
         .failure();
     assert!(
         out.stderr.contains("does not match its checksum file"),
@@ -141,7 +133,7 @@ fn artifacts_are_checked_before_anything_is_sent() {
     // Not a bundle at all.
     std::fs::remove_file(client.dir().join("cut.jar.sha256")).unwrap();
     let out = client
-        .run(&["submit", "-c", "spark", "--artifact", jar.to_str().unwrap()])
+        .submit("spark", jar.to_str().unwrap(), &[], &[])
         .failure();
     assert!(
         out.stderr

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use cargo_stream_tests::client::Client;
+use cargo_stream_tests::client::{Client, submitted_id};
 use cargo_stream_tests::feed::TextFeed;
 use cargo_stream_tests::jobs::{self, checkpoint_times};
 use cargo_stream_tests::slurm::{self, API_VERSION, Slurm};
@@ -22,13 +22,6 @@ fn with_token_file(client: &Client, slurm: &Slurm, extra: &str) -> String {
         "hpc",
         &format!("token-file = \"{}\"\n{extra}", file.display()),
     )
-}
-
-fn submitted_id(stdout: &str) -> String {
-    let value: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
-    assert_eq!(value["reason"], "submitted", "{value}");
-    assert_eq!(value["kind"], "slurm", "{value}");
-    value["id"].as_str().expect("an id").to_owned()
 }
 
 /// `cargo stream ARGS` for `client` with `SLURM_E2E_TOKEN` set to `token` (or unset).
@@ -79,19 +72,12 @@ fn slurm_kill_checkpoints() {
     let port = feed.port.to_string();
     let env = format!("CHECKPOINT_DIR={}", checkpoints.display());
     let out = client
-        .run(&[
-            "submit",
-            "--cluster",
+        .submit(
             "hpc",
-            "--artifact",
             jar.to_str().unwrap(),
-            "--env",
-            &env,
-            "--json",
-            "--",
-            "127.0.0.1",
-            &port,
-        ])
+            &["--env", &env, "--json"],
+            &["127.0.0.1", &port],
+        )
         .success();
     let id = submitted_id(&out.stdout);
     assert!(id.parse::<u32>().is_ok(), "a Slurm job ID: {id}");
@@ -158,9 +144,7 @@ fn slurm_wait_exits_by_how_the_job_ended() {
     let client = Client::new();
     client.set_clusters(&with_token_file(&client, &slurm, ""));
 
-    let out = client
-        .run(&["submit", "-c", "hpc", "--artifact", jar, "--wait"])
-        .success();
+    let out = client.submit("hpc", jar, &["--wait"], &[]).success();
     assert!(out.stderr.contains("FINISHED"), "{}", out.stderr);
     let id = out.stdout.trim();
     let log = client.run(&["logs", id]).success();
@@ -173,9 +157,7 @@ fn slurm_wait_exits_by_how_the_job_ended() {
     assert_eq!(status["state"], "FINISHED", "{status}");
 
     // `logs --follow` prints as the job writes and returns when it ends.
-    let out = client
-        .run(&["submit", "-c", "hpc", "--artifact", jar, "--", "8"])
-        .success();
+    let out = client.submit("hpc", jar, &[], &["8"]).success();
     let id = out.stdout.trim();
     let log = client.run(&["logs", id, "--follow"]).success();
     assert!(log.stdout.contains("batch 0"), "{}", log.stdout);
@@ -185,18 +167,7 @@ fn slurm_wait_exits_by_how_the_job_ended() {
         log.stdout
     );
 
-    let out = client
-        .run(&[
-            "submit",
-            "-c",
-            "hpc",
-            "--artifact",
-            jar,
-            "--wait",
-            "--",
-            "fail",
-        ])
-        .failure();
+    let out = client.submit("hpc", jar, &["--wait"], &["fail"]).failure();
     assert!(out.stderr.contains("ended FAILED"), "{}", out.stderr);
     assert!(out.stderr.contains("exit code 1"), "{}", out.stderr);
     let id = out.stdout.trim();
@@ -319,16 +290,7 @@ fn slurm_sftp_upload_runs_as_the_user_and_shows_logs() {
         user = sshd.user(),
     ));
     let out = client
-        .run(&[
-            "submit",
-            "-c",
-            "hpc",
-            "--artifact",
-            jar.to_str().unwrap(),
-            "--wait",
-            "--",
-            "4",
-        ])
+        .submit("hpc", jar.to_str().unwrap(), &["--wait"], &["4"])
         .success();
     assert!(out.stderr.contains("FINISHED"), "{}", out.stderr);
     let id = out.stdout.trim();

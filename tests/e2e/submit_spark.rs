@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cargo_stream_tests::client::Client;
+use cargo_stream_tests::client::{Client, submitted_id};
 use cargo_stream_tests::feed::TextFeed;
 use cargo_stream_tests::jobs::{self, checkpoint_times};
 use cargo_stream_tests::spark::SparkCluster;
@@ -20,12 +20,6 @@ fn profile(name: &str, cluster: &SparkCluster, extra: &str) -> String {
     )
 }
 
-fn submitted_id(stdout: &str) -> String {
-    let value: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
-    assert_eq!(value["reason"], "submitted", "{value}");
-    value["id"].as_str().expect("an id").to_owned()
-}
-
 #[test]
 fn spark_rest_job_runs_shows_logs_and_stops_with_a_final_checkpoint() {
     let jar = jobs::running_word_count();
@@ -37,19 +31,12 @@ fn spark_rest_job_runs_shows_logs_and_stops_with_a_final_checkpoint() {
     let port = feed.port.to_string();
     let env = format!("CHECKPOINT_DIR={}", checkpoints.display());
     let out = client
-        .run(&[
-            "submit",
-            "--cluster",
+        .submit(
             "spark",
-            "--artifact",
             jar.to_str().unwrap(),
-            "--env",
-            &env,
-            "--json",
-            "--",
-            "127.0.0.1",
-            &port,
-        ])
+            &["--env", &env, "--json"],
+            &["127.0.0.1", &port],
+        )
         .success();
     let id = submitted_id(&out.stdout);
     assert!(id.starts_with("driver-"), "{id}");
@@ -103,9 +90,7 @@ fn spark_rest_wait_exits_by_how_the_job_ended() {
     let client = Client::new();
     client.set_clusters(&profile("spark", &cluster, ""));
 
-    let out = client
-        .run(&["submit", "-c", "spark", "--artifact", jar, "--wait"])
-        .success();
+    let out = client.submit("spark", jar, &["--wait"], &[]).success();
     assert!(out.stderr.contains("FINISHED"), "{}", out.stderr);
     let id = out.stdout.trim();
     let log = client.run(&["logs", id]).success();
@@ -120,16 +105,7 @@ fn spark_rest_wait_exits_by_how_the_job_ended() {
     assert_eq!(client.status(id)["state"], "FINISHED");
 
     let out = client
-        .run(&[
-            "submit",
-            "-c",
-            "spark",
-            "--artifact",
-            jar,
-            "--wait",
-            "--",
-            "fail",
-        ])
+        .submit("spark", jar, &["--wait"], &["fail"])
         .failure();
     assert!(out.stderr.contains("ended FAILED"), "{}", out.stderr);
     let id = out.stdout.trim();
@@ -139,18 +115,12 @@ fn spark_rest_wait_exits_by_how_the_job_ended() {
     // Supervised, a driver that crashes is started again by the worker.
     let marker = client.dir().join("crashed-once");
     let out = client
-        .run(&[
-            "submit",
-            "-c",
+        .submit(
             "spark",
-            "--artifact",
             jar,
-            "--supervise",
-            "--wait",
-            "--",
-            "crash-once",
-            marker.to_str().unwrap(),
-        ])
+            &["--supervise", "--wait"],
+            &["crash-once", marker.to_str().unwrap()],
+        )
         .success();
     assert!(marker.exists(), "the first run did not crash");
     let id = out.stdout.trim();
@@ -189,9 +159,7 @@ fn spark_rest_errors_are_clear() {
     ));
     client.set_clusters(&clusters);
 
-    let out = client
-        .run(&["submit", "-c", "unreadable", "--artifact", jar, "--wait"])
-        .failure();
+    let out = client.submit("unreadable", jar, &["--wait"], &[]).failure();
     assert!(out.stderr.contains("ended ERROR"), "{}", out.stderr);
     assert!(
         out.stderr.contains("Exception from the cluster"),
@@ -200,15 +168,7 @@ fn spark_rest_errors_are_clear() {
     );
 
     let out = client
-        .run(&[
-            "submit",
-            "-c",
-            "spark",
-            "--artifact",
-            jar,
-            "--conf",
-            "spark.cores.max=many",
-        ])
+        .submit("spark", jar, &["--conf", "spark.cores.max=many"], &[])
         .failure();
     assert!(out.stderr.contains("HTTP 400"), "{}", out.stderr);
     assert!(
@@ -224,14 +184,10 @@ fn spark_rest_errors_are_clear() {
         out.stderr
     );
 
-    let out = client
-        .run(&["submit", "-c", "v2", "--artifact", jar])
-        .failure();
+    let out = client.submit("v2", jar, &[], &[]).failure();
     assert!(out.stderr.contains("HTTP 468"), "{}", out.stderr);
 
-    let out = client
-        .run(&["submit", "-c", "down", "--artifact", jar])
-        .failure();
+    let out = client.submit("down", jar, &[], &[]).failure();
     assert!(
         out.stderr.contains(&format!("127.0.0.1:{closed}")),
         "{}",
@@ -244,14 +200,10 @@ fn spark_rest_errors_are_clear() {
     );
 
     // Fail-over: the first master is down, the second takes the job.
-    let out = client
-        .run(&["submit", "-c", "failover", "--artifact", jar, "--wait"])
-        .success();
+    let out = client.submit("failover", jar, &["--wait"], &[]).success();
     assert!(out.stderr.contains("FINISHED"), "{}", out.stderr);
 
-    let out = client
-        .run(&["submit", "-c", "nope", "--artifact", jar])
-        .failure();
+    let out = client.submit("nope", jar, &[], &[]).failure();
     assert!(
         out.stderr.contains("unknown cluster `nope`"),
         "{}",
@@ -280,15 +232,11 @@ fn spark_rest_with_jwt_needs_the_secret() {
     ));
     client.set_clusters(&clusters);
 
-    let out = client
-        .run(&["submit", "-c", "open", "--artifact", jar])
-        .failure();
+    let out = client.submit("open", jar, &[], &[]).failure();
     assert!(out.stderr.contains("HTTP 403"), "{}", out.stderr);
     assert!(out.stderr.contains("jwt-secret-env"), "{}", out.stderr);
 
-    let out = client
-        .run(&["submit", "-c", "signed", "--artifact", jar])
-        .failure();
+    let out = client.submit("signed", jar, &[], &[]).failure();
     assert!(out.stderr.contains("`$TEST_SPARK_JWT`"), "{}", out.stderr);
 
     let wrong = "d3Jvbmctc2VjcmV0LWZvci1jYXJnby1zdHJlYW0tdGVzdHM";

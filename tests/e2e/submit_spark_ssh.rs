@@ -60,14 +60,7 @@ fn spark_ssh_submits_with_the_clusters_spark_submit_and_follows_the_job() {
 
     // A job that ends by itself: FINISHED, and --wait exits 0.
     let out = client
-        .run(&[
-            "submit",
-            "-c",
-            "gateway",
-            "--artifact",
-            finite.to_str().unwrap(),
-            "--wait",
-        ])
+        .submit("gateway", finite.to_str().unwrap(), &["--wait"], &[])
         .success();
     assert!(out.stderr.contains("FINISHED"), "{}", out.stderr);
     let id = out.stdout.trim().to_owned();
@@ -81,16 +74,7 @@ fn spark_ssh_submits_with_the_clusters_spark_submit_and_follows_the_job() {
 
     // A failing one: FAILED, non-zero.
     let out = client
-        .run(&[
-            "submit",
-            "-c",
-            "gateway",
-            "--artifact",
-            finite.to_str().unwrap(),
-            "--wait",
-            "--",
-            "fail",
-        ])
+        .submit("gateway", finite.to_str().unwrap(), &["--wait"], &["fail"])
         .failure();
     assert!(out.stderr.contains("ended FAILED"), "{}", out.stderr);
 
@@ -100,18 +84,12 @@ fn spark_ssh_submits_with_the_clusters_spark_submit_and_follows_the_job() {
     let env = format!("CHECKPOINT_DIR={}", checkpoints.display());
     let port = feed.port.to_string();
     let out = client
-        .run(&[
-            "submit",
-            "-c",
+        .submit(
             "gateway",
-            "--artifact",
             running.to_str().unwrap(),
-            "--env",
-            &env,
-            "--",
-            "127.0.0.1",
-            &port,
-        ])
+            &["--env", &env],
+            &["127.0.0.1", &port],
+        )
         .success();
     let id = out.stdout.trim().to_owned();
     client.wait_for_state(&id, "RUNNING", MINUTE);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cargo_stream_tests::client::Client;
+use cargo_stream_tests::client::{Client, submitted_id};
 use cargo_stream_tests::feed::TextFeed;
 use cargo_stream_tests::jobs::{self, checkpoint_times};
 use cargo_stream_tests::sshd::Sshd;
@@ -17,12 +17,6 @@ use cargo_stream_tests::{Run, free_port, run};
 use sha2::Digest as _;
 
 const MINUTE: Duration = Duration::from_secs(60);
-
-fn submitted_id(stdout: &str) -> String {
-    let value: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
-    assert_eq!(value["reason"], "submitted", "{value}");
-    value["id"].as_str().expect("an id").to_owned()
-}
 
 /// The remote folder a submission made (`~/cargo-stream/<id>`).
 fn job_dir(sshd: &Sshd, id: &str) -> PathBuf {
@@ -105,19 +99,12 @@ fn ssh_kill_checkpoints() {
     let feed = TextFeed::start("to be or not to be");
     let port = feed.port.to_string();
     let out = client
-        .run(&[
-            "submit",
-            "--cluster",
+        .submit(
             "box",
-            "--artifact",
             jar.to_str().unwrap(),
-            "--env",
-            "CHECKPOINT_DIR=checkpoints",
-            "--json",
-            "--",
-            "127.0.0.1",
-            &port,
-        ])
+            &["--env", "CHECKPOINT_DIR=checkpoints", "--json"],
+            &["127.0.0.1", &port],
+        )
         .success();
     let id = submitted_id(&out.stdout);
     assert!(out.stderr.contains("Uploaded"), "{}", out.stderr);
@@ -179,17 +166,12 @@ fn ssh_kill_forces_after_the_grace_period() {
     let feed = TextFeed::start("to be");
     let port = feed.port.to_string();
     let out = client
-        .run(&[
-            "submit",
-            "-c",
+        .submit(
             "box",
-            "--artifact",
             jar.to_str().unwrap(),
-            "--json",
-            "--",
-            "127.0.0.1",
-            &port,
-        ])
+            &["--json"],
+            &["127.0.0.1", &port],
+        )
         .success();
     let id = submitted_id(&out.stdout);
     client.wait_for_state(&id, "RUNNING", MINUTE);
@@ -216,9 +198,7 @@ fn ssh_wait_exits_by_how_the_job_ended() {
     let client = Client::new();
     client.set_clusters(&sshd.profile("box"));
 
-    let out = client
-        .run(&["submit", "-c", "box", "--artifact", jar, "--wait"])
-        .success();
+    let out = client.submit("box", jar, &["--wait"], &[]).success();
     assert!(out.stderr.contains("FINISHED"), "{}", out.stderr);
     let id = out.stdout.trim();
     let log = client.run(&["logs", id]).success();
@@ -233,18 +213,7 @@ fn ssh_wait_exits_by_how_the_job_ended() {
     );
 
     // The same jar again: the upload is reused, not sent twice.
-    let out = client
-        .run(&[
-            "submit",
-            "-c",
-            "box",
-            "--artifact",
-            jar,
-            "--wait",
-            "--",
-            "fail",
-        ])
-        .failure();
+    let out = client.submit("box", jar, &["--wait"], &["fail"]).failure();
     assert!(out.stderr.contains("Reusing"), "{}", out.stderr);
     assert!(out.stderr.contains("FAILED"), "{}", out.stderr);
     let failed = client
@@ -268,18 +237,12 @@ fn ssh_supervise_restarts_a_crashed_job() {
     let client = Client::new();
     client.set_clusters(&sshd.profile("box"));
     let out = client
-        .run(&[
-            "submit",
-            "-c",
+        .submit(
             "box",
-            "--artifact",
             jar.to_str().unwrap(),
-            "--supervise",
-            "--wait",
-            "--",
-            "crash-once",
-            "crashed",
-        ])
+            &["--supervise", "--wait"],
+            &["crash-once", "crashed"],
+        )
         .success();
     assert!(out.stderr.contains("FINISHED"), "{}", out.stderr);
     let dir = job_dir(&sshd, out.stdout.trim());
@@ -376,13 +339,7 @@ fn ssh_unknown_host_key_is_refused() {
         &known_hosts.display().to_string(),
     ));
     let out = client
-        .run(&[
-            "submit",
-            "-c",
-            "box",
-            "--artifact",
-            jobs::finite().to_str().unwrap(),
-        ])
+        .submit("box", jobs::finite().to_str().unwrap(), &[], &[])
         .failure();
     let scan = format!(
         "ssh-keyscan -p {} 127.0.0.1 >> {}",
@@ -398,14 +355,7 @@ fn ssh_unknown_host_key_is_refused() {
     // The hint is the fix: with the key recorded, the same submission goes through.
     std::fs::write(&known_hosts, sshd.known_hosts_line()).unwrap();
     client
-        .run(&[
-            "submit",
-            "-c",
-            "box",
-            "--artifact",
-            jobs::finite().to_str().unwrap(),
-            "--wait",
-        ])
+        .submit("box", jobs::finite().to_str().unwrap(), &["--wait"], &[])
         .success();
 }
 
@@ -433,13 +383,7 @@ fn ssh_changed_host_key_is_refused() {
         &known_hosts.display().to_string(),
     ));
     let out = client
-        .run(&[
-            "submit",
-            "-c",
-            "box",
-            "--artifact",
-            jobs::finite().to_str().unwrap(),
-        ])
+        .submit("box", jobs::finite().to_str().unwrap(), &[], &[])
         .failure();
     assert_refused(
         &out,
@@ -469,13 +413,7 @@ fn ssh_wrong_key_is_refused_without_a_password_prompt() {
     ));
     let start = Instant::now();
     let out = client
-        .run(&[
-            "submit",
-            "-c",
-            "box",
-            "--artifact",
-            jobs::finite().to_str().unwrap(),
-        ])
+        .submit("box", jobs::finite().to_str().unwrap(), &[], &[])
         .failure();
     assert!(
         start.elapsed() < Duration::from_secs(30),
@@ -513,13 +451,7 @@ fn ssh_unreachable_host_is_a_clear_error() {
         &format!("port = {closed}"),
     ));
     let out = client
-        .run(&[
-            "submit",
-            "-c",
-            "box",
-            "--artifact",
-            jobs::finite().to_str().unwrap(),
-        ])
+        .submit("box", jobs::finite().to_str().unwrap(), &[], &[])
         .failure();
     assert_refused(
         &out,
@@ -552,7 +484,7 @@ fn ssh_jar_escaping_its_folder_is_refused() {
     }
     zip.finish().unwrap();
     let out = client
-        .run(&["submit", "-c", "box", "--artifact", jar.to_str().unwrap()])
+        .submit("box", jar.to_str().unwrap(), &[], &[])
         .failure();
     assert_refused(&out, &["refusing to unpack", "../../.profile"]);
     assert!(
@@ -577,14 +509,7 @@ fn ssh_damaged_upload_in_place_is_replaced() {
     assert!(out.status.success());
     std::fs::write(&staged, &bytes[..bytes.len() / 2]).unwrap();
     let out = client
-        .run(&[
-            "submit",
-            "-c",
-            "box",
-            "--artifact",
-            jar.to_str().unwrap(),
-            "--wait",
-        ])
+        .submit("box", jar.to_str().unwrap(), &["--wait"], &[])
         .success();
     assert!(out.stderr.contains("Uploaded"), "{}", out.stderr);
     assert_eq!(sha256_hex(&staged), sha256_hex(jar));
@@ -674,7 +599,7 @@ fn ssh_upload_cut_off_halfway_is_not_taken_for_whole() {
             ),
     );
     let out = client
-        .run(&["submit", "-c", "box", "--artifact", jar.to_str().unwrap()])
+        .submit("box", jar.to_str().unwrap(), &[], &[])
         .failure();
     assert!(
         proxy.forwarded.load(Ordering::Relaxed) > size / 2,
@@ -695,14 +620,7 @@ fn ssh_upload_cut_off_halfway_is_not_taken_for_whole() {
     // Straight to the server, the same submission then goes through whole.
     client.set_clusters(&sshd.profile("box"));
     client
-        .run(&[
-            "submit",
-            "-c",
-            "box",
-            "--artifact",
-            jar.to_str().unwrap(),
-            "--wait",
-        ])
+        .submit("box", jar.to_str().unwrap(), &["--wait"], &[])
         .success();
     assert_eq!(uploaded_jars(&sshd), [staged_name(jar)]);
     assert_eq!(

@@ -59,6 +59,17 @@ impl Client {
         run(&mut self.cmd(args), Duration::from_secs(120))
     }
 
+    /// `cargo stream submit --cluster CLUSTER --artifact JAR FLAGS... -- ARGS...`.
+    pub fn submit(&self, cluster: &str, jar: &str, flags: &[&str], args: &[&str]) -> Run {
+        let mut all = vec!["submit", "--cluster", cluster, "--artifact", jar];
+        all.extend_from_slice(flags);
+        if !args.is_empty() {
+            all.push("--");
+            all.extend_from_slice(args);
+        }
+        self.run(&all)
+    }
+
     /// `cargo stream status ID --json`.
     pub fn status(&self, id: &str) -> serde_json::Value {
         let out = self.run(&["status", id, "--json"]).success();
@@ -102,4 +113,11 @@ impl Client {
             std::thread::sleep(Duration::from_millis(500));
         }
     }
+}
+
+/// The ID in the `submitted` line that `cargo stream submit --json` prints.
+pub fn submitted_id(stdout: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(value["reason"], "submitted", "{value}");
+    value["id"].as_str().expect("an id").to_owned()
 }
