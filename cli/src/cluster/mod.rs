@@ -16,6 +16,7 @@ pub mod ssh;
 pub mod ssh_host;
 pub mod stage;
 pub mod submit;
+pub mod unpack;
 pub mod utc;
 
 pub use backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};

@@ -378,36 +378,55 @@ impl Backend for SparkRest {
 
     fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {
         let worker = self.worker_ui(record)?;
-        const CHUNK: u64 = 100 * 1024;
-        let mut out = Vec::new();
-        let mut from = offset;
-        loop {
-            let url = format!(
-                "{worker}/log?driverId={}&logType={}&offset={from}&byteLength={CHUNK}",
-                record.id,
-                stream.name()
-            );
-            let text = self
-                .client
-                .get(&url)
-                .send()
-                .and_then(|r| r.error_for_status())
-                .and_then(|r| r.text())
-                .map_err(|e| anyhow::anyhow!("GET {url}: {}", describe(&e)))?;
-            let Some((range, body)) = parse_log_page(&text) else {
-                // No such file yet (the driver has not started): nothing to show.
-                return Ok(out);
-            };
-            if range.start != from && !(from > range.total && range.start == range.total) {
-                // Spark clamps the offset into the file; anything else is a surprise.
-                tracing::debug!(from, ?range, "log range moved");
-            }
-            out.extend_from_slice(body.as_bytes());
-            if range.end >= range.total || range.end <= from {
-                return Ok(out);
-            }
-            from = range.end;
+        driver_log(
+            |url| {
+                self.client
+                    .get(url)
+                    .send()
+                    .and_then(|r| r.error_for_status())
+                    .and_then(|r| r.text())
+                    .map_err(|e| anyhow::anyhow!("GET {url}: {}", describe(&e)))
+            },
+            &worker,
+            &record.id,
+            stream,
+            offset,
+        )
+    }
+}
+
+/// A driver's log from byte `offset` on, read page by page from the worker's web UI at `ui`
+/// (`/log?driverId=...`), `get` fetching each page. Empty when the log does not exist yet.
+pub(crate) fn driver_log(
+    get: impl Fn(&str) -> anyhow::Result<String>,
+    ui: &str,
+    id: &str,
+    stream: LogStream,
+    offset: u64,
+) -> anyhow::Result<Vec<u8>> {
+    const PAGE: u64 = 100 * 1024;
+    let mut out = Vec::new();
+    let mut from = offset;
+    loop {
+        let url = format!(
+            "{ui}/log?driverId={id}&logType={}&offset={from}&byteLength={PAGE}",
+            stream.name()
+        );
+        let text = get(&url)?;
+        let Some((range, body)) = parse_log_page(&text) else {
+            return Ok(out);
+        };
+        // Spark clamps the offset into the file: a log that shrank (rotated) has nothing new
+        // at our offset.
+        if range.start != from {
+            tracing::debug!(from, ?range, "log range moved");
+            return Ok(out);
         }
+        out.extend_from_slice(body.as_bytes());
+        if range.end >= range.total || range.end <= from {
+            return Ok(out);
+        }
+        from = range.end;
     }
 }
 
@@ -426,14 +445,14 @@ impl std::error::Error for Refused {}
 
 /// `==== Bytes START-END of TOTAL of PATH ====`.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct LogRange {
-    pub(crate) start: u64,
-    pub(crate) end: u64,
-    pub(crate) total: u64,
+struct LogRange {
+    start: u64,
+    end: u64,
+    total: u64,
 }
 
 /// Splits the worker's `/log` answer into its byte range and the bytes.
-pub(crate) fn parse_log_page(text: &str) -> Option<(LogRange, &str)> {
+fn parse_log_page(text: &str) -> Option<(LogRange, &str)> {
     let (head, body) = text.split_once('\n').unwrap_or((text, ""));
     let rest = head.strip_prefix("==== Bytes ")?;
     let (range, rest) = rest.split_once(" of ")?;

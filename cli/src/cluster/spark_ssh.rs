@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
 use crate::cluster::profile::{Profile, SshTarget, Upload};
 use crate::cluster::record::Record;
-use crate::cluster::spark_rest::parse_log_page;
+use crate::cluster::spark_rest::driver_log;
 use crate::cluster::ssh::{Session, quote};
 use crate::cluster::stage;
 use crate::error::with_help;
@@ -250,24 +250,6 @@ impl Backend for SparkSsh {
         else {
             return Ok(Vec::new());
         };
-        const CHUNK: u64 = 100 * 1024;
-        let mut out = Vec::new();
-        let mut from = offset;
-        loop {
-            let url = format!(
-                "{ui}/log?driverId={}&logType={}&offset={from}&byteLength={CHUNK}",
-                record.id,
-                stream.name()
-            );
-            let text = session.http_get(&url)?;
-            let Some((range, body)) = parse_log_page(&text) else {
-                return Ok(out);
-            };
-            out.extend_from_slice(body.as_bytes());
-            if range.end >= range.total || range.end <= from {
-                return Ok(out);
-            }
-            from = range.end;
-        }
+        driver_log(|url| session.http_get(url), &ui, &record.id, stream, offset)
     }
 }

@@ -32,6 +32,7 @@ use crate::cluster::profile::{Profile, SshTarget};
 use crate::cluster::record::Record;
 use crate::cluster::ssh::{Session, quote};
 use crate::cluster::stage::staged_name;
+use crate::cluster::unpack::UNPACK_FN;
 use crate::cluster::utc::Utc;
 use crate::error::with_help;
 use crate::shell::Shell;
@@ -272,29 +273,6 @@ fn submission_id(name: &str) -> String {
     )
 }
 
-/// Unpacks `$jar` into `bundle/` with python3 (which does not create symbolic links; entries
-/// that would land outside are refused again) or else `unzip`.
-const UNPACK: &str = r#"mkdir bundle || fail "cannot create $PWD/bundle"
-if command -v python3 >/dev/null 2>&1; then
-    python3 - "$jar" bundle <<'CARGO_STREAM_PY' || fail "cannot unpack $jar"
-import os, sys, zipfile
-jar, dest = sys.argv[1], os.path.realpath(sys.argv[2])
-with zipfile.ZipFile(jar) as z:
-    for info in z.infolist():
-        target = os.path.realpath(os.path.join(dest, info.filename))
-        if target != dest and not target.startswith(dest + os.sep):
-            sys.exit("refusing the entry %r: it would be written outside %s" % (info.filename, dest))
-        z.extract(info, dest)
-        mode = (info.external_attr >> 16) & 0o777
-        if mode:
-            os.chmod(target, mode)
-CARGO_STREAM_PY
-elif command -v unzip >/dev/null 2>&1; then
-    unzip -q "$jar" -d bundle </dev/null || fail "cannot unpack $jar"
-else
-    fail "neither python3 nor unzip is installed, one is needed to unpack the jar" 5
-fi"#;
-
 /// The wrapper the job runs under, `job.sh`; `@SUPERVISE@` is 1 or 0.
 const WRAPPER: &str = r#"#!/bin/sh
 # Written by `cargo stream submit` (kind `ssh`): runs the bundle in ./bundle detached from the
@@ -366,7 +344,8 @@ mkdir -- {id} || fail "cannot create the folder {id}"
 made=1
 cd -- {id} || fail "cannot enter the folder {id}"
 pwd
-{UNPACK}
+{UNPACK_FN}
+unpack "$jar" bundle
 if [ ! -f bundle/run.sh ]; then
 cat > bundle/run.sh <<'CARGO_STREAM_RUN_SH'
 {run_sh}

@@ -7,6 +7,8 @@
 //! skipping the final checkpoint. With `exec` the job is the batch step's only process and gets
 //! exactly one SIGTERM.
 
+use crate::cluster::unpack::UNPACK_FN;
+
 /// What the script needs to know.
 #[derive(Clone, Debug)]
 pub struct Script<'a> {
@@ -28,7 +30,7 @@ set -eu
 jar=@JAR@
 sha256=@SHA256@
 dir=@DIR@
-fail() { echo "cargo-stream: $*" >&2; exit 1; }
+fail() { echo "cargo-stream: $1" >&2; exit "${2:-1}"; }
 host=$(hostname 2>/dev/null || echo "this node")
 [ -r "$jar" ] || fail "cannot read the bundle $jar on $host (is the upload folder shared with the nodes?)"
 if command -v sha256sum >/dev/null 2>&1; then
@@ -37,26 +39,8 @@ if command -v sha256sum >/dev/null 2>&1; then
 fi
 bundle=$dir/bundle
 rm -rf "$bundle"
-mkdir -p "$bundle"
-if command -v unzip >/dev/null 2>&1; then
-    unzip -q -o "$jar" -d "$bundle" -x 'cargostream/*' || fail "cannot unzip $jar"
-elif command -v python3 >/dev/null 2>&1; then
-    python3 - "$jar" "$bundle" <<'PY' || fail "cannot unzip $jar"
-import os, sys, zipfile
-jar, dest = sys.argv[1], os.path.realpath(sys.argv[2])
-with zipfile.ZipFile(jar) as z:
-    for info in z.infolist():
-        target = os.path.realpath(os.path.join(dest, info.filename))
-        if not target.startswith(dest + os.sep):
-            sys.exit("refusing the entry %r: it would be written outside %s" % (info.filename, dest))
-        z.extract(info, dest)
-        mode = (info.external_attr >> 16) & 0o777
-        if mode:
-            os.chmod(target, mode)
-PY
-else
-    fail "need unzip or python3 on $host to open the bundle"
-fi
+@UNPACK_FN@
+unpack "$jar" "$bundle"
 [ -f "$bundle/META-INF/MANIFEST.MF" ] || fail "$jar is not a cargo-stream bundle (no META-INF/MANIFEST.MF)"
 binary=$(tr -d '\r' < "$bundle/META-INF/MANIFEST.MF" | sed -n 's/^Cargo-Stream-Binary: //p' | head -n 1)
 [ -n "$binary" ] || fail "the bundle's manifest names no Cargo-Stream-Binary"
@@ -87,6 +71,7 @@ impl Script<'_> {
             .replace("@SHA256@", &quote(self.sha256))
             .replace("@DIR@", &quote(self.dir))
             .replace("@ARGS@", &args)
+            .replace("@UNPACK_FN@", UNPACK_FN)
     }
 }
 
