@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cargo_stream_tests::client::{Client, submitted_id};
 use cargo_stream_tests::feed::TextFeed;
-use cargo_stream_tests::jobs::{self, checkpoint_times};
+use cargo_stream_tests::jobs;
 use cargo_stream_tests::spark::SparkCluster;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -53,31 +53,16 @@ fn spark_rest_job_runs_shows_logs_and_stops_with_a_final_checkpoint() {
     let mut follow = client.cmd(&["logs", &id, "--follow"]);
     let follower = std::thread::spawn(move || cargo_stream_tests::run(&mut follow, MINUTE));
 
-    // Let a few batches pass, then stop it: the job must write a checkpoint as it stops.
-    std::thread::sleep(Duration::from_secs(2));
-    let before = checkpoint_times(&checkpoints);
-    let out = client.run(&["kill", &id, "--json"]).success();
-    let killed: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
-    assert_eq!(killed["state"], "KILLED", "{killed}");
+    // The job must write a checkpoint as it stops.
+    client.kill_expecting_final_checkpoint(&id, &checkpoints);
     let followed = follower.join().unwrap().success();
     assert!(
         followed.stdout.matches("Time: ").count() >= 3,
         "{}",
         followed.stdout
     );
-    let after = checkpoint_times(&checkpoints);
-    assert!(
-        after.last() > before.last(),
-        "no final checkpoint: before {before:?}, after {after:?}"
-    );
 
-    let out = client.run(&["list", "--json"]).success();
-    let line = out
-        .stdout
-        .lines()
-        .find(|l| l.contains(&id))
-        .expect("the job is listed");
-    let listed: serde_json::Value = serde_json::from_str(line).unwrap();
+    let listed = client.listed(&id);
     assert_eq!(listed["state"], "KILLED");
     assert_eq!(listed["cluster"], "spark");
 }

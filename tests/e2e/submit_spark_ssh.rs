@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cargo_stream_tests::client::Client;
 use cargo_stream_tests::feed::TextFeed;
-use cargo_stream_tests::jobs::{self, checkpoint_times};
+use cargo_stream_tests::jobs;
 use cargo_stream_tests::spark::SparkCluster;
 use cargo_stream_tests::sshd::Sshd;
 
@@ -94,14 +94,6 @@ fn spark_ssh_submits_with_the_clusters_spark_submit_and_follows_the_job() {
     let id = out.stdout.trim().to_owned();
     client.wait_for_state(&id, "RUNNING", MINUTE);
     client.wait_for_log(&id, "(ssh,", MINUTE);
-    std::thread::sleep(Duration::from_secs(2));
-    let before = checkpoint_times(&checkpoints);
-    let out = client.run(&["kill", &id, "--json"]).success();
-    let killed: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
-    assert_eq!(killed["state"], "KILLED", "{killed}");
-    let after = checkpoint_times(&checkpoints);
-    assert!(
-        after.last() > before.last(),
-        "no final checkpoint: before {before:?}, after {after:?}"
-    );
+    // The job must write a checkpoint as it stops.
+    client.kill_expecting_final_checkpoint(&id, &checkpoints);
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cargo_stream_tests::client::{Client, submitted_id};
 use cargo_stream_tests::feed::TextFeed;
-use cargo_stream_tests::jobs::{self, checkpoint_times};
+use cargo_stream_tests::jobs;
 use cargo_stream_tests::sshd::Sshd;
 use cargo_stream_tests::{Run, free_port, run};
 use sha2::Digest as _;
@@ -126,33 +126,18 @@ fn ssh_kill_checkpoints() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&sid.stdout).trim(), pid.trim());
 
-    std::thread::sleep(Duration::from_secs(2));
     let checkpoints = dir.join("checkpoints");
-    let before = checkpoint_times(&checkpoints);
-    let out = client.run(&["kill", &id, "--json"]).success();
-    let killed: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
-    assert_eq!(killed["state"], "KILLED", "{killed}");
+    let (out, _) = client.kill_expecting_final_checkpoint(&id, &checkpoints);
     assert!(
         out.stderr.contains("gracefully") || out.stdout.contains("gracefully"),
         "not a graceful stop:\n{}\n{}",
         out.stdout,
         out.stderr
     );
-    let after = checkpoint_times(&checkpoints);
-    assert!(
-        after.last() > before.last(),
-        "no final checkpoint: before {before:?}, after {after:?}"
-    );
     assert_no_job_left(&sshd);
     assert_eq!(client.status(&id)["state"], "KILLED");
 
-    let out = client.run(&["list", "--json"]).success();
-    let line = out
-        .stdout
-        .lines()
-        .find(|l| l.contains(&id))
-        .expect("the job is listed");
-    let listed: serde_json::Value = serde_json::from_str(line).unwrap();
+    let listed = client.listed(&id);
     assert_eq!(listed["state"], "KILLED");
     assert_eq!(listed["cluster"], "box");
 }

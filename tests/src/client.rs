@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::jobs::checkpoint_times;
 use crate::{Run, cargo_stream, run};
 
 /// A client with its own configuration and records.
@@ -94,6 +95,40 @@ impl Client {
             );
             std::thread::sleep(Duration::from_millis(300));
         }
+    }
+
+    /// Lets a few batches pass, then `cargo stream kill ID --json`: the job must end KILLED
+    /// with a checkpoint in `checkpoints` newer than any before the kill. Returns the run and
+    /// its JSON.
+    pub fn kill_expecting_final_checkpoint(
+        &self,
+        id: &str,
+        checkpoints: &Path,
+    ) -> (Run, serde_json::Value) {
+        std::thread::sleep(Duration::from_secs(2));
+        let before = checkpoint_times(checkpoints);
+        let out = self.run(&["kill", id, "--json"]).success();
+        let killed: serde_json::Value =
+            serde_json::from_str(out.stdout.trim()).expect("kill --json prints one object");
+        assert_eq!(killed["state"], "KILLED", "{killed}\n{}", out.stderr);
+        let after = checkpoint_times(checkpoints);
+        assert!(
+            after.last() > before.last(),
+            "no final checkpoint: before {before:?}, after {after:?}\n{}",
+            self.run(&["logs", id, "--stderr"]).stdout
+        );
+        (out, killed)
+    }
+
+    /// The `cargo stream list --json` line of `id`.
+    pub fn listed(&self, id: &str) -> serde_json::Value {
+        let out = self.run(&["list", "--json"]).success();
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_else(|| panic!("`{id}` is not listed:\n{}", out.stdout));
+        serde_json::from_str(line).expect("one JSON object per line")
     }
 
     /// Polls `logs ID` until its output contains `needle`; returns the output.
