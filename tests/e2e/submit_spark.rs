@@ -84,6 +84,19 @@ fn spark_rest_wait_exits_by_how_the_job_ended() {
         "{}",
         log.stdout
     );
+    // Without `--artifact`, from the job's folder: packaged first, then submitted.
+    let out = cargo_stream_tests::run(
+        client
+            .cmd(&["submit", "-c", "spark", "--wait", "--", "2"])
+            .current_dir(jobs::finite_project()),
+        Duration::from_secs(600),
+    )
+    .success();
+    assert!(out.stderr.contains("Packaged"), "{}", out.stderr);
+    assert!(out.stderr.contains("FINISHED"), "{}", out.stderr);
+    let packaged = client.status(out.stdout.trim());
+    assert_eq!(packaged["name"], "finite-job", "{packaged}");
+
     // Killing a job that ended is refused with the master's words.
     let out = client.run(&["kill", id]).failure();
     assert!(out.stderr.contains("the master said"), "{}", out.stderr);

@@ -16,8 +16,9 @@ const BUILD: Duration = Duration::from_secs(1500);
 /// server, prints the running count of each word every 1 s batch, checkpoints its totals in
 /// `$CHECKPOINT_DIR`; SIGTERM stops it gracefully with a final `checkpoint-<ms>` file.
 pub fn running_word_count() -> &'static Path {
-    static JAR: OnceLock<PathBuf> = OnceLock::new();
-    JAR.get_or_init(|| package_template("running-wc", "running-word-count", None))
+    static JOB: OnceLock<Packaged> = OnceLock::new();
+    &JOB.get_or_init(|| package_template("running-wc", "running-word-count", None))
+        .jar
 }
 
 /// The jar of a job that ends by itself: `ARGS = [N]` runs N (default 3) 200 ms batches of a
@@ -25,8 +26,23 @@ pub fn running_word_count() -> &'static Path {
 /// argument exits 1 at once (`error: asked to fail` on stderr). `crash-once FILE` exits 1 if
 /// FILE does not exist (creating it), else runs normally: a driver that crashes once.
 pub fn finite() -> &'static Path {
-    static JAR: OnceLock<PathBuf> = OnceLock::new();
-    JAR.get_or_init(|| package_template("finite-job", "socket-word-count", Some(FINITE_MAIN)))
+    &finite_job().jar
+}
+
+/// The crate [`finite`] was packaged from (for submitting without `--artifact`).
+pub fn finite_project() -> &'static Path {
+    &finite_job().project
+}
+
+fn finite_job() -> &'static Packaged {
+    static JOB: OnceLock<Packaged> = OnceLock::new();
+    JOB.get_or_init(|| package_template("finite-job", "socket-word-count", Some(FINITE_MAIN)))
+}
+
+/// A generated crate and the jar packaged from it.
+struct Packaged {
+    project: PathBuf,
+    jar: PathBuf,
 }
 
 const FINITE_MAIN: &str = r#"//! A job that ends by itself, for the cluster tests.
@@ -64,7 +80,7 @@ fn main() -> Result<(), cargo_stream_runtime::Error> {
 }
 "#;
 
-fn package_template(name: &str, template: &str, main: Option<&str>) -> PathBuf {
+fn package_template(name: &str, template: &str, main: Option<&str>) -> Packaged {
     // A folder per test process under the shared target folder (test processes may run side
     // by side); those of processes that are gone are removed.
     let jobs = crate::e2e_target_dir().join("jobs");
@@ -89,7 +105,10 @@ fn package_template(name: &str, template: &str, main: Option<&str>) -> PathBuf {
     let out = run(&mut cargo_stream(&project, &["package", "--json"]), BUILD).success();
     let report: serde_json::Value =
         serde_json::from_str(out.stdout.trim()).expect("package --json prints one object");
-    PathBuf::from(report["artifact"].as_str().expect("an artifact path"))
+    Packaged {
+        jar: PathBuf::from(report["artifact"].as_str().expect("an artifact path")),
+        project,
+    }
 }
 
 /// The batch times of the checkpoints in `dir` (`checkpoint-<ms>` files), oldest first.

@@ -75,7 +75,11 @@ pub fn plan(shell: &mut Shell, opts: &SubmitOpts, profile: &Profile) -> anyhow::
             dry.dry_run = true;
             package(shell, &dry)?.artifact
         }
-        None => package(shell, &opts.package)?.artifact,
+        None => {
+            let artifact = package(shell, &opts.package)?.artifact;
+            shell.status("Packaged", format!("`{}`", artifact.display()));
+            artifact
+        }
     };
     let (sha256, name) = if opts.dry_run && !artifact.is_file() {
         (String::new(), bundle_name_from_file(&artifact))
