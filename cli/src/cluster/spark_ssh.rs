@@ -13,10 +13,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
-use crate::cluster::profile::{Profile, SshTarget, Upload};
+use crate::cluster::profile::{Profile, Upload};
 use crate::cluster::record::Record;
 use crate::cluster::spark_rest::driver_log;
-use crate::cluster::ssh::{Session, quote};
+use crate::cluster::ssh::{LazySession, Session, quote};
 use crate::cluster::stage;
 use crate::error::with_help;
 use crate::shell::Shell;
@@ -28,7 +28,7 @@ pub const ENV_PROPERTY_PREFIX: &str = "spark.cargo-stream.env.";
 #[derive(Debug)]
 pub struct SparkSsh {
     cluster: String,
-    ssh: SshTarget,
+    ssh: LazySession,
     /// `spark://HOST:7077`.
     master: String,
     /// `SPARK_HOME` on the host.
@@ -61,7 +61,7 @@ impl SparkSsh {
         };
         Ok(SparkSsh {
             cluster: profile.name.clone(),
-            ssh: profile.ssh()?,
+            ssh: LazySession::new(profile.ssh()?, &profile.name),
             spark_home: profile
                 .required("spark-home", profile.layer.spark_home.as_deref())?
                 .trim_end_matches('/')
@@ -77,7 +77,7 @@ impl SparkSsh {
         let url = format!("{}/json/", self.ui);
         let body = session.http_get(&url).map_err(|e| {
             with_help(
-                e.context(format!("failed to read the Spark master's state from {} through {}", self.ui, self.ssh)),
+                e.context(format!("failed to read the Spark master's state from {} through {}", self.ui, self.ssh.target())),
                 format!(
                     "set `master-ui = \"http://HOST:PORT\"` (the master's web UI as the SSH host reaches it) under `[clusters.{}]`",
                     self.cluster
@@ -100,7 +100,7 @@ impl SparkSsh {
 impl Backend for SparkSsh {
     fn submit(&self, shell: &mut Shell, job: &JobSpec) -> anyhow::Result<Submitted> {
         let staged = stage::stage(shell, &self.upload, &job.artifact, &job.sha256)?;
-        let session = Session::connect(&self.ssh)?;
+        let session = self.ssh.get()?;
         let mut args: Vec<String> = vec![
             format!("{}/bin/spark-submit", self.spark_home),
             "--master".into(),
@@ -132,7 +132,7 @@ impl Backend for SparkSsh {
         args.push(staged.url.clone());
         args.extend(job.args.iter().cloned());
         let command = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
-        shell.verbose_status("Running", format!("`{command}` on {}", self.ssh));
+        shell.verbose_status("Running", format!("`{command}` on {}", self.ssh.target()));
         let out = session.exec(&command)?;
         let text = format!("{}\n{}", out.stdout, out.stderr);
         let id = text
@@ -155,7 +155,7 @@ impl Backend for SparkSsh {
                 Err(with_help(
                     anyhow::anyhow!(
                         "`spark-submit` on {} exited with {} without a driver ID:\n{}",
-                        self.ssh,
+                        self.ssh.target(),
                         out.code,
                         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                     ),
@@ -169,8 +169,8 @@ impl Backend for SparkSsh {
     }
 
     fn status(&self, record: &Record) -> anyhow::Result<Status> {
-        let session = Session::connect(&self.ssh)?;
-        let state = self.master_state(&session)?;
+        let session = self.ssh.get()?;
+        let state = self.master_state(session)?;
         Ok(match self.driver(&state, &record.id) {
             Some(driver) => Status {
                 state: driver["state"]
@@ -195,7 +195,7 @@ impl Backend for SparkSsh {
     }
 
     fn kill(&self, record: &Record, grace: Duration) -> anyhow::Result<String> {
-        let session = Session::connect(&self.ssh)?;
+        let session = self.ssh.get()?;
         let command = [
             format!("{}/bin/spark-class", self.spark_home),
             "org.apache.spark.deploy.Client".into(),
@@ -211,7 +211,7 @@ impl Backend for SparkSsh {
         if !out.success() {
             anyhow::bail!(
                 "Spark's client on {} could not kill `{}` (exit {}): {}",
-                self.ssh,
+                self.ssh.target(),
                 record.id,
                 out.code,
                 out.stderr
@@ -232,8 +232,8 @@ impl Backend for SparkSsh {
     }
 
     fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {
-        let session = Session::connect(&self.ssh)?;
-        let state = self.master_state(&session)?;
+        let session = self.ssh.get()?;
+        let state = self.master_state(session)?;
         let Some(worker) = self
             .driver(&state, &record.id)
             .and_then(|d| d["worker"].as_str().map(str::to_owned))

@@ -21,7 +21,6 @@
 //! The job starts in its folder, so a relative `CHECKPOINT_DIR` lands there too. Driver cores,
 //! memory and `conf` are Spark's and do not apply to a plain host.
 
-use std::cell::OnceCell;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -30,7 +29,7 @@ use anyhow::Context as _;
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
 use crate::cluster::profile::{Profile, SshTarget};
 use crate::cluster::record::Record;
-use crate::cluster::ssh::{Session, quote};
+use crate::cluster::ssh::{LazySession, Session, quote};
 use crate::cluster::stage::staged_name;
 use crate::cluster::unpack::UNPACK_FN;
 use crate::cluster::utc::Utc;
@@ -45,7 +44,7 @@ pub struct SshHost {
     cluster: String,
     target: SshTarget,
     remote_dir: String,
-    session: OnceCell<Session>,
+    session: LazySession,
 }
 
 impl std::fmt::Debug for SshHost {
@@ -63,21 +62,15 @@ impl SshHost {
     pub fn new(profile: &Profile) -> anyhow::Result<SshHost> {
         Ok(SshHost {
             cluster: profile.name.clone(),
+            session: LazySession::new(profile.ssh()?, &profile.name),
             target: profile.ssh()?,
             remote_dir: profile.remote_dir(),
-            session: OnceCell::new(),
         })
     }
 
-    /// The connection, opened on first use and kept for the backend's life (`logs --follow`
-    /// asks every half second).
+    /// The connection, opened on first use and kept for the backend's life.
     fn session(&self) -> anyhow::Result<&Session> {
-        if let Some(session) = self.session.get() {
-            return Ok(session);
-        }
-        let session = Session::connect(&self.target)
-            .with_context(|| format!("failed to reach cluster `{}`", self.cluster))?;
-        Ok(self.session.get_or_init(|| session))
+        self.session.get()
     }
 
     /// The remote folder of a recorded submission.

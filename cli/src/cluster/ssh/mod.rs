@@ -8,6 +8,7 @@
 //! connection, and [`quote`] the POSIX shell quoting of everything sent to a remote shell.
 
 mod known_hosts;
+mod lazy;
 mod quote;
 mod tunnel;
 mod upload;
@@ -23,6 +24,7 @@ use crate::cluster::profile::{SshTarget, expand_home};
 use crate::error::with_help;
 use crate::shell::Shell;
 
+pub use lazy::LazySession;
 pub use quote::quote;
 pub use upload::stage_sftp;
 
