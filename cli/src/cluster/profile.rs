@@ -434,7 +434,13 @@ pub fn read_file(path: &Path) -> anyhow::Result<BTreeMap<String, ProfileLayer>> 
     };
     for (name, layer) in &mut file.clusters {
         if let Some(kind) = &layer.kind {
-            check_kind(name, kind, layer, &path.display().to_string())?;
+            check_kind(
+                name,
+                kind,
+                layer,
+                &format!("`{}`", path.display()),
+                Some(&text),
+            )?;
         }
     }
     Ok(file.clusters)
@@ -449,10 +455,45 @@ struct ClustersFile {
     _rest: BTreeMap<String, toml::Value>,
 }
 
-fn check_kind(name: &str, kind: &str, layer: &ProfileLayer, origin: &str) -> anyhow::Result<Kind> {
+/// Where `key` of `[clusters.NAME]` is in a file's text, as `, line N` (empty when the table
+/// is written in a way this simple reader does not follow).
+fn line_of(text: Option<&str>, name: &str, key: &str) -> String {
+    let Some(text) = text else {
+        return String::new();
+    };
+    let header = format!("clusters.{name}");
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(table) = line.strip_prefix('[') {
+            let table: String = table
+                .trim_end_matches(']')
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '"')
+                .collect();
+            inside = table == header;
+        } else if inside
+            && line
+                .split_once('=')
+                .is_some_and(|(k, _)| k.trim().trim_matches('"') == key)
+        {
+            return format!(", line {}", i + 1);
+        }
+    }
+    String::new()
+}
+
+fn check_kind(
+    name: &str,
+    kind: &str,
+    layer: &ProfileLayer,
+    origin: &str,
+    text: Option<&str>,
+) -> anyhow::Result<Kind> {
     let Some(parsed) = Kind::parse(kind) else {
+        let line = line_of(text, name, "kind");
         return Err(with_help(
-            anyhow::anyhow!("cluster `{name}` in {origin} has an unknown kind `{kind}`"),
+            anyhow::anyhow!("cluster `{name}` in {origin}{line} has an unknown kind `{kind}`"),
             "use one of `spark-rest`, `spark-ssh`, `ssh`, `slurm`",
         ));
     };
@@ -460,9 +501,10 @@ fn check_kind(name: &str, kind: &str, layer: &ProfileLayer, origin: &str) -> any
     if let Some(table) = value.as_table() {
         for key in table.keys() {
             if !COMMON.contains(&key.as_str()) && !parsed.keys().contains(&key.as_str()) {
+                let line = line_of(text, name, key);
                 return Err(with_help(
                     anyhow::anyhow!(
-                        "cluster `{name}` in {origin}: `{key}` does not apply to kind `{kind}`"
+                        "cluster `{name}` in {origin}{line}: `{key}` does not apply to kind `{kind}`"
                     ),
                     format!(
                         "a `{kind}` profile takes {}",
@@ -541,7 +583,7 @@ pub fn load(
             ),
         )
     })?;
-    let kind = check_kind(name, &kind_text, &merged, &origin)?;
+    let kind = check_kind(name, &kind_text, &merged, &origin, None)?;
     origins.pop();
     Ok(Profile {
         name: name.to_owned(),
