@@ -1,7 +1,7 @@
 //! `spark-rest`: a Spark standalone master's REST submission gateway (protocol v1, port 6066).
 //!
 //! The gateway does not upload anything: the jar is staged first (a shared folder or SFTP, see
-//! [`stage`](crate::cluster::stage)) and its URL given as `appResource`. Masters listed
+//! [`stage`]) and its URL given as `appResource`. Masters listed
 //! comma-separated are tried in order, as `spark-submit` does for a standby/active pair. With a
 //! JWT secret the requests carry `Authorization: Bearer`, as Spark's `JWSFilter` demands.
 //! Logs come from the worker's web UI (`/log?driverId=...`), found through the master's
