@@ -39,7 +39,11 @@ fn bad_profile_names_the_file_and_line() {
     client.set_clusters("[clusters.prod]\nkind = \"yarn\"\n");
     let out = client.submit("prod", "x.jar", &[], &[]).failure();
     assert!(out.stderr.contains("unknown kind `yarn`"), "{}", out.stderr);
-    assert!(out.stderr.contains("clusters.toml`, line 2"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("clusters.toml`, line 2"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("spark-rest"), "{}", out.stderr);
 }
 

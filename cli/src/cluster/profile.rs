@@ -36,7 +36,7 @@ pub enum Kind {
     SparkSsh,
     /// A plain Linux host over SSH: the job runs detached from the bundle's `run.sh`.
     Ssh,
-    /// Slurm, through slurmrestd.
+    /// Slurm, through slurmrestd (`url`) or `sbatch` on a login node over SSH (`host`).
     Slurm,
 }
 
@@ -99,6 +99,12 @@ impl Kind {
                 "partition",
                 "api-version",
                 "upload",
+                "host",
+                "port",
+                "identity-file",
+                "known-hosts",
+                "remote-dir",
+                "slurm-conf",
             ],
         }
     }
@@ -139,8 +145,8 @@ pub struct ProfileLayer {
     pub identity_file: Option<PathBuf>,
     /// SSH: the known_hosts file the host key is checked against (`~/.ssh/known_hosts`).
     pub known_hosts: Option<PathBuf>,
-    /// ssh and spark-ssh: the folder on the host for uploads and submissions (`cargo-stream`,
-    /// relative to the user's home).
+    /// ssh, spark-ssh and slurm over SSH: the folder on the host for uploads and submissions
+    /// (`cargo-stream`, relative to the user's home).
     pub remote_dir: Option<String>,
     /// Slurm: slurmrestd's base URL.
     pub url: Option<String>,
@@ -152,6 +158,9 @@ pub struct ProfileLayer {
     pub partition: Option<String>,
     /// Slurm: the REST API version (`v0.0.38`).
     pub api_version: Option<String>,
+    /// Slurm over SSH: the `slurm.conf` Slurm's commands read on the login node
+    /// (`SLURM_CONF`), when it is not their default.
+    pub slurm_conf: Option<String>,
     /// spark-rest and slurm: where the artifact goes so that the cluster can read it.
     pub upload: Option<UploadLayer>,
     /// Default driver cores.
@@ -278,7 +287,8 @@ impl Profile {
         })
     }
 
-    /// The SSH endpoint of an `ssh` or `spark-ssh` profile.
+    /// The SSH endpoint of an `ssh` or `spark-ssh` profile, or of a `slurm` profile's login
+    /// node.
     pub fn ssh(&self) -> anyhow::Result<SshTarget> {
         let l = &self.layer;
         Ok(SshTarget {
@@ -294,14 +304,24 @@ impl Profile {
     }
 
     /// Where the artifact goes: the `upload` table, or for `ssh` and `spark-ssh` profiles an
-    /// SFTP upload to the host's `remote-dir`.
+    /// SFTP upload to the host's `remote-dir/uploads`, for a `slurm` profile over SSH (a `host`,
+    /// no `url`) one to the login node's `remote-dir` (whose `jobs/` holds the job folders).
     pub fn upload(&self) -> anyhow::Result<Upload> {
         let fallback_sftp = matches!(self.kind, Kind::Ssh | Kind::SparkSsh);
+        let slurm_over_ssh =
+            self.kind == Kind::Slurm && self.layer.url.is_none() && self.layer.host.is_some();
         let Some(up) = &self.layer.upload else {
             if fallback_sftp {
                 return Ok(Upload::Sftp {
                     ssh: self.ssh()?,
                     path: format!("{}/uploads", self.remote_dir()),
+                    url: None,
+                });
+            }
+            if slurm_over_ssh {
+                return Ok(Upload::Sftp {
+                    ssh: self.ssh()?,
+                    path: self.remote_dir(),
                     url: None,
                 });
             }
@@ -680,6 +700,7 @@ fn merge(base: &mut ProfileLayer, top: ProfileLayer) {
         token_file,
         partition,
         api_version,
+        slurm_conf,
         driver_cores,
         driver_memory,
         supervise,

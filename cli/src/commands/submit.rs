@@ -39,10 +39,17 @@ Profiles (`[clusters.NAME]` in Stream.toml or ~/.config/cargo-stream/clusters.to
 
   [clusters.hpc]
   kind = \"slurm\"
-  url = \"http://slurm:6820\"
+  url = \"http://slurm:6820\"            # slurmrestd
   user = \"stream\"
   token-env = \"SLURM_JWT\"
   upload = { to = \"dir\", path = \"/shared/jobs\" }
+
+  [clusters.hpc-ssh]
+  kind = \"slurm\"                       # no url: sbatch on a login node over SSH
+  host = \"login1\"
+  user = \"stream\"
+  remote-dir = \"cargo-stream\"          # uploads and job folders, shared with the nodes
+  slurm-conf = \"/etc/slurm/slurm.conf\" # only if not the login node's default
 
 Any key can also come from CARGO_STREAM_CLUSTERS_<NAME>_<KEY> (e.g. CARGO_STREAM_CLUSTERS_PROD_MASTER).")]
 pub struct SubmitArgs {

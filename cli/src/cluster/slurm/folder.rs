@@ -2,7 +2,8 @@
 //! submitted (Slurm opens the job's `stdout` and `stderr` there before the script runs), and
 //! read back by `logs`. The upload folder is seen from two sides: from where we write it (this
 //! machine for `upload.to = "dir"`, the SFTP host for `sftp`) and from the nodes (the same path,
-//! or the `file://` base given as `upload.url`).
+//! or the `file://` base given as `upload.url`). The holder is reached ([`Reached`]) over an SSH
+//! session the caller opened, so that one connection serves a whole submission.
 
 use std::path::Path;
 
@@ -40,6 +41,15 @@ impl Holder {
     }
 }
 
+/// The holder, reached: this machine, or an SFTP host over an open session.
+#[derive(Clone, Copy, Debug)]
+pub enum Reached<'a> {
+    /// This machine.
+    Local,
+    /// The SFTP host.
+    Ssh(&'a Session),
+}
+
 /// A job's folder, from both sides.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobFolder {
@@ -69,7 +79,7 @@ pub fn node_base(here: &str, url: Option<&str>) -> anyhow::Result<String> {
 /// Creates a new job folder for `name` under `jobs/` of the upload folder (`here_base` on the
 /// holder, `node_base` on the nodes).
 pub fn create(
-    holder: &Holder,
+    holder: Reached<'_>,
     here_base: &str,
     node_base: &str,
     name: &str,
@@ -104,9 +114,9 @@ pub fn create(
 
 /// Makes `dir` (mode 755: the job may run as another user of the shared file system, and
 /// writes there) inside `parent` (made if missing); false if `dir` exists already.
-fn make_new_dir(holder: &Holder, parent: &str, dir: &str) -> anyhow::Result<bool> {
+fn make_new_dir(holder: Reached<'_>, parent: &str, dir: &str) -> anyhow::Result<bool> {
     match holder {
-        Holder::Local => {
+        Reached::Local => {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("failed to create `{parent}`"))?;
             match std::fs::create_dir(dir) {
@@ -123,16 +133,19 @@ fn make_new_dir(holder: &Holder, parent: &str, dir: &str) -> anyhow::Result<bool
                 Err(e) => Err(anyhow::Error::new(e).context(format!("failed to create `{dir}`"))),
             }
         }
-        Holder::Sftp(ssh) => {
+        Reached::Ssh(session) => {
             // `mkdir` without `-p` fails on an existing folder: the name is ours alone.
-            let session = Session::connect(ssh)?;
             let out = session.exec(&format!(
                 "mkdir -p {parent} && if [ -e {dir} ]; then echo exists; else mkdir -m 755 {dir}; fi",
                 parent = quote(parent),
                 dir = quote(dir)
             ))?;
             if !out.success() {
-                anyhow::bail!("failed to create `{dir}` on `{ssh}`: {}", out.stderr.trim());
+                anyhow::bail!(
+                    "failed to create `{dir}` on `{}`: {}",
+                    session.target(),
+                    out.stderr.trim()
+                );
             }
             Ok(out.stdout.trim() != "exists")
         }
@@ -140,25 +153,23 @@ fn make_new_dir(holder: &Holder, parent: &str, dir: &str) -> anyhow::Result<bool
 }
 
 /// Removes a job folder (best effort: after a refused submission).
-pub fn remove(holder: &Holder, dir: &str) {
+pub fn remove(holder: Reached<'_>, dir: &str) {
     match holder {
-        Holder::Local => {
+        Reached::Local => {
             let _ = std::fs::remove_dir_all(dir);
         }
-        Holder::Sftp(ssh) => {
-            if let Ok(session) = Session::connect(ssh) {
-                let _ = session.exec(&format!("rm -rf -- {}", quote(dir)));
-            }
+        Reached::Ssh(session) => {
+            let _ = session.exec(&format!("rm -rf -- {}", quote(dir)));
         }
     }
 }
 
 /// The bytes of `path` on the holder from `offset` on; nothing when the file is not there
 /// (yet).
-pub fn read_from(holder: &Holder, path: &str, offset: u64) -> anyhow::Result<Vec<u8>> {
+pub fn read_from(holder: Reached<'_>, path: &str, offset: u64) -> anyhow::Result<Vec<u8>> {
     match holder {
-        Holder::Local => read_local(Path::new(path), offset),
-        Holder::Sftp(ssh) => Session::connect(ssh)?.read_from(path, offset),
+        Reached::Local => read_local(Path::new(path), offset),
+        Reached::Ssh(session) => session.read_from(path, offset),
     }
 }
 
@@ -219,21 +230,21 @@ mod tests {
     fn local_job_folders_are_new_and_readable() {
         let tmp = tempfile::tempdir().unwrap();
         let base = tmp.path().display().to_string();
-        let a = create(&Holder::Local, &base, "/nodes/up", "word count").unwrap();
-        let b = create(&Holder::Local, &base, "/nodes/up", "word count").unwrap();
+        let a = create(Reached::Local, &base, "/nodes/up", "word count").unwrap();
+        let b = create(Reached::Local, &base, "/nodes/up", "word count").unwrap();
         assert_ne!(a, b);
         assert!(a.node.starts_with("/nodes/up/jobs/word_count-"), "{a:?}");
         assert!(Path::new(&a.here).is_dir());
         std::fs::write(format!("{}/stdout", a.here), b"hello").unwrap();
-        let read = |offset| read_from(&Holder::Local, &format!("{}/stdout", a.here), offset);
+        let read = |offset| read_from(Reached::Local, &format!("{}/stdout", a.here), offset);
         assert_eq!(read(0).unwrap(), b"hello");
         assert_eq!(read(3).unwrap(), b"lo");
         assert_eq!(read(9).unwrap(), b"");
         assert_eq!(
-            read_from(&Holder::Local, &format!("{}/none", a.here), 0).unwrap(),
+            read_from(Reached::Local, &format!("{}/none", a.here), 0).unwrap(),
             b""
         );
-        remove(&Holder::Local, &a.here);
+        remove(Reached::Local, &a.here);
         assert!(!Path::new(&a.here).exists());
     }
 }

@@ -1,5 +1,7 @@
-//! `slurm`: jobs run as Slurm batch jobs, submitted through slurmrestd's REST API with the
-//! user's JWT (`scontrol token`).
+//! `slurm`: jobs run as Slurm batch jobs, submitted one of two ways: through slurmrestd's REST
+//! API with the user's JWT (`scontrol token`), or, for sites with no slurmrestd, with `sbatch`
+//! on a login node over SSH. A profile with a `url` uses the first, one with a `host` (and no
+//! `url`) the second.
 //!
 //! ```toml
 //! [clusters.hpc]
@@ -11,146 +13,366 @@
 //! api-version = "v0.0.38"                 # the default (Slurm 22.05)
 //! upload = { to = "dir", path = "/shared/alice/jobs" }
 //! kill-grace = 30
+//!
+//! [clusters.hpc-ssh]
+//! kind = "slurm"
+//! host = "login1"                         # sbatch, squeue, scontrol, scancel run there
+//! port = 22
+//! user = "alice"
+//! identity-file = "~/.ssh/id_ed25519"     # else the SSH agent
+//! known-hosts = "~/.ssh/known_hosts"      # host keys are always verified
+//! remote-dir = "cargo-stream"             # the default upload folder (home-relative)
+//! slurm-conf = "/etc/slurm/slurm.conf"    # only if not the login node's default
+//! partition = "batch"
 //! ```
 //!
 //! The jar is staged in the upload folder (`dir`: a folder of this machine; `sftp`: a folder
-//! of an SSH host, a login node say), which the nodes must see (at the same path, or at the
-//! `file://` base given as `upload.url`). Each submission gets a folder `jobs/<name>-<time>/`
-//! there ([`folder`]): the job's working directory, with its `stdout` and `stderr` files (read
-//! back by `logs`, over SSH for `sftp`) and the unzipped bundle. The batch script ([`script`])
-//! `exec`s the job's binary, so that `kill`'s cancel (SIGTERM) reaches the job once and it
-//! stops gracefully; Slurm sends SIGKILL after the cluster's `KillWait`.
+//! of an SSH host, a login node say; over SSH by default the login node's `remote-dir`), which
+//! the nodes must see (at the same path, or at the `file://` base given as `upload.url`). Each
+//! submission gets a folder `jobs/<name>-<time>/` there ([`folder`]): the job's working
+//! directory, with its `stdout` and `stderr` files (read back by `logs`, over SSH for `sftp`)
+//! and the unzipped bundle. The batch script ([`script`]) `exec`s the job's binary, so that
+//! `kill`'s cancel (SIGTERM) reaches the job once and it stops gracefully; Slurm sends SIGKILL
+//! after the cluster's `KillWait`. Both ways send the same script and resources, and read
+//! Slurm's states through one mapping ([`state`]); [`rest`] and [`sbatch`] hold what differs.
 //!
 //! `--conf slurm.FIELD=VALUE` sets a field of the REST API's job description
-//! (`slurm.time_limit=60`, `slurm.qos=debug`); other `conf` keys are Spark's, ignored here.
+//! (`slurm.time_limit=60`, `slurm.qos=debug`); over SSH, `--conf sbatch.OPTION=VALUE` adds
+//! `--OPTION=VALUE` to `sbatch` (`sbatch.time=60`, `sbatch.qos=debug`; an empty value adds
+//! `--OPTION`). Other `conf` keys are Spark's, ignored here.
 
 pub mod folder;
 pub mod rest;
+pub mod sbatch;
 pub mod script;
+pub mod state;
 
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
 use crate::cluster::profile::{Profile, Upload, expand_home};
 use crate::cluster::record::Record;
+use crate::cluster::ssh::{self, Session};
 use crate::cluster::stage;
 use crate::error::with_help;
 use crate::shell::Shell;
 
-use folder::Holder;
+use folder::{Holder, Reached};
 use rest::{Rest, TokenSource};
+use sbatch::Sbatch;
 use script::Script;
 
 /// The REST API version spoken unless the profile says otherwise (Slurm 22.05's newest).
 pub const DEFAULT_API_VERSION: &str = "v0.0.38";
 
-/// The `PATH` a job gets unless its `env` sets one: slurmrestd passes no environment on.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The `PATH` a job gets through slurmrestd unless its `env` sets one: slurmrestd passes no
+/// environment on. (`sbatch` passes the login shell's on, as it does by hand.)
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// A Slurm cluster reached through slurmrestd.
+/// Profile keys that only the REST way reads.
+const REST_KEYS: [&str; 3] = ["token-env", "token-file", "api-version"];
+/// Profile keys that only the SSH way reads.
+const SSH_KEYS: [&str; 5] = [
+    "port",
+    "identity-file",
+    "known-hosts",
+    "remote-dir",
+    "slurm-conf",
+];
+
+/// A batch job as Slurm takes it, whichever way it is sent.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The job's name.
+    pub name: String,
+    /// The partition, if the profile names one.
+    pub partition: Option<String>,
+    /// Cores for its one task.
+    pub cpus: u32,
+    /// Memory, MiB.
+    pub memory_mib: u64,
+    /// Its folder as the nodes see it: working directory, `stdout`, `stderr`.
+    pub dir: String,
+    /// Its environment (sent with the REST description; the script exports it for `sbatch`).
+    pub env: BTreeMap<String, String>,
+    /// The way's own options, their prefix taken off: REST fields (`slurm.FIELD`) or `sbatch`
+    /// options (`sbatch.OPTION`).
+    pub options: Vec<(String, String)>,
+    /// The batch script.
+    pub script: String,
+}
+
+/// Slurm's answer to a submission.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    /// The job ID.
+    pub id: String,
+    /// Slurm's words (`Submitted batch job ID`, and any note).
+    pub message: String,
+}
+
+/// How the backend reaches Slurm.
+#[derive(Debug)]
+enum Way {
+    /// slurmrestd (`url`).
+    Rest(Rest),
+    /// `sbatch` and friends on a login node over SSH (`host`).
+    Ssh(Sbatch),
+}
+
+impl Way {
+    /// The `--conf` prefix of this way's own options.
+    fn conf_prefix(&self) -> &'static str {
+        match self {
+            Way::Rest(_) => "slurm.",
+            Way::Ssh(_) => "sbatch.",
+        }
+    }
+
+    /// What can be checked without reaching the cluster (the token is readable).
+    fn check_local(&self) -> anyhow::Result<()> {
+        match self {
+            Way::Rest(rest) => rest.check_token(),
+            Way::Ssh(_) => Ok(()),
+        }
+    }
+
+    /// Reaches the cluster with our credentials (slurmrestd's `ping`; the login node's host
+    /// key, our key and its `sbatch`), before anything is copied.
+    fn check_reach(&self) -> anyhow::Result<()> {
+        match self {
+            Way::Rest(rest) => rest.get("ping").map(drop),
+            Way::Ssh(ssh) => ssh.check(),
+        }
+    }
+
+    fn submit(&self, request: &Request) -> anyhow::Result<Accepted> {
+        match self {
+            Way::Rest(rest) => rest.submit(request),
+            Way::Ssh(ssh) => ssh.submit(request),
+        }
+    }
+
+    fn job(&self, id: &str) -> anyhow::Result<Option<serde_json::Value>> {
+        match self {
+            Way::Rest(rest) => rest.job(id),
+            Way::Ssh(ssh) => ssh.job(id),
+        }
+    }
+
+    fn cancel(&self, id: &str) -> anyhow::Result<bool> {
+        match self {
+            Way::Rest(rest) => rest.cancel(id),
+            Way::Ssh(ssh) => ssh.cancel(id),
+        }
+    }
+}
+
+/// A Slurm cluster reached through slurmrestd or over SSH.
 #[derive(Debug)]
 pub struct Slurm {
     cluster: String,
-    rest: Rest,
+    way: Way,
     partition: Option<String>,
     profile: Profile,
 }
 
 impl Slurm {
-    /// The backend for a `slurm` profile. Checks the keys; reads the token only when a
-    /// request is made (so `logs` of a shared folder works without one).
+    /// The backend for a `slurm` profile: REST with a `url`, SSH with a `host`. Checks the
+    /// keys; reads the token or connects only when a request is made (so `logs` of a shared
+    /// folder works without one).
     pub fn new(profile: &Profile) -> anyhow::Result<Slurm> {
         let l = &profile.layer;
-        let url = profile.required("url", l.url.as_deref())?;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(with_help(
-                anyhow::anyhow!(
-                    "cluster `{}`: `url = \"{url}\"` is not an HTTP URL",
-                    profile.name
-                ),
-                "write slurmrestd's address as `url = \"http://HOST:6820\"`",
-            ));
-        }
-        let source = match (&l.token_env, &l.token_file) {
-            (Some(var), _) => TokenSource::Env(var.clone()),
-            (None, Some(file)) => TokenSource::File(expand_home(file)),
-            (None, None) => TokenSource::Env("SLURM_JWT".into()),
+        let set = |key: &str| -> bool {
+            match key {
+                "token-env" => l.token_env.is_some(),
+                "token-file" => l.token_file.is_some(),
+                "api-version" => l.api_version.is_some(),
+                "port" => l.port.is_some(),
+                "identity-file" => l.identity_file.is_some(),
+                "known-hosts" => l.known_hosts.is_some(),
+                "remote-dir" => l.remote_dir.is_some(),
+                "slurm-conf" => l.slurm_conf.is_some(),
+                _ => false,
+            }
         };
-        let api = l
-            .api_version
-            .clone()
-            .unwrap_or_else(|| DEFAULT_API_VERSION.into());
+        let misplaced = |keys: &[&str], way: &str, other: &str| -> anyhow::Result<()> {
+            match keys.iter().find(|k| set(k)) {
+                Some(key) => Err(with_help(
+                    anyhow::anyhow!(
+                        "cluster `{}`: `{key}` only applies to Slurm {other}, but the profile reaches Slurm {way}",
+                        profile.name
+                    ),
+                    format!(
+                        "remove `{key}` from `[clusters.{}]` in {}",
+                        profile.name,
+                        profile.origins.join(" or ")
+                    ),
+                )),
+                None => Ok(()),
+            }
+        };
+        let way = match (l.url.as_deref(), l.host.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(with_help(
+                    anyhow::anyhow!(
+                        "cluster `{}` names both `url` (slurmrestd) and `host` (`sbatch` over SSH)",
+                        profile.name
+                    ),
+                    format!(
+                        "keep one under `[clusters.{}]` in {}: `url` to submit through slurmrestd, `host` to run `sbatch` on that login node",
+                        profile.name,
+                        profile.origins.join(" or ")
+                    ),
+                ));
+            }
+            (None, None) => {
+                return Err(with_help(
+                    anyhow::anyhow!(
+                        "cluster `{}` (kind `slurm`) has neither `url` nor `host`",
+                        profile.name
+                    ),
+                    format!(
+                        "set `url = \"http://HOST:6820\"` (slurmrestd) or `host = \"LOGIN-NODE\"` (`sbatch` over SSH) under `[clusters.{}]` in {}",
+                        profile.name,
+                        profile.origins.join(" or ")
+                    ),
+                ));
+            }
+            (Some(url), None) => {
+                misplaced(&SSH_KEYS, "through slurmrestd (`url`)", "over SSH (`host`)")?;
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(with_help(
+                        anyhow::anyhow!(
+                            "cluster `{}`: `url = \"{url}\"` is not an HTTP URL",
+                            profile.name
+                        ),
+                        "write slurmrestd's address as `url = \"http://HOST:6820\"`",
+                    ));
+                }
+                let source = match (&l.token_env, &l.token_file) {
+                    (Some(var), _) => TokenSource::Env(var.clone()),
+                    (None, Some(file)) => TokenSource::File(expand_home(file)),
+                    (None, None) => TokenSource::Env("SLURM_JWT".into()),
+                };
+                let api = l
+                    .api_version
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_API_VERSION.into());
+                Way::Rest(Rest::new(&profile.name, url, &api, l.user.clone(), source)?)
+            }
+            (None, Some(_)) => {
+                misplaced(
+                    &REST_KEYS,
+                    "over SSH (`host`)",
+                    "through slurmrestd (`url`)",
+                )?;
+                Way::Ssh(Sbatch::new(
+                    &profile.name,
+                    profile.ssh()?,
+                    l.slurm_conf.clone(),
+                ))
+            }
+        };
         Ok(Slurm {
             cluster: profile.name.clone(),
-            rest: Rest::new(&profile.name, url, &api, l.user.clone(), source)?,
+            way,
             partition: l.partition.clone(),
             profile: profile.clone(),
         })
     }
 
-    /// The job description sent to `job/submit`.
-    fn description(
+    /// The job as Slurm takes it, with the script for the jar at `jar` and the folder `dir`
+    /// (as the nodes see them).
+    fn request(
         &self,
         shell: &mut Shell,
         job: &JobSpec,
         jar: &str,
         dir: &str,
-    ) -> anyhow::Result<Value> {
-        let memory = self.memory(job)?;
-        let mut environment = serde_json::Map::new();
-        environment.insert("PATH".into(), DEFAULT_PATH.into());
-        for (k, v) in &job.env {
-            environment.insert(k.clone(), Value::String(v.clone()));
-        }
-        let mut description = json!({
-            "name": job.name,
-            "current_working_directory": dir,
-            "standard_output": format!("{dir}/stdout"),
-            "standard_error": format!("{dir}/stderr"),
-            "standard_input": "/dev/null",
-            "tasks": 1,
-            "cpus_per_task": job.driver_cores.max(1),
-            "memory_per_node": memory,
-            "environment": environment,
-        });
-        if let Some(partition) = &self.partition {
-            description["partition"] = Value::String(partition.clone());
-        }
+    ) -> anyhow::Result<Request> {
         if job.supervise {
             shell.warn(format!(
                 "cluster `{}` is Slurm, which does not restart a job that fails: `supervise` is ignored",
                 self.cluster
             ));
         }
+        let prefix = self.way.conf_prefix();
+        let mut options = Vec::new();
         let mut ignored = Vec::new();
         for (key, value) in &job.conf {
-            match key.strip_prefix("slurm.") {
-                Some(field) if !field.is_empty() => {
-                    // Numbers and booleans as JSON reads them; anything else a string.
-                    let value = serde_json::from_str::<Value>(value)
-                        .unwrap_or_else(|_| Value::String(value.clone()));
-                    description[field] = value;
+            match key.strip_prefix(prefix) {
+                Some(option) if !option.is_empty() => {
+                    options.push((option.to_owned(), value.clone()));
                 }
                 _ => ignored.push(format!("`{key}`")),
             }
         }
         if !ignored.is_empty() {
+            let takes = match self.way {
+                Way::Rest(_) => "`slurm.FIELD=VALUE` (slurmrestd's job fields)",
+                Way::Ssh(_) => "`sbatch.OPTION=VALUE` (sbatch's long options)",
+            };
             shell.warn(format!(
-                "{} only apply to Spark; a Slurm job takes `slurm.FIELD=VALUE` (slurmrestd's job fields)",
+                "{} only apply to Spark; a Slurm job takes {takes}",
                 ignored.join(", ")
             ));
         }
+        let exports = match self.way {
+            Way::Rest(_) => BTreeMap::new(),
+            Way::Ssh(_) => job.env.clone(),
+        };
         let script = Script {
             jar,
             sha256: &job.sha256,
             dir,
             args: &job.args,
+            env: &exports,
         }
         .render();
-        Ok(json!({ "job": description, "script": script }))
+        Ok(Request {
+            name: job.name.clone(),
+            partition: self.partition.clone(),
+            cpus: job.driver_cores.max(1),
+            memory_mib: self.memory(job)?,
+            dir: dir.to_owned(),
+            env: job.env.clone(),
+            options,
+            script,
+        })
+    }
+
+    /// Checks what `request` cannot carry, before anything is copied: over SSH, `slurm.*`
+    /// fields (slurmrestd's) and environment names a shell cannot export.
+    fn check_job(&self, job: &JobSpec) -> anyhow::Result<()> {
+        self.memory(job)?;
+        let Way::Ssh(ssh) = &self.way else {
+            return Ok(());
+        };
+        if let Some(key) = job.conf.keys().find(|k| k.starts_with("slurm.")) {
+            return Err(with_help(
+                anyhow::anyhow!(
+                    "`{key}` is a field of slurmrestd's job description, but cluster `{}` runs `sbatch` on `{}`",
+                    self.cluster,
+                    ssh.target()
+                ),
+                "give sbatch's own long options as `--conf sbatch.OPTION=VALUE` (e.g. `sbatch.time=60`, `sbatch.qos=debug`)",
+            ));
+        }
+        if let Some(name) = job.env.keys().find(|k| !script::is_env_name(k)) {
+            return Err(with_help(
+                anyhow::anyhow!(
+                    "the batch script cannot export `{name}`: not a shell variable name"
+                ),
+                "environment names are letters, digits and `_`, not starting with a digit",
+            ));
+        }
+        Ok(())
     }
 
     /// The job's memory in MiB, or an error naming the bad value.
@@ -163,22 +385,27 @@ impl Slurm {
         })
     }
 
-    /// `job/ID` as a status; `None` when Slurm does not know the job.
-    fn query(&self, id: &str) -> anyhow::Result<Option<Value>> {
-        let answer = self
-            .rest
-            .send(reqwest::Method::GET, &format!("job/{id}"), None)?;
-        if answer.errors.iter().any(|e| e.is_unknown_job()) {
-            return Ok(None);
+    /// Reaches `holder`: over the login node's connection when the files are there (the
+    /// default over SSH: one connection for the whole submission, and for `logs --follow`'s
+    /// questions twice a second), else over a new one, kept in `own` for the caller.
+    fn reach<'a>(
+        &'a self,
+        holder: &Holder,
+        own: &'a OnceCell<Session>,
+    ) -> anyhow::Result<Reached<'a>> {
+        let Holder::Sftp(target) = holder else {
+            return Ok(Reached::Local);
+        };
+        if let Way::Ssh(ssh) = &self.way
+            && ssh.target() == target
+        {
+            return Ok(Reached::Ssh(ssh.session()?));
         }
-        let value = self.rest.check(answer)?;
-        Ok(value["jobs"]
-            .as_array()
-            .and_then(|jobs| {
-                jobs.iter()
-                    .find(|j| j["job_id"].as_u64().is_some_and(|n| n.to_string() == id))
-            })
-            .cloned())
+        if own.get().is_none() {
+            let session = Session::connect(target)?;
+            let _ = own.set(session);
+        }
+        Ok(Reached::Ssh(own.get().expect("just set")))
     }
 }
 
@@ -195,16 +422,30 @@ impl Backend for Slurm {
                 self.cluster
             )
         };
-        // A bad value, a missing or refused token, or an unreachable slurmrestd is found
-        // before anything is copied: `ping` goes through slurmrestd to slurmctld with the token.
-        self.memory(job).with_context(context)?;
-        self.rest.check_token().with_context(context)?;
+        // A bad value, a missing or refused token, an unreachable slurmrestd, or a login node
+        // that refuses us is found before anything is copied: `ping` goes through slurmrestd to
+        // slurmctld with the token; over SSH the host key and our key are checked and
+        // `sbatch` is looked for.
+        self.check_job(job).with_context(context)?;
+        self.way.check_local().with_context(context)?;
         // Slurm's nodes read the jar from a file system they share with the upload folder.
         let upload = self.profile.upload().with_context(context)?;
-        self.rest.get("ping").with_context(context)?;
+        self.way.check_reach().with_context(context)?;
         let holder = Holder::of(&upload);
-        let staged =
-            stage::stage(shell, &upload, &job.artifact, &job.sha256).with_context(context)?;
+        let own = OnceCell::new();
+        let reached = self.reach(&holder, &own).with_context(context)?;
+        let staged = match (&upload, reached) {
+            (Upload::Sftp { path, url, .. }, Reached::Ssh(session)) => ssh::stage_over(
+                session,
+                shell,
+                path,
+                url.as_deref(),
+                &job.artifact,
+                &job.sha256,
+            ),
+            _ => stage::stage(shell, &upload, &job.artifact, &job.sha256),
+        }
+        .with_context(context)?;
         let (here_base, jar_name) = match staged.path.rsplit_once('/') {
             Some((dir, name)) => (dir.to_owned(), name.to_owned()),
             None => (".".to_owned(), staged.path.clone()),
@@ -223,35 +464,20 @@ impl Backend for Slurm {
         };
         let node_base = folder::node_base(&here_base, url_base).with_context(context)?;
         let dir =
-            folder::create(&holder, &here_base, &node_base, &job.name).with_context(context)?;
+            folder::create(reached, &here_base, &node_base, &job.name).with_context(context)?;
         let node_jar = format!("{node_base}/{jar_name}");
-        let body = self.description(shell, job, &node_jar, &dir.node)?;
-        let answer = match self.rest.post("job/submit", &body) {
-            Ok(answer) => answer,
+        let request = self.request(shell, job, &node_jar, &dir.node)?;
+        let accepted = match self.way.submit(&request) {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Nothing runs in it: leave no empty folder behind.
-                folder::remove(&holder, &dir.here);
+                folder::remove(reached, &dir.here);
                 return Err(e).with_context(context);
             }
         };
-        let id = match &answer["job_id"] {
-            Value::Number(n) => n.to_string(),
-            Value::String(s) if !s.is_empty() => s.clone(),
-            _ => anyhow::bail!(
-                "slurmrestd accepted `{artifact}` but gave no job_id: {}",
-                answer
-            ),
-        };
-        let mut message = format!("Submitted batch job {id}");
-        if let Some(note) = answer["job_submit_user_msg"]
-            .as_str()
-            .filter(|m| !m.is_empty())
-        {
-            message.push_str(&format!(" ({note})"));
-        }
         Ok(Submitted {
-            id,
-            message,
+            id: accepted.id,
+            message: accepted.message,
             data: json!({
                 "location": staged.url,
                 "jar": node_jar,
@@ -265,14 +491,14 @@ impl Backend for Slurm {
     }
 
     fn status(&self, record: &Record) -> anyhow::Result<Status> {
-        let job = self.query(&record.id).with_context(|| {
+        let job = self.way.job(&record.id).with_context(|| {
             format!(
                 "failed to get the status of job `{}` from cluster `{}`",
                 record.id, self.cluster
             )
         })?;
         Ok(match job {
-            Some(job) => status_of(&job),
+            Some(job) => state::status_of(&job),
             None => Status {
                 state: JobState::Unknown,
                 message: Some(format!(
@@ -285,9 +511,10 @@ impl Backend for Slurm {
     }
 
     fn kill(&self, record: &Record, grace: Duration) -> anyhow::Result<String> {
-        // Slurm's cancel (what `scancel` does): SIGCONT and SIGTERM to every process of the
-        // job (the job's binary only: the script `exec`s it), then SIGKILL after the cluster's
-        // `KillWait`. The job is CANCELLED either way. We wait for its end up to `grace`.
+        // Slurm's cancel (`scancel`, or slurmrestd's `DELETE`): SIGCONT and SIGTERM to every
+        // process of the job (the job's binary only: the script `exec`s it), then SIGKILL
+        // after the cluster's `KillWait`. The job is CANCELLED either way. We wait for its end
+        // up to `grace`.
         let context = || {
             format!(
                 "failed to kill job `{}` on cluster `{}`",
@@ -301,14 +528,9 @@ impl Backend for Slurm {
                 record.id, before.state
             ));
         }
-        let answer = self
-            .rest
-            .send(reqwest::Method::DELETE, &format!("job/{}", record.id), None)
-            .with_context(context)?;
-        if answer.errors.iter().any(|e| e.is_unknown_job()) {
+        if !self.way.cancel(&record.id).with_context(context)? {
             return Ok(format!("Slurm does not know job {} (any more)", record.id));
         }
-        self.rest.check(answer).with_context(context)?;
         let deadline = Instant::now() + grace;
         loop {
             let status = self.status(record)?;
@@ -340,14 +562,17 @@ impl Backend for Slurm {
             Some("sftp") => Holder::of(&self.profile.upload()?),
             _ => Holder::Local,
         };
-        folder::read_from(&holder, path, offset).with_context(|| {
-            format!(
-                "failed to read the {} of job `{}` of cluster `{}`",
-                stream.name(),
-                record.id,
-                self.cluster
-            )
-        })
+        let own = OnceCell::new();
+        self.reach(&holder, &own)
+            .and_then(|reached| folder::read_from(reached, path, offset))
+            .with_context(|| {
+                format!(
+                    "failed to read the {} of job `{}` of cluster `{}`",
+                    stream.name(),
+                    record.id,
+                    self.cluster
+                )
+            })
     }
 }
 
@@ -375,65 +600,6 @@ pub fn memory_mib(text: &str) -> anyhow::Result<u64> {
     Ok(mib)
 }
 
-/// A job of `job/ID`'s `jobs` list as a status.
-fn status_of(job: &Value) -> Status {
-    let slurm_state = job["job_state"].as_str().unwrap_or("UNKNOWN");
-    let state = map_state(slurm_state);
-    let reason = job["state_reason"]
-        .as_str()
-        .filter(|r| !r.is_empty() && *r != "None");
-    let description = job["state_description"].as_str().filter(|d| !d.is_empty());
-    let mut parts: Vec<String> = Vec::new();
-    if state != JobState::Running || slurm_state != "RUNNING" {
-        parts.push(format!("Slurm state {slurm_state}"));
-    }
-    if let Some(reason) = reason {
-        parts.push(format!("reason {reason}"));
-    }
-    if let Some(description) = description {
-        parts.push(description.to_owned());
-    }
-    if state.is_final()
-        && state != JobState::Finished
-        && let Some(code) = job["exit_code"].as_u64()
-    {
-        // A wait(2) status: the exit code in the high byte, a signal in the low bits.
-        let (exit, signal) = (code >> 8, code & 0x7f);
-        if signal != 0 {
-            parts.push(format!("killed by signal {signal}"));
-        } else if exit != 0 {
-            parts.push(format!("exit code {exit}"));
-        }
-    }
-    let location = job["batch_host"]
-        .as_str()
-        .or(job["nodes"].as_str())
-        .filter(|h| !h.is_empty())
-        .map(str::to_owned);
-    Status {
-        state,
-        message: (!parts.is_empty()).then(|| parts.join(", ")),
-        location,
-    }
-}
-
-/// Slurm's job states onto Spark's driver states.
-fn map_state(slurm: &str) -> JobState {
-    // v0.0.38 gives the base state; a flag (`COMPLETING`, ...) may stand in its place.
-    match slurm {
-        "PENDING" | "CONFIGURING" | "REQUEUE_HOLD" | "RESV_DEL_HOLD" => JobState::Submitted,
-        "RUNNING" | "COMPLETING" | "SUSPENDED" | "STOPPED" | "RESIZING" | "SIGNALING"
-        | "STAGE_OUT" => JobState::Running,
-        "REQUEUED" | "REQUEUE_FED" => JobState::Relaunching,
-        "COMPLETED" => JobState::Finished,
-        "FAILED" | "TIMEOUT" | "OUT_OF_MEMORY" | "NODE_FAIL" | "PREEMPTED" | "DEADLINE"
-        | "SPECIAL_EXIT" => JobState::Failed,
-        "CANCELLED" | "REVOKED" => JobState::Killed,
-        "BOOT_FAIL" | "LAUNCH_FAILED" => JobState::Error,
-        _ => JobState::Unknown,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,43 +616,40 @@ mod tests {
         assert!(memory_mib("3x").is_err());
     }
 
-    #[test]
-    fn slurm_states_map_onto_spark_states() {
-        for (slurm, ours) in [
-            ("PENDING", JobState::Submitted),
-            ("RUNNING", JobState::Running),
-            ("COMPLETING", JobState::Running),
-            ("COMPLETED", JobState::Finished),
-            ("FAILED", JobState::Failed),
-            ("TIMEOUT", JobState::Failed),
-            ("OUT_OF_MEMORY", JobState::Failed),
-            ("NODE_FAIL", JobState::Failed),
-            ("CANCELLED", JobState::Killed),
-            ("BOOT_FAIL", JobState::Error),
-            ("WHATEVER", JobState::Unknown),
-        ] {
-            assert_eq!(map_state(slurm), ours, "{slurm}");
+    fn profile(toml_text: &str) -> Profile {
+        Profile {
+            name: "hpc".into(),
+            kind: crate::cluster::Kind::Slurm,
+            layer: toml::from_str(toml_text).unwrap(),
+            origins: vec!["`clusters.toml`".into()],
         }
     }
 
     #[test]
-    fn statuses_carry_reason_and_exit_code() {
-        let status = status_of(&json!({
-            "job_state": "FAILED", "state_reason": "NonZeroExitCode", "state_description": "",
-            "exit_code": 768, "batch_host": "n1", "nodes": "n1"
-        }));
-        assert_eq!(status.state, JobState::Failed);
-        assert_eq!(
-            status.message.as_deref(),
-            Some("Slurm state FAILED, reason NonZeroExitCode, exit code 3")
+    fn a_url_or_a_host_picks_the_way() {
+        let rest = Slurm::new(&profile("url = \"http://h:6820\"")).unwrap();
+        assert!(matches!(rest.way, Way::Rest(_)));
+        let ssh = Slurm::new(&profile(
+            "host = \"login\"\nuser = \"u\"\nslurm-conf = \"/etc/x.conf\"",
+        ))
+        .unwrap();
+        assert!(matches!(ssh.way, Way::Ssh(_)));
+        // Over SSH the jar goes to the login node's `remote-dir` unless `upload` says otherwise.
+        match ssh.profile.upload().unwrap() {
+            Upload::Sftp { ssh, path, .. } => {
+                assert_eq!(
+                    (ssh.host.as_str(), path.as_str()),
+                    ("login", "cargo-stream")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let error = |text: &str| format!("{:#}", Slurm::new(&profile(text)).unwrap_err());
+        assert!(error("").contains("neither `url` nor `host`"));
+        assert!(error("url = \"http://h\"\nhost = \"h\"").contains("both `url`"));
+        assert!(
+            error("url = \"http://h\"\nslurm-conf = \"/x\"").contains("`slurm-conf` only applies")
         );
-        assert_eq!(status.location.as_deref(), Some("n1"));
-        let running = status_of(&json!({"job_state": "RUNNING", "state_reason": "None"}));
-        assert_eq!((running.state, running.message), (JobState::Running, None));
-        let pending = status_of(&json!({"job_state": "PENDING", "state_reason": "Resources"}));
-        assert_eq!(
-            pending.message.as_deref(),
-            Some("Slurm state PENDING, reason Resources")
-        );
+        assert!(error("host = \"h\"\ntoken-env = \"T\"").contains("`token-env` only applies"));
     }
 }

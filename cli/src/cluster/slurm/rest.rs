@@ -1,13 +1,16 @@
-//! slurmrestd's REST API (`/slurm/v0.0.38/...`): requests carrying the user's JWT
-//! (`X-SLURM-USER-NAME`, `X-SLURM-USER-TOKEN`), and its answers turned into values or into
-//! errors that name the URL, the HTTP status and slurmrestd's own words, with the fix.
+//! slurmrestd's REST API (`/slurm/v0.0.38/...`), the first way of reaching Slurm: requests
+//! carrying the user's JWT (`X-SLURM-USER-NAME`, `X-SLURM-USER-TOKEN`), and its answers turned
+//! into values or into errors that name the URL, the HTTP status and slurmrestd's own words,
+//! with the fix; and the three job calls the backend makes (`job/submit`, `job/ID` and its
+//! `DELETE`).
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use base64::Engine as _;
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::{Accepted, DEFAULT_PATH, Request};
 use crate::cluster::http::describe;
 use crate::error::with_help;
 
@@ -271,6 +274,83 @@ impl Rest {
     }
 }
 
+impl Rest {
+    /// `POST job/submit`: the job's ID and slurmrestd's words about it.
+    pub fn submit(&self, request: &Request) -> anyhow::Result<Accepted> {
+        let answer = self.post("job/submit", &description(request))?;
+        let id = match &answer["job_id"] {
+            Value::Number(n) => n.to_string(),
+            Value::String(s) if !s.is_empty() => s.clone(),
+            _ => anyhow::bail!("slurmrestd accepted the job but gave no job_id: {answer}"),
+        };
+        let mut message = format!("Submitted batch job {id}");
+        if let Some(note) = answer["job_submit_user_msg"]
+            .as_str()
+            .filter(|m| !m.is_empty())
+        {
+            message.push_str(&format!(" ({note})"));
+        }
+        Ok(Accepted { id, message })
+    }
+
+    /// `GET job/ID`: the job's entry of the `jobs` list; `None` when Slurm does not know it.
+    pub fn job(&self, id: &str) -> anyhow::Result<Option<Value>> {
+        let answer = self.send(reqwest::Method::GET, &format!("job/{id}"), None)?;
+        if answer.errors.iter().any(|e| e.is_unknown_job()) {
+            return Ok(None);
+        }
+        let value = self.check(answer)?;
+        Ok(value["jobs"]
+            .as_array()
+            .and_then(|jobs| {
+                jobs.iter()
+                    .find(|j| j["job_id"].as_u64().is_some_and(|n| n.to_string() == id))
+            })
+            .cloned())
+    }
+
+    /// `DELETE job/ID` (Slurm's cancel); false when Slurm does not know the job.
+    pub fn cancel(&self, id: &str) -> anyhow::Result<bool> {
+        let answer = self.send(reqwest::Method::DELETE, &format!("job/{id}"), None)?;
+        if answer.errors.iter().any(|e| e.is_unknown_job()) {
+            return Ok(false);
+        }
+        self.check(answer)?;
+        Ok(true)
+    }
+}
+
+/// The body of `job/submit` for `request`: `--conf slurm.FIELD=VALUE` options become fields
+/// of the job description (numbers and booleans as JSON reads them, anything else a string).
+pub fn description(request: &Request) -> Value {
+    let dir = &request.dir;
+    let mut environment = serde_json::Map::new();
+    environment.insert("PATH".into(), DEFAULT_PATH.into());
+    for (k, v) in &request.env {
+        environment.insert(k.clone(), Value::String(v.clone()));
+    }
+    let mut description = json!({
+        "name": request.name,
+        "current_working_directory": dir,
+        "standard_output": format!("{dir}/stdout"),
+        "standard_error": format!("{dir}/stderr"),
+        "standard_input": "/dev/null",
+        "tasks": 1,
+        "cpus_per_task": request.cpus,
+        "memory_per_node": request.memory_mib,
+        "environment": environment,
+    });
+    if let Some(partition) = &request.partition {
+        description["partition"] = Value::String(partition.clone());
+    }
+    for (field, value) in &request.options {
+        let value =
+            serde_json::from_str::<Value>(value).unwrap_or_else(|_| Value::String(value.clone()));
+        description[field.as_str()] = value;
+    }
+    json!({ "job": description, "script": request.script })
+}
+
 /// An answer of slurmrestd, successful or not.
 #[derive(Debug)]
 pub struct Answer {
@@ -413,6 +493,34 @@ mod tests {
         );
         assert_eq!(errors[1].number, Some(2000));
         assert!(slurm_errors(&json!({"errors": []})).is_empty());
+    }
+
+    #[test]
+    fn descriptions_carry_resources_environment_and_fields() {
+        let request = Request {
+            name: "wc".into(),
+            partition: Some("batch".into()),
+            cpus: 2,
+            memory_mib: 512,
+            dir: "/shared/jobs/wc-1".into(),
+            env: [("A".to_owned(), "1".to_owned())].into_iter().collect(),
+            options: vec![
+                ("time_limit".into(), "60".into()),
+                ("qos".into(), "debug".into()),
+            ],
+            script: "#!/bin/sh\n".into(),
+        };
+        let body = description(&request);
+        let job = &body["job"];
+        assert_eq!(job["standard_output"], "/shared/jobs/wc-1/stdout");
+        assert_eq!(job["cpus_per_task"], 2);
+        assert_eq!(job["memory_per_node"], 512);
+        assert_eq!(job["partition"], "batch");
+        assert_eq!(job["environment"]["A"], "1");
+        assert_eq!(job["environment"]["PATH"], DEFAULT_PATH);
+        assert_eq!(job["time_limit"], 60);
+        assert_eq!(job["qos"], "debug");
+        assert_eq!(body["script"], "#!/bin/sh\n");
     }
 
     #[test]

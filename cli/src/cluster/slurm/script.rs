@@ -6,6 +6,12 @@
 //! the job, so the job would get two, and the runtime takes a second signal as "stop at once",
 //! skipping the final checkpoint. With `exec` the job is the batch step's only process and gets
 //! exactly one SIGTERM.
+//!
+//! The job's environment travels with the job description through slurmrestd; through
+//! `sbatch` it is exported by the script itself, so that no value shows on a command line of
+//! the login node.
+
+use std::collections::BTreeMap;
 
 use crate::cluster::unpack::UNPACK_FN;
 
@@ -20,6 +26,9 @@ pub struct Script<'a> {
     pub dir: &'a str,
     /// The job's arguments.
     pub args: &'a [String],
+    /// Environment variables the script exports before it runs the job (names checked with
+    /// [`is_env_name`]).
+    pub env: &'a BTreeMap<String, String>,
 }
 
 const TEMPLATE: &str = r#"#!/bin/sh
@@ -27,7 +36,7 @@ const TEMPLATE: &str = r#"#!/bin/sh
 # The shell ends by exec-ing the job, so that scancel's SIGTERM reaches it once (it then stops
 # gracefully, writing its last checkpoint) before KillWait ends in SIGKILL.
 set -eu
-jar=@JAR@
+@EXPORTS@jar=@JAR@
 sha256=@SHA256@
 dir=@DIR@
 fail() { echo "cargo-stream: $1" >&2; exit "${2:-1}"; }
@@ -64,15 +73,52 @@ impl Script<'_> {
     pub fn render(&self) -> String {
         let name = self.jar.rsplit('/').next().unwrap_or(self.jar);
         let args: String = self.args.iter().map(|a| format!(" {}", quote(a))).collect();
-        TEMPLATE
-            // The name only sits in a comment: keep it to one line.
-            .replace("@JAR_NAME@", &name.replace(['\n', '\r'], " "))
-            .replace("@JAR@", &quote(self.jar))
-            .replace("@SHA256@", &quote(self.sha256))
-            .replace("@DIR@", &quote(self.dir))
-            .replace("@ARGS@", &args)
-            .replace("@UNPACK_FN@", UNPACK_FN)
+        let exports: String = self
+            .env
+            .iter()
+            .filter(|(k, _)| is_env_name(k))
+            .map(|(k, v)| format!("{k}={}\nexport {k}\n", quote(v)))
+            .collect();
+        // The name only sits in a comment: keep it to one line.
+        let name = name.replace(['\n', '\r'], " ");
+        let (jar, sha256, dir) = (quote(self.jar), quote(self.sha256), quote(self.dir));
+        let values: [(&str, &str); 7] = [
+            ("@JAR_NAME@", &name),
+            ("@JAR@", &jar),
+            ("@SHA256@", &sha256),
+            ("@DIR@", &dir),
+            ("@ARGS@", &args),
+            ("@EXPORTS@", &exports),
+            ("@UNPACK_FN@", UNPACK_FN),
+        ];
+        // One pass over the template: a value that happens to hold `@ARGS@` stays as it is.
+        let mut out = String::with_capacity(TEMPLATE.len() + UNPACK_FN.len());
+        let mut rest = TEMPLATE;
+        while let Some(at) = rest.find('@') {
+            out.push_str(&rest[..at]);
+            match values.iter().find(|(key, _)| rest[at..].starts_with(key)) {
+                Some((key, value)) => {
+                    out.push_str(value);
+                    rest = &rest[at + key.len()..];
+                }
+                None => {
+                    out.push('@');
+                    rest = &rest[at + 1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
     }
+}
+
+/// Whether `name` can be an environment variable a shell exports (`[A-Za-z_][A-Za-z0-9_]*`).
+pub fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// `text` as one POSIX shell word.
@@ -97,6 +143,7 @@ mod tests {
             sha256: "ab",
             dir: "/shared/jobs/wc-1",
             args: &args,
+            env: &BTreeMap::new(),
         }
         .render();
         let tmp = tempfile::tempdir().unwrap();
@@ -111,5 +158,38 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "[a b][it's][$HOME][]");
         assert!(text.contains("jar='/shared/wc-1.jar'"), "{text}");
         assert!(text.starts_with("#!/bin/sh\n"));
+        assert!(text.contains("set -eu\njar="), "{text}");
+    }
+
+    #[test]
+    fn exported_values_survive_the_shell() {
+        let env: BTreeMap<String, String> = [
+            ("GREETING", "it's $HOME"),
+            ("RUST_LOG", "info"),
+            ("bad-name", "x"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let text = Script {
+            jar: "/j.jar",
+            sha256: "ab",
+            dir: "/d",
+            args: &[],
+            env: &env,
+        }
+        .render();
+        let exports: String = text
+            .lines()
+            .filter(|l| l.starts_with("GREETING=") || l.starts_with("export "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let out = std::process::Command::new("sh")
+            .args(["-c", &format!("{exports}sh -c 'printf %s \"$GREETING\"'")])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "it's $HOME");
+        assert!(!text.contains("bad-name"), "{text}");
+        assert!(is_env_name("_A1") && !is_env_name("1A") && !is_env_name(""));
     }
 }

@@ -26,7 +26,7 @@ use crate::shell::Shell;
 
 pub use lazy::LazySession;
 pub use quote::quote;
-pub use upload::stage_sftp;
+pub use upload::{stage_over, stage_sftp};
 
 /// How long a TCP connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

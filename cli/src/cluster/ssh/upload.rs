@@ -35,8 +35,19 @@ pub fn stage_sftp(
     artifact: &Path,
     sha256: &str,
 ) -> anyhow::Result<Staged> {
+    stage_over(&Session::connect(ssh)?, shell, path, url, artifact, sha256)
+}
+
+/// [`stage_sftp`] over a session already open (a backend's one connection to the host).
+pub fn stage_over(
+    session: &Session,
+    shell: &mut Shell,
+    path: &str,
+    url: Option<&str>,
+    artifact: &Path,
+    sha256: &str,
+) -> anyhow::Result<Staged> {
     let name = staged_name(artifact, sha256);
-    let session = Session::connect(ssh)?;
     let remote = session.upload(shell, artifact, path, &name, sha256)?;
     Ok(Staged {
         url: match url {
