@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use cargo_stream_tests::client::{Client, submitted_id};
+use cargo_stream_tests::client::Client;
 use cargo_stream_tests::feed::TextFeed;
 use cargo_stream_tests::jobs;
 use cargo_stream_tests::slurm::{self, API_VERSION, Slurm};
@@ -62,7 +62,8 @@ fn assert_refused(out: &Run, needles: &[&str]) {
 
 #[test]
 fn slurm_kill_checkpoints() {
-    let jar = jobs::running_word_count();
+    // Packaged before any server starts.
+    jobs::running_word_count();
     // KillWait is the grace Slurm gives between SIGTERM and SIGKILL.
     let slurm = Slurm::start_with_kill_wait(10);
     let client = Client::new();
@@ -71,15 +72,7 @@ fn slurm_kill_checkpoints() {
     let checkpoints = client.dir().join("checkpoints");
     let port = feed.port.to_string();
     let env = format!("CHECKPOINT_DIR={}", checkpoints.display());
-    let out = client
-        .submit(
-            "hpc",
-            jar.to_str().unwrap(),
-            &["--env", &env, "--json"],
-            &["127.0.0.1", &port],
-        )
-        .success();
-    let id = submitted_id(&out.stdout);
+    let (out, id) = client.submit_word_count("hpc", &port, &["--env", &env]);
     assert!(id.parse::<u32>().is_ok(), "a Slurm job ID: {id}");
     assert!(out.stderr.contains("Submitted"), "{}", out.stderr);
 

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use cargo_stream_tests::client::{Client, submitted_id};
+use cargo_stream_tests::client::Client;
 use cargo_stream_tests::feed::TextFeed;
 use cargo_stream_tests::jobs;
 use cargo_stream_tests::slurm::Slurm;
@@ -30,7 +30,8 @@ fn profile(slurm: &Slurm, sshd: &Sshd, known_hosts: &std::path::Path) -> String 
 
 #[test]
 fn slurm_ssh_submits_follows_and_kills() {
-    let wc = jobs::running_word_count();
+    // Packaged before any server starts.
+    jobs::running_word_count();
     let finite = jobs::finite().to_str().unwrap();
     // KillWait is the grace Slurm gives between SIGTERM and SIGKILL.
     let slurm = Slurm::start_with_kill_wait(10);
@@ -68,15 +69,7 @@ fn slurm_ssh_submits_follows_and_kills() {
     let checkpoints = sshd.home().join("checkpoints");
     let env = format!("CHECKPOINT_DIR={}", checkpoints.display());
     let port = feed.port.to_string();
-    let out = client
-        .submit(
-            "hpc",
-            wc.to_str().unwrap(),
-            &["--env", &env, "--json"],
-            &["127.0.0.1", &port],
-        )
-        .success();
-    let id = submitted_id(&out.stdout);
+    let (out, id) = client.submit_word_count("hpc", &port, &["--env", &env]);
     assert!(id.parse::<u32>().is_ok(), "a Slurm job ID: {id}");
     assert!(out.stderr.contains("Submitted"), "{}", out.stderr);
     let status = client.wait_for_state(&id, "RUNNING", MINUTE);

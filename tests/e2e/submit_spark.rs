@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cargo_stream_tests::client::{Client, submitted_id};
+use cargo_stream_tests::client::Client;
 use cargo_stream_tests::feed::TextFeed;
 use cargo_stream_tests::jobs;
 use cargo_stream_tests::spark::SparkCluster;
@@ -22,7 +22,8 @@ fn profile(name: &str, cluster: &SparkCluster, extra: &str) -> String {
 
 #[test]
 fn spark_rest_job_runs_shows_logs_and_stops_with_a_final_checkpoint() {
-    let jar = jobs::running_word_count();
+    // Packaged before any server starts.
+    jobs::running_word_count();
     let cluster = SparkCluster::start(None);
     let client = Client::new();
     client.set_clusters(&profile("spark", &cluster, ""));
@@ -30,15 +31,7 @@ fn spark_rest_job_runs_shows_logs_and_stops_with_a_final_checkpoint() {
     let checkpoints = client.dir().join("checkpoints");
     let port = feed.port.to_string();
     let env = format!("CHECKPOINT_DIR={}", checkpoints.display());
-    let out = client
-        .submit(
-            "spark",
-            jar.to_str().unwrap(),
-            &["--env", &env, "--json"],
-            &["127.0.0.1", &port],
-        )
-        .success();
-    let id = submitted_id(&out.stdout);
+    let (out, id) = client.submit_word_count("spark", &port, &["--env", &env]);
     assert!(id.starts_with("driver-"), "{id}");
     assert!(out.stderr.contains("Submitted"), "{}", out.stderr);
 

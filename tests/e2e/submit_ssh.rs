@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cargo_stream_tests::client::{Client, submitted_id};
+use cargo_stream_tests::client::Client;
 use cargo_stream_tests::feed::TextFeed;
 use cargo_stream_tests::jobs;
 use cargo_stream_tests::sshd::Sshd;
@@ -92,21 +92,15 @@ fn assert_no_job_left(sshd: &Sshd) {
 
 #[test]
 fn ssh_kill_checkpoints() {
-    let jar = jobs::running_word_count();
+    // Packaged before any server starts.
+    jobs::running_word_count();
     let sshd = Sshd::start();
     let client = Client::new();
     client.set_clusters(&sshd.profile("box"));
     let feed = TextFeed::start("to be or not to be");
     let port = feed.port.to_string();
-    let out = client
-        .submit(
-            "box",
-            jar.to_str().unwrap(),
-            &["--env", "CHECKPOINT_DIR=checkpoints", "--json"],
-            &["127.0.0.1", &port],
-        )
-        .success();
-    let id = submitted_id(&out.stdout);
+    let (out, id) =
+        client.submit_word_count("box", &port, &["--env", "CHECKPOINT_DIR=checkpoints"]);
     assert!(out.stderr.contains("Uploaded"), "{}", out.stderr);
     let dir = job_dir(&sshd, &id);
     assert!(
@@ -144,21 +138,14 @@ fn ssh_kill_checkpoints() {
 
 #[test]
 fn ssh_kill_forces_after_the_grace_period() {
-    let jar = jobs::running_word_count();
+    // Packaged before any server starts.
+    jobs::running_word_count();
     let sshd = Sshd::start();
     let client = Client::new();
     client.set_clusters(&sshd.profile("box"));
     let feed = TextFeed::start("to be");
     let port = feed.port.to_string();
-    let out = client
-        .submit(
-            "box",
-            jar.to_str().unwrap(),
-            &["--json"],
-            &["127.0.0.1", &port],
-        )
-        .success();
-    let id = submitted_id(&out.stdout);
+    let (_, id) = client.submit_word_count("box", &port, &[]);
     client.wait_for_state(&id, "RUNNING", MINUTE);
     // No grace at all: SIGTERM, then SIGKILL to the job's whole process group at once.
     let out = client

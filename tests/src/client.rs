@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::jobs::checkpoint_times;
+use crate::jobs::{self, checkpoint_times};
 use crate::{Run, cargo_stream, run};
 
 /// A client with its own configuration and records.
@@ -69,6 +69,24 @@ impl Client {
             all.extend_from_slice(args);
         }
         self.run(&all)
+    }
+
+    /// Submits the running word count ([`jobs::running_word_count`]) to `cluster` with `--json`
+    /// and `flags`, reading from the text server on 127.0.0.1:`port`; the run and the ID.
+    pub fn submit_word_count(&self, cluster: &str, port: &str, flags: &[&str]) -> (Run, String) {
+        let jar = jobs::running_word_count();
+        let mut all = vec!["--json"];
+        all.extend_from_slice(flags);
+        let out = self
+            .submit(
+                cluster,
+                jar.to_str().expect("a UTF-8 path"),
+                &all,
+                &["127.0.0.1", port],
+            )
+            .success();
+        let id = submitted_id(&out.stdout);
+        (out, id)
     }
 
     /// `cargo stream status ID --json`.
