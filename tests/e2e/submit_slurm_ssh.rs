@@ -111,14 +111,9 @@ fn slurm_ssh_submits_follows_and_kills() {
     );
 
     // A failing job: FAILED with its exit code, and a non-zero exit.
-    let out = client
-        .submit("hpc", finite, &["--wait"], &["fail"])
-        .failure();
-    assert!(out.stderr.contains("ended FAILED"), "{}", out.stderr);
+    let out = client.submit_failing("hpc");
     assert!(out.stderr.contains("exit code 1"), "{}", out.stderr);
     let id = out.stdout.trim();
-    let errors = client.run(&["logs", id, "--stderr"]).success();
-    assert!(errors.stdout.contains("asked to fail"), "{}", errors.stdout);
     assert_eq!(client.status(id)["state"], "FAILED");
 
     // sbatch's refusal is shown as it said it, and leaves no job folder behind.

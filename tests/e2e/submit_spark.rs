@@ -68,15 +68,8 @@ fn spark_rest_wait_exits_by_how_the_job_ended() {
     let client = Client::new();
     client.set_clusters(&profile("spark", &cluster, ""));
 
-    let out = client.submit("spark", jar, &["--wait"], &[]).success();
-    assert!(out.stderr.contains("FINISHED"), "{}", out.stderr);
+    let out = client.submit_finite("spark");
     let id = out.stdout.trim();
-    let log = client.run(&["logs", id]).success();
-    assert!(
-        log.stdout.contains("done after 3 batches"),
-        "{}",
-        log.stdout
-    );
     // Without `--artifact`, from the job's folder: packaged first, then submitted.
     let out = cargo_stream_tests::run(
         client
@@ -95,13 +88,7 @@ fn spark_rest_wait_exits_by_how_the_job_ended() {
     assert!(out.stderr.contains("the master said"), "{}", out.stderr);
     assert_eq!(client.status(id)["state"], "FINISHED");
 
-    let out = client
-        .submit("spark", jar, &["--wait"], &["fail"])
-        .failure();
-    assert!(out.stderr.contains("ended FAILED"), "{}", out.stderr);
-    let id = out.stdout.trim();
-    let errors = client.run(&["logs", id, "--stderr"]).success();
-    assert!(errors.stdout.contains("asked to fail"), "{}", errors.stdout);
+    client.submit_failing("spark");
 
     // Supervised, a driver that crashes is started again by the worker.
     let marker = client.dir().join("crashed-once");

@@ -89,6 +89,32 @@ impl Client {
         (out, id)
     }
 
+    /// Submits the job that ends by itself ([`jobs::finite`]) with `--wait`: it must exit 0,
+    /// FINISHED, and its log must show its batches. The submit run (its stdout is the ID).
+    pub fn submit_finite(&self, cluster: &str) -> Run {
+        let jar = jobs::finite().to_str().expect("a UTF-8 path");
+        let out = self.submit(cluster, jar, &["--wait"], &[]).success();
+        assert!(out.stderr.contains("FINISHED"), "{}", out.stderr);
+        let log = self.run(&["logs", out.stdout.trim()]).success();
+        assert!(
+            log.stdout.contains("done after 3 batches"),
+            "{}",
+            log.stdout
+        );
+        out
+    }
+
+    /// Submits [`jobs::finite`] asked to fail, with `--wait`: it must exit non-zero, FAILED, and
+    /// its stderr log must say why. The submit run (its stdout is the ID).
+    pub fn submit_failing(&self, cluster: &str) -> Run {
+        let jar = jobs::finite().to_str().expect("a UTF-8 path");
+        let out = self.submit(cluster, jar, &["--wait"], &["fail"]).failure();
+        assert!(out.stderr.contains("ended FAILED"), "{}", out.stderr);
+        let errors = self.run(&["logs", out.stdout.trim(), "--stderr"]).success();
+        assert!(errors.stdout.contains("asked to fail"), "{}", errors.stdout);
+        out
+    }
+
     /// `cargo stream status ID --json`.
     pub fn status(&self, id: &str) -> serde_json::Value {
         let out = self.run(&["status", id, "--json"]).success();
