@@ -29,7 +29,7 @@ use anyhow::Context as _;
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
 use crate::cluster::profile::{Profile, SshTarget};
 use crate::cluster::record::Record;
-use crate::cluster::ssh::{LazySession, Session, quote};
+use crate::cluster::ssh::{LazySession, Output, Session, quote};
 use crate::cluster::stage::staged_name;
 use crate::cluster::unpack::UNPACK_FN;
 use crate::cluster::utc::Utc;
@@ -97,17 +97,25 @@ impl SshHost {
              exit 0\n",
             quote(dir)
         );
+        let out = self.script(&script, || format!("read the job folder `{dir}`"))?;
+        Ok(Probe::parse(&out.stdout))
+    }
+
+    /// Runs a shell script on the host (given on stdin, so that no value shows on a command
+    /// line); a non-zero exit is an error saying what failed to `what`.
+    fn script(&self, script: &str, what: impl Fn() -> String) -> anyhow::Result<Output> {
         let out = self
             .session()?
             .exec_with_input("sh -s", script.as_bytes())?;
         if !out.success() {
             anyhow::bail!(
-                "failed to read the job folder `{dir}` on `{}`: {}",
+                "failed to {} on `{}`: {}",
+                what(),
                 self.target,
                 out.stderr.trim()
             );
         }
-        Ok(Probe::parse(&out.stdout))
+        Ok(out)
     }
 }
 
@@ -486,17 +494,7 @@ impl Backend for SshHost {
              if alive; then kill -KILL -- \"-$pid\" 2>/dev/null; kill -KILL \"$pid\" 2>/dev/null; fi\nexit 0\n",
             quote(dir)
         );
-        let out = self
-            .session()?
-            .exec_with_input("sh -s", script.as_bytes())?;
-        if !out.success() {
-            anyhow::bail!(
-                "failed to force `{}` down on `{}`: {}",
-                record.id,
-                self.target,
-                out.stderr.trim()
-            );
-        }
+        self.script(&script, || format!("force `{}` down", record.id))?;
         Ok(format!(
             "`{}` did not stop within {} s of SIGTERM: killed (SIGKILL)",
             record.id,
