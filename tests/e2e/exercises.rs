@@ -64,7 +64,7 @@ fn every_exercise_fails_on_its_skeleton_and_passes_with_its_solution() {
         );
         assert!(
             all.contains("not yet implemented"),
-            "{name}: the skeleton's todo!() is what fails\n{all}"
+            "{name}: the skeleton's unfinished `todo` is what fails\n{all}"
         );
         assert!(
             !all.contains("error[E"),

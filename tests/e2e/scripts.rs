@@ -138,14 +138,7 @@ fn wait_for_file(file: &Path, limit: Duration) -> String {
 
 /// The launch folders on the host.
 fn launches(sshd: &Sshd) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(sshd.home().join("cargo-stream"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    sshd.entries("cargo-stream")
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! real sshd on 127.0.0.1 whose throwaway user submits to the test's cluster, through its own
 //! `slurm.conf` and munge socket).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cargo_stream_tests::client::Client;
 use cargo_stream_tests::feed::TextFeed;
@@ -83,15 +83,7 @@ fn slurm_ssh_submits_follows_and_kills() {
     );
     let log = client.wait_for_log(&id, "(be,", MINUTE);
     assert!(log.contains("Time: "), "{log}");
-    let started = Instant::now();
-    client.kill_expecting_final_checkpoint(&id, &checkpoints);
-    assert!(
-        started.elapsed() < Duration::from_secs(11),
-        "kill took {:?}",
-        started.elapsed()
-    );
-    let state = slurm.run("scontrol", &["show", "job", &id]);
-    assert!(state.contains("JobState=CANCELLED"), "{state}");
+    slurm.kill_gracefully(&client, &id, &checkpoints);
     assert_eq!(client.listed(&id)["state"], "KILLED");
 
     // A job that ends by itself: `--wait` exits 0 and the log is read back over SSH;

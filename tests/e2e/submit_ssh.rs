@@ -25,26 +25,13 @@ fn job_dir(sshd: &Sshd, id: &str) -> PathBuf {
 
 /// What is in `~/cargo-stream` on the host: nothing but uploads when a submission failed.
 fn remote_entries(sshd: &Sshd) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(sshd.home().join("cargo-stream"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    sshd.entries("cargo-stream")
 }
 
 /// The jars in `~/cargo-stream/uploads` (temporary `.part` files left out).
 fn uploaded_jars(sshd: &Sshd) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(sshd.home().join("cargo-stream/uploads"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort();
+    let mut names = sshd.entries("cargo-stream/uploads");
+    names.retain(|n| !n.starts_with('.'));
     names
 }
 

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::client::Client;
 use crate::{free_port, workspace_root};
 
 /// The REST API version the tests speak (Slurm 22.05's newest).
@@ -286,6 +287,21 @@ PartitionName=e2e Nodes={host} Default=YES MaxTime=INFINITE State=UP
     /// its stdout; panics if it fails.
     pub fn run(&self, tool: &str, args: &[&str]) -> String {
         self.command(tool, args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `cargo stream kill` of a running job through `client`: it must stop by itself on
+    /// SIGTERM with a final checkpoint in `checkpoints`, well within this cluster's KillWait
+    /// (2 s of batches, then under 9 s), and Slurm must call it CANCELLED.
+    pub fn kill_gracefully(&self, client: &Client, id: &str, checkpoints: &Path) {
+        let started = Instant::now();
+        client.kill_expecting_final_checkpoint(id, checkpoints);
+        assert!(
+            started.elapsed() < Duration::from_secs(11),
+            "kill took {:?}",
+            started.elapsed()
+        );
+        let state = self.run("scontrol", &["show", "job", id]);
+        assert!(state.contains("JobState=CANCELLED"), "{state}");
     }
 
     fn command(&self, tool: &str, args: &[&str]) -> Result<String, String> {

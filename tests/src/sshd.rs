@@ -170,6 +170,18 @@ impl Sshd {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
 
+    /// The names in the folder `rel` of the user's home, sorted (none if it does not exist).
+    pub fn entries(&self, rel: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.home.join(rel))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// A `[clusters.NAME]` table of kind `ssh` for this server.
     pub fn profile(&self, name: &str) -> String {
         format!(
