@@ -613,20 +613,6 @@ pub fn load(
     })
 }
 
-/// Every profile name defined in the user file and `stream_toml`.
-pub fn names(stream_toml: Option<&Path>) -> anyhow::Result<Vec<String>> {
-    let mut names = Vec::new();
-    for file in [Some(user_file().as_path()), stream_toml]
-        .into_iter()
-        .flatten()
-    {
-        names.extend(read_file(file)?.into_keys());
-    }
-    names.sort();
-    names.dedup();
-    Ok(names)
-}
-
 /// `prod-eu` as `PROD_EU`.
 fn env_name(name: &str) -> String {
     name.to_ascii_uppercase().replace('-', "_")

@@ -158,11 +158,6 @@ impl Rest {
         self.call(reqwest::Method::POST, path, Some(body))
     }
 
-    /// `DELETE path`: the answer's JSON.
-    pub fn delete(&self, path: &str) -> anyhow::Result<Value> {
-        self.call(reqwest::Method::DELETE, path, None)
-    }
-
     /// Sends a request; the HTTP status and the answer, whatever they are (errors only when
     /// no answer came).
     pub fn send(
