@@ -31,7 +31,7 @@ pub struct LogsArgs {
 }
 
 /// Runs `cargo stream logs`.
-pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: LogsArgs) -> anyhow::Result<()> {
+pub fn exec(_shell: &mut Shell, _global: &GlobalArgs, args: LogsArgs) -> anyhow::Result<()> {
     let mut record = Record::load(&args.id)?;
     let backend = follow::backend_of(&record)?;
     let stream = if args.stderr {
@@ -66,6 +66,5 @@ pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: LogsArgs) -> anyhow::
         args.follow,
         &mut write,
     )?;
-    let _ = shell;
     Ok(())
 }
