@@ -1,6 +1,7 @@
 //! Runnable cargo-stream jobs, one per capability (see `src/bin/`), and what they share.
 
 use cargo_stream_runtime::DStream;
+use cargo_stream_runtime::prelude::*;
 
 /// Logs to stderr under `RUST_LOG` (default `info` for the runtime), as every job should.
 pub fn init_logging() {
@@ -33,6 +34,17 @@ pub fn word_counts(lines: &DStream<String>) -> DStream<(String, u64)> {
         .flat_map(words)
         .map(|w| (w, 1u64))
         .reduce_by_key(|a, b| a + b)
+}
+
+/// The running total of every word since the start, checkpointed every 4 s (rather than
+/// Spark's default 10 s: less to redo after a crash) and printed after each batch.
+pub fn print_running_totals(lines: &DStream<String>) -> cargo_stream_runtime::Result<()> {
+    let totals = lines
+        .flat_map(words)
+        .map(|w| (w, 1u64))
+        .update_state_by_key(add_to_total);
+    totals.checkpoint(Seconds(4));
+    totals.print(1000)
 }
 
 /// `update_state_by_key`'s function for running totals: the batch's counts added to the total.

@@ -28,6 +28,12 @@ fn remote_entries(sshd: &Sshd) -> Vec<String> {
     sshd.entries("cargo-stream")
 }
 
+/// A refused submission left nothing on the host: no upload, no job folder.
+fn assert_nothing_on_host(sshd: &Sshd) {
+    let left = remote_entries(sshd);
+    assert!(left.is_empty(), "{left:?}");
+}
+
 /// The jars in `~/cargo-stream/uploads` (temporary `.part` files left out).
 fn uploaded_jars(sshd: &Sshd) -> Vec<String> {
     let mut names = sshd.entries("cargo-stream/uploads");
@@ -299,11 +305,7 @@ fn ssh_unknown_host_key_is_refused() {
         known_hosts.display()
     );
     assert_refused(&out, &["is not known", "SHA256:", &scan]);
-    assert!(
-        remote_entries(&sshd).is_empty(),
-        "{:?}",
-        remote_entries(&sshd)
-    );
+    assert_nothing_on_host(&sshd);
     // The hint is the fix: with the key recorded, the same submission goes through.
     std::fs::write(&known_hosts, sshd.known_hosts_line()).unwrap();
     client
@@ -347,11 +349,7 @@ fn ssh_changed_host_key_is_refused() {
             "ssh-keyscan -p",
         ],
     );
-    assert!(
-        remote_entries(&sshd).is_empty(),
-        "{:?}",
-        remote_entries(&sshd)
-    );
+    assert_nothing_on_host(&sshd);
 }
 
 #[test]
@@ -386,11 +384,7 @@ fn ssh_wrong_key_is_refused_without_a_password_prompt() {
     let secret = std::fs::read_to_string(&stranger).unwrap();
     let body = secret.lines().nth(1).unwrap();
     assert!(!out.stderr.contains(body));
-    assert!(
-        remote_entries(&sshd).is_empty(),
-        "{:?}",
-        remote_entries(&sshd)
-    );
+    assert_nothing_on_host(&sshd);
 }
 
 #[test]
@@ -439,11 +433,7 @@ fn ssh_jar_escaping_its_folder_is_refused() {
         .submit("box", jar.to_str().unwrap(), &[], &[])
         .failure();
     assert_refused(&out, &["refusing to unpack", "../../.profile"]);
-    assert!(
-        remote_entries(&sshd).is_empty(),
-        "{:?}",
-        remote_entries(&sshd)
-    );
+    assert_nothing_on_host(&sshd);
 }
 
 #[test]

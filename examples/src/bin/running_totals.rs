@@ -7,7 +7,7 @@
 //! cargo run -p cargo-stream-examples --bin running_totals -- /tmp/incoming /tmp/checkpoints
 //! ```
 
-use cargo_stream_examples::{add_to_total, args_or_usage, init_logging, words};
+use cargo_stream_examples::{args_or_usage, init_logging, print_running_totals};
 use cargo_stream_runtime::prelude::*;
 
 fn main() -> Result<(), cargo_stream_runtime::Error> {
@@ -17,14 +17,7 @@ fn main() -> Result<(), cargo_stream_runtime::Error> {
     let ssc = StreamingContext::get_or_create(&checkpoint, || {
         let conf = StreamingConf::new("RunningTotals").master("local[2]");
         let ssc = StreamingContext::new(conf, Seconds(1))?;
-        let totals = ssc
-            .text_file_stream(&input)
-            .flat_map(words)
-            .map(|w| (w, 1u64))
-            .update_state_by_key(add_to_total);
-        // Checkpoint every 4 s rather than Spark's default 10 s: less to redo after a crash.
-        totals.checkpoint(Seconds(4));
-        totals.print(1000)?;
+        print_running_totals(&ssc.text_file_stream(&input))?;
         Ok(ssc)
     })?;
     ssc.start()?;

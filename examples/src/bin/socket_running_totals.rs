@@ -6,7 +6,7 @@
 //! cargo run -p cargo-stream-examples --bin socket_running_totals -- localhost 9999 /tmp/checkpoints
 //! ```
 
-use cargo_stream_examples::{add_to_total, args_or_usage, init_logging, port_or_exit, words};
+use cargo_stream_examples::{args_or_usage, init_logging, port_or_exit, print_running_totals};
 use cargo_stream_runtime::prelude::*;
 
 fn main() -> Result<(), cargo_stream_runtime::Error> {
@@ -21,13 +21,7 @@ fn main() -> Result<(), cargo_stream_runtime::Error> {
             .master("local[2]")
             .write_ahead_log(true);
         let ssc = StreamingContext::new(conf, Seconds(1))?;
-        let totals = ssc
-            .socket_text_stream(args[0].clone(), port)
-            .flat_map(words)
-            .map(|w| (w, 1u64))
-            .update_state_by_key(add_to_total);
-        totals.checkpoint(Seconds(4));
-        totals.print(1000)?;
+        print_running_totals(&ssc.socket_text_stream(args[0].clone(), port))?;
         Ok(ssc)
     })?;
     ssc.start()?;
