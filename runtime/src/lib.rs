@@ -60,6 +60,7 @@ mod context;
 mod dstream;
 mod error;
 mod example;
+mod failpoint;
 mod metrics;
 mod output;
 mod render;

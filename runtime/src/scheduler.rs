@@ -50,6 +50,9 @@ impl CheckpointPlan {
             parts.push((p.kind().to_owned(), p.save(time)?));
         }
         let bytes = checkpoint::write(&self.dir, time, &parts)?;
+        for p in &self.parts {
+            p.committed(time);
+        }
         tracing::info!(
             batch = time.millis(),
             bytes,

@@ -51,6 +51,11 @@ pub(crate) fn write(dir: &Path, time: Time, parts: &Parts) -> Result<u64> {
     f.sync_all()
         .map_err(|e| Error::io("failed to sync", &tmp, e))?;
     drop(f);
+    crate::failpoint::failpoint!("checkpoint::before_rename", |_| Err(Error::io(
+        "failed to rename into",
+        &target,
+        std::io::Error::other("failpoint checkpoint::before_rename")
+    )));
     std::fs::rename(&tmp, &target).map_err(|e| Error::io("failed to rename into", &target, e))?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();

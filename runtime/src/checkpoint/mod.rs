@@ -22,6 +22,10 @@ pub(crate) trait Checkpointed: Send + Sync {
     fn enable(&self, _dir: &std::path::Path) -> Result<()> {
         Ok(())
     }
+    /// Called once the checkpoint holding this part's state as of `time` is durable (renamed
+    /// and its directory synced): only now may the part drop what that checkpoint covers
+    /// (write-ahead log segments, replay positions).
+    fn committed(&self, _time: Time) {}
 }
 
 /// Spark's default checkpoint interval: the smallest multiple of `slide` that is at least 10 s.
