@@ -7,7 +7,8 @@
 #
 # Like the jar's Java launcher, it sets CARGO_STREAM_DEPLOY_MODE=cluster, passes the arguments
 # and environment on, forwards SIGTERM/SIGINT to the job (which stops gracefully; run.sh then
-# exits 143), and otherwise exits with the job's exit code. Needs a POSIX shell, and `unzip`
+# exits 143), and otherwise exits with the job's exit code. The job dies with it (Linux): killed
+# even with SIGKILL, run.sh leaves no job running alone. Needs a POSIX shell, and `unzip`
 # (or python3) for a .jar.
 set -eu
 
@@ -62,6 +63,10 @@ if [ -f "$bundle/Stream.toml" ]; then
 fi
 
 # Run in the background so that this shell can pass SIGTERM on, then wait for the job's code.
+# CARGO_STREAM_PARENT_PID tells the job which process launched it: on Linux it then gets
+# SIGTERM if this shell dies, even by SIGKILL, and stops gracefully instead of running alone.
+CARGO_STREAM_PARENT_PID=$$
+export CARGO_STREAM_PARENT_PID
 "$exe" "$@" &
 job=$!
 signalled=0

@@ -103,6 +103,10 @@ pub(crate) struct Resolved {
     pub(crate) backpressure: bool,
 }
 
+/// The longest default graceful stop: with the final checkpoint and the threads' 1 s to end,
+/// it ends before Spark's worker kills a driver, 10 s after asking it to stop.
+const MAX_DEFAULT_GRACEFUL_STOP: Duration = Duration::from_secs(8);
+
 /// Spark's `spark.streaming.blockInterval` default.
 const DEFAULT_BLOCK_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -158,7 +162,13 @@ impl StreamingConf {
         self
     }
 
-    /// How long a graceful stop may take (default: ten batch intervals).
+    /// How long a graceful stop may take: its final checkpoint, stopping the receivers and
+    /// processing what they received (default: ten batch intervals, at most 8 s). The default
+    /// cap fits Spark's standalone worker, which kills a driver 10 s after asking it to stop
+    /// (`spark.worker.driverTerminateTimeout`): 8 s of graceful stop, then at most 1 s for the
+    /// threads to end, and the job has exited before the kill. A longer timeout needs a
+    /// manager that waits longer (Kubernetes' `terminationGracePeriodSeconds`, Slurm's
+    /// `KillWait`, both 30 s by default).
     pub fn graceful_stop_timeout(mut self, timeout: impl Into<Duration>) -> Self {
         self.graceful_stop_timeout = Some(timeout.into());
         self
@@ -250,7 +260,9 @@ impl StreamingConf {
             block_interval,
             receiver_max_rate: self.receiver_max_rate,
             stop_on_signal: self.stop_on_signal,
-            graceful_stop_timeout: self.graceful_stop_timeout.unwrap_or(batch_interval * 10),
+            graceful_stop_timeout: self
+                .graceful_stop_timeout
+                .unwrap_or((batch_interval * 10).min(MAX_DEFAULT_GRACEFUL_STOP)),
             receiver_restart_delay: self.receiver_restart_delay,
             write_ahead_log: self.write_ahead_log,
             backpressure: self.backpressure,
@@ -321,6 +333,9 @@ mod tests {
             "default clamps to batch"
         );
         assert_eq!(r.graceful_stop_timeout, Duration::from_secs(1));
+        // Ten intervals, but never past what fits in Spark's 10 s before its kill.
+        let r = conf.resolve(Seconds(2).into()).unwrap();
+        assert_eq!(r.graceful_stop_timeout, Duration::from_secs(8));
     }
 
     #[test]

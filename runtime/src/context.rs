@@ -67,6 +67,12 @@ pub(crate) struct Shared {
     pub(crate) generator_done: AtomicBool,
     /// A batch is being processed.
     pub(crate) job_running: AtomicBool,
+    /// Asks the job thread to checkpoint the last completed batch before its next batch
+    /// (a graceful stop's first step); the answer goes to `Lifecycle::final_checkpoint`.
+    pub(crate) checkpoint_now: AtomicBool,
+    /// The output operation the job thread is running and its batch, for a stop to name
+    /// when it does not return.
+    pub(crate) running_output: Mutex<Option<(Time, String)>>,
     checkpoint_dir: Mutex<Option<PathBuf>>,
     /// A checkpoint found by `get_or_create`, restored by `start()`.
     restore: Mutex<Option<(Time, crate::checkpoint::Parts)>>,
@@ -102,11 +108,15 @@ struct PendingReceiver {
 
 /// The stop side of a receiver, type-erased.
 trait ReceiverControl: Send + Sync {
+    fn name(&self) -> &str;
     fn request_stop(&self);
     fn finished(&self) -> bool;
 }
 
 impl<T: Data> ReceiverControl for ReceiverState<T> {
+    fn name(&self) -> &str {
+        &self.name
+    }
     fn request_stop(&self) {
         self.stop_requested.store(true, Ordering::SeqCst);
         let _guard = self.control.lock();
@@ -128,6 +138,20 @@ pub(crate) struct Lifecycle {
     pub(crate) state: State,
     pub(crate) failure: Option<(u64, String, String)>,
     pub(crate) last_completed: Option<Time>,
+    /// The job thread's answer to the last `checkpoint_now` request.
+    pub(crate) final_checkpoint: Option<FinalCheckpoint>,
+}
+
+/// What the job thread did when a stop asked it to checkpoint before draining.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FinalCheckpoint {
+    /// Written for this batch.
+    Written(Time),
+    /// Nothing to write: checkpointing is off, no batch completed, or the last completed
+    /// batch was already checkpointed.
+    NotNeeded,
+    /// The write failed (the job fails with this error).
+    Failed(String),
 }
 
 impl StreamingContext {
@@ -148,6 +172,7 @@ impl StreamingContext {
                     state: State::Initialized,
                     failure: None,
                     last_completed: None,
+                    final_checkpoint: None,
                 }),
                 lifecycle_cv: Condvar::new(),
                 jobs: Mutex::default(),
@@ -156,6 +181,8 @@ impl StreamingContext {
                 draining: AtomicBool::new(false),
                 generator_done: AtomicBool::new(false),
                 job_running: AtomicBool::new(false),
+                checkpoint_now: AtomicBool::new(false),
+                running_output: Mutex::default(),
                 checkpoint_dir: Mutex::default(),
                 restore: Mutex::default(),
                 threads: Mutex::default(),
@@ -177,7 +204,14 @@ impl StreamingContext {
 
     /// A stream with one batch per queued collection, then empty batches (Spark's
     /// `queueStream` with `oneAtATime`).
+    ///
+    /// # Panics
+    ///
+    /// As every operation, when the context was already started or stopped (Spark's
+    /// `IllegalStateException`), naming the caller's file and line.
+    #[track_caller]
     pub fn queue_stream<T: Data>(&self, batches: impl IntoIterator<Item = Vec<T>>) -> DStream<T> {
+        self.shared.assert_initialized("`queue_stream`");
         let source = Arc::new(QueueSource::new(
             batches.into_iter().collect(),
             self.shared.exec.clone(),
@@ -203,7 +237,9 @@ impl StreamingContext {
 
     /// The lines of new files moved into `dir` after `start()` (names starting with `.` are
     /// ignored, files already there too); each file is read once, as one partition.
+    #[track_caller]
     pub fn text_file_stream(&self, dir: impl Into<PathBuf>) -> DStream<String> {
+        self.shared.assert_initialized("`text_file_stream`");
         let source = Arc::new(FileSource::new(
             dir.into(),
             self.shared.counters.clone(),
@@ -235,6 +271,7 @@ impl StreamingContext {
         self.add_receiver(receiver, Some(Codec::postcard()), Location::caller())
     }
 
+    #[track_caller]
     fn add_receiver<R: Receiver>(
         &self,
         receiver: R,
@@ -242,6 +279,8 @@ impl StreamingContext {
         at: &'static Location<'static>,
     ) -> DStream<R::Item> {
         let name = receiver.name();
+        self.shared
+            .assert_initialized(&format!("receiver `{name}`"));
         let index = self
             .shared
             .receiver_states
@@ -387,24 +426,96 @@ impl StreamingContext {
         self.shared.counters.snapshot()
     }
 
-    /// Starts receiving and processing. Errors if there is no output operation, if the
-    /// receivers would leave no thread for batches, or if a source cannot start.
+    /// Starts receiving and processing, as Spark's `start()`.
+    ///
+    /// Errors, leaving the context stopped as Spark does, if there is no output operation,
+    /// if an operation needs a checkpoint directory and none is set, if the receivers would
+    /// leave no thread for batches, or if a source cannot start. A second `start()` of a
+    /// running context is ignored with a warning; `start()` after `stop()` is an error.
+    ///
+    /// With [`StreamingConf::stop_on_signal`] (the default), SIGTERM and SIGINT stop the
+    /// context gracefully from now on; under a launcher (`CARGO_STREAM_PARENT_PID` or
+    /// `CARGO_STREAM_BUNDLE_DIR` set, as `run.sh` and the jar's launcher do) the process also
+    /// gets SIGTERM when its launcher dies, so that it is never left running alone.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("t").master("local[2]").stop_on_signal(false);
+    /// let ssc = StreamingContext::new(conf, Seconds(1))?;
+    /// ssc.queue_stream(vec![vec![1]]).print(10)?;
+    /// ssc.start()?;
+    /// ssc.start()?; // ignored, as in Spark
+    /// ssc.stop(false)?;
+    /// assert!(ssc.start().is_err());
+    /// # Ok::<(), cargo_stream_runtime::Error>(())
+    /// ```
+    #[track_caller]
     pub fn start(&self) -> Result<()> {
+        let at = Location::caller();
         let sh = &self.shared;
         let mut life = sh.lifecycle();
         match life.state {
             State::Initialized => {}
             State::Active => {
-                return Err(Error::IllegalState(
-                    "the streaming context has already been started".into(),
-                ));
+                tracing::warn!(
+                    "StreamingContext has already been started (`start()` again at {at}, ignored)"
+                );
+                return Ok(());
             }
             State::Stopped => {
-                return Err(Error::IllegalState(
-                    "a stopped streaming context cannot be started again; create a new one".into(),
-                ));
+                return Err(Error::IllegalState(format!(
+                    "StreamingContext has already been stopped: `start()` at {at} cannot start it again; create a new `StreamingContext` (with `StreamingContext::get_or_create` to resume from its checkpoint)"
+                )));
             }
         }
+        let mut handles = Vec::new();
+        let first = match self.launch(&mut handles) {
+            Ok(first) => first,
+            Err(e) => {
+                // As Spark: "Error starting the context, marking it as stopped".
+                tracing::error!("error starting the context, marking it as stopped: {e}");
+                sh.halt();
+                let abandoned = join_bounded(handles, Instant::now() + JOIN_TIMEOUT);
+                if !abandoned.is_empty() {
+                    tracing::warn!(
+                        "threads left running after the failed start: {}",
+                        abandoned.join(", ")
+                    );
+                }
+                life.state = State::Stopped;
+                sh.lifecycle_cv.notify_all();
+                return Err(e);
+            }
+        };
+        sh.threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(handles);
+        life.state = State::Active;
+        drop(life);
+        if sh.conf.stop_on_signal {
+            crate::signals::install(Arc::downgrade(sh));
+        }
+        crate::signals::die_with_launcher();
+        tracing::info!(
+            app = %sh.conf.app_name,
+            master = %sh.conf.master,
+            batch_ms = millis(sh.conf.batch_interval),
+            first_batch = first.millis(),
+            "streaming context started"
+        );
+        sh.listeners
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .for_each(|l| l.on_streaming_started(first));
+        Ok(())
+    }
+
+    /// Validates the graph and starts the threads that run it (into `handles`, so that a
+    /// failure part-way can stop the ones already running); the first batch's time.
+    fn launch(&self, handles: &mut Vec<JoinHandle<()>>) -> Result<Time> {
+        let sh = &self.shared;
         let mut graph = sh.graph_mut();
         if let Some(problem) = graph.problems.drain(..).next() {
             return Err(problem);
@@ -474,7 +585,6 @@ impl StreamingContext {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let mut handles = Vec::new();
         for r in graph.receivers.drain(..) {
             let conf = SupervisorConf {
                 block_interval: sh.conf.block_interval,
@@ -500,26 +610,7 @@ impl StreamingContext {
             Time(start),
         )?);
         handles.push(scheduler::spawn_jobs(sh.clone(), run)?);
-        sh.threads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(handles);
-        life.state = State::Active;
-        drop(life);
-        if sh.conf.stop_on_signal {
-            crate::signals::install(Arc::downgrade(sh));
-        }
-        tracing::info!(
-            app = %sh.conf.app_name,
-            master = %sh.conf.master,
-            batch_ms = interval,
-            first_batch = start,
-            "streaming context started"
-        );
-        listeners
-            .iter()
-            .for_each(|l| l.on_streaming_started(Time(start)));
-        Ok(())
+        Ok(Time(start))
     }
 
     /// Waits until the context stops; the error of a failed batch if one stopped it.
@@ -556,9 +647,31 @@ impl StreamingContext {
         }
     }
 
-    /// Stops the context. A graceful stop first stops the receivers and processes every record
-    /// they received, within the graceful-stop timeout; otherwise pending batches are dropped
-    /// (the batch running now still completes).
+    /// Stops the context; a stopped context cannot be started again.
+    ///
+    /// A graceful stop (`true`, as SIGTERM does) first checkpoints the last completed batch,
+    /// when checkpointing is on and it is not checkpointed yet, so that a kill during the rest
+    /// of the stop loses nothing; then it stops the receivers and processes every record they
+    /// received, its last batch checkpointed too, all within
+    /// [`graceful_stop_timeout`](StreamingConf::graceful_stop_timeout). Otherwise pending
+    /// batches are dropped (the batch running now still completes).
+    ///
+    /// Every wait is bounded: after the graceful part, each thread gets 1 s to end (2 s
+    /// without draining, as Spark waits for running jobs); a thread that does not end (a
+    /// receiver whose `on_stop` blocks, an output operation that does not return) is left
+    /// running and the stop returns [`Error::StopTimedOut`] naming it, as it does when the
+    /// graceful part times out.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("t").master("local[2]").stop_on_signal(false);
+    /// let ssc = StreamingContext::new(conf, Milliseconds(100))?;
+    /// ssc.queue_stream(vec![vec![1, 2]]).print(10)?;
+    /// ssc.start()?;
+    /// ssc.stop(true)?;
+    /// assert!(ssc.await_termination_or_timeout(Milliseconds(0))?);
+    /// # Ok::<(), cargo_stream_runtime::Error>(())
+    /// ```
     pub fn stop(&self, graceful: bool) -> Result<()> {
         self.shared.stop(graceful)
     }
@@ -621,24 +734,27 @@ impl Shared {
             .clone()
     }
 
-    pub(crate) fn is_initialized(&self) -> bool {
-        self.lifecycle().state == State::Initialized
-    }
-
+    #[track_caller]
     fn add_input(&self, input: Arc<dyn InputSource>) {
         self.assert_initialized("an input stream");
         self.graph_mut().inputs.push(input);
     }
 
-    /// Spark's rule: the graph is fixed once the context started.
+    /// Spark's rule: the graph is fixed once the context started. Every operation (input,
+    /// transformation, output) added later panics, as Spark throws `IllegalStateException`,
+    /// with Spark's message, then the operation and the caller's file and line.
     #[track_caller]
     pub(crate) fn assert_initialized(&self, what: &str) {
-        if !self.is_initialized() {
-            panic!(
-                "cannot add {what} at {}: adding inputs, transformations and output operations after starting a context is not supported",
-                Location::caller()
-            );
-        }
+        let state = self.lifecycle().state;
+        let after = match state {
+            State::Initialized => return,
+            State::Active => "starting",
+            State::Stopped => "stopping",
+        };
+        panic!(
+            "Adding new inputs, transformations, and output operations after {after} a context is not supported: {what} at {}; build the whole graph before `ssc.start()`",
+            Location::caller()
+        );
     }
 
     fn failure_error(life: &Lifecycle) -> Option<Error> {
@@ -692,6 +808,78 @@ impl Shared {
             .for_each(|r| r.request_stop());
     }
 
+    /// The receivers that have not finished stopping, by name.
+    fn receivers_running(&self) -> Vec<String> {
+        self.receiver_states
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|r| !r.finished())
+            .map(|r| format!("`{}`", r.name()))
+            .collect()
+    }
+
+    /// Waits until `done()` holds; false at `deadline`, or once the context is halted (a
+    /// second signal, a failed batch), when nothing more will come.
+    fn wait_until(&self, deadline: Instant, done: impl Fn() -> bool) -> bool {
+        while !done() {
+            if Instant::now() >= deadline || self.hard_stop.load(Ordering::SeqCst) {
+                return done();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+
+    /// A graceful stop's first step: asks the job thread, which owns checkpoint writes, to
+    /// checkpoint the last completed batch before it runs another, and waits for its answer
+    /// until `deadline` (`None`: no answer, the job thread is busy or gone).
+    fn checkpoint_before_drain(&self, deadline: Instant) -> Option<FinalCheckpoint> {
+        self.lifecycle().final_checkpoint = None;
+        {
+            let _jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+            self.checkpoint_now.store(true, Ordering::SeqCst);
+            self.jobs_cv.notify_all();
+        }
+        let mut life = self.lifecycle();
+        loop {
+            if let Some(answer) = life.final_checkpoint.take() {
+                return Some(answer);
+            }
+            let now = Instant::now();
+            if now >= deadline || self.hard_stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            life = self
+                .lifecycle_cv
+                .wait_timeout(life, (deadline - now).min(Duration::from_millis(20)))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// What the job thread is doing, for a stop that cannot wait for it any longer.
+    fn job_thread_activity(&self) -> String {
+        match &*self
+            .running_output
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+        {
+            Some((time, op)) => {
+                format!("output operation `{op}` of batch {time} was still running")
+            }
+            None => {
+                let queued = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).len();
+                format!("{queued} batch(es) were still queued")
+            }
+        }
+    }
+
+    /// Stops the context (see [`StreamingContext::stop`]). Every wait is bounded: the
+    /// graceful part by `graceful_stop_timeout`, then each thread's end by `JOIN_TIMEOUT`
+    /// (graceful) or `HALT_JOIN_TIMEOUT`; a thread that does not end in time (a receiver
+    /// whose `on_stop` blocks, an output operation that does not return) is left running and
+    /// named in the error.
     pub(crate) fn stop(&self, graceful: bool) -> Result<()> {
         let _one_at_a_time = self.stop_lock.lock().unwrap_or_else(|p| p.into_inner());
         {
@@ -714,45 +902,99 @@ impl Shared {
         }
         let started = Instant::now();
         let timeout = self.conf.graceful_stop_timeout;
-        let mut result = Ok(());
+        let deadline = started + timeout;
+        let mut pending = Vec::new();
+        let mut checkpoint_failed = false;
         if graceful {
             tracing::info!(
-                "stopping gracefully: stopping receivers, then processing what they received"
+                timeout_ms = timeout.as_millis() as u64,
+                "stopping gracefully: checkpointing the last completed batch, then stopping receivers and processing what they received"
             );
-            self.request_receivers_stop();
-            let in_time = |cond: &dyn Fn() -> bool| {
-                while !cond() {
-                    if started.elapsed() >= timeout {
-                        return false;
+            // First the checkpoint, before any more input is drained: a kill from now on
+            // loses nothing that this checkpoint (and the write-ahead log) does not cover.
+            if self.checkpoint_dir().is_some() {
+                match self.checkpoint_before_drain(deadline) {
+                    Some(FinalCheckpoint::Written(t)) => {
+                        tracing::info!(
+                            batch = t.millis(),
+                            "final checkpoint written before draining"
+                        );
                     }
-                    std::thread::sleep(Duration::from_millis(5));
+                    Some(FinalCheckpoint::NotNeeded) => {
+                        tracing::debug!("the last completed batch is already checkpointed");
+                    }
+                    Some(FinalCheckpoint::Failed(_)) => checkpoint_failed = true,
+                    None => pending.push(format!(
+                        "the final checkpoint was not written ({})",
+                        self.job_thread_activity()
+                    )),
                 }
-                true
-            };
-            let done = in_time(&|| self.receivers_finished()) && {
-                self.draining.store(true, Ordering::SeqCst);
-                in_time(&|| self.generator_done.load(Ordering::SeqCst) && self.jobs_idle())
-            };
-            if !done {
-                result = Err(Error::StopTimedOut {
-                    waited_ms: started.elapsed().as_millis() as u64,
-                });
-                tracing::warn!(
-                    "graceful stop timed out after {} ms; stopping now",
-                    started.elapsed().as_millis()
-                );
+            }
+            if pending.is_empty() && !checkpoint_failed {
+                self.request_receivers_stop();
+                if !self.wait_until(deadline, || self.receivers_finished()) {
+                    pending.push(format!(
+                        "receiver(s) {} had not stopped",
+                        self.receivers_running().join(", ")
+                    ));
+                } else {
+                    self.draining.store(true, Ordering::SeqCst);
+                    if !self.wait_until(deadline, || {
+                        self.generator_done.load(Ordering::SeqCst) && self.jobs_idle()
+                    }) {
+                        pending.push(format!(
+                            "not everything received was processed: {}",
+                            self.job_thread_activity()
+                        ));
+                    }
+                }
+            }
+            if !pending.is_empty() && !self.hard_stop.load(Ordering::SeqCst) {
+                pending.push(format!(
+                    "raise `graceful_stop_timeout` (now {} ms) if that is normal",
+                    timeout.as_millis()
+                ));
             }
         }
         self.halt();
         let handles = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
-        for h in handles {
-            let _ = h.join();
+        let join_timeout = if graceful {
+            JOIN_TIMEOUT
+        } else {
+            HALT_JOIN_TIMEOUT
+        };
+        let abandoned = join_bounded(handles, Instant::now() + join_timeout);
+        if !abandoned.is_empty() {
+            let activity = abandoned
+                .iter()
+                .any(|t| t == scheduler::JOBS_THREAD)
+                .then(|| format!(" ({})", self.job_thread_activity()))
+                .unwrap_or_default();
+            pending.push(format!(
+                "thread(s) {} did not end within {} ms and were left running{activity}: a receiver's `on_stop` or an output operation does not return; make it return once `ReceiverContext::is_stopped()` is true or its work is done",
+                abandoned
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                join_timeout.as_millis()
+            ));
         }
         let mut life = self.lifecycle();
         life.state = State::Stopped;
         self.lifecycle_cv.notify_all();
-        tracing::info!("streaming context stopped");
-        result
+        let waited_ms = started.elapsed().as_millis() as u64;
+        if checkpoint_failed && let Some(e) = Self::failure_error(&life) {
+            return Err(e);
+        }
+        if pending.is_empty() {
+            tracing::info!(ms = waited_ms, "streaming context stopped");
+            Ok(())
+        } else {
+            let pending = pending.join("; ");
+            tracing::warn!("stop timed out after {waited_ms} ms: {pending}");
+            Err(Error::StopTimedOut { waited_ms, pending })
+        }
     }
 
     /// Stops every thread without waiting for pending batches.
@@ -766,5 +1008,39 @@ impl Shared {
     fn jobs_idle(&self) -> bool {
         let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
         jobs.is_empty() && !self.job_running.load(Ordering::SeqCst)
+    }
+}
+
+/// How long a stop waits for each thread to end after a graceful stop (or its timeout): their
+/// work is done by then, so this only catches a thread that will not end.
+pub(crate) const JOIN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a stop without draining waits for the threads, the batch running now among them
+/// (Spark's `JobScheduler.stop(false)` waits 2 s for running jobs).
+pub(crate) const HALT_JOIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Joins `handles` until `deadline`; the names of the threads still running then, which are
+/// left running (detached) rather than waited for.
+fn join_bounded(handles: Vec<JoinHandle<()>>, deadline: Instant) -> Vec<String> {
+    let mut running = handles;
+    loop {
+        let (done, left): (Vec<_>, Vec<_>) = running.into_iter().partition(|h| h.is_finished());
+        for h in done {
+            let name = h.thread().name().unwrap_or("unnamed").to_owned();
+            if h.join().is_err() {
+                tracing::warn!(thread = %name, "a runtime thread panicked");
+            }
+        }
+        if left.is_empty() {
+            return Vec::new();
+        }
+        if Instant::now() >= deadline {
+            return left
+                .iter()
+                .map(|h| h.thread().name().unwrap_or("unnamed").to_owned())
+                .collect();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        running = left;
     }
 }

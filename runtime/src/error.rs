@@ -46,17 +46,20 @@ pub enum Error {
         /// The smallest thread count that works.
         needed: usize,
     },
-    /// `start()` was called on a context without any output operation.
+    /// `start()` was called on a context without any output operation (Spark's
+    /// `DStreamGraph.validate` message, then the fix).
     #[error(
-        "no output operations registered, so nothing to execute: add `print`, `save_as_text_files` or `foreach_rdd` before `start()`"
+        "requirement failed: No output operations registered, so nothing to execute; add `print`, `save_as_text_files` or `foreach_rdd` before `start()`"
     )]
     NoOutputOperations,
-    /// A stateful or inverse-window operation runs without a checkpoint directory.
+    /// A stateful or inverse-window operation, or a write-ahead log, runs without a checkpoint
+    /// directory (Spark's `DStream.validateAtStart` message, then which operation and the fix).
     #[error(
-        "`{operation}` keeps state across batches and needs a checkpoint directory; call `ssc.checkpoint(dir)` before `start()`"
+        "requirement failed: The checkpoint directory has not been set. Please set it by StreamingContext.checkpoint(). {operation} keeps state across batches: call `ssc.checkpoint(dir)` before `start()`, or build the context with `StreamingContext::get_or_create(dir, ..)`"
     )]
     CheckpointRequired {
-        /// The operation and where it was created.
+        /// The operation, in backticks, and where it was created (`` `update_state_by_key` at
+        /// src/main.rs:12 ``).
         operation: String,
     },
     /// A window or slide duration that is not a multiple of its stream's interval.
@@ -107,13 +110,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A graceful stop did not finish within its timeout.
-    #[error(
-        "graceful stop timed out after {waited_ms} ms with batches still pending; raise `graceful_stop_timeout`"
-    )]
+    /// A stop did not finish within its bounds: a graceful stop within
+    /// `graceful_stop_timeout`, or a thread (a receiver, the job thread running an output
+    /// operation) within the time a stop waits for it; the stop went on without it.
+    #[error("stop timed out after {waited_ms} ms: {pending}")]
     StopTimedOut {
         /// How long the stop waited.
         waited_ms: u64,
+        /// What was still pending, the threads left running, and what to do.
+        pending: String,
     },
     /// A SQL query failed to parse, plan or run, or its result does not fit the row type it is
     /// read into (feature `sql`).

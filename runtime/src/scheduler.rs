@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
 use crate::checkpoint::{self, Checkpointed};
-use crate::context::Shared;
+use crate::context::{FinalCheckpoint, Shared};
 use crate::dstream::node::AnyNode;
 use crate::error::{Error, Result};
 use crate::metrics::{BatchInfo, StreamingListener};
@@ -132,32 +132,83 @@ fn listeners(sh: &Shared) -> Vec<Arc<dyn StreamingListener>> {
         .clone()
 }
 
+/// What the job thread does next.
+enum Next {
+    /// A stop asked for a checkpoint of the last completed batch.
+    Checkpoint,
+    Batch(PendingBatch),
+    Exit,
+}
+
 pub(crate) fn spawn_jobs(sh: Arc<Shared>, run: Arc<RunGraph>) -> Result<JoinHandle<()>> {
     spawn(JOBS_THREAD, move || {
         let zero = *sh
             .zero_time
             .get()
             .expect("zero time is set before the job thread starts");
+        // The last batch that completed, and the last one whose checkpoint is durable.
+        let mut completed: Option<Time> = None;
+        let mut checkpointed: Option<Time> = None;
         loop {
             let next = {
                 let mut jobs = sh.jobs.lock().unwrap_or_else(|p| p.into_inner());
                 loop {
+                    // Served before anything else, even a halt: a stop's checkpoint comes first.
+                    if sh.checkpoint_now.swap(false, Ordering::SeqCst) {
+                        break Next::Checkpoint;
+                    }
                     if sh.hard_stop.load(Ordering::SeqCst) {
-                        break None;
+                        break Next::Exit;
                     }
                     if let Some(b) = jobs.pop_front() {
                         sh.job_running.store(true, Ordering::SeqCst);
-                        break Some(b);
+                        break Next::Batch(b);
                     }
                     if sh.generator_done.load(Ordering::SeqCst) {
-                        break None;
+                        break Next::Exit;
                     }
                     jobs = sh.jobs_cv.wait(jobs).unwrap_or_else(|p| p.into_inner());
                 }
             };
-            let Some(batch) = next else { break };
-            let failed = run_batch(&sh, &run, batch, zero);
-            sh.job_running.store(false, Ordering::SeqCst);
+            let failed = match next {
+                Next::Exit => break,
+                Next::Checkpoint => {
+                    let answer = checkpoint_now(&run, completed, &mut checkpointed);
+                    let failed = match &answer {
+                        FinalCheckpoint::Failed(message) => {
+                            let t = completed.map_or(0, Time::millis);
+                            tracing::error!(
+                                batch = t,
+                                "final checkpoint failed, stopping the context: {message}"
+                            );
+                            sh.lifecycle().failure =
+                                Some((t, "checkpoint".to_owned(), message.clone()));
+                            true
+                        }
+                        _ => false,
+                    };
+                    let mut life = sh.lifecycle();
+                    life.final_checkpoint = Some(answer);
+                    sh.lifecycle_cv.notify_all();
+                    failed
+                }
+                Next::Batch(batch) => {
+                    let (time, last) = (batch.info.batch_time, batch.last);
+                    let failed = run_batch(&sh, &run, batch, zero);
+                    if !failed {
+                        completed = Some(time);
+                        if run
+                            .checkpoint
+                            .as_ref()
+                            .is_some_and(|plan| checkpoint_due(plan, time, zero, last))
+                        {
+                            checkpointed = Some(time);
+                        }
+                    }
+                    sh.job_running.store(false, Ordering::SeqCst);
+                    failed
+                }
+            };
             if failed {
                 // Stop everything from another thread: `stop` joins this one.
                 sh.halt();
@@ -173,6 +224,33 @@ pub(crate) fn spawn_jobs(sh: Arc<Shared>, run: Arc<RunGraph>) -> Result<JoinHand
     })
 }
 
+/// Whether the batch at `time` is checkpointed: every checkpoint interval, and the last batch
+/// of a graceful stop whatever the interval.
+fn checkpoint_due(plan: &CheckpointPlan, time: Time, zero: Time, last: bool) -> bool {
+    last || (time.0 - zero.0).is_multiple_of(plan.interval.as_millis() as u64)
+}
+
+/// Serves a stop's request: checkpoints the last completed batch unless it already is.
+fn checkpoint_now(
+    run: &RunGraph,
+    completed: Option<Time>,
+    checkpointed: &mut Option<Time>,
+) -> FinalCheckpoint {
+    let (Some(plan), Some(time)) = (&run.checkpoint, completed) else {
+        return FinalCheckpoint::NotNeeded;
+    };
+    if *checkpointed == Some(time) {
+        return FinalCheckpoint::NotNeeded;
+    }
+    match plan.write(time) {
+        Ok(()) => {
+            *checkpointed = Some(time);
+            FinalCheckpoint::Written(time)
+        }
+        Err(e) => FinalCheckpoint::Failed(e.to_string()),
+    }
+}
+
 /// Runs every output operation for one batch; true if one failed.
 fn run_batch(sh: &Shared, graph: &RunGraph, batch: PendingBatch, zero: Time) -> bool {
     let PendingBatch {
@@ -186,7 +264,11 @@ fn run_batch(sh: &Shared, graph: &RunGraph, batch: PendingBatch, zero: Time) -> 
     listeners.iter().for_each(|l| l.on_batch_started(&info));
     let mut failure = None;
     for out in graph.hooks.iter().chain(&graph.outputs) {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| (out.run)(time, zero))) {
+        *sh.running_output.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((time, out.name.clone()));
+        let ran = catch_unwind(AssertUnwindSafe(|| (out.run)(time, zero)));
+        *sh.running_output.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if let Err(panic) = ran {
             let message = panic
                 .downcast_ref::<String>()
                 .cloned()
@@ -203,7 +285,7 @@ fn run_batch(sh: &Shared, graph: &RunGraph, batch: PendingBatch, zero: Time) -> 
     }
     if failure.is_none()
         && let Some(plan) = &graph.checkpoint
-        && (last || (time.0 - zero.0).is_multiple_of(plan.interval.as_millis() as u64))
+        && checkpoint_due(plan, time, zero, last)
         && let Err(e) = plan.write(time)
     {
         failure = Some((time.millis(), "checkpoint".to_owned(), e.to_string()));

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::batch::{Batch, Data};
 use crate::context::Shared;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::scheduler::Output;
 use crate::time::Time;
 use node::Node;
@@ -117,6 +117,8 @@ impl<T: Data> DStream<T> {
     }
 
     /// Registers an output operation that runs `f` on this stream's batch at each of its times.
+    /// Its `Result` is for the output's own errors; after `start()` it panics, as every
+    /// operation does (Spark throws `IllegalStateException` for all of them).
     #[track_caller]
     pub(crate) fn register_output(
         &self,
@@ -134,11 +136,12 @@ impl<T: Data> DStream<T> {
         name: &str,
         f: impl Fn(Batch<T>, Time) + Send + Sync + 'static,
     ) {
-        self.shared.assert_initialized(&format!("`{name}`"));
-        // Cannot fail: the context is not started.
+        // Cannot fail: `register` panics after `start()` and has no other error.
         let _ = self.register(name, true, f);
     }
 
+    /// Registers an output (or, with `hook`, a hook). After `start()` it panics, as every
+    /// operation does, naming the caller's file and line.
     #[track_caller]
     fn register(
         &self,
@@ -147,11 +150,7 @@ impl<T: Data> DStream<T> {
         f: impl Fn(Batch<T>, Time) + Send + Sync + 'static,
     ) -> Result<()> {
         let at = Location::caller();
-        if !self.shared.is_initialized() {
-            return Err(Error::IllegalState(format!(
-                "cannot add output operation `{name}` at {at}: adding inputs, transformations and output operations after starting a context is not supported"
-            )));
-        }
+        self.shared.assert_initialized(&format!("`{name}`"));
         let node = self.node.clone();
         node.add_consumer();
         let run = Box::new(move |time: Time, zero: Time| {

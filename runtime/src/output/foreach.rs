@@ -20,6 +20,10 @@ impl<T: Data> DStream<T> {
     /// });
     /// assert_eq!(*seen.lock().unwrap(), vec![2, 1]);
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// When called after `start()` or `stop()`, naming the caller's file and line.
     #[track_caller]
     pub fn foreach_rdd(&self, f: impl Fn(&Batch<T>, Time) + Send + Sync + 'static) -> Result<()> {
         self.register_output("foreach_rdd", move |batch, time| f(&batch, time))

@@ -36,6 +36,10 @@ impl<T: Data + Render> DStream<T> {
     /// (rust,1)
     /// ...
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// When called after `start()` or `stop()`, naming the caller's file and line.
     #[track_caller]
     pub fn print(&self, n: usize) -> Result<()> {
         self.register_output("print", move |batch, time| {

@@ -42,6 +42,10 @@ impl<T: Data + Render> DStream<T> {
     /// `prefix-<batch ms>.suffix` (`prefix-<batch ms>` for an empty suffix), a `part-NNNNN`
     /// file per partition plus `_SUCCESS`. The directory appears whole or not at all: it is
     /// written under a temporary name and renamed; a replayed batch replaces it.
+    ///
+    /// # Panics
+    ///
+    /// When called after `start()` or `stop()`, naming the caller's file and line.
     #[track_caller]
     pub fn save_as_text_files(
         &self,

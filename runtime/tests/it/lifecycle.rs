@@ -1,7 +1,10 @@
-//! Starting, stopping, failing: Spark's lifecycle rules.
+//! Starting, stopping, failing: Spark's lifecycle rules, bounded stops, and a job that dies
+//! with its launcher.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use cargo_stream_runtime::prelude::*;
 use cargo_stream_runtime::{Error, ManualClock};
@@ -9,38 +12,158 @@ use cargo_stream_runtime::{Error, ManualClock};
 use crate::support::{Batches, LineServer, collect, context, wait_for};
 
 #[test]
-fn start_without_output_operation_is_an_error() {
+fn start_without_output_operation_is_an_error_in_sparks_words() {
     let ssc = context(100);
     let _ = ssc.queue_stream(vec![vec![1]]).map(|x| x + 1);
     let err = ssc.start().unwrap_err();
     assert!(matches!(err, Error::NoOutputOperations), "{err}");
-    assert!(err.to_string().contains("foreach_rdd"), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "requirement failed: No output operations registered, so nothing to execute"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("foreach_rdd"), "{text}");
 }
 
 #[test]
-fn output_after_start_is_an_error_and_restart_is_refused() {
+fn a_second_start_is_ignored_and_start_after_stop_is_refused() {
+    let ssc = context(100);
+    let out = collect(&ssc.queue_stream(vec![vec![1]]));
+    ssc.start().unwrap();
+    // Spark only warns "StreamingContext has already been started".
+    ssc.start().unwrap();
+    assert!(wait_for(10, || out.lock().unwrap().len() == 1));
+    ssc.stop(false).unwrap();
+    let err = ssc.start().unwrap_err().to_string();
+    assert!(
+        err.starts_with("StreamingContext has already been stopped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("lifecycle.rs:") && err.contains("create a new `StreamingContext`"),
+        "{err}"
+    );
+}
+
+/// The message of the panic `f` raises.
+fn panic_message(f: impl FnOnce()) -> String {
+    let err = std::panic::catch_unwind(AssertUnwindSafe(f)).expect_err("it should panic");
+    err.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .expect("a panic with a message")
+}
+
+/// Asserts that `$op` panics with Spark's message for `$when` ("starting" or "stopping") and
+/// this file's line of the call (keep each on one line).
+macro_rules! refused_here {
+    ($when:literal, $op:expr) => {{
+        let line = line!();
+        let msg = panic_message(|| {
+            let _ = $op;
+        });
+        assert!(
+            msg.starts_with(concat!(
+                "Adding new inputs, transformations, and output operations after ",
+                $when,
+                " a context is not supported"
+            )),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&format!("lifecycle.rs:{line}:")),
+            "the panic must name the caller's line {line}: {msg}"
+        );
+    }};
+}
+
+#[test]
+fn every_operation_after_start_panics_naming_the_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let ssc = context(100);
+    let s = ssc.queue_stream(vec![vec![1u64]]);
+    let pairs = s.map(|x| (x, x));
+    s.print(1).unwrap();
+    // Short names, so that each check stays on one line.
+    let (w, sl) = (Milliseconds(200), Milliseconds(100));
+    let update = |v: Vec<u64>, st: Option<u64>| st.or(v.first().copied());
+    let out = dir.path().join("out").display().to_string();
+    ssc.start().unwrap();
+    // Inputs.
+    refused_here!("starting", ssc.queue_stream(vec![vec![1]]));
+    refused_here!("starting", ssc.socket_text_stream("127.0.0.1", 9));
+    refused_here!("starting", ssc.text_file_stream(dir.path()));
+    // Transformations, windows, state.
+    refused_here!("starting", s.map(|x| x + 1));
+    refused_here!("starting", s.filter(|x| *x > 1));
+    refused_here!("starting", s.count());
+    refused_here!("starting", s.union(&s));
+    refused_here!("starting", s.transform(|b| b));
+    refused_here!("starting", s.window(w, sl));
+    refused_here!("starting", s.count_by_window(w, sl));
+    refused_here!("starting", pairs.reduce_by_key(|a, b| a + b));
+    refused_here!("starting", pairs.join(&pairs));
+    refused_here!(
+        "starting",
+        pairs.reduce_by_key_and_window(|a, b| a + b, w, sl)
+    );
+    refused_here!("starting", pairs.update_state_by_key(update));
+    // Outputs: the same failure, not an `Err` some of the time.
+    refused_here!("starting", s.print(1));
+    refused_here!("starting", s.foreach_rdd(|_, _| {}));
+    refused_here!("starting", s.save_as_text_files(out.clone(), ""));
+    ssc.stop(false).unwrap();
+}
+
+#[test]
+fn operations_after_stop_panic_with_sparks_stopping_message() {
     let ssc = context(100);
     let s = ssc.queue_stream(vec![vec![1]]);
     s.print(1).unwrap();
     ssc.start().unwrap();
-    let err = s.print(1).unwrap_err().to_string();
-    assert!(
-        err.contains("after starting a context is not supported"),
-        "{err}"
-    );
-    assert!(
-        ssc.start()
-            .unwrap_err()
-            .to_string()
-            .contains("already been started")
-    );
     ssc.stop(false).unwrap();
-    assert!(
-        ssc.start()
-            .unwrap_err()
-            .to_string()
-            .contains("cannot be started again")
-    );
+    refused_here!("stopping", s.map(|x| x + 1));
+    refused_here!("stopping", s.foreach_rdd(|_, _| {}));
+    refused_here!("stopping", ssc.queue_stream(vec![vec![2]]));
+}
+
+#[test]
+fn a_failed_start_leaves_the_context_stopped() {
+    let stopped = |ssc: &StreamingContext| {
+        assert!(
+            ssc.await_termination_or_timeout(Duration::ZERO).unwrap(),
+            "a failed start leaves the context stopped"
+        );
+        let again = ssc.start().unwrap_err().to_string();
+        assert!(
+            again.starts_with("StreamingContext has already been stopped"),
+            "{again}"
+        );
+    };
+    // No output operation.
+    let ssc = context(100);
+    let _ = ssc.queue_stream(vec![vec![1]]);
+    assert!(matches!(ssc.start(), Err(Error::NoOutputOperations)));
+    stopped(&ssc);
+    refused_here!("stopping", ssc.queue_stream(vec![vec![1]]));
+    // No checkpoint directory for a stateful operation.
+    let ssc = context(100);
+    ssc.queue_stream(vec![vec![("a".to_string(), 1u64)]])
+        .update_state_by_key(|v: Vec<u64>, st: Option<u64>| st.or(v.first().copied()))
+        .print(1)
+        .unwrap();
+    assert!(matches!(ssc.start(), Err(Error::CheckpointRequired { .. })));
+    stopped(&ssc);
+    // Not enough threads for the receivers.
+    let conf = StreamingConf::new("t")
+        .master("local[1]")
+        .stop_on_signal(false);
+    let ssc = StreamingContext::new(conf, Seconds(1)).unwrap();
+    ssc.socket_text_stream("127.0.0.1", 9).print(1).unwrap();
+    assert!(matches!(ssc.start(), Err(Error::NotEnoughThreads { .. })));
+    stopped(&ssc);
 }
 
 #[test]
@@ -215,10 +338,17 @@ fn stateful_operations_without_a_checkpoint_directory_fail_start() {
     .unwrap();
     let err = ssc.start().unwrap_err().to_string();
     assert!(
+        err.starts_with(
+            "requirement failed: The checkpoint directory has not been set. Please set it by StreamingContext.checkpoint()."
+        ),
+        "Spark's words first: {err}"
+    );
+    assert!(
         err.contains("`update_state_by_key` at") && err.contains("lifecycle.rs:"),
         "{err}"
     );
     assert!(err.contains("call `ssc.checkpoint(dir)`"), "{err}");
+    assert!(!err.contains("``"), "no doubled backticks: {err}");
 }
 
 #[test]
@@ -267,4 +397,247 @@ fn a_checkpoint_of_another_job_is_refused() {
     let err = ssc.start().unwrap_err().to_string();
     assert!(err.contains("written by a different job"), "{err}");
     assert!(err.contains("use a new checkpoint directory"), "{err}");
+}
+
+/// The newest checkpoint's batch time in `dir`, from the file names (`checkpoint-<ms>`).
+fn latest_checkpoint(dir: &Path) -> Option<u64> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_prefix("checkpoint-")?.parse::<u64>().ok()
+        })
+        .max()
+}
+
+/// Running totals of one `("a", 1)` per batch: the job whose checkpoints these tests check.
+fn running_totals(ssc: &StreamingContext, batches: usize) -> DStream<(String, u64)> {
+    ssc.queue_stream(vec![vec![("a".to_string(), 1u64)]; batches])
+        .update_state_by_key(|v: Vec<u64>, st: Option<u64>| {
+            Some(v.iter().sum::<u64>() + st.unwrap_or(0))
+        })
+}
+
+/// The total restored from the checkpoint in `dir`: a job rebuilt with `get_or_create` runs one
+/// more batch of one record on a manual clock, and its total, less that record.
+fn restored_total(dir: &Path) -> u64 {
+    let clock = ManualClock::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (c, sink) = (clock.clone(), seen.clone());
+    let ssc = StreamingContext::get_or_create(dir, move || {
+        let conf = StreamingConf::new("restored")
+            .master("local[2]")
+            .manual_clock(c)
+            .stop_on_signal(false);
+        let ssc = StreamingContext::new(conf, Milliseconds(100))?;
+        running_totals(&ssc, 1)
+            .foreach_rdd(move |b, _| sink.lock().unwrap().extend(b.collect()))?;
+        Ok(ssc)
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    clock.advance(Milliseconds(100));
+    assert!(
+        ssc.await_batch(Time::from_millis(100), Duration::from_secs(10))
+            .unwrap()
+    );
+    ssc.stop(false).unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    seen[0].1 - 1
+}
+
+/// A receiver that stores nothing and whose `on_stop` notes the newest checkpoint in `dir`,
+/// then blocks until released (or 30 s).
+struct BlockingStop {
+    dir: PathBuf,
+    saw: Arc<Mutex<Option<Option<u64>>>>,
+    release: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl Receiver for BlockingStop {
+    type Item = u64;
+    fn on_start(&mut self, _ctx: ReceiverContext<u64>) {}
+    fn on_stop(&mut self) {
+        *self.saw.lock().unwrap() = Some(latest_checkpoint(&self.dir));
+        let (released, cv) = &*self.release;
+        let _ = cv
+            .wait_timeout_while(released.lock().unwrap(), Duration::from_secs(30), |r| !*r)
+            .unwrap();
+    }
+    fn name(&self) -> String {
+        "blocking-stop".into()
+    }
+}
+
+fn release(gate: &(Mutex<bool>, Condvar)) {
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
+}
+
+/// Runs `stop` on another thread and waits at most `secs` for it: a stop that hangs fails the
+/// test instead of hanging it.
+fn stop_within(
+    ssc: &Arc<StreamingContext>,
+    graceful: bool,
+    secs: u64,
+) -> (Result<(), Error>, Duration) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let ssc = ssc.clone();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let result = ssc.stop(graceful);
+        let _ = tx.send((result, started.elapsed()));
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("stop({graceful}) still waiting after {secs} s"))
+}
+
+/// A job of running totals checkpointed in `dir`, with a `BlockingStop` receiver; its outputs'
+/// (time, total) pairs.
+fn job_with_blocking_receiver(
+    dir: &Path,
+    timeout: Duration,
+    receiver: BlockingStop,
+) -> (Arc<StreamingContext>, Arc<Mutex<Vec<(u64, u64)>>>) {
+    let conf = StreamingConf::new("t")
+        .master("local[3]")
+        .stop_on_signal(false)
+        .block_interval(Milliseconds(50))
+        .graceful_stop_timeout(timeout);
+    let ssc = StreamingContext::new(conf, Milliseconds(100)).unwrap();
+    ssc.checkpoint(dir).unwrap();
+    let totals = Arc::new(Mutex::new(Vec::new()));
+    let sink = totals.clone();
+    running_totals(&ssc, 10_000)
+        .foreach_rdd(move |b, t| {
+            let total = b.collect().first().map_or(0, |(_, n)| *n);
+            sink.lock().unwrap().push((t.millis(), total));
+        })
+        .unwrap();
+    ssc.receiver_stream(receiver)
+        .count()
+        .foreach_rdd(|_, _| {})
+        .unwrap();
+    (Arc::new(ssc), totals)
+}
+
+#[test]
+fn a_graceful_stop_checkpoints_the_last_batch_before_stopping_receivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let saw = Arc::new(Mutex::new(None));
+    let gate = Arc::new((Mutex::new(true), Condvar::new())); // on_stop does not block
+    let receiver = BlockingStop {
+        dir: dir.path().to_owned(),
+        saw: saw.clone(),
+        release: gate,
+    };
+    let (ssc, totals) = job_with_blocking_receiver(dir.path(), Duration::from_secs(5), receiver);
+    ssc.start().unwrap();
+    assert!(wait_for(10, || totals.lock().unwrap().len() >= 3));
+    let before = totals.lock().unwrap().last().unwrap().0;
+    // No checkpoint is due yet (every 10 s by default): only the stop writes one.
+    assert_eq!(latest_checkpoint(dir.path()), None);
+    let (result, _) = stop_within(&ssc, true, 10);
+    result.unwrap();
+    let at_on_stop = saw.lock().unwrap().expect("the receiver was stopped");
+    assert!(
+        at_on_stop.is_some_and(|t| t >= before),
+        "when the receivers were asked to stop, the last completed batch ({before} ms) should already be checkpointed; newest checkpoint then: {at_on_stop:?}"
+    );
+    // The stop's last batch is checkpointed too: the totals resume exactly.
+    let last = totals.lock().unwrap().last().unwrap().1;
+    assert_eq!(restored_total(dir.path()), last);
+}
+
+#[test]
+fn a_receiver_that_does_not_stop_is_named_and_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let saw = Arc::new(Mutex::new(None));
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let receiver = BlockingStop {
+        dir: dir.path().to_owned(),
+        saw,
+        release: gate.clone(),
+    };
+    let (ssc, totals) =
+        job_with_blocking_receiver(dir.path(), Duration::from_millis(500), receiver);
+    ssc.start().unwrap();
+    assert!(wait_for(10, || totals.lock().unwrap().len() >= 2));
+    let before = totals.lock().unwrap().last().unwrap().0;
+    let (result, took) = stop_within(&ssc, true, 10);
+    release(&gate);
+    let err = result.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::StopTimedOut { .. }), "{text}");
+    assert!(
+        text.contains("receiver(s) `blocking-stop` had not stopped"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`receiver-blocking-stop`") && text.contains("left running"),
+        "names the abandoned thread: {text}"
+    );
+    // 500 ms of graceful stop, then 1 s for the threads to end.
+    assert!(took < Duration::from_millis(3000), "{took:?}");
+    assert!(ssc.await_termination_or_timeout(Duration::ZERO).unwrap());
+    // The final checkpoint was written first, so the stuck receiver cost no state.
+    assert!(latest_checkpoint(dir.path()).is_some_and(|t| t >= before));
+}
+
+#[test]
+fn an_output_operation_that_does_not_return_does_not_hang_stop() {
+    for graceful in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = StreamingConf::new("t")
+            .master("local[2]")
+            .stop_on_signal(false)
+            .graceful_stop_timeout(Milliseconds(500));
+        let ssc = StreamingContext::new(conf, Milliseconds(100)).unwrap();
+        ssc.checkpoint(dir.path()).unwrap();
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let g = gate.clone();
+        let ran = Arc::new(Mutex::new(0));
+        let r = ran.clone();
+        let line = line!() + 2;
+        ssc.queue_stream(vec![vec![1]; 100])
+            .foreach_rdd(move |_, _| {
+                *r.lock().unwrap() += 1;
+                if *r.lock().unwrap() == 3 {
+                    let (released, cv) = &*g;
+                    let _ = cv
+                        .wait_timeout_while(
+                            released.lock().unwrap(),
+                            Duration::from_secs(30),
+                            |r| !*r,
+                        )
+                        .unwrap();
+                }
+            })
+            .unwrap();
+        let ssc = Arc::new(ssc);
+        ssc.start().unwrap();
+        assert!(wait_for(10, || *ran.lock().unwrap() >= 3));
+        let (result, took) = stop_within(&ssc, graceful, 10);
+        release(&gate);
+        let text = result.unwrap_err().to_string();
+        assert!(
+            text.contains("`stream-jobs`") && text.contains("left running"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "foreach_rdd at runtime/tests/it/lifecycle.rs:{line}"
+            )),
+            "names the output operation: {text}"
+        );
+        if graceful {
+            assert!(
+                text.contains("the final checkpoint was not written"),
+                "{text}"
+            );
+        }
+        // At most 500 ms of graceful stop, then 1 s (2 s without draining) for the threads.
+        assert!(took < Duration::from_millis(3500), "{took:?}");
+    }
 }
