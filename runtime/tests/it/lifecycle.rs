@@ -105,10 +105,8 @@ fn every_operation_after_start_panics_naming_the_caller() {
     refused_here!("starting", s.count_by_window(w, sl));
     refused_here!("starting", pairs.reduce_by_key(|a, b| a + b));
     refused_here!("starting", pairs.join(&pairs));
-    refused_here!(
-        "starting",
-        pairs.reduce_by_key_and_window(|a, b| a + b, w, sl)
-    );
+    let sum = |a, b| a + b;
+    refused_here!("starting", pairs.reduce_by_key_and_window(sum, w, sl));
     refused_here!("starting", pairs.update_state_by_key(update));
     // Outputs: the same failure, not an `Err` some of the time.
     refused_here!("starting", s.print(1));
@@ -639,5 +637,146 @@ fn an_output_operation_that_does_not_return_does_not_hang_stop() {
         }
         // At most 500 ms of graceful stop, then 1 s (2 s without draining) for the threads.
         assert!(took < Duration::from_millis(3500), "{took:?}");
+    }
+}
+
+/// The job the launcher tests run in a child process (this test binary again, this test
+/// only): running totals checkpointed under `$LIFECYCLE_JOB_DIR`, each batch's total written
+/// to `progress`, and how it ended to `stopped` once `await_termination` returns.
+#[test]
+#[ignore = "the job of the launcher tests, run by them in a child process"]
+fn launched_job() {
+    let dir = PathBuf::from(std::env::var("LIFECYCLE_JOB_DIR").expect("LIFECYCLE_JOB_DIR"));
+    // Signals on (the default): SIGTERM stops the job gracefully.
+    let conf = StreamingConf::new("launched").master("local[2]");
+    let ssc = StreamingContext::new(conf, Milliseconds(100)).unwrap();
+    ssc.checkpoint(dir.join("checkpoint")).unwrap();
+    let progress = dir.join("progress");
+    running_totals(&ssc, 100_000)
+        .foreach_rdd(move |b, _| {
+            let total = b.collect().first().map_or(0, |(_, n)| *n);
+            std::fs::write(&progress, total.to_string()).unwrap();
+        })
+        .unwrap();
+    ssc.start().unwrap();
+    let ended = ssc.await_termination_or_timeout(Duration::from_secs(60));
+    std::fs::write(dir.join("stopped"), format!("{ended:?}")).unwrap();
+}
+
+#[cfg(target_os = "linux")]
+mod launcher {
+    use super::*;
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    /// Whether process `pid` still runs (a zombie, dead but not yet reaped, does not).
+    fn alive(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+                Some(state != 'Z' && state != 'X')
+            })
+            .unwrap_or(false)
+    }
+
+    fn total(dir: &Path) -> u64 {
+        std::fs::read_to_string(dir.join("progress"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits at most 15 s for the job `pid` to end; kills it (and fails) if it does not.
+    fn ends_by_itself(pid: u32, what: &str) {
+        if !wait_for(15, || !alive(pid)) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("the job (pid {pid}) was still running 15 s after {what}");
+        }
+    }
+
+    /// The child: `launched_job` in this test binary, with its output in `dir`.
+    fn job(dir: &Path) -> Command {
+        let mut job = Command::new(std::env::current_exe().unwrap());
+        job.args([
+            "--exact",
+            "lifecycle::launched_job",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("LIFECYCLE_JOB_DIR", dir);
+        job
+    }
+
+    #[test]
+    fn the_job_dies_with_its_launcher_killed_by_sigkill_and_checkpoints_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = job(dir.path());
+        // The launcher, as run.sh starts a job: in the background, with its own pid in
+        // CARGO_STREAM_PARENT_PID, then waits. It prints the job's pid.
+        let mut launcher = Command::new("sh")
+            .arg("-c")
+            .arg(r#"CARGO_STREAM_PARENT_PID=$$; export CARGO_STREAM_PARENT_PID; "$0" "$@" >"$LIFECYCLE_JOB_DIR/out" 2>&1 & echo $!; wait"#)
+            .arg(job.get_program())
+            .args(job.get_args())
+            .env("LIFECYCLE_JOB_DIR", dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(launcher.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let pid: u32 = line.trim().parse().unwrap();
+        if !wait_for(30, || total(dir.path()) >= 5) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!(
+                "the job did not run: {}",
+                std::fs::read_to_string(dir.path().join("out")).unwrap_or_default()
+            );
+        }
+        // SIGKILL: the launcher can pass nothing on.
+        launcher.kill().unwrap();
+        launcher.wait().unwrap();
+        ends_by_itself(pid, "its launcher was killed");
+        let stopped = std::fs::read_to_string(dir.path().join("stopped")).unwrap_or_default();
+        assert_eq!(
+            stopped,
+            "Ok(true)",
+            "the job should stop gracefully: {}",
+            std::fs::read_to_string(dir.path().join("out")).unwrap_or_default()
+        );
+        // Its last batch is checkpointed: the totals resume where it stopped.
+        let last = total(dir.path());
+        assert_eq!(restored_total(&dir.path().join("checkpoint")), last);
+    }
+
+    #[test]
+    fn a_job_whose_launcher_is_already_gone_stops_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        // The parent is this test, not the launcher named: the launcher died before the job
+        // could ask to be signalled (the race `prctl` alone misses).
+        let mut child = job(dir.path())
+            .env("CARGO_STREAM_PARENT_PID", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        if !wait_for(15, || child.try_wait().unwrap().is_some()) {
+            let _ = child.kill();
+            panic!("the job ran on for 15 s though its launcher was gone");
+        }
+        assert!(child.wait().unwrap().success());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("stopped")).unwrap(),
+            "Ok(true)",
+            "stopped gracefully, after {:?}",
+            started.elapsed()
+        );
     }
 }
