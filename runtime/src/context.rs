@@ -965,11 +965,11 @@ impl Shared {
         };
         let abandoned = join_bounded(handles, Instant::now() + join_timeout);
         if !abandoned.is_empty() {
-            let activity = abandoned
-                .iter()
-                .any(|t| t == scheduler::JOBS_THREAD)
-                .then(|| format!(" ({})", self.job_thread_activity()))
-                .unwrap_or_default();
+            let activity = if abandoned.iter().any(|t| t == scheduler::JOBS_THREAD) {
+                format!(" ({})", self.job_thread_activity())
+            } else {
+                String::new()
+            };
             pending.push(format!(
                 "thread(s) {} did not end within {} ms and were left running{activity}: a receiver's `on_stop` or an output operation does not return; make it return once `ReceiverContext::is_stopped()` is true or its work is done",
                 abandoned

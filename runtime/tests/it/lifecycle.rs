@@ -710,15 +710,17 @@ mod launcher {
         job
     }
 
-    #[test]
-    fn the_job_dies_with_its_launcher_killed_by_sigkill_and_checkpoints_first() {
+    /// Starts the job as a launcher does, from a shell that first runs `env` (the variables the
+    /// launcher sets), starts the job in the background and waits; SIGKILLs that shell once
+    /// the job runs, and checks the job then stops by itself, gracefully, its last batch
+    /// checkpointed.
+    fn dies_with_its_launcher(env: &str) {
         let dir = tempfile::tempdir().unwrap();
         let job = job(dir.path());
-        // The launcher, as run.sh starts a job: in the background, with its own pid in
-        // CARGO_STREAM_PARENT_PID, then waits. It prints the job's pid.
+        let script = format!(r#"{env} "$0" "$@" >"$LIFECYCLE_JOB_DIR/out" 2>&1 & echo $!; wait"#);
         let mut launcher = Command::new("sh")
             .arg("-c")
-            .arg(r#"CARGO_STREAM_PARENT_PID=$$; export CARGO_STREAM_PARENT_PID; "$0" "$@" >"$LIFECYCLE_JOB_DIR/out" 2>&1 & echo $!; wait"#)
+            .arg(script)
             .arg(job.get_program())
             .args(job.get_args())
             .env("LIFECYCLE_JOB_DIR", dir.path())
@@ -753,6 +755,20 @@ mod launcher {
         // Its last batch is checkpointed: the totals resume where it stopped.
         let last = total(dir.path());
         assert_eq!(restored_total(&dir.path().join("checkpoint")), last);
+    }
+
+    #[test]
+    fn a_job_dies_with_run_sh_killed_by_sigkill() {
+        // run.sh names itself in CARGO_STREAM_PARENT_PID.
+        dies_with_its_launcher("CARGO_STREAM_PARENT_PID=$$; export CARGO_STREAM_PARENT_PID;");
+    }
+
+    #[test]
+    fn a_job_dies_with_the_jar_launcher_killed_by_sigkill() {
+        // The jar's Java launcher sets CARGO_STREAM_BUNDLE_DIR (and no pid).
+        dies_with_its_launcher(
+            r#"CARGO_STREAM_BUNDLE_DIR=$LIFECYCLE_JOB_DIR; export CARGO_STREAM_BUNDLE_DIR;"#,
+        );
     }
 
     #[test]
