@@ -885,8 +885,13 @@ impl Shared {
         {
             let mut life = self.lifecycle();
             match life.state {
-                State::Stopped => return Ok(()),
+                State::Stopped => {
+                    tracing::debug!("StreamingContext has already been stopped");
+                    return Ok(());
+                }
                 State::Initialized => {
+                    // As Spark: the context is stopped even if it never started.
+                    tracing::warn!("StreamingContext has not been started yet");
                     life.state = State::Stopped;
                     self.lifecycle_cv.notify_all();
                     return Ok(());
@@ -949,7 +954,13 @@ impl Shared {
                     }
                 }
             }
-            if !pending.is_empty() && !self.hard_stop.load(Ordering::SeqCst) {
+            if self.hard_stop.load(Ordering::SeqCst) {
+                // Cut short, not timed out: what was pending then is moot.
+                pending.clear();
+                pending.push(
+                    "the graceful stop was cut short by a stop at once (a second signal, or a failed batch)".to_owned(),
+                );
+            } else if !pending.is_empty() {
                 pending.push(format!(
                     "raise `graceful_stop_timeout` (now {} ms) if that is normal",
                     timeout.as_millis()
@@ -984,7 +995,8 @@ impl Shared {
         life.state = State::Stopped;
         self.lifecycle_cv.notify_all();
         let waited_ms = started.elapsed().as_millis() as u64;
-        if checkpoint_failed && let Some(e) = Self::failure_error(&life) {
+        // A batch or the final checkpoint failed during a graceful stop: that is its outcome.
+        if graceful && let Some(e) = Self::failure_error(&life) {
             return Err(e);
         }
         if pending.is_empty() {

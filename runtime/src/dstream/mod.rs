@@ -19,6 +19,10 @@ use pipeline::{Lazy, Records};
 
 /// A discretized stream: a sequence of batches, one per batch interval, as Spark's DStream.
 /// Cheap to clone; every clone is the same stream.
+///
+/// The graph is fixed once the context starts: any operation on a stream (a transformation,
+/// a window, state, an output) after `start()` or `stop()` panics, as Spark throws
+/// `IllegalStateException`, with Spark's message and the file and line of the call.
 pub struct DStream<T> {
     pub(crate) node: Arc<Node<T>>,
     pub(crate) shared: Arc<Shared>,

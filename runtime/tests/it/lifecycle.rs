@@ -642,7 +642,8 @@ fn an_output_operation_that_does_not_return_does_not_hang_stop() {
 
 /// The job the launcher tests run in a child process (this test binary again, this test
 /// only): running totals checkpointed under `$LIFECYCLE_JOB_DIR`, each batch's total written
-/// to `progress`, and how it ended to `stopped` once `await_termination` returns.
+/// to `progress`, and how it ended to `stopped` once `await_termination` returns. With
+/// `$LIFECYCLE_FAIL_POINT`, that failpoint returns its error once the job runs.
 #[test]
 #[ignore = "the job of the launcher tests, run by them in a child process"]
 fn launched_job() {
@@ -659,8 +660,14 @@ fn launched_job() {
         })
         .unwrap();
     ssc.start().unwrap();
-    let ended = ssc.await_termination_or_timeout(Duration::from_secs(60));
-    std::fs::write(dir.join("stopped"), format!("{ended:?}")).unwrap();
+    if let Ok(point) = std::env::var("LIFECYCLE_FAIL_POINT") {
+        fail::cfg(point, "return").unwrap();
+    }
+    let ended = match ssc.await_termination_or_timeout(Duration::from_secs(60)) {
+        Ok(stopped) => format!("Ok({stopped})"),
+        Err(e) => format!("Err: {e}"),
+    };
+    std::fs::write(dir.join("stopped"), ended).unwrap();
 }
 
 #[cfg(target_os = "linux")]
@@ -768,6 +775,37 @@ mod launcher {
         // The jar's Java launcher sets CARGO_STREAM_BUNDLE_DIR (and no pid).
         dies_with_its_launcher(
             r#"CARGO_STREAM_BUNDLE_DIR=$LIFECYCLE_JOB_DIR; export CARGO_STREAM_BUNDLE_DIR;"#,
+        );
+    }
+
+    #[test]
+    fn sigterm_stops_gracefully_and_a_failed_final_checkpoint_is_the_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        // No periodic checkpoint is due while it runs (every 10 s): the first write is the
+        // final one, which fails.
+        let mut child = job(dir.path())
+            .env("LIFECYCLE_FAIL_POINT", "checkpoint::before_rename")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if !wait_for(30, || total(dir.path()) >= 3) {
+            let _ = child.kill();
+            panic!("the job did not run");
+        }
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        if !wait_for(15, || child.try_wait().unwrap().is_some()) {
+            let _ = child.kill();
+            panic!("the job was still running 15 s after SIGTERM");
+        }
+        let stopped = std::fs::read_to_string(dir.path().join("stopped")).unwrap();
+        assert!(
+            stopped.starts_with("Err: job for batch") && stopped.contains("failed in `checkpoint`"),
+            "the failed final checkpoint is how the job ended: {stopped}"
         );
     }
 
