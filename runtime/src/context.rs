@@ -436,7 +436,8 @@ impl StreamingContext {
     /// With [`StreamingConf::stop_on_signal`] (the default), SIGTERM and SIGINT stop the
     /// context gracefully from now on; under a launcher (`CARGO_STREAM_PARENT_PID` or
     /// `CARGO_STREAM_BUNDLE_DIR` set, as `run.sh` and the jar's launcher do) the process also
-    /// gets SIGTERM when its launcher dies, so that it is never left running alone.
+    /// gets SIGTERM when its launcher dies, so that it is never left running alone (on Linux;
+    /// without `stop_on_signal` that SIGTERM ends the process at once).
     ///
     /// ```
     /// use cargo_stream_runtime::prelude::*;

@@ -55,7 +55,7 @@ pub enum Error {
     /// A stateful or inverse-window operation, or a write-ahead log, runs without a checkpoint
     /// directory (Spark's `DStream.validateAtStart` message, then which operation and the fix).
     #[error(
-        "requirement failed: The checkpoint directory has not been set. Please set it by StreamingContext.checkpoint(). {operation} keeps state across batches: call `ssc.checkpoint(dir)` before `start()`, or build the context with `StreamingContext::get_or_create(dir, ..)`"
+        "requirement failed: The checkpoint directory has not been set. Please set it by StreamingContext.checkpoint(). {operation} keeps what it needs there: call `ssc.checkpoint(dir)` before `start()`, or build the context with `StreamingContext::get_or_create(dir, ..)`"
     )]
     CheckpointRequired {
         /// The operation, in backticks, and where it was created (`` `update_state_by_key` at
