@@ -79,6 +79,15 @@ macro_rules! refused_here {
     }};
 }
 
+/// A receiver that receives nothing.
+struct Idle;
+
+impl Receiver for Idle {
+    type Item = u64;
+    fn on_start(&mut self, _ctx: ReceiverContext<u64>) {}
+    fn on_stop(&mut self) {}
+}
+
 #[test]
 fn every_operation_after_start_panics_naming_the_caller() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,24 +99,30 @@ fn every_operation_after_start_panics_naming_the_caller() {
     let (w, sl) = (Milliseconds(200), Milliseconds(100));
     let update = |v: Vec<u64>, st: Option<u64>| st.or(v.first().copied());
     let out = dir.path().join("out").display().to_string();
+    let spec = StateSpec::function(|_: &u64, v: Option<u64>, _: &mut State<u64>| v);
     ssc.start().unwrap();
     // Inputs.
     refused_here!("starting", ssc.queue_stream(vec![vec![1]]));
     refused_here!("starting", ssc.socket_text_stream("127.0.0.1", 9));
     refused_here!("starting", ssc.text_file_stream(dir.path()));
+    refused_here!("starting", ssc.receiver_stream(Idle));
     // Transformations, windows, state.
     refused_here!("starting", s.map(|x| x + 1));
     refused_here!("starting", s.filter(|x| *x > 1));
+    refused_here!("starting", s.flat_map(|x| vec![x, x]));
     refused_here!("starting", s.count());
     refused_here!("starting", s.union(&s));
     refused_here!("starting", s.transform(|b| b));
     refused_here!("starting", s.window(w, sl));
     refused_here!("starting", s.count_by_window(w, sl));
+    refused_here!("starting", s.reduce_by_window(|a, b| a + b, w, sl));
+    refused_here!("starting", s.count_by_value_and_window(w, sl));
     refused_here!("starting", pairs.reduce_by_key(|a, b| a + b));
     refused_here!("starting", pairs.join(&pairs));
     let sum = |a, b| a + b;
     refused_here!("starting", pairs.reduce_by_key_and_window(sum, w, sl));
     refused_here!("starting", pairs.update_state_by_key(update));
+    refused_here!("starting", pairs.map_with_state(spec));
     // Outputs: the same failure, not an `Err` some of the time.
     refused_here!("starting", s.print(1));
     refused_here!("starting", s.foreach_rdd(|_, _| {}));
