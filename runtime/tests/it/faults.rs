@@ -72,7 +72,8 @@ impl Receiver for Feed {
 #[derive(Clone, Default)]
 struct Progress {
     started: Arc<AtomicU64>,
-    completed: Arc<Mutex<Vec<u64>>>,
+    /// Completed batches: time and records.
+    completed: Arc<Mutex<Vec<(u64, u64)>>>,
 }
 
 impl StreamingListener for Progress {
@@ -84,7 +85,7 @@ impl StreamingListener for Progress {
         self.completed
             .lock()
             .unwrap()
-            .push(info.batch_time.millis());
+            .push((info.batch_time.millis(), info.num_records));
     }
 }
 
@@ -168,8 +169,9 @@ impl Job {
         }
     }
 
-    /// Runs the next batch, calling `meanwhile` while its output runs; true if it completed.
-    fn step(&self, meanwhile: impl FnOnce()) -> bool {
+    /// Runs the next batch, calling `meanwhile` while its output runs; its record count if it
+    /// completed.
+    fn step(&self, meanwhile: impl FnOnce()) -> Option<u64> {
         let running = self.gate.lock().unwrap_or_else(|p| p.into_inner());
         self.clock.advance(Seconds(1));
         let time = self.clock.millis();
@@ -183,7 +185,8 @@ impl Job {
         let _ = self
             .ssc
             .await_batch(Time::from_millis(time), Duration::from_secs(30));
-        self.progress.completed.lock().unwrap().contains(&time)
+        let completed = self.progress.completed.lock().unwrap();
+        completed.iter().find(|(t, _)| *t == time).map(|(_, n)| *n)
     }
 }
 
@@ -207,8 +210,9 @@ fn log_files(checkpoint: &Path) -> BTreeMap<PathBuf, u64> {
 }
 
 fn grew(before: &BTreeMap<PathBuf, u64>, now: &BTreeMap<PathBuf, u64>) -> bool {
+    // A new segment is created empty before its first record is written.
     now.iter()
-        .any(|(path, len)| before.get(path).is_none_or(|b| len > b))
+        .any(|(path, len)| *len > before.get(path).copied().unwrap_or(0))
 }
 
 /// The child's record of its runs: `start` per run, `delivered N` per round in the log.
@@ -292,15 +296,18 @@ fn child() {
         {
             fail::cfg(point.clone(), &action).unwrap();
         }
-        let last = next > stop_after;
-        if !job.step(|| push(&mut next)) {
+        let all_pushed = next > stop_after;
+        let Some(records) = job.step(|| push(&mut next)) else {
             let why = job.ssc.await_termination_or_timeout(Duration::from_secs(30));
             eprintln!("job failed: {why:?}");
             std::process::exit(3);
-        }
-        if last {
+        };
+        // A block is logged just before it is queued for a batch: done once every round was
+        // pushed before a batch that found nothing left.
+        if all_pushed && records == 0 {
             break;
         }
+        assert!(step < 30, "the job never drained its input");
     }
     job.ssc.stop(false).unwrap();
     if stop_after == ROUNDS {
@@ -516,9 +523,13 @@ fn a_sigkill_while_a_checkpoint_is_being_written_loses_nothing() {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .find(|n| n.starts_with(".checkpoint-") && n.ends_with(".tmp"))
     };
+    // The first run's clock starts at 1000 s: batch `FAULT_AT` is at 1003 s.
+    let held_write = || {
+        temp().filter(|n| n.starts_with(&format!(".checkpoint-100{FAULT_AT}000.")))
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     let held = loop {
-        if let Some(t) = temp() {
+        if let Some(t) = held_write() {
             break t;
         }
         assert!(
@@ -536,9 +547,18 @@ fn a_sigkill_while_a_checkpoint_is_being_written_loses_nothing() {
 
 #[test]
 fn a_corrupt_newest_checkpoint_falls_back_with_a_visible_warning_and_loses_nothing() {
+    // Dies writing the checkpoint of batch 5, with rounds 5 and 6 in the log; the checkpoint
+    // of batch 3, which the restart falls back to, also needs round 4 from the log.
     let dir = tempfile::tempdir().unwrap();
-    let first = child_run(dir.path(), &[("STOP_AFTER", "4")]);
-    assert!(first.status.success(), "{first}");
+    let first = child_run(
+        dir.path(),
+        &[
+            ("FAULT_POINT", "checkpoint::before_rename"),
+            ("FAULT_ACTION", "crash"),
+            ("FAULT_AT", "5"),
+        ],
+    );
+    assert!(first.crashed(), "{first}");
     let checkpoint = dir.path().join("checkpoint");
     let newest = std::fs::read_dir(&checkpoint)
         .unwrap()
@@ -554,13 +574,13 @@ fn a_corrupt_newest_checkpoint_falls_back_with_a_visible_warning_and_loses_nothi
     std::fs::write(&newest, &bytes[..bytes.len() / 2]).unwrap();
     let second = child_run(dir.path(), &[]);
     assert!(second.status.success(), "{second}");
+    assert_eq!(totals(dir.path()), expected(), "{second}");
     assert!(
         second
             .stderr
             .contains("warning: skipped unreadable newer checkpoint(s), recovering from"),
         "the fallback must be visible without a tracing subscriber: {second}"
     );
-    assert_eq!(totals(dir.path()), expected());
 }
 
 /// A restarted job numbered its blocks from 1 again, below what its checkpoint covered, so
