@@ -51,6 +51,7 @@ fn is_temp(path: &Path) -> bool {
         .is_some_and(|n| n.starts_with(".checkpoint-") && n.ends_with(".tmp"))
 }
 
+#[cfg(feature = "failpoints")]
 fn failed(what: &str) -> std::io::Error {
     std::io::Error::other(format!("failpoint {what}"))
 }
@@ -124,7 +125,8 @@ fn write_temp(tmp: &Path, bytes: &[u8]) -> Result<()> {
         tmp,
         failed("checkpoint::before_fsync")
     )));
-    f.sync_all().map_err(|e| Error::io("failed to sync", tmp, e))
+    f.sync_all()
+        .map_err(|e| Error::io("failed to sync", tmp, e))
 }
 
 /// Removes the temporary files of writes that never finished (a process killed mid-write).
@@ -134,7 +136,9 @@ pub(crate) fn remove_stale_temps(dir: &Path) {
         let path = entry.path();
         if is_temp(&path) {
             match std::fs::remove_file(&path) {
-                Ok(()) => tracing::info!(file = %path.display(), "removed a temporary checkpoint file left by an unfinished write"),
+                Ok(()) => {
+                    tracing::info!(file = %path.display(), "removed a temporary checkpoint file left by an unfinished write")
+                }
                 Err(e) => crate::warning::warn(format_args!(
                     "could not remove the stale temporary checkpoint `{}`: {e}",
                     path.display()

@@ -8,7 +8,7 @@
 
 use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 
@@ -36,7 +36,11 @@ pub(crate) fn lock(dir: &Path) -> Result<DirLock> {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => return Err(held(dir, &path, &mut file)),
         Err(TryLockError::Error(e)) => {
-            return Err(Error::io("failed to lock the checkpoint directory", &path, e));
+            return Err(Error::io(
+                "failed to lock the checkpoint directory",
+                &path,
+                e,
+            ));
         }
     }
     let pid = std::process::id().to_string();
@@ -52,7 +56,7 @@ pub(crate) fn lock(dir: &Path) -> Result<DirLock> {
     Ok(DirLock { _file: file })
 }
 
-fn held(dir: &Path, path: &PathBuf, file: &mut File) -> Error {
+fn held(dir: &Path, path: &Path, file: &mut File) -> Error {
     let mut pid = String::new();
     let _ = file.read_to_string(&mut pid);
     let holder = match pid.trim() {

@@ -50,6 +50,7 @@ pub(crate) struct Wal {
 
 const HEADER: usize = 16;
 
+#[cfg(feature = "failpoints")]
 fn failed(what: &str) -> std::io::Error {
     std::io::Error::other(format!("failpoint {what}"))
 }
@@ -126,12 +127,7 @@ impl Wal {
         let written = seg
             .file
             .write_all(&record)
-            .and_then(|()| {
-                crate::failpoint::failpoint!("wal::before_sync", |_| Err(failed(
-                    "wal::before_sync"
-                )));
-                Ok(())
-            })
+            .and_then(|()| before_sync())
             .and_then(|()| seg.file.sync_data());
         match written {
             Ok(()) => {
@@ -141,7 +137,10 @@ impl Wal {
             Err(e) => {
                 // Cut off what was written of the record, so that it is not replayed: the
                 // caller keeps the block and may append it again.
-                let rolled_back = seg.file.set_len(seg.len).and_then(|()| seg.file.sync_data());
+                let rolled_back = seg
+                    .file
+                    .set_len(seg.len)
+                    .and_then(|()| seg.file.sync_data());
                 if let Err(r) = rolled_back {
                     self.broken = Some(format!(
                         "a failed write could not be cut off the end of `{}` ({r})",
@@ -149,7 +148,11 @@ impl Wal {
                     ));
                     self.segment = None;
                 }
-                Err(Error::io("failed to append to write-ahead log", &self.dir, e))
+                Err(Error::io(
+                    "failed to append to write-ahead log",
+                    &self.dir,
+                    e,
+                ))
             }
         }
     }
@@ -225,8 +228,17 @@ impl Wal {
     }
 }
 
+/// Between a record's write and its sync: a failure here must be rolled back.
+fn before_sync() -> std::io::Result<()> {
+    crate::failpoint::failpoint!("wal::before_sync", |_| Err(failed("wal::before_sync")));
+    Ok(())
+}
+
 enum Record<'a> {
-    Good { seq: u64, payload: &'a [u8] },
+    Good {
+        seq: u64,
+        payload: &'a [u8],
+    },
     /// The end of the segment holds an incomplete or zeroed record.
     Torn(&'static str),
     /// A bad record with data after it.

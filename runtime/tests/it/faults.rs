@@ -298,7 +298,9 @@ fn child() {
         }
         let all_pushed = next > stop_after;
         let Some(records) = job.step(|| push(&mut next)) else {
-            let why = job.ssc.await_termination_or_timeout(Duration::from_secs(30));
+            let why = job
+                .ssc
+                .await_termination_or_timeout(Duration::from_secs(30));
             eprintln!("job failed: {why:?}");
             std::process::exit(3);
         };
@@ -312,7 +314,11 @@ fn child() {
     job.ssc.stop(false).unwrap();
     if stop_after == ROUNDS {
         let totals = job.totals.lock().unwrap().clone();
-        std::fs::write(dir.join("totals.json"), serde_json::to_vec(&totals).unwrap()).unwrap();
+        std::fs::write(
+            dir.join("totals.json"),
+            serde_json::to_vec(&totals).unwrap(),
+        )
+        .unwrap();
     }
 }
 
@@ -427,8 +433,15 @@ fn a_checkpoint_write_failing_at_any_step_fails_the_job_and_loses_nothing() {
         "checkpoint::before_dir_sync",
     ] {
         for action in ["return", "panic"] {
+            // A panic fails the job with its message, as an error does: the job thread does
+            // not die leaving the job reported running.
             let first = survives(point, action);
-            assert!(first.failed_with(3), "`{point}={action}`: {first}");
+            assert!(
+                first.failed_with(3)
+                    && first.stderr.contains("JobFailed")
+                    && first.stderr.contains(&format!("failpoint {point}")),
+                "`{point}={action}`: {first}"
+            );
         }
     }
 }
@@ -524,9 +537,7 @@ fn a_sigkill_while_a_checkpoint_is_being_written_loses_nothing() {
             .find(|n| n.starts_with(".checkpoint-") && n.ends_with(".tmp"))
     };
     // The first run's clock starts at 1000 s: batch `FAULT_AT` is at 1003 s.
-    let held_write = || {
-        temp().filter(|n| n.starts_with(&format!(".checkpoint-100{FAULT_AT}000.")))
-    };
+    let held_write = || temp().filter(|n| n.starts_with(&format!(".checkpoint-100{FAULT_AT}000.")));
     let deadline = Instant::now() + Duration::from_secs(60);
     let held = loop {
         if let Some(t) = held_write() {
@@ -540,7 +551,11 @@ fn a_sigkill_while_a_checkpoint_is_being_written_loses_nothing() {
     };
     child.kill().unwrap(); // SIGKILL
     assert!(!child.wait().unwrap().success());
-    assert_eq!(temp(), Some(held), "the killed write left its temporary file");
+    assert_eq!(
+        temp(),
+        Some(held),
+        "the killed write left its temporary file"
+    );
     assert_eq!(finish(dir.path()), expected());
     assert_eq!(temp(), None, "the restart removed the stale temporary file");
 }
@@ -564,7 +579,12 @@ fn a_corrupt_newest_checkpoint_falls_back_with_a_visible_warning_and_loses_nothi
         .unwrap()
         .flatten()
         .filter_map(|e| {
-            let t: u64 = e.file_name().to_str()?.strip_prefix("checkpoint-")?.parse().ok()?;
+            let t: u64 = e
+                .file_name()
+                .to_str()?
+                .strip_prefix("checkpoint-")?
+                .parse()
+                .ok()?;
             Some((t, e.path()))
         })
         .max()
