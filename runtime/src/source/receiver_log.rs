@@ -204,3 +204,90 @@ impl<T: Data> Checkpointed for ReceiverState<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, OnceLock};
+
+    use super::*;
+    use crate::metrics::Counters;
+    use crate::source::InputSource;
+
+    fn receiver() -> ReceiverState<u64> {
+        ReceiverState::new(
+            "numbers".into(),
+            None,
+            None,
+            Arc::new(Counters::default()),
+            Arc::new(OnceLock::new()),
+            Some(ReceiverLog::new("0-numbers".into(), Codec::postcard())),
+        )
+    }
+
+    fn segments(dir: &Path) -> usize {
+        std::fs::read_dir(wal::dir_for(dir, "0-numbers"))
+            .unwrap()
+            .count()
+    }
+
+    /// Stores `n` and gives it a batch of its own at `t` seconds.
+    fn batch(r: &ReceiverState<u64>, t: u64, n: u64) {
+        r.buffer.lock().unwrap().push(n);
+        r.cut_block().unwrap();
+        r.allocate(Time(t * 1000));
+    }
+
+    #[test]
+    fn save_deletes_nothing_and_committed_keeps_what_the_oldest_kept_checkpoint_needs() {
+        let _serial = fail::FailScenario::setup();
+        let dir = tempfile::tempdir().unwrap();
+        let r = receiver();
+        r.enable(dir.path()).unwrap();
+        for t in 1..=6 {
+            batch(&r, t, t);
+            let before = segments(dir.path());
+            r.save(Time(t * 1000)).unwrap();
+            // Saved, not yet durable: nothing is deleted.
+            assert_eq!(segments(dir.path()), before, "save({t}) deleted a segment");
+            r.committed(Time(t * 1000));
+        }
+        // The checkpoints of 4, 5 and 6 s are kept: falling back to the oldest replays the
+        // blocks after 4, so those stay (one segment each, as each commit starts a new one).
+        let wal = Wal::open(wal::dir_for(dir.path(), "0-numbers")).unwrap();
+        let kept: Vec<u64> = wal.replay(0).unwrap().iter().map(|(s, _)| *s).collect();
+        assert_eq!(kept, vec![5, 6]);
+        assert_eq!(segments(dir.path()), 2);
+        // A restart from the checkpoint of 5 s numbers new blocks after what it covers.
+        let saved = r.save(Time(5000)).unwrap();
+        let again = receiver();
+        again.restore(&saved).unwrap();
+        assert_eq!(again.next_seq.load(Ordering::SeqCst), 7);
+    }
+
+    #[test]
+    fn a_block_the_log_refuses_stays_in_the_buffer_and_is_logged_at_the_next_cut() {
+        let _serial = fail::FailScenario::setup();
+        let dir = tempfile::tempdir().unwrap();
+        let r = receiver();
+        r.enable(dir.path()).unwrap();
+        r.buffer.lock().unwrap().extend([1, 2]);
+        fail::cfg("wal::append", "return").unwrap();
+        let err = r.cut_block().unwrap_err().to_string();
+        fail::remove("wal::append");
+        assert!(
+            err.contains("source `numbers`") && err.contains("2 record(s) could not be written"),
+            "{err}"
+        );
+        assert!(r.blocks.lock().unwrap().is_empty(), "no batch may take it");
+        r.buffer.lock().unwrap().push(3);
+        r.cut_block().unwrap();
+        let blocks: Vec<Vec<u64>> = r
+            .blocks
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect();
+        assert_eq!(blocks, vec![vec![1, 2, 3]]);
+    }
+}

@@ -290,6 +290,7 @@ mod tests {
 
     #[test]
     fn appends_replays_truncates_and_stops_at_a_torn_tail() {
+        let _serial = fail::FailScenario::setup();
         let dir = tempfile::tempdir().unwrap();
         let mut wal = Wal::open(dir.path().join("r")).unwrap();
         for seq in 1..=3 {
@@ -316,6 +317,8 @@ mod tests {
     }
 
     fn segment_with(dir: &Path, records: &[(u64, &[u8])]) -> PathBuf {
+        // Failpoints are global: appends wait for the tests that set them.
+        let _serial = fail::FailScenario::setup();
         let mut wal = Wal::open(dir.to_owned()).unwrap();
         for (seq, payload) in records {
             wal.append(*seq, payload).unwrap();
@@ -384,6 +387,7 @@ mod tests {
     fn a_new_segment_never_overwrites_an_existing_one() {
         let dir = tempfile::tempdir().unwrap();
         segment_with(dir.path(), &[(1, b"one")]);
+        let _serial = fail::FailScenario::setup();
         let mut wal = Wal::open(dir.path().to_owned()).unwrap();
         let err = wal.append(1, b"again").unwrap_err().to_string();
         assert!(err.contains("00000000000000000001.wal"), "{err}");
