@@ -10,7 +10,10 @@
 //!
 //! Reading tells a torn tail (the one record being written when the process died, never
 //! acknowledged, dropped with a warning) from corruption in the middle of a segment (records
-//! after it would be lost: an error naming the file, the byte and the fix).
+//! after it would be lost: an error naming the file, the byte and the fix). A process that
+//! dies after writing a record but before its sync returned leaves a whole record that was
+//! never acknowledged: it is replayed, so a source that sends that block again has it twice
+//! (at-least-once for that one block; every acknowledged block is exactly once).
 
 use std::fs::File;
 use std::io::{Read, Write};
