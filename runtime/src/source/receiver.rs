@@ -225,20 +225,28 @@ impl<T: Data> ReceiverState<T> {
     }
 
     /// Moves what was stored since the last cut into a block (one future partition).
-    /// With the write-ahead log on, the block is on disk before any batch can take it.
-    pub(crate) fn cut_block(&self) {
+    /// With the write-ahead log on, the block is on disk before any batch can take it; when
+    /// the log fails, the records go back to the front of the buffer (no batch takes them)
+    /// and the error is returned.
+    pub(crate) fn cut_block(&self) -> crate::Result<()> {
         let block = std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|p| p.into_inner()));
         if block.is_empty() {
-            return;
+            return Ok(());
         }
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
-        if let Some(log) = &self.log {
-            log.append(&self.name, seq, &block);
+        if let Some(log) = &self.log
+            && let Err(e) = log.append(&self.name, seq, &block)
+        {
+            let mut buffer = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
+            let newer = std::mem::replace(&mut *buffer, block);
+            buffer.extend(newer);
+            return Err(e);
         }
         self.blocks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push_back((seq, block));
+        Ok(())
     }
 
     /// The batch at `time`: one partition per block allocated to it.

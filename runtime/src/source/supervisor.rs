@@ -18,6 +18,13 @@ pub(crate) struct SupervisorConf {
 
 const FIRST_RESTART_DELAY: Duration = Duration::from_millis(100);
 
+/// Cuts a block; a block the write-ahead log refused stays in the receiver's buffer.
+fn cut<T: Data>(state: &ReceiverState<T>) {
+    if let Err(e) = state.cut_block() {
+        tracing::error!(receiver = %state.name, "{e}; its records are kept for the next block");
+    }
+}
+
 pub(crate) fn supervise<R: Receiver>(
     mut receiver: R,
     state: Arc<ReceiverState<R::Item>>,
@@ -27,7 +34,7 @@ pub(crate) fn supervise<R: Receiver>(
 {
     // The receiver is stopped: flush its last block and say so.
     let finish = || {
-        state.cut_block();
+        cut(&state);
         state.finished.store(true, Ordering::SeqCst);
         state.wake.notify_all();
         tracing::info!(receiver = %state.name, "receiver stopped");
@@ -74,7 +81,7 @@ pub(crate) fn supervise<R: Receiver>(
                     .for_each(|l| l.on_receiver_error(&info(Some(e.clone()))));
             }
             if Instant::now() >= next_cut {
-                state.cut_block();
+                cut(&state);
                 next_cut += conf.block_interval;
                 if next_cut < Instant::now() {
                     next_cut = Instant::now() + conf.block_interval;
@@ -113,7 +120,7 @@ pub(crate) fn supervise<R: Receiver>(
         while Instant::now() < until && !state.stop_requested.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(10).min(until - Instant::now()));
             if Instant::now() >= next_cut {
-                state.cut_block();
+                cut(&state);
                 next_cut = Instant::now() + conf.block_interval;
             }
         }
