@@ -37,18 +37,21 @@ impl<T: Data> ReceiverLog<T> {
         }
     }
 
-    pub(crate) fn append(&self, receiver: &str, seq: u64, block: &[T]) {
+    /// Appends block `seq` and syncs it; an error means the block is not in the log.
+    pub(crate) fn append(&self, receiver: &str, seq: u64, block: &[T]) -> Result<()> {
+        crate::failpoint::failpoint!("receiver_log::append", |_| Err(Error::Source {
+            source_name: receiver.to_owned(),
+            message: format!("write-ahead log: block {seq} not written (failpoint)"),
+        }));
         let mut wal = self.wal.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(wal) = wal.as_mut() else { return };
-        let written = (self.codec.encode)(block)
-            .ok_or_else(|| "could not encode the block".to_owned())
-            .and_then(|bytes| wal.append(seq, &bytes).map_err(|e| e.to_string()));
-        if let Err(e) = written {
-            tracing::error!(
-                receiver,
-                "write-ahead log: {e}; this block would be lost in a crash"
-            );
-        }
+        let Some(wal) = wal.as_mut() else {
+            return Ok(());
+        };
+        let bytes = (self.codec.encode)(block).ok_or_else(|| Error::Source {
+            source_name: receiver.to_owned(),
+            message: format!("could not encode block {seq} for the write-ahead log"),
+        })?;
+        wal.append(seq, &bytes)
     }
 
     pub(crate) fn allocated(&self, time: Time, last_seq: u64) {

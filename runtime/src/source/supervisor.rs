@@ -1,6 +1,15 @@
 //! The thread that runs one receiver: starts it, cuts its blocks every block interval,
-//! restarts it with back-off when it asks, and stops it, flushing the last block.
+//! restarts it with back-off when it asks or fails, fails the job when it fails too often,
+//! and stops it, flushing the last block.
+//!
+//! As Spark's `ReceiverSupervisor.restartReceiver`: a panic in `on_start` or `on_stop`, or a
+//! block the write-ahead log did not take, is a failure: reported (tracing, listeners'
+//! `on_receiver_error`), counted, and followed by a restart after the back-off delay. The
+//! `receiver_max_failures`-th failure within its window fails the job instead.
 
+use std::any::Any;
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -9,14 +18,46 @@ use crate::batch::Data;
 use crate::metrics::{Counters, ReceiverInfo, StreamingListener};
 use crate::source::receiver::{Receiver, ReceiverContext, ReceiverState};
 
+/// Fails the job: the receiver (its name and creation site) and why.
+pub(crate) type FailJob = Arc<dyn Fn(String, String) + Send + Sync>;
+
 /// What the supervisor needs from the context.
 pub(crate) struct SupervisorConf {
     pub(crate) block_interval: Duration,
     pub(crate) max_restart_delay: Duration,
     pub(crate) listeners: Vec<Arc<dyn StreamingListener>>,
+    /// Where the receiver's stream was created (`file:line`), for errors.
+    pub(crate) created_at: String,
+    /// Failures allowed within `failures_within` before the job fails.
+    pub(crate) max_failures: u32,
+    pub(crate) failures_within: Duration,
+    /// `receiver_max_buffered_bytes`.
+    pub(crate) max_buffered_bytes: u64,
+    /// `backpressure_initial_rate`.
+    pub(crate) initial_rate: Option<u64>,
+    /// Stops the context with an error naming the receiver.
+    pub(crate) fail_job: FailJob,
 }
 
 const FIRST_RESTART_DELAY: Duration = Duration::from_millis(100);
+
+/// Why a run of the receiver ended.
+enum Ended {
+    Stopped,
+    /// The receiver asked (`ReceiverContext::restart`).
+    Restart(String),
+    /// A panic or a block the log refused: counted against `max_failures`.
+    Failed(String),
+}
+
+/// The message of a caught panic.
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "panicked".into())
+}
 
 pub(crate) fn supervise<R: Receiver>(
     mut receiver: R,
@@ -25,75 +66,112 @@ pub(crate) fn supervise<R: Receiver>(
 ) where
     R::Item: Data,
 {
-    // The receiver is stopped: flush its last block and say so.
-    let finish = || {
-        state.cut_block();
-        state.finished.store(true, Ordering::SeqCst);
-        state.wake.notify_all();
-        tracing::info!(receiver = %state.name, "receiver stopped");
-        let info = ReceiverInfo {
-            name: state.name.clone(),
-            last_error: None,
-        };
-        conf.listeners
-            .iter()
-            .for_each(|l| l.on_receiver_stopped(&info));
-    };
+    state.configure(
+        conf.max_buffered_bytes,
+        conf.initial_rate,
+        <R as Receiver>::record_bytes,
+    );
     let info = |err: Option<String>| ReceiverInfo {
         name: state.name.clone(),
         last_error: err,
     };
+    let report = |message: &str| {
+        tracing::error!(receiver = %state.name, created_at = %conf.created_at, "{message}");
+        conf.listeners
+            .iter()
+            .for_each(|l| l.on_receiver_error(&info(Some(message.to_owned()))));
+    };
+    // The receiver is stopped: flush its last block and say so.
+    let finish = || {
+        if let Err(e) = state.cut_block() {
+            report(&format!(
+                "the last {} records were not processed: the write-ahead log did not take their block: {e}",
+                state.unqueued_records()
+            ));
+        }
+        state.finished.store(true, Ordering::SeqCst);
+        state.wake.notify_all();
+        tracing::info!(receiver = %state.name, "receiver stopped");
+        conf.listeners
+            .iter()
+            .for_each(|l| l.on_receiver_stopped(&info(None)));
+    };
+    let mut failures: VecDeque<Instant> = VecDeque::new();
     let mut delay = FIRST_RESTART_DELAY;
     let mut next_cut = Instant::now() + conf.block_interval;
     loop {
         let generation = state.generation.load(Ordering::SeqCst);
         state.stored_since_start.store(false, Ordering::Relaxed);
-        receiver.on_start(ReceiverContext::new(state.clone(), generation));
-        tracing::debug!(receiver = %state.name, "receiver started");
-        conf.listeners
-            .iter()
-            .for_each(|l| l.on_receiver_started(&info(None)));
-
-        // Run until a stop or a restart request, cutting blocks on time.
-        let reason = loop {
-            let mut control = state.control.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            if now < next_cut && control.restart.is_none() && control.errors.is_empty() {
-                control = state
-                    .wake
-                    .wait_timeout(control, next_cut - now)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
-            }
-            let errors = std::mem::take(&mut control.errors);
-            let restart = control.restart.take();
-            drop(control);
-            for e in errors {
+        let started = catch_unwind(AssertUnwindSafe(|| {
+            crate::failpoint::failpoint!("receiver::on_start");
+            receiver.on_start(ReceiverContext::new(state.clone(), generation));
+        }));
+        let ended = match started {
+            Err(panic) => Ended::Failed(format!("on_start panicked: {}", panic_message(&*panic))),
+            Ok(()) => {
+                tracing::debug!(receiver = %state.name, "receiver started");
                 conf.listeners
                     .iter()
-                    .for_each(|l| l.on_receiver_error(&info(Some(e.clone()))));
-            }
-            if Instant::now() >= next_cut {
-                state.cut_block();
-                next_cut += conf.block_interval;
-                if next_cut < Instant::now() {
-                    next_cut = Instant::now() + conf.block_interval;
-                }
-            }
-            if state.stop_requested.load(Ordering::SeqCst) {
-                break None;
-            }
-            if restart.is_some() {
-                break restart;
+                    .for_each(|l| l.on_receiver_started(&info(None)));
+                run(&state, &conf, &mut next_cut, &info)
             }
         };
 
         // Retire this generation: its threads see `is_stopped()` from now on.
         state.generation.fetch_add(1, Ordering::SeqCst);
-        receiver.on_stop();
-        let Some(reason) = reason else {
-            finish();
-            return;
+        let stopped = catch_unwind(AssertUnwindSafe(|| {
+            crate::failpoint::failpoint!("receiver::on_stop");
+            receiver.on_stop();
+        }));
+        let ended = match (stopped, ended) {
+            (Ok(()), ended) => ended,
+            (Err(panic), Ended::Stopped) => {
+                // Stopping anyway: report it and finish.
+                report(&format!("on_stop panicked: {}", panic_message(&*panic)));
+                Ended::Stopped
+            }
+            (Err(panic), Ended::Restart(why) | Ended::Failed(why)) => Ended::Failed(format!(
+                "on_stop panicked: {} (while restarting: {why})",
+                panic_message(&*panic)
+            )),
+        };
+        let reason = match ended {
+            Ended::Stopped => {
+                finish();
+                return;
+            }
+            Ended::Restart(why) => why,
+            Ended::Failed(why) => {
+                Counters::add(&state.counters.receiver_failures, 1);
+                let now = Instant::now();
+                failures.push_back(now);
+                while failures
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > conf.failures_within)
+                {
+                    failures.pop_front();
+                }
+                if failures.len() >= conf.max_failures as usize {
+                    let message = format!(
+                        "it failed {} times within {} s, the most `receiver_max_failures` allows (last: {why}); fix the receiver, or raise `StreamingConf::receiver_max_failures`",
+                        failures.len(),
+                        conf.failures_within.as_secs()
+                    );
+                    report(&format!("failing the job: {message}"));
+                    (conf.fail_job)(
+                        format!("receiver {} ({})", state.name, conf.created_at),
+                        message,
+                    );
+                    finish();
+                    return;
+                }
+                format!(
+                    "failure {} of {} allowed within {} s: {why}",
+                    failures.len(),
+                    conf.max_failures,
+                    conf.failures_within.as_secs()
+                )
+            }
         };
         if state.stored_since_start.load(Ordering::Relaxed) {
             delay = FIRST_RESTART_DELAY;
@@ -108,12 +186,13 @@ pub(crate) fn supervise<R: Receiver>(
         conf.listeners
             .iter()
             .for_each(|l| l.on_receiver_error(&info(Some(reason.clone()))));
-        // Wait out the back-off, still cutting blocks and watching for a stop.
+        // Wait out the back-off, still cutting blocks (a block the log refused is retried
+        // here) and watching for a stop.
         let until = Instant::now() + delay;
         while Instant::now() < until && !state.stop_requested.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(10).min(until - Instant::now()));
             if Instant::now() >= next_cut {
-                state.cut_block();
+                let _ = state.cut_block();
                 next_cut = Instant::now() + conf.block_interval;
             }
         }
@@ -121,6 +200,62 @@ pub(crate) fn supervise<R: Receiver>(
         if state.stop_requested.load(Ordering::SeqCst) {
             finish();
             return;
+        }
+    }
+}
+
+/// Runs the started receiver until a stop, a restart request or a failure, cutting blocks
+/// on time and passing reported errors to the listeners.
+fn run<T: Data>(
+    state: &ReceiverState<T>,
+    conf: &SupervisorConf,
+    next_cut: &mut Instant,
+    info: &dyn Fn(Option<String>) -> ReceiverInfo,
+) -> Ended {
+    loop {
+        let mut control = state.control.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if now < *next_cut
+            && control.restart.is_none()
+            && control.failure.is_none()
+            && control.errors.is_empty()
+        {
+            control = state
+                .wake
+                .wait_timeout(control, *next_cut - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        let errors = std::mem::take(&mut control.errors);
+        let restart = control.restart.take();
+        let failure = control.failure.take();
+        drop(control);
+        for e in errors {
+            conf.listeners
+                .iter()
+                .for_each(|l| l.on_receiver_error(&info(Some(e.clone()))));
+        }
+        let mut cut_failed = None;
+        if Instant::now() >= *next_cut {
+            if let Err(e) = state.cut_block() {
+                cut_failed = Some(format!(
+                    "the write-ahead log did not take a block of {} records (kept in memory, retried, never processed unlogged): {e}",
+                    state.unqueued_records()
+                ));
+            }
+            *next_cut += conf.block_interval;
+            if *next_cut < Instant::now() {
+                *next_cut = Instant::now() + conf.block_interval;
+            }
+        }
+        if state.stop_requested.load(Ordering::SeqCst) {
+            return Ended::Stopped;
+        }
+        if let Some(why) = failure.or(cut_failed) {
+            return Ended::Failed(why);
+        }
+        if let Some(why) = restart {
+            return Ended::Restart(why);
         }
     }
 }
