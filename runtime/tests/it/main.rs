@@ -4,5 +4,6 @@ mod backpressure;
 mod conformance;
 mod lifecycle;
 mod outputs;
+mod receiver_failures;
 mod sources;
 mod support;

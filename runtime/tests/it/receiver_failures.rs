@@ -1,0 +1,167 @@
+//! Receiver failures: panics in `on_start`/`on_stop` and blocks the write-ahead log refused
+//! are reported, restarted with back-off, and fail the job after `receiver_max_failures`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cargo_stream_runtime::prelude::*;
+use cargo_stream_runtime::{Error, ReceiverInfo};
+
+use crate::support::{collect, wait_for};
+
+fn conf() -> StreamingConf {
+    StreamingConf::new("t")
+        .master("local[2]")
+        .stop_on_signal(false)
+        .block_interval(Milliseconds(50))
+        .receiver_restart_delay(Milliseconds(200))
+}
+
+/// Panics in `on_start` for its first `panics` starts, then stores `1, 2, 3`.
+struct PanicsOnStart {
+    starts: Arc<AtomicUsize>,
+    panics: usize,
+}
+
+impl Receiver for PanicsOnStart {
+    type Item = u32;
+    fn on_start(&mut self, ctx: ReceiverContext<u32>) {
+        let n = self.starts.fetch_add(1, Ordering::SeqCst);
+        if n < self.panics {
+            panic!("cannot open the source (start {n})");
+        }
+        std::thread::spawn(move || ctx.store_many(vec![1, 2, 3]));
+    }
+    fn on_stop(&mut self) {}
+    fn name(&self) -> String {
+        "panicky".into()
+    }
+}
+
+/// Receiver errors as listeners see them.
+#[derive(Clone, Default)]
+struct Errors(Arc<Mutex<Vec<String>>>);
+
+impl StreamingListener for Errors {
+    fn on_receiver_error(&self, info: &ReceiverInfo) {
+        let e = info.last_error.clone().unwrap_or_default();
+        self.0.lock().unwrap().push(format!("{}: {e}", info.name));
+    }
+}
+
+#[test]
+fn a_receiver_that_always_panics_in_on_start_fails_the_job_naming_it() {
+    let ssc = StreamingContext::new(conf().receiver_max_failures(3, Seconds(60)), Milliseconds(100))
+        .unwrap();
+    let errors = Errors::default();
+    ssc.add_streaming_listener(errors.clone());
+    let starts = Arc::new(AtomicUsize::new(0));
+    let line = line!() + 1;
+    let stream = ssc.receiver_stream(PanicsOnStart {
+        starts: starts.clone(),
+        panics: usize::MAX,
+    });
+    stream.print(1).unwrap();
+    ssc.start().unwrap();
+    let started = Instant::now();
+    let stopped = ssc.await_termination_or_timeout(Seconds(10));
+    let err = match stopped {
+        Err(e) => e,
+        Ok(done) => panic!("the job kept running (stopped: {done}) instead of failing"),
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let msg = err.to_string();
+    assert!(matches!(err, Error::JobFailed { .. }), "{msg}");
+    assert!(msg.contains("receiver panicky"), "{msg}");
+    assert!(
+        msg.contains(&format!("receiver_failures.rs:{line}")),
+        "names where the stream was created: {msg}"
+    );
+    assert!(msg.contains("failed 3 times within 60 s"), "{msg}");
+    assert!(msg.contains("on_start panicked: cannot open the source"), "{msg}");
+    assert!(msg.contains("receiver_max_failures"), "names the setting: {msg}");
+    assert_eq!(starts.load(Ordering::SeqCst), 3);
+    let counters = ssc.counters();
+    assert_eq!(counters.receiver_failures, 3);
+    assert_eq!(counters.receiver_restarts, 2, "restarted between failures");
+    let errors = errors.0.lock().unwrap();
+    assert!(
+        errors
+            .iter()
+            .filter(|e| e.starts_with("panicky: ") && e.contains("on_start panicked"))
+            .count()
+            >= 3,
+        "each failure is reported to listeners: {errors:?}"
+    );
+    // Stopping a failed context again is harmless.
+    ssc.stop(true).unwrap();
+}
+
+#[test]
+fn a_receiver_that_panics_once_in_on_start_is_restarted_and_delivers() {
+    let ssc = StreamingContext::new(conf(), Milliseconds(100)).unwrap();
+    let starts = Arc::new(AtomicUsize::new(0));
+    let got = collect(&ssc.receiver_stream(PanicsOnStart {
+        starts: starts.clone(),
+        panics: 1,
+    }));
+    ssc.start().unwrap();
+    assert!(wait_for(10, || got.lock().unwrap().len() == 3));
+    assert_eq!(
+        ssc.await_termination_or_timeout(Milliseconds(300)).unwrap(),
+        false,
+        "one failure of the default four does not stop the job"
+    );
+    ssc.stop(true).unwrap();
+    assert_eq!(*got.lock().unwrap(), vec![1, 2, 3]);
+    let counters = ssc.counters();
+    assert_eq!((counters.receiver_failures, counters.receiver_restarts), (1, 1));
+    assert_eq!(starts.load(Ordering::SeqCst), 2);
+}
+
+/// Stores `0..n` from `on_start` itself, then panics in `on_stop`.
+struct PanicsOnStop(u32);
+
+impl Receiver for PanicsOnStop {
+    type Item = u32;
+    fn on_start(&mut self, ctx: ReceiverContext<u32>) {
+        ctx.store_many(0..self.0);
+    }
+    fn on_stop(&mut self) {
+        panic!("cannot close the source");
+    }
+}
+
+#[test]
+fn a_panic_in_on_stop_does_not_keep_a_graceful_stop_from_finishing() {
+    let ssc = StreamingContext::new(conf().graceful_stop_timeout(Seconds(5)), Seconds(1)).unwrap();
+    let errors = Errors::default();
+    ssc.add_streaming_listener(errors.clone());
+    let got = collect(&ssc.receiver_stream(PanicsOnStop(100)));
+    ssc.start().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    ssc.stop(true).expect("the graceful stop completes");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        got.lock().unwrap().len(),
+        100,
+        "what was stored is processed"
+    );
+    let errors = errors.0.lock().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("on_stop panicked: cannot close the source")),
+        "{errors:?}"
+    );
+}
