@@ -165,3 +165,140 @@ fn a_panic_in_on_stop_does_not_keep_a_graceful_stop_from_finishing() {
         "{errors:?}"
     );
 }
+
+/// Stores `0..total` once, in chunks of 10 with `store_reliably`, sending a chunk again
+/// whenever it was refused; counts the refusals.
+struct Reliable {
+    total: u32,
+    refused: Arc<AtomicUsize>,
+}
+
+impl Receiver for Reliable {
+    type Item = u32;
+    fn on_start(&mut self, ctx: ReceiverContext<u32>) {
+        let (total, refused) = (self.total, self.refused.clone());
+        std::thread::spawn(move || {
+            let mut next = 0;
+            while next < total && !ctx.is_stopped() {
+                let chunk: Vec<u32> = (next..(next + 10).min(total)).collect();
+                match ctx.store_reliably(chunk) {
+                    Ok(()) => next += 10,
+                    Err(e) => {
+                        assert!(e.to_string().contains("must not be acknowledged"), "{e}");
+                        refused.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+    }
+    fn on_stop(&mut self) {}
+}
+
+fn logged_context(dir: &std::path::Path, failures: u32) -> StreamingContext {
+    let ssc = StreamingContext::new(
+        conf()
+            .write_ahead_log(true)
+            .receiver_max_failures(failures, Seconds(60)),
+        Milliseconds(100),
+    )
+    .unwrap();
+    ssc.checkpoint(dir).unwrap();
+    ssc
+}
+
+#[test]
+fn store_reliably_reports_a_block_the_log_refused_and_the_resent_records_arrive_once() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let ssc = logged_context(dir.path(), 4);
+    let refused = Arc::new(AtomicUsize::new(0));
+    let got = collect(&ssc.receiver_stream_with_wal(Reliable {
+        total: 100,
+        refused: refused.clone(),
+    }));
+    fail::cfg("receiver_log::append", "2*return").unwrap();
+    ssc.start().unwrap();
+    assert!(wait_for(10, || got.lock().unwrap().len() >= 100));
+    ssc.stop(true).unwrap();
+    assert_eq!(refused.load(Ordering::SeqCst), 2, "both refusals reached the receiver");
+    assert_eq!(
+        *got.lock().unwrap(),
+        (0..100).collect::<Vec<u32>>(),
+        "every record once, in order"
+    );
+    scenario.teardown();
+}
+
+/// Stores `0..n` with `store` on its first start only.
+struct Once {
+    n: u32,
+    starts: Arc<AtomicUsize>,
+}
+
+impl Receiver for Once {
+    type Item = u32;
+    fn on_start(&mut self, ctx: ReceiverContext<u32>) {
+        if self.starts.fetch_add(1, Ordering::SeqCst) == 0 {
+            ctx.store_many(0..self.n);
+        }
+    }
+    fn on_stop(&mut self) {}
+    fn name(&self) -> String {
+        "once".into()
+    }
+}
+
+#[test]
+fn a_block_the_log_refused_is_kept_retried_and_processed_once_after_a_restart() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let ssc = logged_context(dir.path(), 4);
+    let starts = Arc::new(AtomicUsize::new(0));
+    let got = collect(&ssc.receiver_stream_with_wal(Once {
+        n: 50,
+        starts: starts.clone(),
+    }));
+    fail::cfg("receiver_log::append", "1*return").unwrap();
+    ssc.start().unwrap();
+    assert!(wait_for(10, || got.lock().unwrap().len() >= 50
+        && starts.load(Ordering::SeqCst) == 2));
+    ssc.stop(true).unwrap();
+    assert_eq!(*got.lock().unwrap(), (0..50).collect::<Vec<u32>>());
+    let counters = ssc.counters();
+    assert_eq!(
+        (counters.receiver_failures, counters.receiver_restarts),
+        (1, 1),
+        "the refused append failed the receiver once"
+    );
+    scenario.teardown();
+}
+
+#[test]
+fn a_log_that_keeps_refusing_fails_the_job_and_nothing_unlogged_is_processed() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let ssc = logged_context(dir.path(), 2);
+    let got = collect(&ssc.receiver_stream_with_wal(Once {
+        n: 50,
+        starts: Arc::default(),
+    }));
+    fail::cfg("receiver_log::append", "return").unwrap();
+    ssc.start().unwrap();
+    let err = match ssc.await_termination_or_timeout(Seconds(10)) {
+        Err(e) => e.to_string(),
+        Ok(done) => panic!("the job kept running (stopped: {done}) instead of failing"),
+    };
+    assert!(err.contains("receiver once"), "{err}");
+    assert!(err.contains("failed 2 times"), "{err}");
+    assert!(
+        err.contains("write-ahead log did not take a block of 50 records"),
+        "{err}"
+    );
+    assert!(
+        got.lock().unwrap().is_empty(),
+        "no block reached a batch before the log took it: {:?}",
+        got.lock().unwrap()
+    );
+    scenario.teardown();
+}
