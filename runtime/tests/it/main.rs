@@ -3,6 +3,7 @@
 mod backpressure;
 mod conformance;
 mod lifecycle;
+mod memory;
 mod outputs;
 mod receiver_failures;
 mod sources;
