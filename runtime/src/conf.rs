@@ -417,6 +417,38 @@ mod tests {
     }
 
     #[test]
+    fn receiver_limits_are_checked() {
+        let r = StreamingConf::new("t").resolve(Seconds(1).into()).unwrap();
+        assert_eq!(r.receiver_max_buffered_bytes, 512 << 20);
+        assert_eq!(
+            (r.receiver_max_failures, r.receiver_failures_within),
+            (4, Duration::from_secs(300))
+        );
+        assert_eq!(r.backpressure_initial_rate, None);
+        for (conf, name) in [
+            (
+                StreamingConf::new("t").receiver_max_buffered_bytes(0),
+                "receiver_max_buffered_bytes",
+            ),
+            (
+                StreamingConf::new("t").receiver_max_failures(0, Seconds(1)),
+                "receiver_max_failures",
+            ),
+            (
+                StreamingConf::new("t").receiver_max_failures(1, Duration::ZERO),
+                "receiver_max_failures",
+            ),
+            (
+                StreamingConf::new("t").backpressure_initial_rate(0),
+                "backpressure_initial_rate",
+            ),
+        ] {
+            let e = conf.resolve(Seconds(1).into()).unwrap_err().to_string();
+            assert!(e.contains(&format!("`{name}`")), "{e}");
+        }
+    }
+
+    #[test]
     fn environment_wins_and_cluster_ignores_local() {
         let conf = StreamingConf::new("t").master("local[2]");
         assert_eq!(
