@@ -149,7 +149,8 @@ fn feed_and_measure(backpressure: bool) -> Measured {
         }
     }
     // What could be offered in time: the schedule, not what a blocked write let through.
-    let offered = offered.max((FEED.as_secs_f64() * (OFFERED_LINES_PER_SEC * LINE as u64) as f64) as u64);
+    let offered =
+        offered.max((FEED.as_secs_f64() * (OFFERED_LINES_PER_SEC * LINE as u64) as f64) as u64);
     peak = peak.max(rss_bytes(pid).expect("the child runs"));
     drop(child);
     Measured {

@@ -52,8 +52,11 @@ impl StreamingListener for Errors {
 
 #[test]
 fn a_receiver_that_always_panics_in_on_start_fails_the_job_naming_it() {
-    let ssc = StreamingContext::new(conf().receiver_max_failures(3, Seconds(60)), Milliseconds(100))
-        .unwrap();
+    let ssc = StreamingContext::new(
+        conf().receiver_max_failures(3, Seconds(60)),
+        Milliseconds(100),
+    )
+    .unwrap();
     let errors = Errors::default();
     ssc.add_streaming_listener(errors.clone());
     let starts = Arc::new(AtomicUsize::new(0));
@@ -83,8 +86,14 @@ fn a_receiver_that_always_panics_in_on_start_fails_the_job_naming_it() {
         "names where the stream was created: {msg}"
     );
     assert!(msg.contains("failed 3 times within 60 s"), "{msg}");
-    assert!(msg.contains("on_start panicked: cannot open the source"), "{msg}");
-    assert!(msg.contains("receiver_max_failures"), "names the setting: {msg}");
+    assert!(
+        msg.contains("on_start panicked: cannot open the source"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("receiver_max_failures"),
+        "names the setting: {msg}"
+    );
     assert_eq!(starts.load(Ordering::SeqCst), 3);
     let counters = ssc.counters();
     assert_eq!(counters.receiver_failures, 3);
@@ -112,15 +121,17 @@ fn a_receiver_that_panics_once_in_on_start_is_restarted_and_delivers() {
     }));
     ssc.start().unwrap();
     assert!(wait_for(10, || got.lock().unwrap().len() == 3));
-    assert_eq!(
-        ssc.await_termination_or_timeout(Milliseconds(300)).unwrap(),
-        false,
+    assert!(
+        !ssc.await_termination_or_timeout(Milliseconds(300)).unwrap(),
         "one failure of the default four does not stop the job"
     );
     ssc.stop(true).unwrap();
     assert_eq!(*got.lock().unwrap(), vec![1, 2, 3]);
     let counters = ssc.counters();
-    assert_eq!((counters.receiver_failures, counters.receiver_restarts), (1, 1));
+    assert_eq!(
+        (counters.receiver_failures, counters.receiver_restarts),
+        (1, 1)
+    );
     assert_eq!(starts.load(Ordering::SeqCst), 2);
 }
 
@@ -221,7 +232,11 @@ fn store_reliably_reports_a_block_the_log_refused_and_the_resent_records_arrive_
     ssc.start().unwrap();
     assert!(wait_for(10, || got.lock().unwrap().len() >= 100));
     ssc.stop(true).unwrap();
-    assert_eq!(refused.load(Ordering::SeqCst), 2, "both refusals reached the receiver");
+    assert_eq!(
+        refused.load(Ordering::SeqCst),
+        2,
+        "both refusals reached the receiver"
+    );
     assert_eq!(
         *got.lock().unwrap(),
         (0..100).collect::<Vec<u32>>(),
