@@ -135,8 +135,9 @@ impl<T: Data> ReceiverContext<T> {
 
     /// Stores `items` as a block of their own and returns once the block is safe, as Spark's
     /// reliable `store(ArrayBuffer)`: with the write-ahead log on, once it is appended and
-    /// synced. Acknowledge your source only after `Ok`; on `Err` the records are not kept, so
-    /// send them again (after [`restart`](Self::restart) if the log keeps failing).
+    /// synced. Acknowledge your source only after `Ok`. On `Err` the records are not kept and
+    /// the receiver failed: it is restarted (its threads see `is_stopped()`) and reads them
+    /// again from the source, until `receiver_max_failures` fails the job.
     /// Records stored before with `store`/`store_many` go into a block before these.
     ///
     /// ```
@@ -153,7 +154,7 @@ impl<T: Data> ReceiverContext<T> {
     ///                 let batch: Vec<u64> = (next..next + 10).collect();
     ///                 match ctx.store_reliably(batch) {
     ///                     Ok(()) => next += 10, // acknowledge the source here
-    ///                     Err(e) => return ctx.restart(format!("not stored: {e}")),
+    ///                     Err(_) => return,     // not acknowledged; restarted by the runtime
     ///                 }
     ///                 std::thread::sleep(std::time::Duration::from_millis(10));
     ///             }
@@ -181,6 +182,11 @@ impl<T: Data> ReceiverContext<T> {
             }
             Err(e) => {
                 self.state.release(bytes);
+                // A failure, as a block the log refused at a cut: counted, and the receiver
+                // restarted to read the records again from its source.
+                self.fail(format!(
+                    "the write-ahead log did not take a block of {n} records: {e}"
+                ));
                 Err(Error::Source {
                     source_name: self.state.name.clone(),
                     message: format!(

@@ -177,26 +177,32 @@ fn a_panic_in_on_stop_does_not_keep_a_graceful_stop_from_finishing() {
     );
 }
 
-/// Stores `0..total` once, in chunks of 10 with `store_reliably`, sending a chunk again
-/// whenever it was refused; counts the refusals.
+/// Stores `0..total` in chunks of 10 with `store_reliably`, acknowledging (moving `acked`)
+/// only after `Ok`; a restart resumes from the last acknowledged record, as a source would.
 struct Reliable {
     total: u32,
+    acked: Arc<std::sync::atomic::AtomicU32>,
     refused: Arc<AtomicUsize>,
 }
 
 impl Receiver for Reliable {
     type Item = u32;
     fn on_start(&mut self, ctx: ReceiverContext<u32>) {
-        let (total, refused) = (self.total, self.refused.clone());
+        let (total, acked, refused) = (self.total, self.acked.clone(), self.refused.clone());
         std::thread::spawn(move || {
-            let mut next = 0;
-            while next < total && !ctx.is_stopped() {
+            while !ctx.is_stopped() {
+                let next = acked.load(Ordering::SeqCst);
+                if next >= total {
+                    return;
+                }
                 let chunk: Vec<u32> = (next..(next + 10).min(total)).collect();
                 match ctx.store_reliably(chunk) {
-                    Ok(()) => next += 10,
+                    Ok(()) => acked.store(next + 10, Ordering::SeqCst),
                     Err(e) => {
                         assert!(e.to_string().contains("must not be acknowledged"), "{e}");
                         refused.fetch_add(1, Ordering::SeqCst);
+                        assert!(ctx.is_stopped(), "a refused block restarts the receiver");
+                        return;
                     }
                 }
                 std::thread::sleep(Duration::from_millis(5));
@@ -219,13 +225,14 @@ fn logged_context(dir: &std::path::Path, failures: u32) -> StreamingContext {
 }
 
 #[test]
-fn store_reliably_reports_a_block_the_log_refused_and_the_resent_records_arrive_once() {
+fn store_reliably_reports_a_refused_block_and_the_restarted_receiver_sends_it_once() {
     let scenario = fail::FailScenario::setup();
     let dir = tempfile::tempdir().unwrap();
     let ssc = logged_context(dir.path(), 4);
     let refused = Arc::new(AtomicUsize::new(0));
     let got = collect(&ssc.receiver_stream_with_wal(Reliable {
         total: 100,
+        acked: Arc::default(),
         refused: refused.clone(),
     }));
     fail::cfg("receiver_log::append", "2*return").unwrap();
@@ -241,6 +248,12 @@ fn store_reliably_reports_a_block_the_log_refused_and_the_resent_records_arrive_
         *got.lock().unwrap(),
         (0..100).collect::<Vec<u32>>(),
         "every record once, in order"
+    );
+    let counters = ssc.counters();
+    assert_eq!(
+        (counters.receiver_failures, counters.receiver_restarts),
+        (2, 2),
+        "each refusal is a failure, followed by a restart"
     );
     scenario.teardown();
 }
