@@ -135,12 +135,12 @@ pub(crate) fn supervise<R: Receiver>(
                 panic_message(&*panic)
             )),
         };
-        let reason = match ended {
+        let (reason, failed) = match ended {
             Ended::Stopped => {
                 finish();
                 return;
             }
-            Ended::Restart(why) => why,
+            Ended::Restart(why) => (why, false),
             Ended::Failed(why) => {
                 Counters::add(&state.counters.receiver_failures, 1);
                 let now = Instant::now();
@@ -165,24 +165,35 @@ pub(crate) fn supervise<R: Receiver>(
                     finish();
                     return;
                 }
-                format!(
+                let reason = format!(
                     "failure {} of {} allowed within {} s: {why}",
                     failures.len(),
                     conf.max_failures,
                     conf.failures_within.as_secs()
-                )
+                );
+                (reason, true)
             }
         };
         if state.stored_since_start.load(Ordering::Relaxed) {
             delay = FIRST_RESTART_DELAY;
         }
         Counters::add(&state.counters.receiver_restarts, 1);
-        tracing::warn!(
-            receiver = %state.name,
-            delay_ms = delay.as_millis() as u64,
-            "restarting receiver in {} ms: {reason}",
-            delay.as_millis()
-        );
+        if failed {
+            tracing::error!(
+                receiver = %state.name,
+                created_at = %conf.created_at,
+                delay_ms = delay.as_millis() as u64,
+                "receiver failed, restarting it in {} ms: {reason}",
+                delay.as_millis()
+            );
+        } else {
+            tracing::warn!(
+                receiver = %state.name,
+                delay_ms = delay.as_millis() as u64,
+                "restarting receiver in {} ms: {reason}",
+                delay.as_millis()
+            );
+        }
         conf.listeners
             .iter()
             .for_each(|l| l.on_receiver_error(&info(Some(reason.clone()))));
