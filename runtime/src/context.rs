@@ -479,8 +479,10 @@ impl StreamingContext {
             let weak = Arc::downgrade(sh);
             Arc::new(move |operation, message| {
                 let Some(sh) = weak.upgrade() else { return };
+                // The batch being received when the receiver failed.
+                let interval = millis(sh.conf.batch_interval);
+                let batch = sh.clock.now_ms() / interval * interval;
                 let mut life = sh.lifecycle();
-                let batch = life.last_completed.map_or(0, |t| t.millis());
                 life.failure.get_or_insert((batch, operation, message));
                 drop(life);
                 sh.halt();
