@@ -409,6 +409,17 @@ impl<T: Data> ReceiverState<T> {
             l.acquire(records);
         }
         let max = self.max_held.load(Ordering::Relaxed);
+        // Room under the bound: taken without the lock (the compare-and-swap keeps stores
+        // racing here within the bound; one racing the slow path below may pass it by a chunk).
+        if self
+            .held
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |h| {
+                (h.saturating_add(bytes) <= max).then(|| h + bytes)
+            })
+            .is_ok()
+        {
+            return;
+        }
         let mut guard = self.room_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut waiting_since: Option<Instant> = None;
         loop {

@@ -270,3 +270,92 @@ fn run<T: Data>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::metrics::Counters;
+
+    /// Its reading thread fails at every start.
+    struct FailsInItsThread(Arc<AtomicUsize>);
+
+    impl Receiver for FailsInItsThread {
+        type Item = u32;
+        fn on_start(&mut self, ctx: ReceiverContext<u32>) {
+            let n = self.0.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || ctx.fail(format!("reader died (start {n})")));
+        }
+        fn on_stop(&mut self) {}
+    }
+
+    type Failed = Arc<Mutex<Option<(String, String)>>>;
+
+    fn run_supervised(
+        max_failures: u32,
+        within: Duration,
+    ) -> (
+        Arc<ReceiverState<u32>>,
+        Arc<AtomicUsize>,
+        Failed,
+        std::thread::JoinHandle<()>,
+    ) {
+        let state = Arc::new(ReceiverState::new(
+            "flaky".into(),
+            None,
+            None,
+            Arc::new(Counters::default()),
+            Arc::default(),
+            None,
+        ));
+        let failed: Failed = Arc::default();
+        let sink = failed.clone();
+        let conf = SupervisorConf {
+            block_interval: Duration::from_millis(20),
+            max_restart_delay: Duration::from_millis(100),
+            listeners: Vec::new(),
+            created_at: "src/main.rs:7".into(),
+            max_failures,
+            failures_within: within,
+            max_buffered_bytes: u64::MAX,
+            initial_rate: None,
+            fail_job: Arc::new(move |op, msg| *sink.lock().unwrap() = Some((op, msg))),
+        };
+        let starts = Arc::new(AtomicUsize::new(0));
+        let receiver = FailsInItsThread(starts.clone());
+        let s = state.clone();
+        let handle = std::thread::spawn(move || supervise(receiver, s, conf));
+        (state, starts, failed, handle)
+    }
+
+    #[test]
+    fn a_failing_reader_thread_fails_the_job_after_the_allowed_failures() {
+        let (state, starts, failed, handle) = run_supervised(2, Duration::from_secs(60));
+        handle.join().unwrap();
+        let (op, msg) = failed.lock().unwrap().clone().expect("the job was failed");
+        assert_eq!(op, "receiver flaky (src/main.rs:7)");
+        assert!(msg.contains("failed 2 times within 60 s"), "{msg}");
+        assert!(msg.contains("reader died (start 1)"), "{msg}");
+        assert_eq!(starts.load(Ordering::SeqCst), 2);
+        assert!(state.finished.load(Ordering::SeqCst));
+        let c = state.counters.snapshot();
+        assert_eq!((c.receiver_failures, c.receiver_restarts), (2, 1));
+    }
+
+    #[test]
+    fn failures_further_apart_than_the_window_never_fail_the_job() {
+        // Restarts wait at least 100 ms: no two failures fall within 50 ms.
+        let (state, starts, failed, handle) = run_supervised(2, Duration::from_millis(50));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while starts.load(Ordering::SeqCst) < 4 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        state.stop_requested.store(true, Ordering::SeqCst);
+        handle.join().unwrap();
+        assert!(starts.load(Ordering::SeqCst) >= 4);
+        assert!(failed.lock().unwrap().is_none());
+        assert!(state.counters.snapshot().receiver_failures >= 3);
+    }
+}
