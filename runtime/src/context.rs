@@ -437,6 +437,7 @@ impl StreamingContext {
         }
         let checkpoint = match sh.checkpoint_dir() {
             Some(dir) => {
+                let lock = crate::checkpoint::lock(&dir)?;
                 let parts = std::mem::take(&mut graph.checkpointed);
                 if let Some((time, saved)) =
                     sh.restore.lock().unwrap_or_else(|p| p.into_inner()).take()
@@ -456,6 +457,7 @@ impl StreamingContext {
                     dir,
                     interval,
                     parts,
+                    _lock: lock,
                 })
             }
             None => None,

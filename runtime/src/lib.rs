@@ -71,6 +71,7 @@ mod source;
 pub mod sql;
 mod state;
 mod time;
+mod warning;
 
 pub use batch::{Batch, Data, Key};
 pub use clock::ManualClock;

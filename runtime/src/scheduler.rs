@@ -39,10 +39,13 @@ pub(crate) struct CheckpointPlan {
     pub(crate) dir: std::path::PathBuf,
     pub(crate) interval: std::time::Duration,
     pub(crate) parts: Vec<Arc<dyn Checkpointed>>,
+    /// The directory is this job's while the plan lives (until the job's threads end).
+    pub(crate) _lock: checkpoint::DirLock,
 }
 
 impl CheckpointPlan {
-    /// Writes the state as of the end of batch `time`.
+    /// Writes the state as of the end of batch `time`. The parts hear `committed` only once
+    /// the checkpoint is durable; a failed write leaves them (and their logs) as they were.
     fn write(&self, time: Time) -> Result<()> {
         let started = std::time::Instant::now();
         let mut parts = Vec::with_capacity(self.parts.len());
@@ -185,16 +188,13 @@ fn run_batch(sh: &Shared, graph: &RunGraph, batch: PendingBatch, zero: Time) -> 
     let listeners = listeners(sh);
     info.processing_start_time = Some(sh.clock.now_ms());
     listeners.iter().for_each(|l| l.on_batch_started(&info));
-    let mut failure = None;
+    let mut failure = failpoint_at("batch::before_outputs").map(|m| (time.millis(), m.0, m.1));
     for out in graph.hooks.iter().chain(&graph.outputs) {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| (out.run)(time, zero))) {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panicked".into());
-            failure = Some((time.millis(), out.name.clone(), message));
+        if failure.is_some() {
             break;
+        }
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| (out.run)(time, zero))) {
+            failure = Some((time.millis(), out.name.clone(), panic_message(panic)));
         }
     }
     graph.nodes.iter().for_each(|n| n.clear());
@@ -206,9 +206,19 @@ fn run_batch(sh: &Shared, graph: &RunGraph, batch: PendingBatch, zero: Time) -> 
     if failure.is_none()
         && let Some(plan) = &graph.checkpoint
         && (last || (time.0 - zero.0).is_multiple_of(plan.interval.as_millis() as u64))
-        && let Err(e) = plan.write(time)
     {
-        failure = Some((time.millis(), "checkpoint".to_owned(), e.to_string()));
+        failure = failpoint_at("batch::before_checkpoint").map(|m| (time.millis(), m.0, m.1));
+        if failure.is_none() {
+            // A panic while saving a part fails the batch like any other: the job thread
+            // must not die with the job still reported running.
+            match catch_unwind(AssertUnwindSafe(|| plan.write(time))) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failure = Some((time.millis(), "checkpoint".into(), e.to_string())),
+                Err(panic) => {
+                    failure = Some((time.millis(), "checkpoint".into(), panic_message(panic)))
+                }
+            }
+        }
     }
     info.processing_end_time = Some(sh.clock.now_ms());
     let failed = failure.is_some();
@@ -235,4 +245,27 @@ fn run_batch(sh: &Shared, graph: &RunGraph, batch: PendingBatch, zero: Time) -> 
     life.last_completed = Some(time);
     sh.lifecycle_cv.notify_all();
     failed
+}
+
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panicked".into())
+}
+
+/// A failpoint on the job thread (for the fault-injection tests): its `return` or `panic`
+/// fails the batch as a failed output does, with the failpoint's name as the operation.
+#[cfg_attr(not(feature = "failpoints"), allow(unused_variables))]
+fn failpoint_at(name: &'static str) -> Option<(String, String)> {
+    let hit = || -> std::result::Result<(), String> {
+        crate::failpoint::failpoint!(name, |_| Err(format!("failpoint {name}")));
+        Ok(())
+    };
+    match catch_unwind(hit) {
+        Ok(Ok(())) => None,
+        Ok(Err(message)) => Some((format!("failpoint `{name}`"), message)),
+        Err(panic) => Some((format!("failpoint `{name}`"), panic_message(panic))),
+    }
 }

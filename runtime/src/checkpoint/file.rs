@@ -1,9 +1,12 @@
 //! The checkpoint file: `checkpoint-<batch ms>` holding a header (magic, version, batch time,
-//! length, CRC-32) and the parts' states. Written to a temporary file, synced, renamed and the
-//! directory synced; the newest few are kept; a corrupt newest one falls back to the one before.
+//! length, CRC-32) and the parts' states. Written to a temporary file named for this process
+//! and write (removed when the write fails; stale ones removed when the directory is locked),
+//! synced, renamed and the directory synced, and only then reported written; the newest few
+//! are kept; a corrupt newest one falls back to the one before, with a visible warning.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::time::Time;
@@ -12,7 +15,7 @@ const MAGIC: &[u8; 8] = b"CSTREAM\0";
 const VERSION: u32 = 1;
 const HEADER: usize = 8 + 4 + 8 + 8 + 4;
 /// How many checkpoints are kept.
-const KEEP: usize = 3;
+pub(crate) const KEEP: usize = 3;
 
 /// The parts' states in graph order: (kind, bytes).
 pub(crate) type Parts = Vec<(String, Vec<u8>)>;
@@ -29,7 +32,33 @@ fn time_of(path: &Path) -> Option<u64> {
         .ok()
 }
 
+/// Temporary names are unique per process and write, so that two writers never share one,
+/// and start with `.checkpoint-` and end with `.tmp`, so that stale ones are recognised.
+static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
+
+fn temp_name(time: Time) -> String {
+    format!(
+        ".{}.{}.{}.tmp",
+        name(time),
+        std::process::id(),
+        NEXT_TEMP.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn is_temp(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(".checkpoint-") && n.ends_with(".tmp"))
+}
+
+#[cfg(feature = "failpoints")]
+fn failed(what: &str) -> std::io::Error {
+    std::io::Error::other(format!("failpoint {what}"))
+}
+
 /// Writes the checkpoint of `time` into `dir` atomically and prunes old ones; returns its size.
+/// When it returns `Ok`, the checkpoint is durable: written, synced, renamed into place and
+/// the directory synced. On an error its temporary file is removed.
 pub(crate) fn write(dir: &Path, time: Time, parts: &Parts) -> Result<u64> {
     let payload = postcard::to_stdvec(parts).map_err(|e| Error::Checkpoint {
         dir: dir.to_owned(),
@@ -44,24 +73,79 @@ pub(crate) fn write(dir: &Path, time: Time, parts: &Parts) -> Result<u64> {
     bytes.extend_from_slice(&payload);
 
     let target = dir.join(name(time));
-    let tmp = dir.join(format!(".{}.tmp", name(time)));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("failed to create", &tmp, e))?;
-    f.write_all(&bytes)
-        .map_err(|e| Error::io("failed to write", &tmp, e))?;
-    f.sync_all()
-        .map_err(|e| Error::io("failed to sync", &tmp, e))?;
-    drop(f);
-    crate::failpoint::failpoint!("checkpoint::before_rename", |_| Err(Error::io(
-        "failed to rename into",
-        &target,
-        std::io::Error::other("failpoint checkpoint::before_rename")
-    )));
-    std::fs::rename(&tmp, &target).map_err(|e| Error::io("failed to rename into", &target, e))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+    let tmp = dir.join(temp_name(time));
+    let renamed = write_temp(&tmp, &bytes).and_then(|()| {
+        crate::failpoint::failpoint!("checkpoint::before_rename", |_| Err(Error::io(
+            "failed to rename into",
+            &target,
+            failed("checkpoint::before_rename")
+        )));
+        std::fs::rename(&tmp, &target).map_err(|e| Error::io("failed to rename into", &target, e))
+    });
+    if let Err(e) = renamed {
+        if let Err(r) = std::fs::remove_file(&tmp)
+            && r.kind() != std::io::ErrorKind::NotFound
+        {
+            crate::warning::warn(format_args!(
+                "could not remove the temporary checkpoint `{}` after a failed write: {r}",
+                tmp.display()
+            ));
+        }
+        return Err(e);
     }
-    prune(dir);
+    crate::failpoint::failpoint!("checkpoint::before_dir_sync", |_| Err(Error::io(
+        "failed to sync directory",
+        dir,
+        failed("checkpoint::before_dir_sync")
+    )));
+    // Without this the rename may not survive a power loss: the checkpoint is not durable yet.
+    super::sync_dir(dir)?;
+    if let Err(e) = prune(dir) {
+        // The new checkpoint is durable; an old one left behind costs only space.
+        crate::warning::warn(format_args!("could not delete an old checkpoint: {e}"));
+    }
     Ok(bytes.len() as u64)
+}
+
+fn write_temp(tmp: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = std::fs::File::create(tmp).map_err(|e| Error::io("failed to create", tmp, e))?;
+    crate::failpoint::failpoint!("checkpoint::temp_write", |_| {
+        // As a full disk does: part of the file written, then an error.
+        let _ = f.write_all(&bytes[..bytes.len() / 2]);
+        Err(Error::io(
+            "failed to write",
+            tmp,
+            failed("checkpoint::temp_write"),
+        ))
+    });
+    f.write_all(bytes)
+        .map_err(|e| Error::io("failed to write", tmp, e))?;
+    crate::failpoint::failpoint!("checkpoint::before_fsync", |_| Err(Error::io(
+        "failed to sync",
+        tmp,
+        failed("checkpoint::before_fsync")
+    )));
+    f.sync_all()
+        .map_err(|e| Error::io("failed to sync", tmp, e))
+}
+
+/// Removes the temporary files of writes that never finished (a process killed mid-write).
+/// Only called with the directory's lock held, so no live writer owns them.
+pub(crate) fn remove_stale_temps(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if is_temp(&path) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::info!(file = %path.display(), "removed a temporary checkpoint file left by an unfinished write")
+                }
+                Err(e) => crate::warning::warn(format_args!(
+                    "could not remove the stale temporary checkpoint `{}`: {e}",
+                    path.display()
+                )),
+            }
+        }
+    }
 }
 
 fn list(dir: &Path) -> Vec<(u64, PathBuf)> {
@@ -75,11 +159,17 @@ fn list(dir: &Path) -> Vec<(u64, PathBuf)> {
     found
 }
 
-fn prune(dir: &Path) {
+fn prune(dir: &Path) -> Result<()> {
+    crate::failpoint::failpoint!("checkpoint::prune", |_| Err(Error::io(
+        "failed to delete old checkpoints in",
+        dir,
+        failed("checkpoint::prune")
+    )));
     let found = list(dir);
     for (_, path) in found.iter().take(found.len().saturating_sub(KEEP)) {
-        let _ = std::fs::remove_file(path);
+        std::fs::remove_file(path).map_err(|e| Error::io("failed to delete", path, e))?;
     }
+    Ok(())
 }
 
 fn decode(path: &Path) -> std::result::Result<(Time, Parts), String> {
@@ -117,11 +207,11 @@ pub(crate) fn read_latest(dir: &Path) -> Result<Option<(Time, Parts)>> {
         match decode(path) {
             Ok(c) => {
                 if !problems.is_empty() {
-                    tracing::warn!(
+                    crate::warning::warn(format_args!(
                         "skipped unreadable newer checkpoint(s), recovering from `{}`: {}",
                         path.display(),
                         problems.join("; ")
-                    );
+                    ));
                 }
                 return Ok(Some(c));
             }
@@ -145,12 +235,18 @@ pub(crate) fn read_latest(dir: &Path) -> Result<Option<(Time, Parts)>> {
 mod tests {
     use super::*;
 
+    /// Failpoints are global: tests that write checkpoints run one at a time.
+    fn serial() -> fail::FailScenario<'static> {
+        fail::FailScenario::setup()
+    }
+
     fn parts(n: u8) -> Parts {
         vec![("update_state_by_key".into(), vec![n; 10])]
     }
 
     #[test]
     fn writes_reads_and_keeps_the_last_three() {
+        let _serial = serial();
         let dir = tempfile::tempdir().unwrap();
         for t in 1..=5u64 {
             write(dir.path(), Time(t * 1000), &parts(t as u8)).unwrap();
@@ -165,6 +261,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_latest_falls_back_and_all_corrupt_is_an_error() {
+        let _serial = serial();
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), Time(1000), &parts(1)).unwrap();
         write(dir.path(), Time(2000), &parts(2)).unwrap();
@@ -190,5 +287,67 @@ mod tests {
     fn an_empty_directory_has_no_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read_latest(dir.path()).unwrap(), None);
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file_and_keeps_the_previous_checkpoint() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), Time(1000), &parts(1)).unwrap();
+        for point in [
+            "checkpoint::temp_write",
+            "checkpoint::before_fsync",
+            "checkpoint::before_rename",
+        ] {
+            fail::cfg(point, "return").unwrap();
+            let err = write(dir.path(), Time(2000), &parts(2))
+                .unwrap_err()
+                .to_string();
+            fail::remove(point);
+            assert!(err.contains(point), "{err}");
+            assert_eq!(entries(dir.path()), vec!["checkpoint-1000"], "{point}");
+        }
+        // A failed directory sync is an error: the renamed file may not survive a power loss.
+        fail::cfg("checkpoint::before_dir_sync", "return").unwrap();
+        let err = write(dir.path(), Time(2000), &parts(2))
+            .unwrap_err()
+            .to_string();
+        fail::remove("checkpoint::before_dir_sync");
+        assert!(err.contains("failed to sync directory"), "{err}");
+        // A failed prune is not: the new checkpoint is durable.
+        fail::cfg("checkpoint::prune", "return").unwrap();
+        for t in 3..=5 {
+            write(dir.path(), Time(t * 1000), &parts(t as u8)).unwrap();
+        }
+        fail::remove("checkpoint::prune");
+        assert_eq!(list(dir.path()).len(), 5);
+        assert_eq!(
+            read_latest(dir.path()).unwrap(),
+            Some((Time(5000), parts(5)))
+        );
+    }
+
+    #[test]
+    fn temporary_names_are_unique_and_stale_ones_are_removed() {
+        let a = temp_name(Time(1000));
+        let b = temp_name(Time(1000));
+        assert_ne!(a, b);
+        assert!(a.contains(&std::process::id().to_string()), "{a}");
+        let dir = tempfile::tempdir().unwrap();
+        for stale in [a.as_str(), ".checkpoint-1000.tmp", ".checkpoint-7.1.2.tmp"] {
+            std::fs::write(dir.path().join(stale), b"half").unwrap();
+        }
+        std::fs::write(dir.path().join("notes.tmp"), b"not ours").unwrap();
+        remove_stale_temps(dir.path());
+        assert_eq!(entries(dir.path()), vec!["notes.tmp"]);
     }
 }

@@ -4,8 +4,10 @@
 //! nothing lost and nothing counted twice.
 
 mod file;
+mod lock;
 
-pub(crate) use file::{Parts, read_latest, write};
+pub(crate) use file::{KEEP, Parts, read_latest, write};
+pub(crate) use lock::{DirLock, lock};
 
 use crate::error::Result;
 use crate::time::Time;
@@ -23,9 +25,18 @@ pub(crate) trait Checkpointed: Send + Sync {
         Ok(())
     }
     /// Called once the checkpoint holding this part's state as of `time` is durable (renamed
-    /// and its directory synced): only now may the part drop what that checkpoint covers
-    /// (write-ahead log segments, replay positions).
+    /// and its directory synced), never after a failed write: only now may the part drop what
+    /// that checkpoint covers (write-ahead log segments, replay positions). `save(time)` must
+    /// not drop anything, since the checkpoint it feeds may never be written.
     fn committed(&self, _time: Time) {}
+}
+
+/// Syncs directory `dir`, so that the entries created, renamed or deleted in it survive a
+/// power loss (a file's own sync does not cover its name).
+pub(crate) fn sync_dir(dir: &std::path::Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| crate::error::Error::io("failed to sync directory", dir, e))
 }
 
 /// Spark's default checkpoint interval: the smallest multiple of `slide` that is at least 10 s.

@@ -500,18 +500,26 @@ impl<T: Data> ReceiverState<T> {
     }
 
     fn cut_locked(&self, pending: &mut Option<Cut<T>>) -> Result<()> {
-        if pending.is_none() {
-            let buf = std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|p| p.into_inner()));
-            if buf.records.is_empty() {
-                return Ok(());
-            }
-            *pending = Some(Cut {
-                seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
-                records: buf.records,
-                meta: buf.meta,
-            });
+        // A block the log refused goes first, under its sequence number.
+        self.log_and_queue(pending)?;
+        let buf = std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|p| p.into_inner()));
+        if buf.records.is_empty() {
+            return Ok(());
         }
+        *pending = Some(Cut {
+            seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
+            records: buf.records,
+            meta: buf.meta,
+        });
         self.log_and_queue(pending)
+    }
+
+    /// Puts records in the buffer as a store would, without waiting (for tests).
+    #[cfg(test)]
+    pub(crate) fn buffer_records(&self, items: impl IntoIterator<Item = T>) {
+        let items: Vec<T> = items.into_iter().collect();
+        let n = items.len() as u64;
+        self.push(items, n, 0, 0);
     }
 
     /// Cuts the buffer, then makes `items` a block of their own, both logged.

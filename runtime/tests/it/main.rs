@@ -2,6 +2,7 @@
 
 mod backpressure;
 mod conformance;
+mod faults;
 mod lifecycle;
 mod memory;
 mod outputs;

@@ -235,7 +235,7 @@ fn store_reliably_reports_a_refused_block_and_the_restarted_receiver_sends_it_on
         acked: Arc::default(),
         refused: refused.clone(),
     }));
-    fail::cfg("receiver_log::append", "2*return").unwrap();
+    fail::cfg("wal::append", "2*return").unwrap();
     ssc.start().unwrap();
     assert!(wait_for(10, || got.lock().unwrap().len() >= 100));
     ssc.stop(true).unwrap();
@@ -287,7 +287,7 @@ fn a_block_the_log_refused_is_kept_retried_and_processed_once_after_a_restart() 
         n: 50,
         starts: starts.clone(),
     }));
-    fail::cfg("receiver_log::append", "1*return").unwrap();
+    fail::cfg("wal::append", "1*return").unwrap();
     ssc.start().unwrap();
     assert!(wait_for(10, || got.lock().unwrap().len() >= 50
         && starts.load(Ordering::SeqCst) == 2));
@@ -311,7 +311,7 @@ fn a_log_that_keeps_refusing_fails_the_job_and_nothing_unlogged_is_processed() {
         n: 50,
         starts: Arc::default(),
     }));
-    fail::cfg("receiver_log::append", "return").unwrap();
+    fail::cfg("wal::append", "return").unwrap();
     ssc.start().unwrap();
     let err = match ssc.await_termination_or_timeout(Seconds(10)) {
         Err(e) => e.to_string(),
