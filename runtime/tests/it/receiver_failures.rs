@@ -65,7 +65,7 @@ fn a_receiver_that_always_panics_in_on_start_fails_the_job_naming_it() {
         starts: starts.clone(),
         panics: usize::MAX,
     });
-    stream.print(1).unwrap();
+    let got = collect(&stream);
     ssc.start().unwrap();
     let started = Instant::now();
     let stopped = ssc.await_termination_or_timeout(Seconds(10));
@@ -107,6 +107,7 @@ fn a_receiver_that_always_panics_in_on_start_fails_the_job_naming_it() {
             >= 3,
         "each failure is reported to listeners: {errors:?}"
     );
+    assert!(got.lock().unwrap().is_empty());
     // Stopping a failed context again is harmless.
     ssc.stop(true).unwrap();
 }
