@@ -85,6 +85,9 @@ pub struct StreamingConf {
     receiver_restart_delay: Duration,
     write_ahead_log: bool,
     backpressure: bool,
+    backpressure_initial_rate: Option<u64>,
+    receiver_max_buffered_bytes: u64,
+    receiver_max_failures: (u32, Duration),
     pub(crate) clock: Clock,
 }
 
@@ -101,6 +104,10 @@ pub(crate) struct Resolved {
     pub(crate) receiver_restart_delay: Duration,
     pub(crate) write_ahead_log: bool,
     pub(crate) backpressure: bool,
+    pub(crate) backpressure_initial_rate: Option<u64>,
+    pub(crate) receiver_max_buffered_bytes: u64,
+    pub(crate) receiver_max_failures: u32,
+    pub(crate) receiver_failures_within: Duration,
 }
 
 /// The longest default graceful stop: with the final checkpoint and the threads' 1 s to end,
@@ -109,6 +116,11 @@ const MAX_DEFAULT_GRACEFUL_STOP: Duration = Duration::from_secs(8);
 
 /// Spark's `spark.streaming.blockInterval` default.
 const DEFAULT_BLOCK_INTERVAL: Duration = Duration::from_millis(200);
+/// Default of [`StreamingConf::receiver_max_buffered_bytes`]: 512 MiB per receiver.
+const DEFAULT_RECEIVER_MAX_BUFFERED_BYTES: u64 = 512 * 1024 * 1024;
+/// Default of [`StreamingConf::receiver_max_failures`]: 4 failures (as Spark's
+/// `spark.task.maxFailures`) within 5 minutes.
+const DEFAULT_RECEIVER_MAX_FAILURES: (u32, Duration) = (4, Duration::from_secs(300));
 
 impl StreamingConf {
     /// Settings for the application `app_name`, with Spark's defaults.
@@ -123,6 +135,9 @@ impl StreamingConf {
             receiver_restart_delay: Duration::from_secs(2),
             write_ahead_log: false,
             backpressure: false,
+            backpressure_initial_rate: None,
+            receiver_max_buffered_bytes: DEFAULT_RECEIVER_MAX_BUFFERED_BYTES,
+            receiver_max_failures: DEFAULT_RECEIVER_MAX_FAILURES,
             clock: Clock::System,
         }
     }
@@ -199,6 +214,61 @@ impl StreamingConf {
         self
     }
 
+    /// The rate each receiver stores at with [`backpressure`](Self::backpressure) on, until the
+    /// estimator has seen its first batches (`spark.streaming.backpressure.initialRate`);
+    /// without it the first batches are limited only by
+    /// [`receiver_max_rate`](Self::receiver_max_rate) and
+    /// [`receiver_max_buffered_bytes`](Self::receiver_max_buffered_bytes).
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").backpressure(true).backpressure_initial_rate(10_000);
+    /// # let _ = conf;
+    /// ```
+    pub fn backpressure_initial_rate(mut self, records_per_second: u64) -> Self {
+        self.backpressure_initial_rate = Some(records_per_second);
+        self
+    }
+
+    /// The most memory, in bytes, one receiver may hold: records stored but not yet cut into
+    /// a block, cut blocks no batch took yet, and the blocks of batches not yet processed.
+    /// Past it, `store`, `store_many` and `store_reliably` wait (a socket receiver stops
+    /// reading, so TCP backpressure reaches the sender) until processed batches free memory.
+    /// Default 512 MiB per receiver.
+    ///
+    /// A record's size is [`Receiver::record_bytes`](crate::Receiver::record_bytes): for
+    /// `socket_text_stream` a line's bytes plus its `String` and allocation overhead; for
+    /// custom receivers `size_of` the record unless they override it. The memory a batch's
+    /// transformations, windows and state allocate is not part of the bound.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").receiver_max_buffered_bytes(64 << 20);
+    /// # let _ = conf;
+    /// ```
+    pub fn receiver_max_buffered_bytes(mut self, bytes: u64) -> Self {
+        self.receiver_max_buffered_bytes = bytes;
+        self
+    }
+
+    /// Fails the job when one receiver fails `failures` times within `within`, as Spark fails
+    /// a job after `spark.task.maxFailures` attempts (counted within a window as
+    /// `spark.yarn.executor.failuresValidityInterval` does). A failure is a panic in
+    /// `on_start` or `on_stop`, or a block the write-ahead log could not take; each one is
+    /// reported and the receiver restarted with back-off first. Restarts a receiver asks for
+    /// (`ReceiverContext::restart`, as after a lost connection) are not failures. Default:
+    /// 4 within 5 minutes.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").receiver_max_failures(8, Seconds(60));
+    /// # let _ = conf;
+    /// ```
+    pub fn receiver_max_failures(mut self, failures: u32, within: impl Into<Duration>) -> Self {
+        self.receiver_max_failures = (failures, within.into());
+        self
+    }
+
     /// Runs batches on a [`ManualClock`] instead of the system clock (for tests).
     pub fn manual_clock(mut self, clock: ManualClock) -> Self {
         self.clock = Clock::Manual(clock);
@@ -243,6 +313,25 @@ impl StreamingConf {
                 why: "must be at least 1 record per second".into(),
             });
         }
+        if self.backpressure_initial_rate == Some(0) {
+            return Err(Error::InvalidSetting {
+                name: "backpressure_initial_rate",
+                why: "must be at least 1 record per second".into(),
+            });
+        }
+        if self.receiver_max_buffered_bytes == 0 {
+            return Err(Error::InvalidSetting {
+                name: "receiver_max_buffered_bytes",
+                why: "a receiver must be able to hold at least one record; the default is 512 MiB"
+                    .into(),
+            });
+        }
+        if self.receiver_max_failures.0 == 0 || self.receiver_max_failures.1.is_zero() {
+            return Err(Error::InvalidSetting {
+                name: "receiver_max_failures",
+                why: "needs at least 1 failure within a window longer than zero; the default is 4 within 5 minutes".into(),
+            });
+        }
         if self.app_name.trim().is_empty() {
             return Err(Error::InvalidSetting {
                 name: "app_name",
@@ -266,6 +355,10 @@ impl StreamingConf {
             receiver_restart_delay: self.receiver_restart_delay,
             write_ahead_log: self.write_ahead_log,
             backpressure: self.backpressure,
+            backpressure_initial_rate: self.backpressure_initial_rate,
+            receiver_max_buffered_bytes: self.receiver_max_buffered_bytes,
+            receiver_max_failures: self.receiver_max_failures.0,
+            receiver_failures_within: self.receiver_max_failures.1,
         })
     }
 
@@ -336,6 +429,38 @@ mod tests {
         // Ten intervals, but never past what fits in Spark's 10 s before its kill.
         let r = conf.resolve(Seconds(2).into()).unwrap();
         assert_eq!(r.graceful_stop_timeout, Duration::from_secs(8));
+    }
+
+    #[test]
+    fn receiver_limits_are_checked() {
+        let r = StreamingConf::new("t").resolve(Seconds(1).into()).unwrap();
+        assert_eq!(r.receiver_max_buffered_bytes, 512 << 20);
+        assert_eq!(
+            (r.receiver_max_failures, r.receiver_failures_within),
+            (4, Duration::from_secs(300))
+        );
+        assert_eq!(r.backpressure_initial_rate, None);
+        for (conf, name) in [
+            (
+                StreamingConf::new("t").receiver_max_buffered_bytes(0),
+                "receiver_max_buffered_bytes",
+            ),
+            (
+                StreamingConf::new("t").receiver_max_failures(0, Seconds(1)),
+                "receiver_max_failures",
+            ),
+            (
+                StreamingConf::new("t").receiver_max_failures(1, Duration::ZERO),
+                "receiver_max_failures",
+            ),
+            (
+                StreamingConf::new("t").backpressure_initial_rate(0),
+                "backpressure_initial_rate",
+            ),
+        ] {
+            let e = conf.resolve(Seconds(1).into()).unwrap_err().to_string();
+            assert!(e.contains(&format!("`{name}`")), "{e}");
+        }
     }
 
     #[test]

@@ -588,11 +588,36 @@ impl StreamingContext {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        // A receiver that failed too often stops the job as a failed batch does.
+        let fail_job: crate::source::supervisor::FailJob = {
+            let weak = Arc::downgrade(sh);
+            Arc::new(move |operation, message| {
+                let Some(sh) = weak.upgrade() else { return };
+                // The batch being received when the receiver failed.
+                let interval = millis(sh.conf.batch_interval);
+                let batch = sh.clock.now_ms() / interval * interval;
+                let mut life = sh.lifecycle();
+                life.failure.get_or_insert((batch, operation, message));
+                drop(life);
+                sh.halt();
+                let _ = std::thread::Builder::new()
+                    .name("stream-stopper".into())
+                    .spawn(move || {
+                        let _ = sh.stop(false);
+                    });
+            })
+        };
         for r in graph.receivers.drain(..) {
             let conf = SupervisorConf {
                 block_interval: sh.conf.block_interval,
                 max_restart_delay: sh.conf.receiver_restart_delay,
                 listeners: listeners.clone(),
+                created_at: format!("{}:{}", r.at.file(), r.at.line()),
+                max_failures: sh.conf.receiver_max_failures,
+                failures_within: sh.conf.receiver_failures_within,
+                max_buffered_bytes: sh.conf.receiver_max_buffered_bytes,
+                initial_rate: sh.conf.backpressure_initial_rate,
+                fail_job: fail_job.clone(),
             };
             handles.push((r.launch)(conf).map_err(|e| Error::Source {
                 source_name: r.name.clone(),

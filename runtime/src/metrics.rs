@@ -1,4 +1,4 @@
-//! Per-batch metrics, counters of skipped input, and the `StreamingListener` trait.
+//! Per-batch metrics, counters of skipped or repaired input, and the `StreamingListener` trait.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,6 +18,9 @@ pub struct BatchInfo {
     pub processing_start_time: Option<u64>,
     /// When its last job ended.
     pub processing_end_time: Option<u64>,
+    /// Records of the batch that were not valid UTF-8 (socket lines, lines of new files):
+    /// kept, with each invalid sequence replaced by U+FFFD, as Spark decodes them.
+    pub non_utf8_records: u64,
 }
 
 impl BatchInfo {
@@ -72,6 +75,8 @@ pub trait StreamingListener: Send + Sync {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) non_utf8_lines: AtomicU64,
+    pub(crate) receiver_failures: AtomicU64,
+    pub(crate) receiver_memory_waits: AtomicU64,
     pub(crate) vanished_files: AtomicU64,
     pub(crate) unreadable_files: AtomicU64,
     pub(crate) listing_errors: AtomicU64,
@@ -88,6 +93,8 @@ impl Counters {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         CounterSnapshot {
             non_utf8_lines: get(&self.non_utf8_lines),
+            receiver_failures: get(&self.receiver_failures),
+            receiver_memory_waits: get(&self.receiver_memory_waits),
             vanished_files: get(&self.vanished_files),
             unreadable_files: get(&self.unreadable_files),
             listing_errors: get(&self.listing_errors),
@@ -101,15 +108,21 @@ impl Counters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct CounterSnapshot {
-    /// Lines skipped because they were not UTF-8.
+    /// Lines that were not valid UTF-8: kept, with each invalid sequence replaced by U+FFFD.
     pub non_utf8_lines: u64,
+    /// Receiver failures: panics in `on_start`/`on_stop`, blocks the write-ahead log did not
+    /// take (see `StreamingConf::receiver_max_failures`).
+    pub receiver_failures: u64,
+    /// Times a receiver's store waited because the receiver held
+    /// `StreamingConf::receiver_max_buffered_bytes`.
+    pub receiver_memory_waits: u64,
     /// Files listed but gone before they could be read.
     pub vanished_files: u64,
     /// Files that could not be read for another reason.
     pub unreadable_files: u64,
     /// Failed directory listings.
     pub listing_errors: u64,
-    /// Receiver restarts.
+    /// Receiver restarts (asked for by the receiver, or after a failure).
     pub receiver_restarts: u64,
     /// Records stored by receivers.
     pub records_received: u64,

@@ -104,6 +104,7 @@ pub(crate) fn spawn_generator(
                 submission_time: sh.clock.now_ms(),
                 processing_start_time: None,
                 processing_end_time: None,
+                non_utf8_records: 0,
             };
             listeners(&sh)
                 .iter()
@@ -283,6 +284,7 @@ fn run_batch(sh: &Shared, graph: &RunGraph, batch: PendingBatch, zero: Time) -> 
     graph.nodes.iter().for_each(|n| n.clear());
     for input in &graph.inputs {
         info.num_records += input.records_read(time);
+        info.non_utf8_records += input.non_utf8_records(time);
         input.forget(time);
     }
     if failure.is_none()

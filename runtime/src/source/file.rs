@@ -1,9 +1,11 @@
 //! `text_file_stream`: new files moved into a directory, read once each, a file per partition.
+//! Lines that are not valid UTF-8 are kept with U+FFFD in place of the bad bytes (as Spark's
+//! text input does), counted in the batch's metrics and logged with the file and line.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::batch::{Batch, Executor};
@@ -24,6 +26,8 @@ pub(crate) struct FileSource {
     restored: AtomicBool,
     checkpointing: AtomicBool,
     read: Mutex<BTreeMap<Time, u64>>,
+    /// Lines of each batch that were not UTF-8.
+    replaced: Mutex<BTreeMap<Time, u64>>,
     counters: Arc<Counters>,
     exec: Arc<OnceLock<Executor>>,
 }
@@ -42,6 +46,7 @@ impl FileSource {
             restored: AtomicBool::new(false),
             checkpointing: AtomicBool::new(false),
             read: Mutex::default(),
+            replaced: Mutex::default(),
             counters,
             exec,
         }
@@ -76,15 +81,20 @@ impl FileSource {
             .remove(&time)
             .unwrap_or_default();
         let paths = Batch::new(files.into_iter().map(|f| vec![f]).collect(), exec);
+        let replaced = AtomicU64::new(0);
         let batch = paths.map_parts(|p| {
             p.iter()
-                .flat_map(|f| read_lines(f, &self.counters))
+                .flat_map(|f| read_lines(f, &self.counters, &replaced))
                 .collect()
         });
         self.read
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(time, batch.count());
+        self.replaced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(time, replaced.into_inner());
         Some(batch)
     }
 }
@@ -156,6 +166,15 @@ impl InputSource for FileSource {
             .unwrap_or(0)
     }
 
+    fn non_utf8_records(&self, time: Time) -> u64 {
+        self.replaced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&time)
+            .copied()
+            .unwrap_or(0)
+    }
+
     fn forget(&self, time: Time) {
         let keep = Time(time.0 + 1);
         if !self.checkpointing.load(Ordering::SeqCst) {
@@ -164,12 +183,18 @@ impl InputSource for FileSource {
         }
         let mut r = self.read.lock().unwrap_or_else(|p| p.into_inner());
         *r = r.split_off(&keep);
+        let mut r = self.replaced.lock().unwrap_or_else(|p| p.into_inner());
+        *r = r.split_off(&keep);
     }
 }
 
-/// The UTF-8 lines of `path`; a vanished or unreadable file and non-UTF-8 lines are logged,
-/// counted and skipped.
-fn read_lines(path: &Path, counters: &Counters) -> Vec<String> {
+/// Non-UTF-8 lines logged one by one per file; further ones are only counted.
+const WARN_LINES: u64 = 10;
+
+/// The lines of `path`; a vanished or unreadable file is logged, counted and skipped; lines
+/// that are not UTF-8 are kept with U+FFFD replacement characters, counted (in `replaced`
+/// too) and logged.
+fn read_lines(path: &Path, counters: &Counters, replaced: &AtomicU64) -> Vec<String> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -188,16 +213,33 @@ fn read_lines(path: &Path, counters: &Counters) -> Vec<String> {
     if body.is_empty() && bytes.is_empty() {
         return lines;
     }
+    let mut bad = 0;
     for (i, line) in body.split(|&b| b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        match std::str::from_utf8(line) {
-            Ok(s) => lines.push(s.to_owned()),
-            Err(_) => {
-                Counters::add(&counters.non_utf8_lines, 1);
-                tracing::warn!(file = %path.display(), line = i + 1, "skipped a line that is not UTF-8");
+        match String::from_utf8_lossy(line) {
+            std::borrow::Cow::Borrowed(s) => lines.push(s.to_owned()),
+            std::borrow::Cow::Owned(s) => {
+                bad += 1;
+                if bad <= WARN_LINES {
+                    tracing::warn!(
+                        file = %path.display(),
+                        line = i + 1,
+                        "line {} of `{}` is not valid UTF-8: kept with U+FFFD replacement characters{}",
+                        i + 1,
+                        path.display(),
+                        if bad == WARN_LINES {
+                            " (further ones in this file are counted, not logged)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                lines.push(s);
             }
         }
     }
+    Counters::add(&counters.non_utf8_lines, bad);
+    replaced.fetch_add(bad, Ordering::Relaxed);
     lines
 }
 
@@ -261,18 +303,35 @@ mod tests {
     #[test]
     fn a_file_that_vanished_before_reading_is_counted_and_skipped() {
         let counters = Counters::default();
+        let replaced = AtomicU64::new(0);
         let dir = tempfile::tempdir().unwrap();
-        assert!(read_lines(&dir.path().join("gone.txt"), &counters).is_empty());
+        assert!(read_lines(&dir.path().join("gone.txt"), &counters, &replaced).is_empty());
         assert_eq!(counters.snapshot().vanished_files, 1);
         std::fs::write(dir.path().join("ok.txt"), "a\r\nb").unwrap();
         assert_eq!(
-            read_lines(&dir.path().join("ok.txt"), &counters),
+            read_lines(&dir.path().join("ok.txt"), &counters, &replaced),
             vec!["a", "b"]
         );
         assert!(
-            read_lines(dir.path(), &counters).is_empty(),
+            read_lines(dir.path(), &counters, &replaced).is_empty(),
             "a directory is unreadable as a file"
         );
         assert_eq!(counters.snapshot().unreadable_files, 1);
+        assert_eq!(replaced.into_inner(), 0);
+    }
+
+    #[test]
+    fn lines_that_are_not_utf8_are_kept_with_replacement_characters() {
+        let counters = Counters::default();
+        let replaced = AtomicU64::new(0);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("latin1.txt");
+        std::fs::write(&file, b"caf\xe9\r\nok\n\xff\xfe end\n").unwrap();
+        assert_eq!(
+            read_lines(&file, &counters, &replaced),
+            vec!["caf\u{fffd}", "ok", "\u{fffd}\u{fffd} end"]
+        );
+        assert_eq!(replaced.into_inner(), 2);
+        assert_eq!(counters.snapshot().non_utf8_lines, 2);
     }
 }

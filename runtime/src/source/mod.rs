@@ -28,6 +28,10 @@ pub(crate) trait InputSource: Send + Sync {
     fn records_read(&self, _time: Time) -> u64 {
         0
     }
+    /// Records of the batch at `time` that were not valid UTF-8 (decoded with U+FFFD).
+    fn non_utf8_records(&self, _time: Time) -> u64 {
+        0
+    }
     /// Drops what was allocated to batches up to `time`, once they are done.
     fn forget(&self, time: Time);
     /// After a batch: how many records this input gave it and how it went (for backpressure).

@@ -3,13 +3,16 @@
 //! As in Spark, a receiver's [`on_start`](Receiver::on_start) must not block: it starts its own
 //! thread that loops while [`ReceiverContext::is_stopped`] is false and stores what it reads.
 //! The runtime cuts stored records into a block every block interval; each block is one
-//! partition of the next batch.
+//! partition of the next batch. What a receiver holds (stored, cut, and in batches not yet
+//! processed) is bounded by `receiver_max_buffered_bytes`: past it, stores wait.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::batch::{Batch, Data, Executor};
+use crate::error::{Error, Result};
 use crate::metrics::Counters;
 use crate::source::InputSource;
 use crate::source::rate::{PidEstimator, RateLimiter};
@@ -49,10 +52,13 @@ pub trait Receiver: Send + 'static {
     type Item: Data;
 
     /// Starts receiving: spawn a thread that stores records through `ctx`; must not block.
+    /// A panic here is a receiver failure: it is reported, and the receiver restarted with
+    /// back-off, until `StreamingConf::receiver_max_failures` fails the job.
     fn on_start(&mut self, ctx: ReceiverContext<Self::Item>);
 
     /// Stops receiving: release what `on_start` opened. Threads it started see
-    /// `is_stopped()` turn true.
+    /// `is_stopped()` turn true. A panic here is reported and does not stop the runtime from
+    /// finishing the receiver.
     fn on_stop(&mut self);
 
     /// The receiver's name in logs and errors (its kind and address).
@@ -62,6 +68,33 @@ pub trait Receiver: Send + 'static {
             .next()
             .unwrap_or("receiver")
             .to_owned()
+    }
+
+    /// The bytes one record holds in memory, counted against
+    /// `StreamingConf::receiver_max_buffered_bytes`. The default, `size_of` the record, is
+    /// right for numbers and plain structs; override it when records own heap memory.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    ///
+    /// struct Lines;
+    ///
+    /// impl Receiver for Lines {
+    ///     type Item = String;
+    ///     fn on_start(&mut self, _ctx: ReceiverContext<String>) {}
+    ///     fn on_stop(&mut self) {}
+    ///     fn record_bytes(line: &String) -> usize {
+    ///         std::mem::size_of::<String>() + line.capacity()
+    ///     }
+    /// }
+    ///
+    /// assert_eq!(Lines::record_bytes(&"abc".to_owned()), 27);
+    /// ```
+    fn record_bytes(record: &Self::Item) -> usize
+    where
+        Self: Sized,
+    {
+        std::mem::size_of_val(record)
     }
 }
 
@@ -85,48 +118,116 @@ impl<T: Data> ReceiverContext<T> {
         ReceiverContext { state, generation }
     }
 
-    /// Stores one record (waits when a rate limit is set and reached).
+    /// Stores one record, into the block being filled (Spark's unreliable `store(item)`: a
+    /// crash before the block is cut loses it). Waits while a rate limit is reached or the
+    /// receiver holds `receiver_max_buffered_bytes`.
     pub fn store(&self, item: T) {
-        if let Some(l) = &self.state.limiter {
-            l.acquire(1);
-        }
-        self.state
-            .buffer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(item);
-        self.state.note_stored(1);
+        let bytes = self.state.bytes_of(&item);
+        self.state.admit(1, bytes, || self.is_stopped());
+        self.state.push(std::iter::once(item), 1, bytes, 0);
     }
 
-    /// Stores many records at once (cheaper than one by one).
+    /// Stores many records at once (cheaper than one by one), into the block being filled;
+    /// waits as [`store`](Self::store) does.
     pub fn store_many(&self, items: impl IntoIterator<Item = T>) {
+        self.store_counted(items.into_iter().collect(), 0);
+    }
+
+    /// Stores `items` as a block of their own and returns once the block is safe, as Spark's
+    /// reliable `store(ArrayBuffer)`: with the write-ahead log on, once it is appended and
+    /// synced. Acknowledge your source only after `Ok`. On `Err` the records are not kept and
+    /// the receiver failed: it is restarted (its threads see `is_stopped()`) and reads them
+    /// again from the source, until `receiver_max_failures` fails the job.
+    /// Records stored before with `store`/`store_many` go into a block before these.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    ///
+    /// struct Acked;
+    ///
+    /// impl Receiver for Acked {
+    ///     type Item = u64;
+    ///     fn on_start(&mut self, ctx: ReceiverContext<u64>) {
+    ///         std::thread::spawn(move || {
+    ///             let mut next = 0;
+    ///             while !ctx.is_stopped() {
+    ///                 let batch: Vec<u64> = (next..next + 10).collect();
+    ///                 match ctx.store_reliably(batch) {
+    ///                     Ok(()) => next += 10, // acknowledge the source here
+    ///                     Err(_) => return,     // not acknowledged; restarted by the runtime
+    ///                 }
+    ///                 std::thread::sleep(std::time::Duration::from_millis(10));
+    ///             }
+    ///         });
+    ///     }
+    ///     fn on_stop(&mut self) {}
+    /// }
+    ///
+    /// let ssc = StreamingContext::new(StreamingConf::new("acked").master("local[2]"), Milliseconds(100))?;
+    /// ssc.receiver_stream(Acked).count().print(1)?;
+    /// # Ok::<(), cargo_stream_runtime::Error>(())
+    /// ```
+    pub fn store_reliably(&self, items: impl IntoIterator<Item = T>) -> Result<()> {
         let items: Vec<T> = items.into_iter().collect();
+        if items.is_empty() {
+            return Ok(());
+        }
+        let n = items.len() as u64;
+        let bytes = items.iter().map(|i| self.state.bytes_of(i)).sum();
+        self.state.admit(n, bytes, || self.is_stopped());
+        match self.state.cut_with(items, bytes) {
+            Ok(()) => {
+                self.state.note_stored(n);
+                Ok(())
+            }
+            Err(e) => {
+                self.state.release(bytes);
+                // A failure, as a block the log refused at a cut: counted, and the receiver
+                // restarted to read the records again from its source.
+                self.fail(format!(
+                    "the write-ahead log did not take a block of {n} records: {e}"
+                ));
+                Err(Error::Source {
+                    source_name: self.state.name.clone(),
+                    message: format!(
+                        "{n} records were not stored, so they must not be acknowledged: {e}"
+                    ),
+                })
+            }
+        }
+    }
+
+    /// Stores `items`, of which `non_utf8` were decoded with replacement characters.
+    pub(crate) fn store_counted(&self, items: Vec<T>, non_utf8: u64) {
         if items.is_empty() {
             return;
         }
-        if let Some(l) = &self.state.limiter {
-            l.acquire(items.len() as u64);
-        }
         let n = items.len() as u64;
-        {
-            let mut buf = self.state.buffer.lock().unwrap_or_else(|p| p.into_inner());
-            if buf.is_empty() {
-                *buf = items;
-            } else {
-                buf.extend(items);
-            }
-        }
-        self.state.note_stored(n);
+        let bytes = items.iter().map(|i| self.state.bytes_of(i)).sum();
+        self.state.admit(n, bytes, || self.is_stopped());
+        self.state.push(items, n, bytes, non_utf8);
     }
 
     /// Asks the runtime to stop this receiver and start it again after a back-off delay
-    /// (for example after a lost connection); `reason` is logged.
+    /// (for example after a lost connection); `reason` is logged. Such restarts are not
+    /// failures: they never fail the job.
     pub fn restart(&self, reason: impl Into<String>) {
         if self.is_stopped() {
             return;
         }
         let mut c = self.state.control.lock().unwrap_or_else(|p| p.into_inner());
         c.restart = Some(reason.into());
+        self.state.wake.notify_all();
+    }
+
+    /// Reports a failure of the receiver's own thread: counted against
+    /// `receiver_max_failures`, and the receiver restarted.
+    pub(crate) fn fail(&self, reason: impl Into<String>) {
+        if self.is_stopped() {
+            return;
+        }
+        let mut c = self.state.control.lock().unwrap_or_else(|p| p.into_inner());
+        c.failure = Some(reason.into());
         self.state.wake.notify_all();
     }
 
@@ -149,27 +250,70 @@ impl<T: Data> ReceiverContext<T> {
         self.state.stop_requested.load(Ordering::SeqCst)
             || self.state.generation.load(Ordering::SeqCst) != self.generation
     }
-
-    /// Counts a line skipped because it was not UTF-8 (logged once per receiver start).
-    pub(crate) fn skipped_non_utf8(&self, n: u64) {
-        Counters::add(&self.state.counters.non_utf8_lines, n);
-    }
 }
 
 #[derive(Default)]
 pub(crate) struct Control {
     pub(crate) restart: Option<String>,
+    /// A failure of the receiver's thread (counted, unlike `restart`).
+    pub(crate) failure: Option<String>,
     pub(crate) errors: Vec<String>,
 }
+
+/// What the memory bound and the batch metrics need to know of stored records.
+#[derive(Debug, Default, Clone, Copy)]
+struct Meta {
+    bytes: u64,
+    non_utf8: u64,
+}
+
+impl Meta {
+    fn add(&mut self, other: Meta) {
+        self.bytes += other.bytes;
+        self.non_utf8 += other.non_utf8;
+    }
+}
+
+/// Records stored since the last cut.
+struct Buffer<T> {
+    records: Vec<T>,
+    meta: Meta,
+}
+
+impl<T> Default for Buffer<T> {
+    fn default() -> Self {
+        Buffer {
+            records: Vec::new(),
+            meta: Meta::default(),
+        }
+    }
+}
+
+/// A block cut, with its sequence number, not yet in the log.
+struct Cut<T> {
+    seq: u64,
+    records: Vec<T>,
+    meta: Meta,
+}
+
+/// How long a store waiting for memory sleeps before it looks at `is_stopped` again.
+const ROOM_POLL: Duration = Duration::from_millis(100);
 
 /// Everything one receiver shares with the runtime: its buffer, its cut blocks and its controls.
 pub(crate) struct ReceiverState<T> {
     pub(crate) name: String,
-    pub(crate) buffer: Mutex<Vec<T>>,
+    buffer: Mutex<Buffer<T>>,
+    /// A cut block the write-ahead log has not taken yet: retried at each cut, never given
+    /// to a batch before it is logged. Its lock orders cuts (sequence numbers, log appends).
+    pending: Mutex<Option<Cut<T>>>,
     /// Cut blocks not yet allocated to a batch, with their sequence numbers.
     pub(crate) blocks: Mutex<VecDeque<(u64, Vec<T>)>>,
+    /// Sizes of the cut blocks not yet allocated (none for blocks replayed from the log).
+    block_meta: Mutex<HashMap<u64, Meta>>,
     pub(crate) next_seq: AtomicU64,
     allocated: Mutex<BTreeMap<Time, Vec<Vec<T>>>>,
+    /// Sizes of the batches allocated and not yet processed.
+    by_batch: Mutex<BTreeMap<Time, Meta>>,
     /// The write-ahead log, for receivers whose records can be encoded.
     pub(crate) log: Option<ReceiverLog<T>>,
     pub(crate) control: Mutex<Control>,
@@ -182,6 +326,14 @@ pub(crate) struct ReceiverState<T> {
     pub(crate) limiter: Option<RateLimiter>,
     /// With backpressure on, the estimator that sets the limiter's rate.
     estimator: Option<PidEstimator>,
+    /// Bytes held: buffer, pending and cut blocks, allocated batches not yet processed.
+    held: AtomicU64,
+    /// The bound on `held` (`receiver_max_buffered_bytes`).
+    max_held: AtomicU64,
+    room: Condvar,
+    room_lock: Mutex<()>,
+    warned_full: AtomicBool,
+    record_bytes: OnceLock<fn(&T) -> usize>,
     pub(crate) counters: Arc<Counters>,
     exec: Arc<OnceLock<Executor>>,
 }
@@ -198,9 +350,12 @@ impl<T: Data> ReceiverState<T> {
         ReceiverState {
             name,
             buffer: Mutex::default(),
+            pending: Mutex::default(),
             blocks: Mutex::default(),
+            block_meta: Mutex::default(),
             next_seq: AtomicU64::new(1),
             allocated: Mutex::default(),
+            by_batch: Mutex::default(),
             log,
             control: Mutex::default(),
             wake: Condvar::new(),
@@ -214,9 +369,120 @@ impl<T: Data> ReceiverState<T> {
                 (None, None) => None,
             },
             estimator: backpressure.map(PidEstimator::new),
+            held: AtomicU64::new(0),
+            max_held: AtomicU64::new(u64::MAX),
+            room: Condvar::new(),
+            room_lock: Mutex::new(()),
+            warned_full: AtomicBool::new(false),
+            record_bytes: OnceLock::new(),
             counters,
             exec,
         }
+    }
+
+    /// Settings the supervisor applies before the first start: the memory bound, the
+    /// backpressure initial rate, and how to size a record.
+    pub(crate) fn configure(
+        &self,
+        max_held_bytes: u64,
+        initial_rate: Option<u64>,
+        record_bytes: fn(&T) -> usize,
+    ) {
+        self.max_held.store(max_held_bytes, Ordering::SeqCst);
+        if let (Some(rate), Some(limiter), Some(_)) = (initial_rate, &self.limiter, &self.estimator)
+        {
+            limiter.set_rate(rate);
+        }
+        let _ = self.record_bytes.set(record_bytes);
+    }
+
+    fn bytes_of(&self, item: &T) -> u64 {
+        self.record_bytes
+            .get()
+            .map_or(std::mem::size_of::<T>(), |f| f(item)) as u64
+    }
+
+    /// Waits for the rate limit, then for room under the memory bound (or a stop), and
+    /// counts `bytes` as held. A receiver holding nothing may store one oversized chunk.
+    fn admit(&self, records: u64, bytes: u64, stopped: impl Fn() -> bool) {
+        if let Some(l) = &self.limiter {
+            l.acquire(records);
+        }
+        let max = self.max_held.load(Ordering::Relaxed);
+        // Room under the bound: taken without the lock (the compare-and-swap keeps stores
+        // racing here within the bound; one racing the slow path below may pass it by a chunk).
+        if self
+            .held
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |h| {
+                (h.saturating_add(bytes) <= max).then(|| h + bytes)
+            })
+            .is_ok()
+        {
+            return;
+        }
+        let mut guard = self.room_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut waiting_since: Option<Instant> = None;
+        loop {
+            let held = self.held.load(Ordering::SeqCst);
+            // On a stop, what the receiver read is kept rather than dropped: one chunk more.
+            if held == 0 || held.saturating_add(bytes) <= max || stopped() {
+                break;
+            }
+            if waiting_since.is_none() {
+                waiting_since = Some(Instant::now());
+                Counters::add(&self.counters.receiver_memory_waits, 1);
+                if !self.warned_full.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        receiver = %self.name,
+                        held_bytes = held,
+                        max_bytes = max,
+                        "receiver holds {held} bytes, its bound `receiver_max_buffered_bytes`: it stops reading until batches are processed (logged once)"
+                    );
+                }
+            }
+            guard = self
+                .room
+                .wait_timeout(guard, ROOM_POLL)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        self.held.fetch_add(bytes, Ordering::SeqCst);
+        drop(guard);
+        if let Some(since) = waiting_since {
+            tracing::debug!(receiver = %self.name, waited_ms = since.elapsed().as_millis() as u64, "store waited for memory");
+        }
+    }
+
+    /// Frees `bytes` of the bound and wakes the stores waiting for room.
+    fn release(&self, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        let _ = self
+            .held
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |h| {
+                Some(h.saturating_sub(bytes))
+            });
+        let _guard = self.room_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.room.notify_all();
+    }
+
+    /// Bytes held now (for tests and logs).
+    #[cfg(test)]
+    fn held(&self) -> u64 {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    fn push(&self, items: impl IntoIterator<Item = T>, n: u64, bytes: u64, non_utf8: u64) {
+        {
+            let mut buf = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
+            buf.records.extend(items);
+            buf.meta.add(Meta { bytes, non_utf8 });
+        }
+        if non_utf8 > 0 {
+            Counters::add(&self.counters.non_utf8_lines, non_utf8);
+        }
+        self.note_stored(n);
     }
 
     fn note_stored(&self, n: u64) {
@@ -225,28 +491,87 @@ impl<T: Data> ReceiverState<T> {
     }
 
     /// Moves what was stored since the last cut into a block (one future partition).
-    /// With the write-ahead log on, the block is on disk before any batch can take it; when
-    /// the log fails, the records go back to the front of the buffer (no batch takes them)
-    /// and the error is returned.
-    pub(crate) fn cut_block(&self) -> crate::Result<()> {
-        let block = std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|p| p.into_inner()));
-        if block.is_empty() {
+    /// With the write-ahead log on, the block is on disk before any batch can take it: a
+    /// block the log refused stays pending (in memory, never given to a batch) and is
+    /// retried at the next cut, and the error is returned for the supervisor to act on.
+    pub(crate) fn cut_block(&self) -> Result<()> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        self.cut_locked(&mut pending)
+    }
+
+    fn cut_locked(&self, pending: &mut Option<Cut<T>>) -> Result<()> {
+        // A block the log refused goes first, under its sequence number.
+        self.log_and_queue(pending)?;
+        let buf = std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|p| p.into_inner()));
+        if buf.records.is_empty() {
             return Ok(());
         }
-        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
-        if let Some(log) = &self.log
-            && let Err(e) = log.append(&self.name, seq, &block)
-        {
-            let mut buffer = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
-            let newer = std::mem::replace(&mut *buffer, block);
-            buffer.extend(newer);
-            return Err(e);
+        *pending = Some(Cut {
+            seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
+            records: buf.records,
+            meta: buf.meta,
+        });
+        self.log_and_queue(pending)
+    }
+
+    /// Puts records in the buffer as a store would, without waiting (for tests).
+    #[cfg(test)]
+    pub(crate) fn buffer_records(&self, items: impl IntoIterator<Item = T>) {
+        let items: Vec<T> = items.into_iter().collect();
+        let n = items.len() as u64;
+        self.push(items, n, 0, 0);
+    }
+
+    /// Cuts the buffer, then makes `items` a block of their own, both logged.
+    fn cut_with(&self, items: Vec<T>, bytes: u64) -> Result<()> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        self.cut_locked(&mut pending)?;
+        *pending = Some(Cut {
+            seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
+            records: items,
+            meta: Meta { bytes, non_utf8: 0 },
+        });
+        let logged = self.log_and_queue(&mut pending);
+        if logged.is_err() {
+            // The caller keeps these records and sends them again: the block is dropped
+            // (its sequence number stays unused).
+            *pending = None;
         }
+        logged
+    }
+
+    fn log_and_queue(&self, pending: &mut Option<Cut<T>>) -> Result<()> {
+        let Some(cut) = pending.as_ref() else {
+            return Ok(());
+        };
+        if let Some(log) = &self.log {
+            log.append(&self.name, cut.seq, &cut.records)?;
+        }
+        let cut = pending.take().expect("checked above");
+        self.block_meta
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(cut.seq, cut.meta);
         self.blocks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push_back((seq, block));
+            .push_back((cut.seq, cut.records));
         Ok(())
+    }
+
+    /// Records stored but in no block yet, or in a block the log has not taken.
+    pub(crate) fn unqueued_records(&self) -> usize {
+        self.buffer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .records
+            .len()
+            + self
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map_or(0, |c| c.records.len())
     }
 
     /// The batch at `time`: one partition per block allocated to it.
@@ -277,13 +602,34 @@ impl<T: Data> InputSource for ReceiverState<T> {
         if let (Some(log), Some((last, _))) = (&self.log, taken.last()) {
             log.allocated(time, *last);
         }
+        let mut meta = Meta::default();
+        {
+            let mut sizes = self.block_meta.lock().unwrap_or_else(|p| p.into_inner());
+            for (seq, _) in &taken {
+                if let Some(m) = sizes.remove(seq) {
+                    meta.add(m);
+                }
+            }
+        }
         let blocks: Vec<Vec<T>> = taken.into_iter().map(|(_, b)| b).collect();
         let n = blocks.iter().map(|b| b.len() as u64).sum();
         self.allocated
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(time, blocks);
+        self.by_batch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(time, meta);
         n
+    }
+
+    fn non_utf8_records(&self, time: Time) -> u64 {
+        self.by_batch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&time)
+            .map_or(0, |m| m.non_utf8)
     }
 
     fn forget(&self, time: Time) {
@@ -291,6 +637,13 @@ impl<T: Data> InputSource for ReceiverState<T> {
             &mut self.allocated.lock().unwrap_or_else(|p| p.into_inner()),
             time,
         );
+        // The batches up to `time` are processed: their memory is free again.
+        let done = {
+            let mut by_batch = self.by_batch.lock().unwrap_or_else(|p| p.into_inner());
+            let rest = by_batch.split_off(&Time(time.0 + 1));
+            std::mem::replace(&mut *by_batch, rest)
+        };
+        self.release(done.values().map(|m| m.bytes).sum());
     }
 
     fn on_batch_completed(&self, time: Time, records: u64, processing_ms: u64, scheduling_ms: u64) {
@@ -300,5 +653,75 @@ impl<T: Data> InputSource for ReceiverState<T> {
             limiter.set_rate(rate as u64);
             tracing::debug!(receiver = %self.name, rate = limiter.rate(), "backpressure: new receive rate");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(max_held: u64) -> Arc<ReceiverState<String>> {
+        let s = Arc::new(ReceiverState::new(
+            "test".into(),
+            None,
+            None,
+            Arc::default(),
+            Arc::default(),
+            None,
+        ));
+        s.configure(max_held, None, |l: &String| l.len());
+        s
+    }
+
+    #[test]
+    fn stores_wait_at_the_memory_bound_until_a_processed_batch_frees_it() {
+        let s = state(10);
+        let ctx = ReceiverContext::new(s.clone(), 0);
+        ctx.store("12345".into());
+        ctx.store("12345".into());
+        assert_eq!(s.held(), 10);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let c2 = ctx.clone();
+        std::thread::spawn(move || {
+            c2.store("x".into());
+            tx.send(()).unwrap();
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "the store waits: the receiver holds its bound"
+        );
+        s.cut_block().unwrap();
+        s.allocate(Time(100));
+        assert!(
+            rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "allocated but unprocessed batches still count"
+        );
+        assert!(s.compute(Time(100)).is_none(), "no executor in this test");
+        s.forget(Time(100));
+        rx.recv_timeout(Duration::from_secs(2))
+            .expect("a processed batch frees room");
+        assert_eq!(s.held(), 1);
+        assert_eq!(s.counters.snapshot().receiver_memory_waits, 1);
+    }
+
+    #[test]
+    fn a_stop_releases_a_waiting_store_and_keeps_its_records() {
+        let s = state(4);
+        let ctx = ReceiverContext::new(s.clone(), 0);
+        ctx.store("1234".into());
+        let c2 = ctx.clone();
+        let t = std::thread::spawn(move || c2.store("5".into()));
+        std::thread::sleep(Duration::from_millis(50));
+        s.stop_requested.store(true, Ordering::SeqCst);
+        t.join().unwrap();
+        assert_eq!(s.unqueued_records(), 2);
+    }
+
+    #[test]
+    fn an_oversized_chunk_is_admitted_when_nothing_is_held() {
+        let s = state(4);
+        let ctx = ReceiverContext::new(s.clone(), 0);
+        ctx.store_many(vec!["123456".to_owned()]);
+        assert_eq!(s.held(), 6);
     }
 }

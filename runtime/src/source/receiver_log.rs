@@ -232,7 +232,7 @@ mod tests {
 
     /// Stores `n` and gives it a batch of its own at `t` seconds.
     fn batch(r: &ReceiverState<u64>, t: u64, n: u64) {
-        r.buffer.lock().unwrap().push(n);
+        r.buffer_records([n]);
         r.cut_block().unwrap();
         r.allocate(Time(t * 1000));
     }
@@ -265,12 +265,12 @@ mod tests {
     }
 
     #[test]
-    fn a_block_the_log_refuses_stays_in_the_buffer_and_is_logged_at_the_next_cut() {
+    fn a_block_the_log_refuses_stays_pending_and_is_logged_first_at_the_next_cut() {
         let _serial = fail::FailScenario::setup();
         let dir = tempfile::tempdir().unwrap();
         let r = receiver();
         r.enable(dir.path()).unwrap();
-        r.buffer.lock().unwrap().extend([1, 2]);
+        r.buffer_records([1, 2]);
         fail::cfg("wal::append", "return").unwrap();
         let err = r.cut_block().unwrap_err().to_string();
         fail::remove("wal::append");
@@ -279,15 +279,16 @@ mod tests {
             "{err}"
         );
         assert!(r.blocks.lock().unwrap().is_empty(), "no batch may take it");
-        r.buffer.lock().unwrap().push(3);
+        r.buffer_records([3]);
         r.cut_block().unwrap();
-        let blocks: Vec<Vec<u64>> = r
-            .blocks
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, b)| b.clone())
-            .collect();
-        assert_eq!(blocks, vec![vec![1, 2, 3]]);
+        let blocks: Vec<(u64, Vec<u64>)> = r.blocks.lock().unwrap().iter().cloned().collect();
+        assert_eq!(
+            blocks,
+            vec![(1, vec![1, 2]), (2, vec![3])],
+            "the refused block keeps its place and number"
+        );
+        let wal = Wal::open(wal::dir_for(dir.path(), "0-numbers")).unwrap();
+        let logged: Vec<u64> = wal.replay(0).unwrap().iter().map(|(s, _)| *s).collect();
+        assert_eq!(logged, vec![1, 2]);
     }
 }

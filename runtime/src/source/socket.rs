@@ -1,5 +1,7 @@
 //! `socket_text_stream`: a receiver of UTF-8 lines from a TCP server, reconnecting with
-//! back-off when the server is absent or closes the connection.
+//! back-off when the server is absent or closes the connection. Lines that are not valid
+//! UTF-8 are kept with U+FFFD in place of the bad bytes (as Spark's decoder does), counted and
+//! logged with the server's address and the line number.
 
 use std::io::{ErrorKind, Read};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -23,7 +25,20 @@ impl Receiver for SocketReceiver {
         let (host, port) = (self.host.clone(), self.port);
         let spawned = std::thread::Builder::new()
             .name(format!("socket-{host}:{port}"))
-            .spawn(move || receive(&host, port, &ctx));
+            .spawn(move || {
+                // A panic here would leave the receiver started but reading nothing.
+                let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    receive(&host, port, &ctx)
+                }));
+                if let Err(panic) = read {
+                    let what = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                        .unwrap_or_default();
+                    ctx.fail(format!("the reader of {host}:{port} panicked: {what}"));
+                }
+            });
         if let Err(e) = spawned {
             tracing::error!("could not start the socket reader thread: {e}");
         }
@@ -36,7 +51,15 @@ impl Receiver for SocketReceiver {
     fn name(&self) -> String {
         format!("socket_text_stream({}:{})", self.host, self.port)
     }
+
+    /// A line's bytes, its `String`, and the allocator's bookkeeping for one allocation.
+    fn record_bytes(line: &String) -> usize {
+        std::mem::size_of::<String>() + line.capacity() + ALLOCATION_OVERHEAD
+    }
 }
+
+/// What one heap allocation costs beyond its bytes (glibc: a 16-byte header and alignment).
+const ALLOCATION_OVERHEAD: usize = 16;
 
 fn receive(host: &str, port: u16, ctx: &ReceiverContext<String>) {
     let mut stream = match connect(host, port) {
@@ -49,7 +72,7 @@ fn receive(host: &str, port: u16, ctx: &ReceiverContext<String>) {
             "could not set a read timeout on {host}:{port}: {e}"
         ));
     }
-    let mut lines = LineSplitter::default();
+    let mut lines = LineSplitter::new(format!("{host}:{port}"));
     let mut buf = vec![0u8; 256 * 1024];
     while !ctx.is_stopped() {
         match stream.read(&mut buf) {
@@ -83,16 +106,32 @@ fn connect(host: &str, port: u16) -> std::io::Result<TcpStream> {
 }
 
 /// Cuts a byte stream into lines, keeping a partial line across reads; lines that are not
-/// UTF-8 are counted and skipped.
-#[derive(Default)]
+/// UTF-8 are decoded with replacement characters, counted and logged.
 pub(crate) struct LineSplitter {
+    /// Where the bytes come from (`host:port`), for warnings.
+    origin: String,
     partial: Vec<u8>,
-    warned: bool,
+    /// Lines read so far on this connection.
+    line_no: u64,
+    warned: u64,
 }
 
+/// Non-UTF-8 lines logged one by one per connection; further ones are only counted.
+const WARN_LINES: u64 = 10;
+
 impl LineSplitter {
+    pub(crate) fn new(origin: String) -> Self {
+        LineSplitter {
+            origin,
+            partial: Vec::new(),
+            line_no: 0,
+            warned: 0,
+        }
+    }
+
     pub(crate) fn push(&mut self, bytes: &[u8], ctx: &ReceiverContext<String>) {
         let mut out = Vec::new();
+        let mut replaced = 0;
         let mut rest = bytes;
         while let Some(i) = memchr::memchr(b'\n', rest) {
             let line = if self.partial.is_empty() {
@@ -101,37 +140,57 @@ impl LineSplitter {
                 self.partial.extend_from_slice(&rest[..i]);
                 &self.partial[..]
             };
-            match decode(line) {
-                Some(s) => out.push(s),
-                None => self.skip(ctx),
+            self.line_no += 1;
+            let (s, bad) = decode(line);
+            if bad {
+                replaced += 1;
+                self.warn(ctx);
             }
+            out.push(s);
             self.partial.clear();
             rest = &rest[i + 1..];
         }
         self.partial.extend_from_slice(rest);
-        ctx.store_many(out);
+        ctx.store_counted(out, replaced);
     }
 
     /// Stores a last line that had no newline.
     pub(crate) fn finish(&mut self, ctx: &ReceiverContext<String>) {
         if !self.partial.is_empty() {
-            match decode(&std::mem::take(&mut self.partial)) {
-                Some(s) => ctx.store(s),
-                None => self.skip(ctx),
+            self.line_no += 1;
+            let (s, bad) = decode(&std::mem::take(&mut self.partial));
+            if bad {
+                self.warn(ctx);
             }
+            ctx.store_counted(vec![s], u64::from(bad));
         }
     }
 
-    fn skip(&mut self, ctx: &ReceiverContext<String>) {
-        ctx.skipped_non_utf8(1);
-        if !self.warned {
-            self.warned = true;
-            tracing::warn!(receiver = %ctx.state.name, "skipped a line that is not UTF-8 (counted; further ones are not logged)");
+    fn warn(&mut self, ctx: &ReceiverContext<String>) {
+        self.warned += 1;
+        if self.warned <= WARN_LINES {
+            tracing::warn!(
+                receiver = %ctx.state.name,
+                from = %self.origin,
+                line = self.line_no,
+                "line {} from {} is not valid UTF-8: kept with U+FFFD replacement characters{}",
+                self.line_no,
+                self.origin,
+                if self.warned == WARN_LINES {
+                    " (further ones on this connection are counted, not logged)"
+                } else {
+                    ""
+                }
+            );
         }
     }
 }
 
-fn decode(line: &[u8]) -> Option<String> {
+/// The line without its `\r`, decoded; true when bytes had to be replaced.
+fn decode(line: &[u8]) -> (String, bool) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    std::str::from_utf8(line).ok().map(str::to_owned)
+    match String::from_utf8_lossy(line) {
+        std::borrow::Cow::Borrowed(s) => (s.to_owned(), false),
+        std::borrow::Cow::Owned(s) => (s, true),
+    }
 }

@@ -65,3 +65,62 @@ fn a_feed_twice_the_sustainable_rate_keeps_delay_bounded() {
         "buffered records stay bounded: {received} received, {processed} processed"
     );
 }
+
+/// Stores chunks of 100 as fast as the runtime lets it.
+struct Firehose;
+
+impl Receiver for Firehose {
+    type Item = u32;
+    fn on_start(&mut self, ctx: ReceiverContext<u32>) {
+        std::thread::spawn(move || {
+            while !ctx.is_stopped() {
+                ctx.store_many(vec![1u32; 100]);
+            }
+        });
+    }
+    fn on_stop(&mut self) {}
+}
+
+#[test]
+fn the_initial_rate_holds_until_the_estimator_has_batches() {
+    let conf = StreamingConf::new("t")
+        .master("local[2]")
+        .stop_on_signal(false)
+        .backpressure(true)
+        .backpressure_initial_rate(2_000);
+    let ssc = StreamingContext::new(conf, Milliseconds(200)).unwrap();
+    let batches = Batches::default();
+    ssc.add_streaming_listener(batches.clone());
+    ssc.receiver_stream(Firehose)
+        .foreach_rdd(|b, _| {
+            b.count();
+        })
+        .unwrap();
+    ssc.start().unwrap();
+    assert!(crate::support::wait_for(10, || {
+        batches
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b.num_records > 0)
+            .count()
+            >= 2
+    }));
+    ssc.stop(false).unwrap();
+    let first: Vec<u64> = batches
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| b.num_records > 0)
+        .take(2)
+        .map(|b| b.num_records)
+        .collect();
+    // 2 000 records/s for a 200 ms batch, plus one chunk; without the initial rate the
+    // first batches take whatever the receiver stores, millions of records.
+    assert!(
+        first.iter().all(|n| *n <= 400 + 100),
+        "first batches {first:?}"
+    );
+}

@@ -4,6 +4,8 @@ mod backpressure;
 mod conformance;
 mod faults;
 mod lifecycle;
+mod memory;
 mod outputs;
+mod receiver_failures;
 mod sources;
 mod support;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cargo_stream_runtime::prelude::*;
 
-use crate::support::{LineServer, collect, context, wait_for};
+use crate::support::{Batches, LineServer, collect, context, wait_for};
 
 #[test]
 fn socket_receiver_reconnects_until_the_server_comes_and_after_it_closes() {
@@ -48,27 +48,42 @@ fn socket_receiver_reconnects_until_the_server_comes_and_after_it_closes() {
 }
 
 #[test]
-fn socket_lines_that_are_not_utf8_are_counted_and_skipped() {
+fn socket_lines_that_are_not_utf8_are_kept_with_replacement_characters_and_counted() {
     let mut payload = b"good\r\n".to_vec();
     payload.extend_from_slice(b"bad \xff\xfe\n");
-    payload.extend_from_slice(b"also good\nlast without newline");
+    payload.extend_from_slice(b"also good\nlast \xe9 without newline");
     let server = LineServer::start(payload);
     let ssc = context(100);
+    let batches = Batches::default();
+    ssc.add_streaming_listener(batches.clone());
     let lines = collect(&ssc.socket_text_stream("127.0.0.1", server.port));
     ssc.start().unwrap();
-    assert!(wait_for(10, || lines.lock().unwrap().len() == 2
+    assert!(wait_for(10, || lines.lock().unwrap().len() == 3
         && ssc.counters().non_utf8_lines == 1));
     server.close();
     assert!(
-        wait_for(10, || lines.lock().unwrap().len() == 3),
+        wait_for(10, || lines.lock().unwrap().len() == 4),
         "the unterminated last line is kept on close"
     );
     ssc.stop(true).unwrap();
     assert_eq!(
         *lines.lock().unwrap(),
-        vec!["good", "also good", "last without newline"]
+        vec![
+            "good",
+            "bad \u{fffd}\u{fffd}",
+            "also good",
+            "last \u{fffd} without newline"
+        ]
     );
-    assert_eq!(ssc.counters().non_utf8_lines, 1);
+    assert_eq!(ssc.counters().non_utf8_lines, 2);
+    let in_batches: u64 = batches
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| b.non_utf8_records)
+        .sum();
+    assert_eq!(in_batches, 2, "each replaced line is counted in its batch");
 }
 
 #[test]
@@ -76,6 +91,8 @@ fn text_file_stream_reads_each_new_file_once_and_ignores_old_and_hidden_ones() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("old.txt"), "old\n").unwrap();
     let ssc = context(100);
+    let batches = Batches::default();
+    ssc.add_streaming_listener(batches.clone());
     let lines = collect(&ssc.text_file_stream(dir.path()));
     ssc.start().unwrap();
     let staging = tempfile::tempdir().unwrap();
@@ -88,13 +105,26 @@ fn text_file_stream_reads_each_new_file_once_and_ignores_old_and_hidden_ones() {
     std::fs::write(dir.path().join(".b.txt.tmp"), "hidden\n").unwrap();
     assert!(wait_for(10, || lines.lock().unwrap().len() == 2));
     put("c.txt", b"c1\n\xff\xfe\nc3");
-    assert!(wait_for(10, || lines.lock().unwrap().len() == 4));
+    assert!(wait_for(10, || lines.lock().unwrap().len() == 5));
     std::thread::sleep(Duration::from_millis(300)); // a few more batches: nothing is read twice
     ssc.stop(true).unwrap();
     let mut got = lines.lock().unwrap().clone();
     got.sort();
-    assert_eq!(got, vec!["a1", "a2", "c1", "c3"]);
+    assert_eq!(got, vec!["a1", "a2", "c1", "c3", "\u{fffd}\u{fffd}"]);
     assert_eq!(ssc.counters().non_utf8_lines, 1);
+    let with_bad: Vec<(u64, u64)> = batches
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| b.non_utf8_records > 0)
+        .map(|b| (b.num_records, b.non_utf8_records))
+        .collect();
+    assert_eq!(
+        with_bad,
+        vec![(3, 1)],
+        "the batch that read c.txt counts its replaced line"
+    );
 }
 
 #[test]
