@@ -73,6 +73,7 @@ mod state;
 mod time;
 
 pub use batch::{Batch, Data, Key};
+pub use checkpoint::names::RESET_STATE_ENV;
 pub use clock::ManualClock;
 pub use conf::{DEPLOY_MODE_ENV, MASTER_ENV, Master, StreamingConf};
 pub use context::StreamingContext;

@@ -136,7 +136,7 @@ impl<K, V, S, M> StateSpec<K, V, S, M> {
 /// The stream `map_with_state` returns: the mapped records, plus the whole state each batch
 /// through [`state_snapshots`](Self::state_snapshots). Derefs to the mapped `DStream<M>`.
 pub struct MapWithStateDStream<K, S, M> {
-    mapped: DStream<M>,
+    pub(super) mapped: DStream<M>,
     store: Arc<Store<K, S>>,
     checkpoint_interval: Arc<Mutex<Option<Duration>>>,
 }

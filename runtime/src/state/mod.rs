@@ -2,7 +2,8 @@
 //! partitioned like the keys and checkpointed.
 
 mod map_with_state;
-mod store;
+mod name;
+pub(crate) mod store;
 mod update_state;
 
 pub use map_with_state::{MapWithStateDStream, State, StateSpec};

@@ -41,7 +41,7 @@ impl<K: Key + StateData, S: StateData> Store<K, S> {
         store
     }
 
-    fn load(&self, entries: impl Iterator<Item = (K, S, u64)>) {
+    pub(crate) fn load(&self, entries: impl Iterator<Item = (K, S, u64)>) {
         let mut parts = self.lock();
         let n = parts.len();
         parts.iter_mut().for_each(FxHashMap::clear);
@@ -76,6 +76,13 @@ impl<K: Key + StateData, S: StateData> Store<K, S> {
 impl<K: Key + StateData, S: StateData> Checkpointed for Store<K, S> {
     fn kind(&self) -> &'static str {
         self.kind
+    }
+
+    fn types(&self) -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("key", std::any::type_name::<K>()),
+            ("state", std::any::type_name::<S>()),
+        ]
     }
 
     fn save(&self, _time: Time) -> Result<Vec<u8>> {
