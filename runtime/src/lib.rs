@@ -83,7 +83,7 @@ pub use example::{example, example_every, example_with};
 pub use metrics::{BatchInfo, CounterSnapshot, ReceiverInfo, StreamingListener};
 pub use render::Render;
 pub use source::receiver::{Receiver, ReceiverContext};
-pub use state::{MapWithStateDStream, State, StateData, StateSpec};
+pub use state::{MapWithStateDStream, State, StateData, StateSpec, UpdateInput};
 pub use time::{Milliseconds, Minutes, Seconds, Time};
 
 /// The names a job needs: `use cargo_stream_runtime::prelude::*;`.

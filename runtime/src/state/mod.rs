@@ -7,6 +7,7 @@ pub(crate) mod store;
 mod update_state;
 
 pub use map_with_state::{MapWithStateDStream, State, StateSpec};
+pub use update_state::UpdateInput;
 
 /// What state and its keys must be: stream data that can be checkpointed.
 pub trait StateData: crate::batch::Data + serde::Serialize + serde::de::DeserializeOwned {}

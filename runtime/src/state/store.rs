@@ -2,6 +2,7 @@
 //! their checkpoint.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustc_hash::FxHashMap;
 
@@ -25,6 +26,9 @@ pub(crate) type Partition<K, S> = FxHashMap<K, Entry<S>>;
 pub(crate) struct Store<K, S> {
     pub(crate) kind: &'static str,
     pub(crate) parts: Mutex<Vec<Partition<K, S>>>,
+    /// Whether the state exists as Spark's previous state RDD does: computed at least once,
+    /// or restored from a checkpoint.
+    pub(crate) computed: AtomicBool,
 }
 
 impl<K: Key + StateData, S: StateData> Store<K, S> {
@@ -36,6 +40,7 @@ impl<K: Key + StateData, S: StateData> Store<K, S> {
                     .map(|_| FxHashMap::default())
                     .collect(),
             ),
+            computed: AtomicBool::new(false),
         };
         store.load(initial.into_iter().map(|(k, v)| (k, v, 0)));
         store
@@ -105,6 +110,7 @@ impl<K: Key + StateData, S: StateData> Checkpointed for Store<K, S> {
             ))
         })?;
         self.load(entries.into_iter());
+        self.computed.store(true, Ordering::SeqCst);
         Ok(())
     }
 }
