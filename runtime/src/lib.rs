@@ -72,7 +72,7 @@ pub mod sql;
 mod state;
 mod time;
 
-pub use batch::{Batch, Data, Key};
+pub use batch::{Batch, Data, Key, StaticBatch};
 pub use checkpoint::names::RESET_STATE_ENV;
 pub use clock::ManualClock;
 pub use conf::{DEPLOY_MODE_ENV, MASTER_ENV, Master, StreamingConf};

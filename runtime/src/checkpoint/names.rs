@@ -146,7 +146,12 @@ fn show_types(types: &[(String, String)]) -> String {
 impl Registry {
     /// Registers `part`, created by the code at `at`, carried by the node created next (whose
     /// index will be `nodes`).
-    fn register(&mut self, part: Arc<dyn Checkpointed>, at: &'static Location<'static>, nodes: usize) {
+    fn register(
+        &mut self,
+        part: Arc<dyn Checkpointed>,
+        at: &'static Location<'static>,
+        nodes: usize,
+    ) {
         let file = stable_file(at.file());
         let rank = 1 + self
             .parts
@@ -286,7 +291,11 @@ impl Registry {
     ) -> Result<()> {
         let kinds = |k: &mut dyn Iterator<Item = String>| k.collect::<Vec<_>>().join(", ");
         if self.parts.len() != saved.len()
-            || self.parts.iter().zip(&saved).any(|(p, (k, _))| p.kind() != k)
+            || self
+                .parts
+                .iter()
+                .zip(&saved)
+                .any(|(p, (k, _))| p.kind() != k)
         {
             return Err(refuse(format!(
                 "it was written by a different job: it holds [{}] but this job has [{}] (a checkpoint of format 1, from before states had names, is matched by position); use a new checkpoint directory for a changed job, or run the old job once with this runtime to rewrite it with names",
@@ -362,9 +371,10 @@ impl Registry {
                 .collect();
             if s.types != now {
                 let same = s.types.len() == now.len()
-                    && s.types.iter().zip(&now).all(|((r1, t1), (r2, t2))| {
-                        r1 == r2 && short_type(t1) == short_type(t2)
-                    });
+                    && s.types
+                        .iter()
+                        .zip(&now)
+                        .all(|((r1, t1), (r2, t2))| r1 == r2 && short_type(t1) == short_type(t2));
                 if !same {
                     return Err(refuse(format!(
                         "the type of state {} changed: the checkpoint holds {} but this job has {}; keep the old types, or {}",
@@ -399,9 +409,21 @@ impl Registry {
         {
             return Err(refuse(format!(
                 "it was written by a different job: none of its states [{}] is a state of this job [{}]; use a new checkpoint directory for a changed job, give the operations their old names with `.name(...)`, or drop the old states with `{RESET_STATE_ENV}={}`",
-                dropped.iter().map(|s| format!("`{}`", s.name)).collect::<Vec<_>>().join(", "),
-                self.parts.iter().map(|p| format!("`{}`", p.name)).collect::<Vec<_>>().join(", "),
-                dropped.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(","),
+                dropped
+                    .iter()
+                    .map(|s| format!("`{}`", s.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.parts
+                    .iter()
+                    .map(|p| format!("`{}`", p.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                dropped
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
             )));
         }
         for part in &self.parts {
@@ -464,7 +486,10 @@ mod tests {
         assert_eq!(stable_file("src/main.rs"), "main.rs");
         assert_eq!(stable_file("examples/src/bin/totals.rs"), "bin/totals.rs");
         assert_eq!(stable_file("/home/u/job/src/jobs/a.rs"), "jobs/a.rs");
-        assert_eq!(stable_file("runtime/tests/it/upgrade.rs"), "runtime/tests/it/upgrade.rs");
+        assert_eq!(
+            stable_file("runtime/tests/it/upgrade.rs"),
+            "runtime/tests/it/upgrade.rs"
+        );
         assert_eq!(stable_file("mysrc/main.rs"), "mysrc/main.rs");
     }
 

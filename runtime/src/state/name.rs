@@ -97,9 +97,6 @@ impl StreamingContext {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reset_state(&self, name: impl AsRef<str>) {
-        self.shared
-            .graph_mut()
-            .checkpointed
-            .reset(name.as_ref());
+        self.shared.graph_mut().checkpointed.reset(name.as_ref());
     }
 }

@@ -97,33 +97,34 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
         partitions: Option<usize>,
         initial: Vec<(K, S)>,
     ) -> DStream<(K, S)> {
-        let step = move |state: &mut Partition<K, S>, mut values: FxHashMap<K, Vec<V>>, time: Time| {
-            let keys: Vec<K> = state.keys().cloned().collect();
-            for k in keys {
-                let vals = values.remove(&k).unwrap_or_default();
-                let old = state.remove(&k).map(|e| e.value);
-                if let Some(value) = f(time, &k, vals, old) {
-                    state.insert(
-                        k,
-                        Entry {
-                            value,
-                            touched: time,
-                        },
-                    );
+        let step =
+            move |state: &mut Partition<K, S>, mut values: FxHashMap<K, Vec<V>>, time: Time| {
+                let keys: Vec<K> = state.keys().cloned().collect();
+                for k in keys {
+                    let vals = values.remove(&k).unwrap_or_default();
+                    let old = state.remove(&k).map(|e| e.value);
+                    if let Some(value) = f(time, &k, vals, old) {
+                        state.insert(
+                            k,
+                            Entry {
+                                value,
+                                touched: time,
+                            },
+                        );
+                    }
                 }
-            }
-            for (k, vals) in values {
-                if let Some(value) = f(time, &k, vals, None) {
-                    state.insert(
-                        k,
-                        Entry {
-                            value,
-                            touched: time,
-                        },
-                    );
+                for (k, vals) in values {
+                    if let Some(value) = f(time, &k, vals, None) {
+                        state.insert(
+                            k,
+                            Entry {
+                                value,
+                                touched: time,
+                            },
+                        );
+                    }
                 }
-            }
-        };
+            };
         self.update_state("update_state_by_key", partitions, initial, Arc::new(step))
     }
 
@@ -158,30 +159,26 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
     where
         I: IntoIterator<Item = (K, S)>,
     {
-        let step = move |state: &mut Partition<K, S>, mut values: FxHashMap<K, Vec<V>>, time: Time| {
-            let mut input: Vec<(K, Vec<V>, Option<S>)> =
-                Vec::with_capacity(state.len() + values.len());
-            for (k, e) in state.drain() {
-                let vals = values.remove(&k).unwrap_or_default();
-                input.push((k, vals, Some(e.value)));
-            }
-            input.extend(values.into_iter().map(|(k, vals)| (k, vals, None)));
-            for (k, value) in f(input.into_iter()) {
-                state.insert(
-                    k,
-                    Entry {
-                        value,
-                        touched: time,
-                    },
-                );
-            }
-        };
-        self.update_state(
-            "update_state_by_key",
-            partitions,
-            initial,
-            Arc::new(step),
-        )
+        let step =
+            move |state: &mut Partition<K, S>, mut values: FxHashMap<K, Vec<V>>, time: Time| {
+                let mut input: Vec<(K, Vec<V>, Option<S>)> =
+                    Vec::with_capacity(state.len() + values.len());
+                for (k, e) in state.drain() {
+                    let vals = values.remove(&k).unwrap_or_default();
+                    input.push((k, vals, Some(e.value)));
+                }
+                input.extend(values.into_iter().map(|(k, vals)| (k, vals, None)));
+                for (k, value) in f(input.into_iter()) {
+                    state.insert(
+                        k,
+                        Entry {
+                            value,
+                            touched: time,
+                        },
+                    );
+                }
+            };
+        self.update_state("update_state_by_key", partitions, initial, Arc::new(step))
     }
 
     /// The node of every form: shuffles the batch like the state, runs `step` on each

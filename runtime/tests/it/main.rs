@@ -5,5 +5,6 @@ mod conformance;
 mod lifecycle;
 mod outputs;
 mod sources;
+mod spark_api;
 mod support;
 mod upgrade;

@@ -175,7 +175,10 @@ fn a_changed_state_type_is_refused_by_name_until_it_is_reset() {
         .unwrap_err()
         .to_string();
     let name = "runtime/tests/it/upgrade.rs:update_state_by_key#1";
-    assert!(err.contains(&format!("the type of state `{name}`")), "{err}");
+    assert!(
+        err.contains(&format!("the type of state `{name}`")),
+        "{err}"
+    );
     assert!(
         err.contains("state `u64`") && err.contains("state `alloc::string::String`"),
         "{err}"
@@ -218,9 +221,7 @@ fn a_removed_operation_s_state_is_dropped_with_a_warning() {
         dir.path(),
         1,
         |ssc| {
-            let pairs = ssc
-                .queue_stream(words(&[&["a", "b"]]))
-                .map(|w| (w, 1u64));
+            let pairs = ssc.queue_stream(words(&[&["a", "b"]])).map(|w| (w, 1u64));
             let totals = pairs.update_state_by_key(sum).name("totals");
             totals.checkpoint(Seconds(1));
             let spec = StateSpec::function(|_: &String, v: Option<u64>, s: &mut State<u64>| {
@@ -257,10 +258,7 @@ fn a_removed_operation_s_state_is_dropped_with_a_warning() {
         )
     })
     .unwrap();
-    assert_eq!(
-        *totals.lock().unwrap(),
-        vec![pairs(&[("a", 2), ("b", 1)])]
-    );
+    assert_eq!(*totals.lock().unwrap(), vec![pairs(&[("a", 2), ("b", 1)])]);
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(
         logs.contains("WARN") && logs.contains("dropping the saved state") && logs.contains("last"),
@@ -275,8 +273,16 @@ fn names_must_be_unique_and_name_a_state() {
     let dir = tempfile::tempdir().unwrap();
     ssc.checkpoint(dir.path()).unwrap();
     let pairs = ssc.queue_stream(words(&[&["a"]])).map(|w| (w, 1u64));
-    pairs.update_state_by_key(sum).name("totals").print(1).unwrap();
-    pairs.update_state_by_key(sum).name("totals").print(1).unwrap();
+    pairs
+        .update_state_by_key(sum)
+        .name("totals")
+        .print(1)
+        .unwrap();
+    pairs
+        .update_state_by_key(sum)
+        .name("totals")
+        .print(1)
+        .unwrap();
     let err = ssc.start().unwrap_err().to_string();
     assert!(
         err.contains("already has the name `totals`") && err.contains("upgrade.rs:"),
@@ -284,7 +290,10 @@ fn names_must_be_unique_and_name_a_state() {
     );
 
     let ssc = context(&clock);
-    ssc.queue_stream(words(&[&["a"]])).name("words").print(1).unwrap();
+    ssc.queue_stream(words(&[&["a"]]))
+        .name("words")
+        .print(1)
+        .unwrap();
     let err = ssc.start().unwrap_err().to_string();
     assert!(err.contains("this stream keeps no state"), "{err}");
 }
