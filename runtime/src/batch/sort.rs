@@ -115,7 +115,7 @@ mod tests {
     fn equal_keys_stay_in_one_partition_and_ranges_are_consecutive() {
         let sorted: Vec<(i32, i32)> = [1, 1, 1, 1, 2, 3, 3, 4].iter().map(|&k| (k, k)).collect();
         let parts = split_ranges(sorted, 3);
-        assert_eq!(parts, vec![vec![1, 1, 1, 1], vec![2, 3, 3], vec![4]]);
+        assert_eq!(parts, vec![vec![1, 1, 1, 1], vec![2], vec![3, 3, 4]]);
         let parts = split_ranges(vec![(7, 'a'), (7, 'b'), (7, 'c')], 2);
         assert_eq!(parts, vec![vec!['a', 'b', 'c'], vec![]]);
         assert_eq!(
