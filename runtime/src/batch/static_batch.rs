@@ -58,7 +58,6 @@ impl StreamingContext {
     /// at every batch, as Spark's `ssc.sparkContext.parallelize(seq, numSlices)`.
     ///
     /// ```
-    /// use cargo_stream_runtime::prelude::*;
     /// let out = cargo_stream_runtime::example_with(vec![vec![("fr", 3), ("de", 1)]], 1, |ssc, clicks| {
     ///     let countries = ssc.parallelize(vec![("fr", "France"), ("de", "Germany")], 2);
     ///     clicks.transform(move |b| b.join(countries.batch(), None).map(|(_, (n, name))| (name, n)))
