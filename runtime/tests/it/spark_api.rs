@@ -390,3 +390,21 @@ fn sort_by_key_in_transform_gives_a_sorted_batch() {
     // Partitions are consecutive ranges of the descending order.
     assert_eq!(out, vec![(1, vec![vec![3, 2, 1], vec![5, 4]])]);
 }
+
+#[test]
+fn state_get_without_state_fails_the_batch_naming_what_to_call() {
+    let err = run(words(&[&["a"]]), 1, |_, s| {
+        let spec = StateSpec::function(|_: &String, v: Option<i32>, st: &mut State<i32>| {
+            let before = *st.get();
+            st.update(before + v.unwrap_or(0));
+            before
+        });
+        s.map(|w| (w, 1)).map_with_state(spec).into_dstream()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("State is not set") && err.contains("call `state.get_option()`"),
+        "{err}"
+    );
+}
