@@ -236,9 +236,9 @@ impl Registry {
             .collect()
     }
 
-    /// Names to reset: those asked for in code and in [`RESET_STATE_ENV`].
-    fn resets(&self) -> BTreeSet<String> {
-        let env = std::env::var(RESET_STATE_ENV).unwrap_or_default();
+    /// Names to reset: those asked for in code and in `env`, [`RESET_STATE_ENV`]'s value.
+    fn resets(&self, env: Option<String>) -> BTreeSet<String> {
+        let env = env.unwrap_or_default();
         self.resets
             .iter()
             .map(String::as_str)
@@ -251,7 +251,7 @@ impl Registry {
 
     /// Gives each part its saved state from the checkpoint of batch `time` in `dir`.
     pub(crate) fn restore(&self, dir: &Path, time: Time, saved: Parts) -> Result<()> {
-        let resets = self.resets();
+        let resets = self.resets(std::env::var(RESET_STATE_ENV).ok());
         let refuse = |message: String| Error::Checkpoint {
             dir: dir.to_owned(),
             message,
@@ -466,6 +466,20 @@ impl Graph {
     ) {
         let nodes = self.nodes.len();
         self.checkpointed.register(part, at, nodes);
+        let new = self.checkpointed.parts.last().expect("just registered");
+        if let Some(other) = self.checkpointed.parts[..self.checkpointed.parts.len() - 1]
+            .iter()
+            .find(|p| p.name == new.name)
+        {
+            self.problems.push(Error::InvalidSetting {
+                name: "DStream::name",
+                why: format!(
+                    "{} has the default name of {}; give it another name with `.name(...)`",
+                    other.describe(),
+                    new.describe()
+                ),
+            });
+        }
     }
 
     /// Names the state carried by the node at index `node`; a misuse is reported by `start()`.
@@ -532,6 +546,27 @@ mod tests {
         assert!(err.contains("already has the name `totals`"), "{err}");
         let err = r.set_name(7, "x", here()).unwrap_err().to_string();
         assert!(err.contains("this stream keeps no state"), "{err}");
+    }
+
+    #[test]
+    fn a_default_name_taken_by_a_given_one_is_a_problem() {
+        let mut g = Graph::default();
+        g.register_checkpointed_at(store("update_state_by_key"), here());
+        g.name_state(0, "checkpoint/names.rs:update_state_by_key#2", here());
+        assert!(g.problems.is_empty());
+        g.register_checkpointed_at(store("update_state_by_key"), here());
+        let err = g.problems.first().expect("a problem").to_string();
+        assert!(err.contains("has the default name of"), "{err}");
+    }
+
+    #[test]
+    fn resets_come_from_code_and_the_environment() {
+        let mut r = Registry::default();
+        r.reset(" totals ");
+        assert_eq!(
+            r.resets(Some(" a, ,b".into())),
+            ["a", "b", "totals"].map(String::from).into_iter().collect()
+        );
     }
 
     #[test]

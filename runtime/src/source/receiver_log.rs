@@ -64,6 +64,11 @@ impl<T: Data> Checkpointed for ReceiverState<T> {
         "receiver"
     }
 
+    fn types(&self) -> Vec<(&'static str, &'static str)> {
+        // The logged blocks hold records of this type.
+        vec![("record", std::any::type_name::<T>())]
+    }
+
     fn save(&self, time: Time) -> Result<Vec<u8>> {
         let Some(log) = &self.log else {
             return Ok(0u64.to_le_bytes().to_vec());
