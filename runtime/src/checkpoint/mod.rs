@@ -14,7 +14,8 @@ use crate::time::Time;
 
 /// A part of the graph whose state goes into checkpoints: a stateful node or an input.
 pub(crate) trait Checkpointed: Send + Sync {
-    /// The part's kind and where it was created, to match a checkpoint to the graph.
+    /// The part's kind (the operation, `update_state_by_key`): saved with its state, checked
+    /// on restore and part of its default name (`checkpoint/names.rs`).
     fn kind(&self) -> &'static str;
     /// The version of [`save`](Self::save)'s encoding, saved with it: bump it when the
     /// encoding changes, so that an old checkpoint is refused by name instead of misread.

@@ -194,6 +194,16 @@ pub struct MapWithStateDStream<K, S, M> {
     checkpoint_interval: Arc<Mutex<Option<Duration>>>,
 }
 
+impl<K, S, M> Clone for MapWithStateDStream<K, S, M> {
+    fn clone(&self) -> Self {
+        MapWithStateDStream {
+            mapped: self.mapped.clone(),
+            store: self.store.clone(),
+            checkpoint_interval: self.checkpoint_interval.clone(),
+        }
+    }
+}
+
 impl<K, S, M> Deref for MapWithStateDStream<K, S, M> {
     type Target = DStream<M>;
     fn deref(&self) -> &DStream<M> {

@@ -11,8 +11,8 @@ use crate::dstream::DStream;
 use crate::state::MapWithStateDStream;
 
 impl<T: Data> DStream<T> {
-    /// Names the state this stream carries in checkpoints, so that a job rebuilt from changed
-    /// code finds it again: the stream returned by a stateful operation (`update_state_by_key`,
+    /// Names the state this stream carries in checkpoints (and returns the same stream), so
+    /// that a job rebuilt from changed code finds it again: the stream returned by a stateful operation (`update_state_by_key`,
     /// `map_with_state`, a window that keeps state), by `text_file_stream` or by a receiver with
     /// a write-ahead log. Names must be unique in a job; naming a stream that keeps no state is
     /// an error reported by `start()`.
@@ -35,7 +35,7 @@ impl<T: Data> DStream<T> {
     /// assert_eq!(out[0].1, vec![("a".to_string(), 1)]);
     /// ```
     #[track_caller]
-    pub fn name(self, name: impl AsRef<str>) -> Self {
+    pub fn name(&self, name: impl AsRef<str>) -> Self {
         let at = Location::caller();
         self.shared.assert_initialized("`name`");
         let mut graph = self.shared.graph_mut();
@@ -46,7 +46,7 @@ impl<T: Data> DStream<T> {
             .unwrap_or(usize::MAX);
         graph.name_state(node, name.as_ref(), at);
         drop(graph);
-        self
+        self.clone()
     }
 }
 
@@ -66,9 +66,9 @@ impl<K: Data, S, M: Data> MapWithStateDStream<K, S, M> {
     /// assert_eq!(out[0].1, vec![Some(1)]);
     /// ```
     #[track_caller]
-    pub fn name(mut self, name: impl AsRef<str>) -> Self {
-        self.mapped = self.mapped.name(name);
-        self
+    pub fn name(&self, name: impl AsRef<str>) -> Self {
+        self.mapped.name(name);
+        self.clone()
     }
 }
 
