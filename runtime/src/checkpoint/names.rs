@@ -21,8 +21,10 @@
 //! [`Error::Checkpoint`] naming the operation. A saved state no operation has any more is
 //! dropped with a warning; an operation with no saved state starts empty. Names given to
 //! [`StreamingContext::reset_state`](crate::StreamingContext::reset_state) or in
-//! [`RESET_STATE_ENV`] start empty whatever was saved. Checkpoints of format 1 (before names)
-//! are still read, matched by position as they were written.
+//! [`RESET_STATE_ENV`] start empty whatever was saved; a state given to
+//! [`StreamingContext::migrate_state`](crate::StreamingContext::migrate_state) is converted from
+//! its old types. Checkpoints of format 1 (before names) are still read, matched by position as
+//! they were written.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::Location;
@@ -87,12 +89,44 @@ impl Named {
     }
 }
 
+/// Converts a saved state into the current encoding.
+type Convert = dyn Fn(&[u8]) -> std::result::Result<Vec<u8>, String> + Send + Sync;
+
+/// A conversion of a saved state whose types changed (`StreamingContext::migrate_state`).
+pub(crate) struct Migration {
+    /// The kinds of part it applies to.
+    pub(crate) kinds: &'static [&'static str],
+    /// The types the saved state must hold.
+    pub(crate) from: Vec<(&'static str, &'static str)>,
+    /// The types the current part must hold.
+    pub(crate) to: Vec<(&'static str, &'static str)>,
+    pub(crate) convert: Box<Convert>,
+    pub(crate) at: &'static Location<'static>,
+}
+
 /// The graph's checkpointed parts, in creation order, with their names.
 #[derive(Default)]
 pub(crate) struct Registry {
     parts: Vec<Named>,
     /// Names whose saved state is ignored (`StreamingContext::reset_state`).
     resets: Vec<String>,
+    /// Conversions of saved states by name (`StreamingContext::migrate_state`).
+    migrations: BTreeMap<String, Migration>,
+}
+
+/// Whether two type lists are the same, or differ only by module paths.
+fn same_types(a: &[(String, String)], b: &[(&str, &str)]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|((r1, t1), (r2, t2))| r1 == r2 && (t1 == t2 || short_type(t1) == short_type(t2)))
+}
+
+fn owned(types: &[(&str, &str)]) -> Vec<(String, String)> {
+    types
+        .iter()
+        .map(|(r, t)| (r.to_string(), t.to_string()))
+        .collect()
 }
 
 impl<'a> IntoIterator for &'a Registry {
@@ -214,6 +248,11 @@ impl Registry {
         self.resets.push(name.trim().to_owned());
     }
 
+    /// Asks for `name`'s saved state to be converted at the next restore.
+    pub(crate) fn migrate(&mut self, name: &str, migration: Migration) {
+        self.migrations.insert(name.trim().to_owned(), migration);
+    }
+
     /// Every part's state as of the end of batch `time`.
     pub(crate) fn save(&self, time: Time) -> Result<Vec<SavedPart>> {
         self.parts
@@ -265,9 +304,14 @@ impl Registry {
                 Parts::Named(s) => s.iter().map(|s| s.name.as_str()).collect(),
             })
             .collect();
-        if let Some(unknown) = resets.iter().find(|r| !known.contains(r.as_str())) {
+        if let Some((what, unknown)) = resets
+            .iter()
+            .map(|r| ("reset", r))
+            .chain(self.migrations.keys().map(|m| ("migrate", m)))
+            .find(|(_, r)| !known.contains(r.as_str()))
+        {
             return Err(refuse(format!(
-                "cannot reset state `{unknown}`: neither this job nor its checkpoint has a state of that name; the names are {}",
+                "cannot {what} state `{unknown}`: neither this job nor its checkpoint has a state of that name; the names are {}",
                 known
                     .iter()
                     .map(|n| format!("`{n}`"))
@@ -303,10 +347,18 @@ impl Registry {
                 kinds(&mut self.parts.iter().map(|p| p.kind().to_owned())),
             )));
         }
-        for (part, (_, bytes)) in self.parts.iter().zip(saved) {
+        for (part, (_, mut bytes)) in self.parts.iter().zip(saved) {
             if resets.contains(&part.name) {
                 tracing::warn!(state = %part.name, "state reset as asked: it starts empty");
                 continue;
+            }
+            if let Some(m) = self.migrations.get(&part.name) {
+                bytes = (m.convert)(&bytes).map_err(|e| {
+                    refuse(format!(
+                        "cannot migrate state {}: the saved state does not decode as the old types: {e}",
+                        part.describe()
+                    ))
+                })?;
             }
             part.part
                 .restore(&bytes)
@@ -363,33 +415,60 @@ impl Registry {
                     reset_hint(&part.name)
                 )));
             }
-            let now: Vec<(String, String)> = part
-                .part
-                .types()
-                .into_iter()
-                .map(|(r, t)| (r.to_owned(), t.to_owned()))
-                .collect();
-            if s.types != now {
-                let same = s.types.len() == now.len()
-                    && s.types
-                        .iter()
-                        .zip(&now)
-                        .all(|((r1, t1), (r2, t2))| r1 == r2 && short_type(t1) == short_type(t2));
-                if !same {
+            let now = part.part.types();
+            let mut convert = None;
+            if let Some(m) = self.migrations.get(&part.name) {
+                if !m.kinds.contains(&part.kind()) || !same_types(&s.types, &m.from) {
                     return Err(refuse(format!(
-                        "the type of state {} changed: the checkpoint holds {} but this job has {}; keep the old types, or {}",
+                        "the migration of state {} given at {} converts {} of {}, but the checkpoint holds {} of `{}`",
                         part.describe(),
+                        m.at,
+                        show_types(&owned(&m.from)),
+                        m.kinds.join(" or "),
                         show_types(&s.types),
-                        show_types(&now),
-                        reset_hint(&part.name)
+                        s.kind
                     )));
                 }
+                if !same_types(&owned(&now), &m.to) {
+                    return Err(refuse(format!(
+                        "the migration of state {} given at {} converts to {} but the operation holds {}",
+                        part.describe(),
+                        m.at,
+                        show_types(&owned(&m.to)),
+                        show_types(&owned(&now))
+                    )));
+                }
+                convert = Some(&m.convert);
+            } else if !same_types(&s.types, &now) {
+                return Err(refuse(format!(
+                    "the type of state {} changed: the checkpoint holds {} but this job has {}; keep the old types, convert the state with `ssc.migrate_state(\"{}\", ...)`, or {}",
+                    part.describe(),
+                    show_types(&s.types),
+                    show_types(&owned(&now)),
+                    part.name,
+                    reset_hint(&part.name)
+                )));
+            } else if s.types != owned(&now) {
                 tracing::info!(state = %part.name, "state types moved to other modules; restored as the same types");
             }
-            plan.push((part, *s));
+            plan.push((part, *s, convert));
         }
-        for (part, s) in &plan {
-            part.part.restore(&s.state).map_err(|e| {
+        for (part, s, convert) in &plan {
+            let converted;
+            let bytes = match convert {
+                None => &s.state,
+                Some(convert) => {
+                    converted = convert(&s.state).map_err(|e| {
+                        refuse(format!(
+                            "cannot migrate state {}: the saved state does not decode as the old types: {e}",
+                            part.describe()
+                        ))
+                    })?;
+                    tracing::info!(state = %part.name, "state migrated to its new types");
+                    &converted
+                }
+            };
+            part.part.restore(bytes).map_err(|e| {
                 refuse(format!(
                     "cannot read state {} from the checkpoint (did its type change shape?): {e}; {}",
                     part.describe(),

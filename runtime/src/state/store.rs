@@ -84,10 +84,7 @@ impl<K: Key + StateData, S: StateData> Checkpointed for Store<K, S> {
     }
 
     fn types(&self) -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("key", std::any::type_name::<K>()),
-            ("state", std::any::type_name::<S>()),
-        ]
+        store_types::<K, S>()
     }
 
     fn save(&self, _time: Time) -> Result<Vec<u8>> {
@@ -112,5 +109,31 @@ impl<K: Key + StateData, S: StateData> Checkpointed for Store<K, S> {
         self.load(entries.into_iter());
         self.computed.store(true, Ordering::SeqCst);
         Ok(())
+    }
+}
+
+/// The kinds whose state is a [`Store`], which [`migration`] can convert.
+pub(crate) const STORE_KINDS: [&str; 2] = ["update_state_by_key", "map_with_state"];
+
+/// The types a store of `K` and `S` saves, as [`Checkpointed::types`] gives them.
+pub(crate) fn store_types<K, S>() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("key", std::any::type_name::<K>()),
+        ("state", std::any::type_name::<S>()),
+    ]
+}
+
+/// Converts the saved state of a store of `K` and `Old` into that of a store of `K` and `New`
+/// with `f` (a key for which it returns `None` is dropped), keeping each key's last update.
+pub(crate) fn migration<K: StateData, Old: StateData, New: StateData>(
+    f: impl Fn(&K, Old) -> Option<New> + Send + Sync + 'static,
+) -> impl Fn(&[u8]) -> std::result::Result<Vec<u8>, String> + Send + Sync + 'static {
+    move |bytes| {
+        let old: Vec<(K, Old, u64)> = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+        let new: Vec<(K, New, u64)> = old
+            .into_iter()
+            .filter_map(|(k, s, t)| f(&k, s).map(|n| (k, n, t)))
+            .collect();
+        postcard::to_stdvec(&new).map_err(|e| e.to_string())
     }
 }

@@ -200,6 +200,32 @@ fn a_changed_state_type_is_refused_by_name_until_it_is_reset() {
     );
 }
 
+#[test]
+fn a_changed_state_type_can_be_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), 1, |ssc| totals_v1(ssc, &[&["a", "a"]]), |_| {}).unwrap();
+    let name = "runtime/tests/it/upgrade.rs:update_state_by_key#1";
+    // A migration from the wrong old type is refused, naming both.
+    let err = run(dir.path(), 1, totals_as_text, |ssc| {
+        ssc.migrate_state(name, |_: &String, n: u32| Some(n.to_string()))
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("the migration of state") && err.contains("state `u32`"),
+        "{err}"
+    );
+    assert!(err.contains("the checkpoint holds key"), "{err}");
+    let text = run(dir.path(), 1, totals_as_text, |ssc| {
+        ssc.migrate_state(name, |_: &String, n: u64| Some("x".repeat(n as usize)))
+    })
+    .unwrap();
+    assert_eq!(
+        *text.lock().unwrap(),
+        vec![vec![("a".to_string(), "xxx".to_string())]]
+    );
+}
+
 /// A writer for a tracing subscriber that keeps what it is given.
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);
@@ -228,7 +254,10 @@ fn a_removed_operation_s_state_is_dropped_with_a_warning() {
                 s.update(v.unwrap_or(0));
                 v
             });
-            pairs.map_with_state(spec).name("last").print(1)?;
+            pairs
+                .map_with_state(spec)
+                .name("last")
+                .foreach_rdd(|_, _| {})?;
             Ok(batches(&totals))
         },
         |_| {},
