@@ -125,7 +125,7 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
                     }
                 }
             };
-        self.update_state("update_state_by_key", partitions, initial, Arc::new(step))
+        self.update_state(partitions, initial, Arc::new(step), false)
     }
 
     /// The iterator form of `update_state_by_key`, Spark's
@@ -178,19 +178,22 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
                     );
                 }
             };
-        self.update_state("update_state_by_key", partitions, initial, Arc::new(step))
+        // `f` may return keys of other partitions: move them home.
+        self.update_state(partitions, initial, Arc::new(step), true)
     }
 
     /// The node of every form: shuffles the batch like the state, runs `step` on each
-    /// partition in parallel, and carries every key's state.
+    /// partition in parallel (then moves keys to their partitions when `rehome_keys`), and
+    /// carries every key's state.
     #[track_caller]
     fn update_state<S: StateData>(
         &self,
-        kind: &'static str,
         partitions: Option<usize>,
         initial: Vec<(K, S)>,
         step: Arc<Step<K, V, S>>,
+        rehome_keys: bool,
     ) -> DStream<(K, S)> {
+        let kind = "update_state_by_key";
         self.shared.assert_initialized(&format!("`{kind}`"));
         self.require_checkpoint("`update_state_by_key`");
         let n = partitions
@@ -227,7 +230,9 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
                         }
                         step(state, values, time);
                     });
-                rehome(&mut parts);
+                if rehome_keys {
+                    rehome(&mut parts);
+                }
                 parts
                     .par_iter()
                     .map(|state| {
