@@ -204,6 +204,7 @@ impl Registry {
     /// Names the parts carried by the node at index `node` (`totals`, then `totals#2`, ...
     /// when it carries several).
     fn set_name(&mut self, node: usize, name: &str, at: &Location<'_>) -> Result<()> {
+        let name = name.trim();
         let problem = |why: String| Error::InvalidSetting {
             name: "DStream::name",
             why,
