@@ -92,8 +92,8 @@ pub(crate) struct Graph {
     pub(crate) problems: Vec<Error>,
     /// Operations that need a checkpoint directory, with where they were created.
     pub(crate) needs_checkpoint: Vec<String>,
-    /// What goes into checkpoints, in creation order (the same code builds the same order).
-    pub(crate) checkpointed: Vec<Arc<dyn Checkpointed>>,
+    /// What goes into checkpoints, in creation order, with the names it is saved under.
+    pub(crate) checkpointed: crate::checkpoint::Registry,
     /// Checkpoint intervals asked for with `DStream::checkpoint`.
     pub(crate) checkpoint_intervals: Vec<Duration>,
     pub(crate) inputs: Vec<Arc<dyn InputSource>>,
@@ -328,7 +328,7 @@ impl StreamingContext {
             graph
                 .needs_checkpoint
                 .push(format!("the write-ahead log of `{name}` at {at}"));
-            graph.checkpointed.push(state.clone());
+            graph.register_checkpointed_at(state.clone(), at);
         }
         self.shared.add_input(state.clone());
         let s = state.clone();
@@ -713,33 +713,14 @@ impl Drop for StreamingContext {
     }
 }
 
-/// Gives each checkpointed part its saved state, checking the graph is the one that saved it.
+/// Gives each checkpointed part its saved state, matched by name (`checkpoint/names.rs`).
 fn restore(
     dir: &std::path::Path,
     time: Time,
-    parts: &[Arc<dyn Checkpointed>],
+    parts: &crate::checkpoint::Registry,
     saved: crate::checkpoint::Parts,
 ) -> Result<()> {
-    let kinds = |k: &mut dyn Iterator<Item = String>| k.collect::<Vec<_>>().join(", ");
-    if parts.len() != saved.len() || parts.iter().zip(&saved).any(|(p, (k, _))| p.kind() != k) {
-        return Err(Error::Checkpoint {
-            dir: dir.to_owned(),
-            message: format!(
-                "it was written by a different job: it holds [{}] but this job has [{}]; use a new checkpoint directory for a changed job",
-                kinds(&mut saved.iter().map(|(k, _)| k.clone())),
-                kinds(&mut parts.iter().map(|p| p.kind().to_owned())),
-            ),
-        });
-    }
-    for (part, (_, bytes)) in parts.iter().zip(saved) {
-        part.restore(&bytes)?;
-    }
-    tracing::info!(
-        batch = time.millis(),
-        parts = parts.len(),
-        "state restored from checkpoint"
-    );
-    Ok(())
+    parts.restore(dir, time, saved)
 }
 
 impl Shared {
@@ -751,8 +732,12 @@ impl Shared {
         self.graph.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Registers a part whose state goes into checkpoints, named after the user's code that
+    /// created it (the caller's location, through `#[track_caller]` operations).
+    #[track_caller]
     pub(crate) fn register_checkpointed(&self, part: Arc<dyn Checkpointed>) {
-        self.graph_mut().checkpointed.push(part);
+        self.graph_mut()
+            .register_checkpointed_at(part, Location::caller());
     }
 
     pub(crate) fn checkpoint_dir(&self) -> Option<PathBuf> {

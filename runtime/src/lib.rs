@@ -73,7 +73,8 @@ mod state;
 mod time;
 mod warning;
 
-pub use batch::{Batch, Data, Key};
+pub use batch::{Batch, Data, Key, StaticBatch};
+pub use checkpoint::names::RESET_STATE_ENV;
 pub use clock::ManualClock;
 pub use conf::{DEPLOY_MODE_ENV, MASTER_ENV, Master, StreamingConf};
 pub use context::StreamingContext;
@@ -83,7 +84,7 @@ pub use example::{example, example_every, example_with};
 pub use metrics::{BatchInfo, CounterSnapshot, ReceiverInfo, StreamingListener};
 pub use render::Render;
 pub use source::receiver::{Receiver, ReceiverContext};
-pub use state::{MapWithStateDStream, State, StateData, StateSpec};
+pub use state::{MapWithStateDStream, State, StateData, StateSpec, UpdateInput};
 pub use time::{Milliseconds, Minutes, Seconds, Time};
 
 /// The names a job needs: `use cargo_stream_runtime::prelude::*;`.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
-use crate::checkpoint::{self, Checkpointed};
+use crate::checkpoint;
 use crate::context::{FinalCheckpoint, Shared};
 use crate::dstream::node::AnyNode;
 use crate::error::{Error, Result};
@@ -38,7 +38,7 @@ pub(crate) struct RunGraph {
 pub(crate) struct CheckpointPlan {
     pub(crate) dir: std::path::PathBuf,
     pub(crate) interval: std::time::Duration,
-    pub(crate) parts: Vec<Arc<dyn Checkpointed>>,
+    pub(crate) parts: checkpoint::Registry,
     /// The directory is this job's while the plan lives (until the job's threads end).
     pub(crate) _lock: checkpoint::DirLock,
 }
@@ -48,10 +48,7 @@ impl CheckpointPlan {
     /// the checkpoint is durable; a failed write leaves them (and their logs) as they were.
     fn write(&self, time: Time) -> Result<()> {
         let started = std::time::Instant::now();
-        let mut parts = Vec::with_capacity(self.parts.len());
-        for p in &self.parts {
-            parts.push((p.kind().to_owned(), p.save(time)?));
-        }
+        let parts = self.parts.save(time)?;
         let bytes = checkpoint::write(&self.dir, time, &parts)?;
         for p in &self.parts {
             p.committed(time);

@@ -8,8 +8,11 @@ mod executor;
 mod join;
 mod narrow;
 pub(crate) mod shuffle;
+mod sort;
+mod static_batch;
 
 pub(crate) use executor::Executor;
+pub use static_batch::StaticBatch;
 
 /// What a stream may carry: owned, shareable data (Spark's "serializable").
 pub trait Data: Clone + Send + Sync + 'static {}

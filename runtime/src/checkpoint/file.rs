@@ -8,17 +8,26 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::checkpoint::names::SavedPart;
 use crate::error::{Error, Result};
 use crate::time::Time;
 
 const MAGIC: &[u8; 8] = b"CSTREAM\0";
-const VERSION: u32 = 1;
+/// 2: parts saved by name with their kind, format and types (`names::SavedPart`); 1: parts in
+/// graph order as (kind, bytes), still read, matched by position.
+const VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 8 + 8 + 4;
 /// How many checkpoints are kept.
 pub(crate) const KEEP: usize = 3;
 
-/// The parts' states in graph order: (kind, bytes).
-pub(crate) type Parts = Vec<(String, Vec<u8>)>;
+/// The parts' states as a checkpoint holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Parts {
+    /// Format 1: in graph order, (kind, bytes), matched by position.
+    Positional(Vec<(String, Vec<u8>)>),
+    /// Format 2: by name.
+    Named(Vec<SavedPart>),
+}
 
 fn name(time: Time) -> String {
     format!("checkpoint-{}", time.millis())
@@ -59,7 +68,7 @@ fn failed(what: &str) -> std::io::Error {
 /// Writes the checkpoint of `time` into `dir` atomically and prunes old ones; returns its size.
 /// When it returns `Ok`, the checkpoint is durable: written, synced, renamed into place and
 /// the directory synced. On an error its temporary file is removed.
-pub(crate) fn write(dir: &Path, time: Time, parts: &Parts) -> Result<u64> {
+pub(crate) fn write(dir: &Path, time: Time, parts: &[SavedPart]) -> Result<u64> {
     let payload = postcard::to_stdvec(parts).map_err(|e| Error::Checkpoint {
         dir: dir.to_owned(),
         message: format!("could not encode the state: {e}"),
@@ -180,9 +189,9 @@ fn decode(path: &Path) -> std::result::Result<(Time, Parts), String> {
     let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap_or_default());
     let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap_or_default());
     let version = u32_at(8);
-    if version != VERSION {
+    if version != VERSION && version != 1 {
         return Err(format!(
-            "written by format version {version}, this runtime reads {VERSION}"
+            "written by format version {version}, this runtime reads versions 1 to {VERSION}; run it with the runtime that wrote it"
         ));
     }
     let time = u64_at(12);
@@ -194,7 +203,12 @@ fn decode(path: &Path) -> std::result::Result<(Time, Parts), String> {
     if crc32fast::hash(payload) != u32_at(28) {
         return Err("checksum mismatch".into());
     }
-    let parts = postcard::from_bytes(payload).map_err(|e| format!("cannot decode it: {e}"))?;
+    let undecodable = |e: postcard::Error| format!("cannot decode it: {e}");
+    let parts = if version == 1 {
+        Parts::Positional(postcard::from_bytes(payload).map_err(undecodable)?)
+    } else {
+        Parts::Named(postcard::from_bytes(payload).map_err(undecodable)?)
+    };
     Ok((Time(time), parts))
 }
 
@@ -240,8 +254,15 @@ mod tests {
         fail::FailScenario::setup()
     }
 
-    fn parts(n: u8) -> Parts {
-        vec![("update_state_by_key".into(), vec![n; 10])]
+    fn parts(n: u8) -> Vec<SavedPart> {
+        vec![SavedPart {
+            name: "main.rs:update_state_by_key#1".into(),
+            kind: "update_state_by_key".into(),
+            format: 1,
+            types: vec![("key".into(), "alloc::string::String".into())],
+            at: "src/main.rs:3:4".into(),
+            state: vec![n; 10],
+        }]
     }
 
     #[test]
@@ -255,7 +276,7 @@ mod tests {
         assert_eq!(names, vec![3000, 4000, 5000]);
         assert_eq!(
             read_latest(dir.path()).unwrap(),
-            Some((Time(5000), parts(5)))
+            Some((Time(5000), Parts::Named(parts(5))))
         );
     }
 
@@ -272,7 +293,7 @@ mod tests {
         std::fs::write(&latest, bytes).unwrap();
         assert_eq!(
             read_latest(dir.path()).unwrap(),
-            Some((Time(1000), parts(1)))
+            Some((Time(1000), Parts::Named(parts(1))))
         );
         std::fs::write(dir.path().join("checkpoint-1000"), b"garbage").unwrap();
         let err = read_latest(dir.path()).unwrap_err().to_string();
@@ -281,6 +302,24 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("move the directory away"), "{err}");
+    }
+
+    #[test]
+    fn a_format_1_checkpoint_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let old: Vec<(String, Vec<u8>)> = vec![("update_state_by_key".into(), vec![1, 2, 3])];
+        let payload = postcard::to_stdvec(&old).unwrap();
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(&2000u64.to_le_bytes());
+        bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        std::fs::write(dir.path().join("checkpoint-2000"), bytes).unwrap();
+        assert_eq!(
+            read_latest(dir.path()).unwrap(),
+            Some((Time(2000), Parts::Positional(old)))
+        );
     }
 
     #[test]
@@ -332,7 +371,7 @@ mod tests {
         assert_eq!(list(dir.path()).len(), 5);
         assert_eq!(
             read_latest(dir.path()).unwrap(),
-            Some((Time(5000), parts(5)))
+            Some((Time(5000), Parts::Named(parts(5))))
         );
     }
 

@@ -5,17 +5,30 @@
 
 mod file;
 mod lock;
+pub(crate) mod names;
 
 pub(crate) use file::{KEEP, Parts, read_latest, write};
 pub(crate) use lock::{DirLock, lock};
+pub(crate) use names::Registry;
 
 use crate::error::Result;
 use crate::time::Time;
 
 /// A part of the graph whose state goes into checkpoints: a stateful node or an input.
 pub(crate) trait Checkpointed: Send + Sync {
-    /// The part's kind and where it was created, to match a checkpoint to the graph.
+    /// The part's kind (the operation, `update_state_by_key`): saved with its state, checked
+    /// on restore and part of its default name (`checkpoint/names.rs`).
     fn kind(&self) -> &'static str;
+    /// The version of [`save`](Self::save)'s encoding, saved with it: bump it when the
+    /// encoding changes, so that an old checkpoint is refused by name instead of misread.
+    fn format(&self) -> u32 {
+        1
+    }
+    /// What the state holds, as (role, `std::any::type_name`), saved with it so that a job
+    /// whose types changed is refused by name instead of misreading the state.
+    fn types(&self) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
     /// Its state as of the end of the batch at `time` (every batch up to it is done).
     fn save(&self, time: Time) -> Result<Vec<u8>>;
     /// Takes back a saved state, before `start()` runs anything.

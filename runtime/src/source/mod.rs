@@ -1,6 +1,7 @@
 //! Input sources: what feeds batches. Receivers ([`receiver`]) run on their own threads and
 //! cut blocks; direct sources (queues, directories) are asked for data at each batch time.
 
+pub(crate) mod direct;
 pub(crate) mod file;
 pub(crate) mod queue;
 pub(crate) mod rate;

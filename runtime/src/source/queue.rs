@@ -1,9 +1,13 @@
-//! `queue_stream`: one queued collection per batch, for tests and exercises.
+//! `queue_stream`: one queued collection per batch, for tests and exercises; and
+//! `queue_stream_with_partitions`, each batch cut into a given number of partitions.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::batch::{Batch, Data, Executor, split_even};
+use crate::context::StreamingContext;
+use crate::dstream::DStream;
+use crate::dstream::node::Node;
 use crate::source::InputSource;
 use crate::time::{Time, forget_upto};
 
@@ -11,6 +15,8 @@ pub(crate) struct QueueSource<T> {
     queue: Mutex<VecDeque<Vec<T>>>,
     allocated: Mutex<BTreeMap<Time, Vec<T>>>,
     exec: Arc<OnceLock<Executor>>,
+    /// Partitions per batch; the default parallelism when unset.
+    partitions: Option<usize>,
 }
 
 impl<T: Data> QueueSource<T> {
@@ -19,7 +25,14 @@ impl<T: Data> QueueSource<T> {
             queue: Mutex::new(queue),
             allocated: Mutex::default(),
             exec,
+            partitions: None,
         }
+    }
+
+    /// Cuts every batch into `n` partitions (at least one).
+    pub(crate) fn with_partitions(mut self, n: usize) -> Self {
+        self.partitions = Some(n.max(1));
+        self
     }
 
     /// The batch at `time`: the collection allocated to it, sliced like `parallelize`.
@@ -31,7 +44,7 @@ impl<T: Data> QueueSource<T> {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&time)
             .unwrap_or_default();
-        let n = exec.parallelism;
+        let n = self.partitions.unwrap_or(exec.parallelism);
         Some(Batch::new(split_even(data, n), exec))
     }
 }
@@ -62,5 +75,52 @@ impl<T: Data> InputSource for QueueSource<T> {
             &mut self.allocated.lock().unwrap_or_else(|p| p.into_inner()),
             time,
         );
+    }
+}
+
+impl StreamingContext {
+    /// As [`queue_stream`](Self::queue_stream), with every batch cut into `partitions`
+    /// contiguous slices, as Spark's `queueStream` of RDDs made with
+    /// `sc.makeRDD(seq, partitions)` (the default is the master's thread count).
+    ///
+    /// ```
+    /// let out = cargo_stream_runtime::example_with(Vec::<Vec<i32>>::new(), 2, |ssc, _| {
+    ///     ssc.queue_stream_with_partitions(vec![vec![1, 2, 3, 4, 5], vec![6]], 3).glom()
+    /// });
+    /// assert_eq!(out[0].1, vec![vec![1], vec![2, 3], vec![4, 5]]);
+    /// assert_eq!(out[1].1, vec![vec![], vec![], vec![6]]);
+    /// ```
+    #[track_caller]
+    pub fn queue_stream_with_partitions<T: Data>(
+        &self,
+        batches: impl IntoIterator<Item = Vec<T>>,
+        partitions: usize,
+    ) -> DStream<T> {
+        self.shared.assert_initialized("an input stream");
+        let source = Arc::new(
+            QueueSource::new(batches.into_iter().collect(), self.shared.exec.clone())
+                .with_partitions(partitions),
+        );
+        self.shared.graph_mut().inputs.push(source.clone());
+        let compute = Box::new(move |t| source.compute(t));
+        DStream::from_node(
+            self.shared.clone(),
+            Node::new("queue_stream", self.batch_interval(), compute),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_batch_has_the_partitions_asked_for() {
+        let out = crate::example_with(Vec::<Vec<i32>>::new(), 3, |ssc, _| {
+            ssc.queue_stream_with_partitions(vec![vec![1, 2, 3, 4], vec![]], 4)
+                .glom()
+        });
+        assert_eq!(out[0].1, vec![vec![1], vec![2], vec![3], vec![4]]);
+        // An empty collection, and the empty batches after the queue, have the same count.
+        assert_eq!(out[1].1, vec![Vec::<i32>::new(); 4]);
+        assert_eq!(out[2].1, vec![Vec::<i32>::new(); 4]);
     }
 }

@@ -94,6 +94,11 @@ impl<T: Data> Checkpointed for ReceiverState<T> {
         "receiver"
     }
 
+    fn types(&self) -> Vec<(&'static str, &'static str)> {
+        // The logged blocks hold records of this type.
+        vec![("record", std::any::type_name::<T>())]
+    }
+
     /// The last block the batches up to `time` took, then what the older kept checkpoints
     /// cover (oldest first): `u64`s, little-endian. Deletes nothing: see `committed`.
     fn save(&self, time: Time) -> Result<Vec<u8>> {

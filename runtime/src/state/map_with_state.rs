@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::batch::shuffle::shuffle;
 use crate::batch::{Batch, Data, Key};
 use crate::dstream::DStream;
+use crate::dstream::node::Node;
 use crate::state::StateData;
 use crate::state::store::{Entry, Store};
 use crate::time::{Time, millis};
@@ -37,14 +38,34 @@ impl<S> State<S> {
         self.value.is_some()
     }
 
-    /// The state.
+    /// The state, as Spark's `State.get`.
     ///
     /// # Panics
-    /// If there is none (check [`exists`](Self::exists) or use [`get_option`](Self::get_option)).
+    /// If the key has none (a new key, or one just removed), as Spark throws
+    /// `NoSuchElementException`; the batch then fails. Where a key may have no state, call
+    /// [`get_option`](Self::get_option) instead, or check [`exists`](Self::exists) first.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::{State, StateSpec};
+    /// let out = cargo_stream_runtime::example_with(vec![vec![("a".to_string(), 1)], vec![("a".to_string(), 2)]], 2, |ssc, s| {
+    ///     ssc.checkpoint(std::env::temp_dir().join("doc-state-get")).unwrap();
+    ///     let spec = StateSpec::function(|_: &String, v: Option<i32>, state: &mut State<i32>| {
+    ///         let before = if state.exists() { *state.get() } else { 0 };
+    ///         state.update(before + v.unwrap_or(0));
+    ///         before
+    ///     });
+    ///     s.map_with_state(spec).into_dstream()
+    /// });
+    /// assert_eq!(out[1].1, vec![1]);
+    /// ```
+    #[track_caller]
     pub fn get(&self) -> &S {
-        self.value
-            .as_ref()
-            .expect("State is not set: check `exists()` or use `get_option()`")
+        match &self.value {
+            Some(v) => v,
+            None => panic!(
+                "State is not set: `State::get` was called for a key without state (a new key, or one just removed); call `state.get_option()` where a key may have no state, or check `state.exists()` first"
+            ),
+        }
     }
 
     /// The state, if any.
@@ -57,6 +78,7 @@ impl<S> State<S> {
     /// # Panics
     /// After [`remove`](Self::remove), or while the key is timing out (Spark's rules); the
     /// batch then fails with this message.
+    #[track_caller]
     pub fn update(&mut self, state: S) {
         assert!(
             !self.removed,
@@ -74,6 +96,7 @@ impl<S> State<S> {
     ///
     /// # Panics
     /// When already removed, or while the key is timing out (it is removed anyway).
+    #[track_caller]
     pub fn remove(&mut self) {
         assert!(
             !self.removed,
@@ -93,7 +116,7 @@ impl<S> State<S> {
     }
 }
 
-type MappingFn<K, V, S, M> = dyn Fn(&K, Option<V>, &mut State<S>) -> M + Send + Sync;
+type MappingFn<K, V, S, M> = dyn Fn(Time, &K, Option<V>, &mut State<S>) -> Option<M> + Send + Sync;
 
 /// What `map_with_state` does: the function, and optionally initial state, partitions and an
 /// idle timeout, as Spark's `StateSpec`.
@@ -108,6 +131,36 @@ impl<K, V, S, M> StateSpec<K, V, S, M> {
     /// A spec calling `f(key, value, state)` for every record of each batch; what it returns
     /// is the mapped stream's record.
     pub fn function(f: impl Fn(&K, Option<V>, &mut State<S>) -> M + Send + Sync + 'static) -> Self {
+        Self::function_with_time(move |_, k, v, s| Some(f(k, v, s)))
+    }
+
+    /// A spec calling `f(time, key, value, state)` for every record of each batch, Spark's
+    /// `StateSpec.function((Time, K, Option[V], State[S]) => Option[M])`: `f` also sees the
+    /// batch time, and what it returns is the mapped stream's record when `Some`, nothing
+    /// when `None` (the state is kept either way).
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// // Emit a key only the first time it is seen, with the batch time (ms).
+    /// let out = cargo_stream_runtime::example_with(vec![vec!["a"], vec!["a", "b"]], 2, |ssc, s| {
+    ///     ssc.checkpoint(std::env::temp_dir().join("doc-state-spec-time")).unwrap();
+    ///     let spec = StateSpec::function_with_time(
+    ///         |time: Time, k: &String, _: Option<i32>, seen: &mut State<bool>| {
+    ///             if seen.exists() {
+    ///                 return None;
+    ///             }
+    ///             seen.update(true);
+    ///             Some((k.clone(), time.millis()))
+    ///         },
+    ///     );
+    ///     s.map(|w| (w.to_string(), 1)).map_with_state(spec).into_dstream()
+    /// });
+    /// assert_eq!(out[0].1, vec![("a".to_string(), 1000)]);
+    /// assert_eq!(out[1].1, vec![("b".to_string(), 2000)]);
+    /// ```
+    pub fn function_with_time(
+        f: impl Fn(Time, &K, Option<V>, &mut State<S>) -> Option<M> + Send + Sync + 'static,
+    ) -> Self {
         StateSpec {
             func: Arc::new(f),
             initial: Vec::new(),
@@ -136,9 +189,19 @@ impl<K, V, S, M> StateSpec<K, V, S, M> {
 /// The stream `map_with_state` returns: the mapped records, plus the whole state each batch
 /// through [`state_snapshots`](Self::state_snapshots). Derefs to the mapped `DStream<M>`.
 pub struct MapWithStateDStream<K, S, M> {
-    mapped: DStream<M>,
+    pub(super) mapped: DStream<M>,
     store: Arc<Store<K, S>>,
     checkpoint_interval: Arc<Mutex<Option<Duration>>>,
+}
+
+impl<K, S, M> Clone for MapWithStateDStream<K, S, M> {
+    fn clone(&self) -> Self {
+        MapWithStateDStream {
+            mapped: self.mapped.clone(),
+            store: self.store.clone(),
+            checkpoint_interval: self.checkpoint_interval.clone(),
+        }
+    }
 }
 
 impl<K, S, M> Deref for MapWithStateDStream<K, S, M> {
@@ -209,6 +272,7 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
             .partitions
             .unwrap_or_else(|| self.shared.conf.master.threads())
             .max(1);
+        self.shared.assert_initialized("`map_with_state`");
         let store = Arc::new(Store::new("map_with_state", n, spec.initial));
         self.shared.register_checkpointed(store.clone());
         let index: Arc<Mutex<TouchIndex<K>>> =
@@ -218,7 +282,15 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
         let checkpoint_interval: Arc<Mutex<Option<Duration>>> = Arc::default();
         let (interval, zero) = (checkpoint_interval.clone(), self.shared.zero_time.clone());
         let default_interval = crate::checkpoint::default_interval(self.node.slide);
-        let mapped = self.derive("map_with_state", move |batch: Batch<(K, V)>, time| {
+        let parent = self.node.clone();
+        parent.add_consumer();
+        let exec_cell = self.shared.exec.clone();
+        let compute = Box::new(move |time: Time| {
+            // As Spark: no parent batch is an empty one (idle keys still time out).
+            let batch = match parent.get(time) {
+                Some(b) => b,
+                None => Batch::new(Vec::new(), exec_cell.get()?.clone()),
+            };
             let exec = batch.exec.clone();
             let buckets = shuffle(batch.into_partitions(), n);
             let mut parts = std::mem::take(&mut *s.lock());
@@ -252,7 +324,7 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
                         for (k, v) in bucket {
                             let old = state.remove(&k);
                             let mut st = State::new(old.map(|e| e.value), false);
-                            out.push(func(&k, Some(v), &mut st));
+                            out.extend(func(time, &k, Some(v), &mut st));
                             if let Some(value) = st.value
                                 && !st.removed
                             {
@@ -279,7 +351,7 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
                                     }
                                     let entry = state.remove(&k).expect("checked above");
                                     let mut st = State::new(Some(entry.value), true);
-                                    out.push(func(&k, None, &mut st));
+                                    out.extend(func(time, &k, None, &mut st));
                                 }
                             }
                         }
@@ -289,8 +361,12 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
             });
             *s.lock() = parts;
             *index.lock().unwrap_or_else(|p| p.into_inner()) = idx;
-            Batch::new(out, exec)
+            Some(Batch::new(out, exec))
         });
+        let mapped = DStream::from_node(
+            self.shared.clone(),
+            Node::new("map_with_state", self.node.slide, compute),
+        );
         MapWithStateDStream {
             mapped,
             store,

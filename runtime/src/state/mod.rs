@@ -2,10 +2,12 @@
 //! partitioned like the keys and checkpointed.
 
 mod map_with_state;
-mod store;
+mod name;
+pub(crate) mod store;
 mod update_state;
 
 pub use map_with_state::{MapWithStateDStream, State, StateSpec};
+pub use update_state::UpdateInput;
 
 /// What state and its keys must be: stream data that can be checkpointed.
 pub trait StateData: crate::batch::Data + serde::Serialize + serde::de::DeserializeOwned {}

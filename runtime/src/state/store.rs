@@ -2,6 +2,7 @@
 //! their checkpoint.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustc_hash::FxHashMap;
 
@@ -25,6 +26,9 @@ pub(crate) type Partition<K, S> = FxHashMap<K, Entry<S>>;
 pub(crate) struct Store<K, S> {
     pub(crate) kind: &'static str,
     pub(crate) parts: Mutex<Vec<Partition<K, S>>>,
+    /// Whether the state exists as Spark's previous state RDD does: computed at least once,
+    /// or restored from a checkpoint.
+    pub(crate) computed: AtomicBool,
 }
 
 impl<K: Key + StateData, S: StateData> Store<K, S> {
@@ -36,12 +40,13 @@ impl<K: Key + StateData, S: StateData> Store<K, S> {
                     .map(|_| FxHashMap::default())
                     .collect(),
             ),
+            computed: AtomicBool::new(false),
         };
         store.load(initial.into_iter().map(|(k, v)| (k, v, 0)));
         store
     }
 
-    fn load(&self, entries: impl Iterator<Item = (K, S, u64)>) {
+    pub(crate) fn load(&self, entries: impl Iterator<Item = (K, S, u64)>) {
         let mut parts = self.lock();
         let n = parts.len();
         parts.iter_mut().for_each(FxHashMap::clear);
@@ -78,6 +83,10 @@ impl<K: Key + StateData, S: StateData> Checkpointed for Store<K, S> {
         self.kind
     }
 
+    fn types(&self) -> Vec<(&'static str, &'static str)> {
+        store_types::<K, S>()
+    }
+
     fn save(&self, _time: Time) -> Result<Vec<u8>> {
         let parts = self.lock();
         let entries: Vec<(&K, &S, u64)> = parts
@@ -98,6 +107,33 @@ impl<K: Key + StateData, S: StateData> Checkpointed for Store<K, S> {
             ))
         })?;
         self.load(entries.into_iter());
+        self.computed.store(true, Ordering::SeqCst);
         Ok(())
+    }
+}
+
+/// The kinds whose state is a [`Store`], which [`migration`] can convert.
+pub(crate) const STORE_KINDS: [&str; 2] = ["update_state_by_key", "map_with_state"];
+
+/// The types a store of `K` and `S` saves, as [`Checkpointed::types`] gives them.
+pub(crate) fn store_types<K, S>() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("key", std::any::type_name::<K>()),
+        ("state", std::any::type_name::<S>()),
+    ]
+}
+
+/// Converts the saved state of a store of `K` and `Old` into that of a store of `K` and `New`
+/// with `f` (a key for which it returns `None` is dropped), keeping each key's last update.
+pub(crate) fn migration<K: StateData, Old: StateData, New: StateData>(
+    f: impl Fn(&K, Old) -> Option<New> + Send + Sync + 'static,
+) -> impl Fn(&[u8]) -> std::result::Result<Vec<u8>, String> + Send + Sync + 'static {
+    move |bytes| {
+        let old: Vec<(K, Old, u64)> = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+        let new: Vec<(K, New, u64)> = old
+            .into_iter()
+            .filter_map(|(k, s, t)| f(&k, s).map(|n| (k, n, t)))
+            .collect();
+        postcard::to_stdvec(&new).map_err(|e| e.to_string())
     }
 }

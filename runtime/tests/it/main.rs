@@ -8,4 +8,6 @@ mod memory;
 mod outputs;
 mod receiver_failures;
 mod sources;
+mod spark_api;
 mod support;
+mod upgrade;
