@@ -154,7 +154,9 @@ impl Feeder {
         );
         std::thread::spawn(move || {
             let start = Instant::now();
-            listener.set_nonblocking(true).expect("a non-blocking listener");
+            listener
+                .set_nonblocking(true)
+                .expect("a non-blocking listener");
             while !stop.load(Ordering::Relaxed) {
                 let Ok((conn, _)) = listener.accept() else {
                     std::thread::sleep(Duration::from_millis(20));
@@ -308,8 +310,11 @@ fn soak_test(opts: &Options) -> Result<(), String> {
                 for (time, path) in soak::outputs(&outputs, what) {
                     if time > restored {
                         let name = path.file_name().unwrap().to_owned();
-                        std::fs::rename(&path, superseded.join(format!("{run}-{}", name.to_string_lossy())))
-                            .map_err(|e| e.to_string())?;
+                        std::fs::rename(
+                            &path,
+                            superseded.join(format!("{run}-{}", name.to_string_lossy())),
+                        )
+                        .map_err(|e| e.to_string())?;
                         superseded_files += 1;
                     }
                 }
@@ -337,11 +342,16 @@ fn soak_test(opts: &Options) -> Result<(), String> {
             print!(".");
             let _ = std::io::stdout().flush();
         } else {
-            // The last run: fed a while, then nothing more sent, then a graceful stop.
-            watch(&mut job, Duration::from_secs(5), &mut mem).map_err(|e| format!("last run: {e}"))?;
+            // The last run: fed for longer than a window (its last windows span no restart),
+            // then nothing more sent, then a graceful stop.
+            let fed_for = Duration::from_millis(WINDOW_MS + 3000);
+            watch(&mut job, fed_for, &mut mem).map_err(|e| format!("last run: {e}"))?;
             feeder.pause();
-            watch(&mut job, Duration::from_secs(3), &mut mem).map_err(|e| format!("last run: {e}"))?;
-            let _ = Command::new("kill").args(["-TERM", &job.id().to_string()]).status();
+            watch(&mut job, Duration::from_secs(3), &mut mem)
+                .map_err(|e| format!("last run: {e}"))?;
+            let _ = Command::new("kill")
+                .args(["-TERM", &job.id().to_string()])
+                .status();
             let until = Instant::now() + Duration::from_secs(60);
             loop {
                 if let Some(status) = job.try_wait().map_err(|e| e.to_string())? {
@@ -406,24 +416,31 @@ fn analyse(
     let counted = seen.len() as u64;
     let duplicated: u64 = seen.values().map(|n| u64::from(n - 1)).sum();
     let unknown = seen.keys().filter(|s| **s >= fed).count();
-    let (mut in_flight, mut lost) = (0u64, Vec::new());
+    let (mut in_flight, mut lost) = (vec![0u64; kills.len()], Vec::new());
+    let mut oldest_in_flight = Duration::ZERO;
     for (seq, s) in sent.iter().enumerate() {
         if seen.contains_key(&(seq as u64)) {
             continue;
         }
-        let killed_soon = kills
-            .get(s.run)
-            .is_some_and(|k| k.saturating_duration_since(s.at) < Duration::from_secs(1));
-        if killed_soon {
-            in_flight += 1;
-        } else {
-            lost.push(seq);
+        let before_kill = kills.get(s.run).map(|k| k.saturating_duration_since(s.at));
+        match before_kill {
+            Some(age) if age < Duration::from_secs(1) => {
+                in_flight[s.run] += 1;
+                oldest_in_flight = oldest_in_flight.max(age);
+            }
+            _ => lost.push(seq),
         }
     }
+    let most_in_flight = in_flight.iter().copied().max().unwrap_or(0);
+    let in_flight: u64 = in_flight.iter().sum();
     // Records of superseded batches: shown by an output, then counted again after the
     // restart (at-least-once outputs; an idempotent sink overwrites them).
     let mut again = 0u64;
-    for entry in std::fs::read_dir(superseded).into_iter().flatten().flatten() {
+    for entry in std::fs::read_dir(superseded)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         if entry.file_name().to_string_lossy().contains("-batch-") {
             again += soak::read_pairs(&entry.path()).len() as u64;
         }
@@ -456,7 +473,10 @@ fn analyse(
         out,
         "| SIGKILLs | fed | counted | lost (in flight at a kill) | lost (other) | duplicated | counted twice by outputs (superseded) | totals = records | windows wrong | peak RSS (VmHWM) |"
     );
-    let _ = writeln!(out, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |");
+    let _ = writeln!(
+        out,
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
+    );
     let _ = writeln!(
         out,
         "| {} | {fed} | {counted} | {in_flight} | {} | {duplicated} | {again} ({superseded_files} files) | {} | {} of {} | {:.1} MB (VmRSS max {:.1} MB) |",
@@ -472,11 +492,20 @@ fn analyse(
         out,
         "\nbatches of {BATCH_MS} ms, window {WINDOW_MS} ms sliding every batch, checkpoint every batch, write-ahead log on"
     );
+    let _ = writeln!(
+        out,
+        "in flight at a kill: at most {most_in_flight} records at one kill, sent at most {} ms before it",
+        oldest_in_flight.as_millis()
+    );
     if unknown > 0 {
         let _ = writeln!(out, "{unknown} record(s) counted that were never sent");
     }
     if !lost.is_empty() {
-        let _ = writeln!(out, "lost records (first 20): {:?}", &lost[..lost.len().min(20)]);
+        let _ = writeln!(
+            out,
+            "lost records (first 20): {:?}",
+            &lost[..lost.len().min(20)]
+        );
     }
     if !totals_ok {
         let _ = writeln!(out, "last totals {totals:?}\nrecords counted {per_key:?}");
