@@ -12,8 +12,7 @@ use cargo_stream_runtime::prelude::*;
 
 /// The batch interval of the job, in ms.
 pub const BATCH_MS: u64 = 500;
-/// The window of the windowed count, in ms: 20 batches, sliding by one (the incremental
-/// path: previous window + entering batch − leaving batch).
+/// The window of the windowed count, in ms: 20 batches, sliding by one.
 pub const WINDOW_MS: u64 = 10_000;
 /// How many keys the records spread over.
 pub const KEYS: u64 = 8;
@@ -56,12 +55,10 @@ pub fn run_job(port: u16, checkpoint: &Path, out: &Path) -> cargo_stream_runtime
         totals.foreach_rdd(move |batch: &Batch<(String, u64)>, time: Time| {
             write_counts(&dir, "totals", time, batch.collect());
         })?;
-        let window = ones.reduce_by_key_and_window_inv(
+        let window = ones.reduce_by_key_and_window(
             |a, b| a + b,
-            |a, b| a - b,
             Milliseconds(WINDOW_MS),
             Milliseconds(BATCH_MS),
-            Some(|(_, n): &(String, u64)| *n > 0),
         );
         window.checkpoint(Milliseconds(BATCH_MS));
         let dir = out.clone();
