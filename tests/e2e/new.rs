@@ -200,7 +200,11 @@ fn windowed_word_count_counts_over_the_window() {
     let exe = cargo_stream_tests::e2e_target_dir().join("debug/run-window");
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port().to_string();
-    let mut job = Job::start(std::process::Command::new(&exe).args(["127.0.0.1", &port]));
+    let mut job = Job::start(
+        std::process::Command::new(&exe)
+            .args(["127.0.0.1", &port])
+            .env("CHECKPOINT_DIR", tmp.path().join("checkpoints")),
+    );
     let (mut conn, _) = server.accept().unwrap();
     conn.write_all(b"tick tock tick\n").unwrap();
     std::thread::sleep(Duration::from_millis(1200));
