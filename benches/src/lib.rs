@@ -1,10 +1,13 @@
 //! Socket word-count benchmark pieces shared by the binaries of `cargo-stream-bench`:
 //! a feeder byte-identical to `shared/bench/feeder.py`, the hand-written single-pass word count
-//! (the practical limit), the job on our runtime, and JSONL batch records.
+//! (the practical limit), the job on our runtime, and JSONL batch records; and the soak test's
+//! job (`soak`).
 
 pub mod feeder;
 pub mod handwritten;
 pub mod record;
+#[cfg(feature = "runtime")]
+pub mod soak;
 #[cfg(feature = "runtime")]
 pub mod stream;
 

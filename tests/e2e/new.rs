@@ -200,7 +200,11 @@ fn windowed_word_count_counts_over_the_window() {
     let exe = cargo_stream_tests::e2e_target_dir().join("debug/run-window");
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port().to_string();
-    let mut job = Job::start(std::process::Command::new(&exe).args(["127.0.0.1", &port]));
+    let mut job = Job::start(
+        std::process::Command::new(&exe)
+            .args(["127.0.0.1", &port])
+            .env("CHECKPOINT_DIR", tmp.path().join("checkpoints")),
+    );
     let (mut conn, _) = server.accept().unwrap();
     conn.write_all(b"tick tock tick\n").unwrap();
     std::thread::sleep(Duration::from_millis(1200));
@@ -229,6 +233,170 @@ fn running_word_count_resumes_from_its_checkpoint() {
         let end = job.terminate(Duration::from_secs(20));
         assert_eq!(end.code, Some(0), "{}", end.stderr);
     }
+}
+
+/// The counts of `word` printed in `stdout` (`(word,N)` lines), in order.
+fn printed_counts(stdout: &str, word: &str) -> Vec<u64> {
+    let prefix = format!("({word},");
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix)?.strip_suffix(')')?.parse().ok())
+        .collect()
+}
+
+/// Words a SIGKILL may take with it: those the socket receiver had read but not yet cut into
+/// a block (every 200 ms) and written to the write-ahead log, or not yet read when its thread
+/// lags on a loaded machine (the soak test saw up to 700 ms at a load of 10 on 2 cores). At
+/// one word every 100 ms, a second of input; a job that loses its state loses far more.
+const LOST_AT_MOST: u64 = 10;
+
+/// What a job prints for a key after each batch.
+#[derive(Clone, Copy, PartialEq)]
+enum Prints {
+    /// Its count so far (the state, or a window holding every batch so far): after a restart
+    /// it never goes back.
+    Total,
+    /// Its new total after each of its records (`map_with_state`): after a restart the
+    /// records replayed from the log print their totals again, the same values (an
+    /// at-least-once output), and the totals go on from there.
+    TotalPerRecord,
+}
+
+/// Runs the job `exe` (arguments `HOST PORT`, checkpoints in `$CHECKPOINT_DIR`) fed `line`
+/// ten times a second, each line counting one for `word`, kills it with SIGKILL once it
+/// printed `word`'s count at `kill_at`, restarts it while the feed goes on, and checks the
+/// counts printed for `word` after the restart: never going back (for a printed [`Prints::Total`]
+/// never lower than the last one printed before the kill: nothing the job had counted is
+/// lost), never above the lines sent (nothing counted twice), and in the end every line sent
+/// but the few in flight at the kill.
+fn survives_sigkill_while_fed(
+    exe: &Path,
+    checkpoint: &Path,
+    prints: Prints,
+    line: &str,
+    word: &str,
+    kill_at: u64,
+) {
+    let feed = cargo_stream_tests::feed::TextFeed::every(line, Duration::from_millis(100));
+    let port = feed.port.to_string();
+    let start = || {
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args(["127.0.0.1", &port])
+            .env("CHECKPOINT_DIR", checkpoint);
+        Job::start(&mut cmd)
+    };
+    let count_of = |l: &str| printed_counts(l, word).first().copied();
+
+    let mut job = start();
+    job.wait_for(Duration::from_secs(90), |l| {
+        count_of(l).is_some_and(|n| n >= kill_at)
+    });
+    // No line is being written once `pause` returns: the job gets nothing more, but whatever
+    // it has read and not yet logged is still in its memory when it dies.
+    feed.pause();
+    let killed = job.kill();
+    let before = *printed_counts(&killed.stdout, word).last().unwrap();
+
+    feed.resume();
+    let mut job = start();
+    job.wait_for(Duration::from_secs(60), |l| {
+        count_of(l).is_some_and(|n| n >= before + 20)
+    });
+    feed.pause();
+    let sent = feed.sent();
+    // Two batches for the last words to be counted, then a graceful stop.
+    std::thread::sleep(Duration::from_millis(2500));
+    let end = job.terminate(Duration::from_secs(30));
+    assert_eq!(end.code, Some(0), "{}", end.stderr);
+    let after = printed_counts(&end.stdout, word);
+    eprintln!("{word}: {sent} sent; {before} printed before SIGKILL, then {after:?}");
+    assert!(
+        prints == Prints::TotalPerRecord || after.iter().all(|n| *n >= before),
+        "a count went back after the restart: {before} printed before SIGKILL, then {after:?}"
+    );
+    assert!(
+        after.windows(2).all(|w| w[0] <= w[1]),
+        "the count went back: {after:?}"
+    );
+    let last = *after.last().unwrap();
+    assert!(
+        last <= sent,
+        "{last} counted but only {sent} sent: words were counted twice ({after:?})"
+    );
+    assert!(
+        sent - last <= LOST_AT_MOST,
+        "{} of {sent} words lost (at most {LOST_AT_MOST} may be in flight at the kill); \
+         {before} printed before SIGKILL, then {after:?}",
+        sent - last
+    );
+}
+
+#[test]
+fn running_word_count_survives_sigkill_while_fed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build(tmp.path(), "kill-running", "running-word-count");
+    // As in the report that found the loss: killed after about 13 s of input.
+    survives_sigkill_while_fed(
+        &exe,
+        &tmp.path().join("checkpoints"),
+        Prints::Total,
+        "word",
+        "word",
+        120,
+    );
+}
+
+#[test]
+fn windowed_word_count_survives_sigkill_while_fed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "kill-window",
+        "--template",
+        "windowed-word-count",
+        "-d",
+        "batch_seconds=1",
+        "-d",
+        "window_seconds=60",
+        "-d",
+        "slide_seconds=1",
+    ];
+    new(tmp.path(), &args);
+    let project = tmp.path().join("kill-window");
+    run(&mut cargo(&project, &["build"]), BUILD).success();
+    let exe = cargo_stream_tests::e2e_target_dir().join("debug/kill-window");
+    // The whole run fits in one 60 s window, so every window printed holds every word
+    // counted so far: the window's batches from before the kill come from the checkpoint,
+    // the logged blocks no checkpoint covers from the write-ahead log.
+    survives_sigkill_while_fed(
+        &exe,
+        &tmp.path().join("checkpoints"),
+        Prints::Total,
+        "tick",
+        "tick",
+        60,
+    );
+}
+
+#[test]
+fn running_totals_exercise_solved_survives_sigkill_while_fed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ["kill-totals", "--exercise", "running-totals"];
+    new(tmp.path(), &args);
+    let project = tmp.path().join("kill-totals");
+    let solution =
+        cargo_stream_tests::workspace_root().join("templates/exercises/running-totals/solution");
+    cargo_stream_tests::copy_over(&solution, &project);
+    run(&mut cargo(&project, &["build"]), BUILD).success();
+    let exe = cargo_stream_tests::e2e_target_dir().join("debug/kill-totals");
+    // One click per line: the user's total is the number of lines counted.
+    survives_sigkill_while_fed(
+        &exe,
+        &tmp.path().join("checkpoints"),
+        Prints::TotalPerRecord,
+        "ann 1",
+        "ann",
+        60,
+    );
 }
 
 #[test]

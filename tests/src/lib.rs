@@ -271,6 +271,26 @@ impl Job {
             stderr,
         }
     }
+
+    /// Kills the job with SIGKILL (no chance to stop or checkpoint, as when a machine or the
+    /// OOM killer takes it) and returns what it had printed, with its stderr.
+    pub fn kill(mut self) -> Run {
+        let _ = self.child.kill();
+        let status = self.child.wait().expect("wait for the killed job");
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(line);
+        }
+        let stderr = self
+            .stderr
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default();
+        Run {
+            code: status.code(),
+            stdout: self.seen.join("\n"),
+            stderr,
+        }
+    }
 }
 
 impl Drop for Job {

@@ -11,7 +11,7 @@ pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS word_counts (
     PRIMARY KEY (batch_time, word)
 )";
 
-/// Keyed by batch time: a batch written again (a replay after a crash) overwrites its rows.
+/// Keyed by batch time: a batch written again (a retried write) overwrites its rows.
 const UPSERT: &str = "INSERT INTO word_counts (batch_time, word, count) VALUES ($1, $2, $3)
     ON CONFLICT (batch_time, word) DO UPDATE SET count = EXCLUDED.count";
 

@@ -1,7 +1,12 @@
 //! Word counts written to PostgreSQL from `foreach_rdd` + `foreach_partition`, the output
 //! operation jobs really use: each partition opens its own connection on its worker thread
 //! (or takes one from a pool with `--pool`) and writes its counts in one transaction, keyed by
-//! batch time, so a batch replayed after a crash overwrites its rows instead of adding to them.
+//! batch time, so a batch written again (a write retried after its connection broke)
+//! overwrites its rows instead of adding to them. It keeps no checkpoint: killed with SIGKILL
+//! it loses what it had received and not yet written (at most about a batch), and the table
+//! holds every batch written, once. With the write-ahead log the lost lines would come back
+//! after a restart, but in a new batch time, so the sum per word would be at-least-once:
+//! exactly-once takes absolute values, e.g. running totals upserted by word.
 //! A failed write is retried with back-off; when it keeps failing the batch's job fails and the
 //! job exits with the error, so no batch is taken as done before its writes committed.
 //!
