@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(parts, vec![vec!['a', 'b', 'c'], vec![]]);
         assert_eq!(
             split_ranges(Vec::<(i32, i32)>::new(), 2),
-            vec![vec![], vec![]]
+            vec![Vec::<i32>::new(), Vec::new()]
         );
     }
 
