@@ -7,17 +7,17 @@ use cargo_stream_runtime::{DStream, Seconds, State, StateSpec, StreamingContext,
 use serde::Serialize;
 use serde_json::Value;
 
-type Pair = (String, i64);
+pub(crate) type Pair = (String, i64);
 
-struct Fixture {
-    batch_seconds: u64,
-    inputs: Vec<Value>,
+pub(crate) struct Fixture {
+    pub(crate) batch_seconds: u64,
+    pub(crate) inputs: Vec<Value>,
     other: Vec<Value>,
     /// (batch index, elements) for every batch Spark produced.
-    outputs: Vec<(u64, Vec<Value>)>,
+    pub(crate) outputs: Vec<(u64, Vec<Value>)>,
 }
 
-fn load(case: &str) -> Fixture {
+pub(crate) fn load(case: &str) -> Fixture {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(format!("tests/conformance/fixtures/{case}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -45,7 +45,7 @@ fn load(case: &str) -> Fixture {
     }
 }
 
-fn typed<T: serde::de::DeserializeOwned>(batches: &[Value]) -> Vec<Vec<T>> {
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(batches: &[Value]) -> Vec<Vec<T>> {
     batches
         .iter()
         .map(|b| serde_json::from_value(b.clone()).unwrap())
@@ -53,7 +53,7 @@ fn typed<T: serde::de::DeserializeOwned>(batches: &[Value]) -> Vec<Vec<T>> {
 }
 
 /// Sorts a batch's elements canonically (by their compact JSON), as both sides must.
-fn canonical(mut elements: Vec<Value>) -> Vec<Value> {
+pub(crate) fn canonical(mut elements: Vec<Value>) -> Vec<Value> {
     elements.sort_by_key(|e| e.to_string());
     elements
 }
@@ -101,7 +101,7 @@ fn check<I, O>(
 }
 
 /// Grouped values in the fixtures' order: by their JSON text.
-fn sorted<T: Serialize>(mut v: Vec<T>) -> Vec<T> {
+pub(crate) fn sorted<T: Serialize>(mut v: Vec<T>) -> Vec<T> {
     v.sort_by_cached_key(|x| serde_json::to_string(x).unwrap());
     v
 }

@@ -6,3 +6,4 @@ mod lifecycle;
 mod outputs;
 mod sources;
 mod support;
+mod window_recovery;
