@@ -7,3 +7,4 @@ mod outputs;
 mod sources;
 mod support;
 mod window_recovery;
+mod windows;
