@@ -161,17 +161,11 @@ fn main() {
                 .unwrap();
         });
         let inv = run(window_batches(batches), &fresh("inv"), |s| {
-            s.reduce_by_key_and_window_inv(
-                |a, b| a + b,
-                |a, b| a - b,
-                Seconds(w),
-                Seconds(1),
-                None::<fn(&(u64, u64)) -> bool>,
-            )
-            .foreach_rdd(|b, _| {
-                std::hint::black_box(b.count());
-            })
-            .unwrap();
+            s.reduce_by_key_and_window_inv(|a, b| a + b, |a, b| a - b, Seconds(w), Seconds(1))
+                .foreach_rdd(|b, _| {
+                    std::hint::black_box(b.count());
+                })
+                .unwrap();
         });
         // Once the window is full: the last five batches.
         let tail = |v: Vec<Duration>| median(v[v.len() - 5..].to_vec());

@@ -30,12 +30,12 @@ fn main() -> Result<(), cargo_stream_runtime::Error> {
             .socket_text_stream(args[0].clone(), port)
             .flat_map(words)
             .map(|w| (w, 1u64))
-            .reduce_by_key_and_window_inv(
+            .reduce_by_key_and_window_inv_with_filter(
                 |a, b| a + b,
                 |a, b| a - b,
                 Seconds(6),
                 Seconds(4),
-                Some(|(_, n): &(String, u64)| *n > 0),
+                |(_, n): &(String, u64)| *n > 0,
             );
         // At every window (Spark's default would be every 12 s): a restart has at most one
         // slide of logged blocks to count again.

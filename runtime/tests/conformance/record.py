@@ -217,6 +217,24 @@ SCALA_CASES = [
      "words.countByValueAndWindow(Seconds(3), Seconds(1))", 1),
     ("course_window_6_4_scala", "words",
      f"words.map(w => (w, 1)).reduceByKeyAndWindow({PLUS}, {MINUS}, Seconds(6), Seconds(4))", 2),
+    # The Scala engine on the incremental-window cases recorded with PySpark, and the operations
+    # whose Scala implementation is not PySpark's (groupByKeyAndWindow has no inverse function in
+    # Scala; window with one argument slides with the parent stream).
+    ("window_3_scala", "words", "words.window(Seconds(3))", 1),
+    ("count_by_window_5_1_scala", "words", "words.countByWindow(Seconds(5), Seconds(1))", 1),
+    ("reduce_by_window_inv_5_1_scala", "ints",
+     f"ints.reduceByWindow({PLUS}, {MINUS}, Seconds(5), Seconds(1))", 1),
+    ("reduce_by_key_and_window_inv_5_1_scala", "pairs",
+     f"pairs.reduceByKeyAndWindow({PLUS}, {MINUS}, Seconds(5), Seconds(1))", 1),
+    ("reduce_by_key_and_window_inv_filter_5_1_scala", "pairs",
+     f"pairs.reduceByKeyAndWindow({PLUS}, {MINUS}, Seconds(5), Seconds(1), 2, "
+     "(kv: (String, Int)) => kv._2 > 0)", 1),
+    ("count_by_value_and_window_5_1_scala", "words",
+     "words.countByValueAndWindow(Seconds(5), Seconds(1))", 1),
+    ("group_by_key_and_window_3_1_scala", "pairs",
+     "pairs.groupByKeyAndWindow(Seconds(3), Seconds(1))", 1),
+    ("group_by_key_and_window_5_1_scala", "pairs",
+     "pairs.groupByKeyAndWindow(Seconds(5), Seconds(1))", 1),
 ]
 
 

@@ -11,3 +11,5 @@ mod sources;
 mod spark_api;
 mod support;
 mod upgrade;
+mod window_recovery;
+mod windows;

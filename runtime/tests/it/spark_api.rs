@@ -352,7 +352,7 @@ fn a_union_of_different_slides_fails_where_it_is_built() {
     let ssc =
         StreamingContext::new(StreamingConf::new("u").master("local[2]"), Seconds(1)).unwrap();
     let s = ssc.queue_stream(vec![vec![1]]);
-    let _ = ssc.union(vec![s.clone(), s.window(Seconds(2), Seconds(2))]);
+    let _ = ssc.union(vec![s.clone(), s.window_with_slide(Seconds(2), Seconds(2))]);
 }
 
 #[test]

@@ -1,36 +1,54 @@
-//! Windows over a stream: `window`, `reduce_by_window`, `count_by_window`.
+//! Windows over a stream: `window`, `reduce_by_window`, `count_by_window`, as Spark's Scala
+//! engine has them, and `DStream::checkpoint`.
+//!
+//! Durations are checked when the operation is called, as Spark's constructors do: a window or
+//! slide that is not a multiple of the stream's interval panics there, naming the caller's
+//! line. A window's contents are checkpointed (`dstream/history.rs`), so its elements must be
+//! [`StateData`].
 
 use std::panic::Location;
 use std::time::Duration;
 
+use crate::StateData;
 use crate::batch::{Batch, Data};
 use crate::dstream::DStream;
 use crate::dstream::history::History;
 use crate::dstream::node::Node;
-use crate::error::Error;
 use crate::time::{Time, millis};
 
+/// `d` in Spark's format (`"2500 ms"`).
+fn ms(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
+}
+
+/// The multiples of `unit` on either side of `d`, as a fix to suggest.
+fn nearest_multiples(d: Duration, unit: Duration) -> String {
+    let unit = millis(unit).max(1);
+    let below = millis(d) / unit * unit;
+    if below == 0 {
+        format!("{unit} ms")
+    } else {
+        format!("{below} ms or {} ms", below + unit)
+    }
+}
+
 impl<T: Data> DStream<T> {
-    /// Checks that `window` and `slide` are non-zero multiples of this stream's interval;
-    /// a violation is reported by `start()`.
+    /// Panics, naming the caller, unless `window` and `slide` are non-zero multiples of this
+    /// stream's slide (Spark's `WindowedDStream` constructor check).
     #[track_caller]
     pub(crate) fn check_window(&self, op: &str, window: Duration, slide: Duration) {
-        let interval = self.node.slide;
-        let bad = |what: &str, d: Duration| {
-            (d.is_zero() || !millis(d).is_multiple_of(millis(interval))).then(|| {
-                format!(
-                    "the {what} ({} ms) must be a non-zero multiple of the stream's interval ({} ms)",
-                    d.as_millis(),
-                    interval.as_millis()
-                )
-            })
-        };
-        if let Some(message) = bad("window length", window).or_else(|| bad("slide", slide)) {
-            let operation = format!("`{op}` at {}", Location::caller());
-            self.shared
-                .graph_mut()
-                .problems
-                .push(Error::InvalidWindow { operation, message });
+        let parent = self.node.slide;
+        for (what, d) in [("window", window), ("slide", slide)] {
+            if d.is_zero() || !millis(d).is_multiple_of(millis(parent)) {
+                panic!(
+                    "The {what} duration of windowed DStream ({}) must be a multiple of the slide duration of parent DStream ({}){}: `{op}` at {}\nhelp: use {}",
+                    ms(d),
+                    ms(parent),
+                    if d.is_zero() { " and not zero" } else { "" },
+                    Location::caller(),
+                    nearest_multiples(d, parent),
+                );
+            }
         }
     }
 
@@ -41,13 +59,41 @@ impl<T: Data> DStream<T> {
         self.shared.graph_mut().needs_checkpoint.push(op);
     }
 
-    /// Sets how often this stream's state is checkpointed (Spark's `DStream.checkpoint`); a
-    /// multiple of its interval. The default is the smallest multiple of the slide that is at
-    /// least 10 s. The context checkpoints at the shortest interval any stream asks for.
+    /// Sets how often this stream's state is checkpointed (Spark's `DStream.checkpoint`): at
+    /// least its slide and a multiple of it, else this panics here, with Spark's wording and
+    /// the caller's line. The default is the smallest multiple of the slide that is at least
+    /// 10 s. The context checkpoints at the shortest interval any stream asks for.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let out = cargo_stream_runtime::example(vec![vec![1], vec![2]], |s| {
+    ///     s.checkpoint(Seconds(2));
+    ///     s
+    /// });
+    /// assert_eq!(out, vec![vec![1], vec![2]]);
+    /// ```
     #[track_caller]
     pub fn checkpoint(&self, interval: impl Into<Duration>) -> &Self {
         let interval = interval.into();
-        self.check_window("checkpoint", interval, self.node.slide);
+        let slide = self.node.slide;
+        let problem = if interval < slide {
+            Some(("which is lower than", "at least"))
+        } else if !millis(interval).is_multiple_of(millis(slide)) {
+            Some(("which is not a multiple of", "a multiple of"))
+        } else {
+            None
+        };
+        if let Some((what, fix)) = problem {
+            panic!(
+                "The checkpoint interval for DStream `{}` has been set to {} {what} its slide time ({}). Please set it to {fix} {}: `checkpoint` at {}\nhelp: use {}",
+                self.node.name,
+                ms(interval),
+                ms(slide),
+                ms(slide),
+                Location::caller(),
+                nearest_multiples(interval.max(slide), slide),
+            );
+        }
         self.shared.graph_mut().checkpoint_intervals.push(interval);
         self
     }
@@ -65,32 +111,98 @@ impl<T: Data> DStream<T> {
         )
     }
 
-    /// Every `slide`, the records of the last `window` (both multiples of the batch interval),
-    /// as Spark's `window`.
+    /// Every `slide`, the number of records in the last `window`, as Spark's Scala
+    /// `countByWindow`: computed incrementally (needs a checkpoint directory), so a window
+    /// that emptied gives `[0]`; nothing before the first record.
     ///
     /// ```
     /// use cargo_stream_runtime::prelude::*;
-    /// let out = cargo_stream_runtime::example(vec![vec![1], vec![2], vec![3]], |s| s.window(Seconds(2), Seconds(1)));
+    /// let out = cargo_stream_runtime::example_with(vec![vec!['a', 'b'], vec![], vec![]], 3, |ssc, s| {
+    ///     ssc.checkpoint(tempfile::tempdir().unwrap().keep()).unwrap();
+    ///     s.count_by_window(Seconds(2), Seconds(1))
+    /// });
+    /// assert_eq!(out, vec![(1, vec![2]), (2, vec![2]), (3, vec![0])]);
+    /// ```
+    #[track_caller]
+    pub fn count_by_window(
+        &self,
+        window: impl Into<Duration>,
+        slide: impl Into<Duration>,
+    ) -> DStream<u64> {
+        self.map(|_| 1u64).reduce_by_window_inv_as(
+            "count_by_window",
+            |a, b| a + b,
+            |a, b| a - b,
+            window.into(),
+            slide.into(),
+        )
+    }
+}
+
+impl<T: StateData> DStream<T> {
+    /// The records of the last `window`, every time this stream produces (Spark's
+    /// one-argument `window`: the slide is this stream's own).
+    ///
+    /// Rust has no overloading: Spark's two-argument form is
+    /// [`window_with_slide`](Self::window_with_slide), the way this crate names every form with
+    /// an extra argument (`reduce_by_key_with_partitions`), so that `window(len)` reads as in
+    /// Spark.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let out = cargo_stream_runtime::example(vec![vec![1], vec![2], vec![3]], |s| s.window(Seconds(2)));
     /// assert_eq!(out, vec![vec![1], vec![1, 2], vec![2, 3]]);
     /// ```
     #[track_caller]
-    pub fn window(&self, window: impl Into<Duration>, slide: impl Into<Duration>) -> DStream<T> {
-        let (window, slide) = (window.into(), slide.into());
-        self.check_window("window", window, slide);
-        let history = History::of(self, "window", window);
+    pub fn window(&self, window: impl Into<Duration>) -> DStream<T> {
+        self.windowed("window", window.into(), self.node.slide)
+    }
+
+    /// Every `slide`, the records of the last `window` (both multiples of this stream's
+    /// interval), as Spark's two-argument `window`.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let out = cargo_stream_runtime::example_with(vec![vec![1], vec![2], vec![3], vec![4]], 4, |_, s| {
+    ///     s.window_with_slide(Seconds(2), Seconds(2))
+    /// });
+    /// assert_eq!(out, vec![(2, vec![1, 2]), (4, vec![3, 4])]);
+    /// ```
+    #[track_caller]
+    pub fn window_with_slide(
+        &self,
+        window: impl Into<Duration>,
+        slide: impl Into<Duration>,
+    ) -> DStream<T> {
+        self.windowed("window", window.into(), slide.into())
+    }
+
+    /// A window named `op` in messages and checkpoints: its parent's batches kept for `window`
+    /// (and checkpointed), their union produced every `slide`.
+    #[track_caller]
+    pub(crate) fn windowed(&self, op: &'static str, window: Duration, slide: Duration) -> Self {
+        self.check_window(op, window, slide);
+        let history = History::of(self, op, window);
+        self.shared.register_checkpointed(history.clone());
         let exec = self.shared.exec.clone();
-        self.sliding("window", slide, move |t| {
+        self.sliding(op, slide, move |t| {
             let exec = exec.get()?;
-            let slices = history.slice(Time(t.0.saturating_sub(millis(window))), t);
-            let parts = slices
-                .into_iter()
-                .flat_map(Batch::into_partitions)
-                .collect();
+            let parts = history.slice(Time(t.0.saturating_sub(millis(window))), t);
             Some(Batch::new(parts, exec.clone()))
         })
     }
 
-    /// Every `slide`, the records of the last `window` reduced with `f` (none when empty).
+    /// Every `slide`, the records of the last `window` reduced with `f` (none when empty), as
+    /// Spark's `reduceByWindow`: each batch is reduced first, so the window keeps one value per
+    /// batch.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let out = cargo_stream_runtime::example(vec![vec![1, 2], vec![3], vec![]], |s| {
+    ///     s.reduce_by_window(|a, b| a + b, Seconds(2), Seconds(1))
+    /// });
+    /// assert_eq!(out, vec![vec![3], vec![6], vec![3]]);
+    /// ```
     #[track_caller]
     pub fn reduce_by_window(
         &self,
@@ -98,12 +210,26 @@ impl<T: Data> DStream<T> {
         window: impl Into<Duration>,
         slide: impl Into<Duration>,
     ) -> DStream<T> {
-        self.window(window, slide).reduce(f)
+        let f = std::sync::Arc::new(f);
+        let g = f.clone();
+        self.reduce(move |a, b| g(a, b))
+            .windowed("reduce_by_window", window.into(), slide.into())
+            .reduce(move |a, b| f(a, b))
     }
 
-    /// As [`reduce_by_window`](Self::reduce_by_window), computed incrementally: the batches
-    /// entering the window are reduced in, those leaving it reduced out with `inv`. Needs a
-    /// checkpoint directory.
+    /// As [`reduce_by_window`](Self::reduce_by_window), computed incrementally as Spark's Scala
+    /// engine does: the batches entering the window are reduced in, those leaving it reduced
+    /// out with `inv` (`inv(f(a, b), b) == a`), so a window that emptied gives the identity
+    /// (`[0]` for a sum) rather than nothing. Needs a checkpoint directory.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let out = cargo_stream_runtime::example_with(vec![vec![1, 2], vec![3], vec![]], 3, |ssc, s| {
+    ///     ssc.checkpoint(tempfile::tempdir().unwrap().keep()).unwrap();
+    ///     s.reduce_by_window_inv(|a, b| a + b, |a, b| a - b, Seconds(1), Seconds(1))
+    /// });
+    /// assert_eq!(out, vec![(1, vec![3]), (2, vec![3]), (3, vec![0])]);
+    /// ```
     #[track_caller]
     pub fn reduce_by_window_inv(
         &self,
@@ -112,29 +238,25 @@ impl<T: Data> DStream<T> {
         window: impl Into<Duration>,
         slide: impl Into<Duration>,
     ) -> DStream<T> {
+        self.reduce_by_window_inv_as("reduce_by_window_inv", f, inv, window.into(), slide.into())
+    }
+
+    /// Spark's Scala `reduceByWindow` with an inverse: one key for every record, reduced by
+    /// key and window incrementally; `op` names it in messages and checkpoints.
+    #[track_caller]
+    fn reduce_by_window_inv_as(
+        &self,
+        op: &'static str,
+        f: impl Fn(T, T) -> T + Send + Sync + 'static,
+        inv: impl Fn(T, T) -> T + Send + Sync + 'static,
+        window: Duration,
+        slide: Duration,
+    ) -> DStream<T> {
         let f = std::sync::Arc::new(f);
         let g = f.clone();
         self.reduce(move |a, b| g(a, b))
-            .map(|x| (0u8, x))
-            .reduce_by_key_and_window_inv(
-                move |a, b| f(a, b),
-                inv,
-                window,
-                slide,
-                None::<fn(&(u8, T)) -> bool>,
-            )
+            .map(|x| ((), x))
+            .incremental(op, move |a, b| f(a, b), inv, window, slide, None)
             .map(|(_, x)| x)
-    }
-
-    /// Every `slide`, the number of records in the last `window` (computed incrementally;
-    /// needs a checkpoint directory). Nothing for an empty window, as in PySpark.
-    #[track_caller]
-    pub fn count_by_window(
-        &self,
-        window: impl Into<Duration>,
-        slide: impl Into<Duration>,
-    ) -> DStream<u64> {
-        self.map(|_| 1u64)
-            .reduce_by_window_inv(|a, b| a + b, |a, b| a - b, window, slide)
     }
 }
