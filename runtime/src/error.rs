@@ -62,14 +62,6 @@ pub enum Error {
         /// src/main.rs:12 ``).
         operation: String,
     },
-    /// A window or slide duration that is not a multiple of its stream's interval.
-    #[error("{operation}: {message}")]
-    InvalidWindow {
-        /// The operation and where it was created.
-        operation: String,
-        /// What is wrong and how to fix it.
-        message: String,
-    },
     /// A checkpoint could not be written, read or matched to the graph.
     #[error("checkpoint directory `{}`: {message}", dir.display())]
     Checkpoint {

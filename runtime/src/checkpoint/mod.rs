@@ -33,8 +33,9 @@ pub(crate) trait Checkpointed: Send + Sync {
     fn save(&self, time: Time) -> Result<Vec<u8>>;
     /// Takes back a saved state, before `start()` runs anything.
     fn restore(&self, bytes: &[u8]) -> Result<()>;
-    /// Called by `start()` when checkpoints go to `dir` (after any restore).
-    fn enable(&self, _dir: &std::path::Path) -> Result<()> {
+    /// Called by `start()` when checkpoints go to `dir` (after any restore), with the stable
+    /// name the part is saved under (files it keeps beside the checkpoints are named for it).
+    fn enable(&self, _dir: &std::path::Path, _name: &str) -> Result<()> {
         Ok(())
     }
     /// Called once the checkpoint holding this part's state as of `time` is durable (renamed

@@ -76,7 +76,7 @@ impl Named {
 
     /// See [`Checkpointed::enable`].
     pub(crate) fn enable(&self, dir: &Path) -> Result<()> {
-        self.part.enable(dir)
+        self.part.enable(dir, &self.name)
     }
 
     /// See [`Checkpointed::committed`].

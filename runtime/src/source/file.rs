@@ -290,7 +290,7 @@ impl Checkpointed for FileSource {
         Ok(())
     }
 
-    fn enable(&self, _dir: &Path) -> Result<()> {
+    fn enable(&self, _dir: &Path, _name: &str) -> Result<()> {
         self.checkpointing.store(true, Ordering::SeqCst);
         Ok(())
     }

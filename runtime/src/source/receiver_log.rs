@@ -21,7 +21,9 @@ use crate::time::{Time, forget_upto};
 /// A receiver's write-ahead log and what checkpoints record of it: the last block a
 /// checkpointed batch took.
 pub(crate) struct ReceiverLog<T> {
-    /// The log's folder name under `receivedData/`.
+    /// The log's folder name under `receivedData/` before states had stable names: the
+    /// receiver's position and name (`0-SocketReceiver`). A log found there is moved to the
+    /// folder of its stable name at start.
     pub(crate) id: String,
     codec: Codec<T>,
     wal: Mutex<Option<Wal>>,
@@ -147,9 +149,18 @@ impl<T: Data> Checkpointed for ReceiverState<T> {
         Ok(())
     }
 
-    fn enable(&self, checkpoint_dir: &Path) -> Result<()> {
+    fn enable(&self, checkpoint_dir: &Path, name: &str) -> Result<()> {
         let Some(log) = &self.log else { return Ok(()) };
-        let wal = Wal::open(wal::dir_for(checkpoint_dir, &log.id))?;
+        // The log lives under the receiver's stable name, so that receivers added or removed
+        // before it in a changed job do not swap logs.
+        let folder = wal::dir_for(checkpoint_dir, &wal::folder_name(name));
+        let legacy = wal::dir_for(checkpoint_dir, &log.id);
+        if !folder.exists() && legacy.is_dir() {
+            std::fs::rename(&legacy, &folder)
+                .map_err(|e| Error::io("failed to move the write-ahead log into", &folder, e))?;
+            tracing::info!(receiver = %self.name, from = %legacy.display(), to = %folder.display(), "write-ahead log moved to the folder of its state's name");
+        }
+        let wal = Wal::open(folder.clone())?;
         // Blocks written but not in a checkpointed batch: they go to the first batch.
         let replayed = wal.replay(log.positions().covered())?;
         let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
@@ -165,7 +176,7 @@ impl<T: Data> Checkpointed for ReceiverState<T> {
                         source_name: self.name.clone(),
                         message: format!(
                             "block {seq} of its write-ahead log `{}` cannot be decoded as this job's records: was the job's record type changed? Run the old version until it has checkpointed, or move the log away to start without these blocks",
-                            wal::dir_for(checkpoint_dir, &log.id).display()
+                            folder.display()
                         ),
                     });
                 }
@@ -247,7 +258,7 @@ mod tests {
         let _serial = fail::FailScenario::setup();
         let dir = tempfile::tempdir().unwrap();
         let r = receiver();
-        r.enable(dir.path()).unwrap();
+        r.enable(dir.path(), "0-numbers").unwrap();
         for t in 1..=6 {
             batch(&r, t, t);
             let before = segments(dir.path());
@@ -274,7 +285,7 @@ mod tests {
         let _serial = fail::FailScenario::setup();
         let dir = tempfile::tempdir().unwrap();
         let r = receiver();
-        r.enable(dir.path()).unwrap();
+        r.enable(dir.path(), "0-numbers").unwrap();
         r.buffer_records([1, 2]);
         fail::cfg("wal::append", "return").unwrap();
         let err = r.cut_block().unwrap_err().to_string();
@@ -295,5 +306,35 @@ mod tests {
         let wal = Wal::open(wal::dir_for(dir.path(), "0-numbers")).unwrap();
         let logged: Vec<u64> = wal.replay(0).unwrap().iter().map(|(s, _)| *s).collect();
         assert_eq!(logged, vec![1, 2]);
+    }
+
+    #[test]
+    fn a_log_lives_under_its_state_name_and_a_positional_one_is_moved_there() {
+        let _serial = fail::FailScenario::setup();
+        let dir = tempfile::tempdir().unwrap();
+        // A log written before states had names: the receiver's position and name.
+        let old = receiver();
+        old.enable(dir.path(), "0-numbers").unwrap();
+        batch(&old, 1, 7);
+        drop(old);
+        // (`0-numbers` is also its own folder name: the old folder, as the old code named it.)
+        let legacy = wal::dir_for(dir.path(), "0-numbers");
+        // Restarted under its stable name: the block is replayed from the moved log.
+        let r = receiver();
+        r.enable(dir.path(), "main.rs:receiver#1").unwrap();
+        let named = wal::dir_for(dir.path(), "main.rs_3a_receiver_23_1");
+        assert!(named.is_dir() && !legacy.exists(), "the log was not moved");
+        let replayed: Vec<u64> = r
+            .blocks
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|(_, b)| b.clone())
+            .collect();
+        assert_eq!(replayed, vec![7]);
+        // Another receiver's name never reads this log.
+        let other = receiver();
+        other.enable(dir.path(), "main.rs:receiver#2").unwrap();
+        assert!(other.blocks.lock().unwrap().is_empty());
     }
 }

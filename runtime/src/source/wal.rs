@@ -282,6 +282,21 @@ fn record_at(bytes: &[u8], at: usize, last_seq: u64) -> Record<'_> {
     }
 }
 
+/// The folder name of the log of the state named `name`: letters, digits, `.` and `-` as they
+/// are, every other character as its code in hex between `_`s (`main.rs:receiver#1` gives
+/// `main.rs_3a_receiver_23_1`), so that distinct names never share a folder.
+pub(crate) fn folder_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+            out.push(c);
+        } else {
+            out.push_str(&format!("_{:x}_", c as u32));
+        }
+    }
+    out
+}
+
 /// The log folder of receiver `id` under a checkpoint directory.
 pub(crate) fn dir_for(checkpoint: &Path, id: &str) -> PathBuf {
     checkpoint.join("receivedData").join(id)
@@ -395,5 +410,17 @@ mod tests {
         let err = wal.append(1, b"again").unwrap_err().to_string();
         assert!(err.contains("00000000000000000001.wal"), "{err}");
         assert_eq!(wal.replay(0).unwrap(), vec![(1, b"one".to_vec())]);
+    }
+
+    #[test]
+    fn folder_names_keep_plain_names_and_never_share_a_folder() {
+        assert_eq!(folder_name("0-numbers"), "0-numbers");
+        assert_eq!(
+            folder_name("main.rs:receiver#1"),
+            "main.rs_3a_receiver_23_1"
+        );
+        // An escape ends at its closing `_`: a code followed by hex digits stays distinct.
+        assert_ne!(folder_name("a:b"), folder_name("a\u{3ab}"));
+        assert_ne!(folder_name("a_b"), folder_name("a:b"));
     }
 }
