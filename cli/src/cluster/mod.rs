@@ -20,15 +20,15 @@ pub mod unpack;
 pub mod utc;
 
 pub use backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
-pub use profile::{Kind, Profile};
+pub use profile::{Kind, Profile, ProfileKeys};
 pub use record::Record;
 
 /// The backend for a profile.
 pub fn backend(profile: &Profile) -> anyhow::Result<Box<dyn Backend>> {
-    Ok(match profile.kind {
-        Kind::SparkRest => Box::new(spark_rest::SparkRest::new(profile)?),
-        Kind::Ssh => Box::new(ssh_host::SshHost::new(profile)?),
-        Kind::Slurm => Box::new(slurm::Slurm::new(profile)?),
-        Kind::SparkSsh => Box::new(spark_ssh::SparkSsh::new(profile)?),
+    Ok(match &profile.keys {
+        ProfileKeys::SparkRest(keys) => Box::new(spark_rest::SparkRest::new(profile, keys)?),
+        ProfileKeys::Ssh(_) => Box::new(ssh_host::SshHost::new(profile)?),
+        ProfileKeys::Slurm(keys) => Box::new(slurm::Slurm::new(profile, keys)?),
+        ProfileKeys::SparkSsh(keys) => Box::new(spark_ssh::SparkSsh::new(profile, keys)?),
     })
 }

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::backend::JobState;
-use crate::cluster::profile::{Kind, ProfileLayer, expand_home};
+use crate::cluster::profile::{Kind, ProfileKeys, expand_home};
 use crate::error::with_help;
 
 /// One submission.
@@ -23,7 +23,8 @@ pub struct Record {
     pub kind: Kind,
     /// The profile as it was at submission (names of secret variables, never secrets), so
     /// that the job can be followed from anywhere.
-    pub profile: ProfileLayer,
+    #[serde(deserialize_with = "ProfileKeys::from_record")]
+    pub profile: ProfileKeys,
     /// The application name.
     pub name: String,
     /// The artifact submitted (on this machine).
@@ -159,5 +160,47 @@ mod tests {
         assert!(file("../etc/passwd").is_err());
         assert!(file("a/b").is_err());
         assert!(file("").is_err());
+    }
+
+    #[test]
+    fn records_written_before_typed_profiles_still_load() {
+        // As the untyped profile wrote them: every key of every kind, unset ones `null`.
+        let old = r#"{
+  "id": "driver-20261124112248-0000",
+  "cluster": "prod",
+  "kind": "spark-rest",
+  "profile": {
+    "kind": "spark-rest", "master": "spark://m:6066", "jwt-secret-env": null,
+    "jwt-secret-file": null, "spark-version": null, "master-ui": null, "spark-home": null,
+    "host": null, "port": null, "user": null, "identity-file": null, "known-hosts": null,
+    "remote-dir": null, "url": null, "token-env": null, "token-file": null,
+    "partition": null, "api-version": null, "slurm-conf": null,
+    "upload": {"to": "dir", "path": "/shared", "url": null, "host": null, "port": null,
+               "user": null, "identity-file": null, "known-hosts": null},
+    "driver-cores": 2, "driver-memory": null, "supervise": null, "env": null, "conf": null,
+    "kill-grace": 5
+  },
+  "name": "wc",
+  "artifact": "/tmp/wc.jar",
+  "sha256": "00",
+  "location": "file:///shared/wc.jar",
+  "submitted_at": 1,
+  "state": "RUNNING",
+  "message": null,
+  "data": {"gateway": "http://m:6066", "appResource": "file:///shared/wc.jar", "serverSparkVersion": "4.0.0"}
+}"#;
+        let record: Record = serde_json::from_str(old).unwrap();
+        let ProfileKeys::SparkRest(keys) = &record.profile else {
+            panic!("{:?}", record.profile)
+        };
+        assert_eq!(keys.master.as_deref(), Some("spark://m:6066"));
+        assert_eq!(
+            keys.upload.as_ref().unwrap().path.as_deref(),
+            Some("/shared")
+        );
+        assert_eq!(record.profile.common().kill_grace, Some(5));
+        // And what this version writes, it reads.
+        let again: Record = serde_json::from_str(&serde_json::to_string(&record).unwrap()).unwrap();
+        assert_eq!(again.profile, record.profile);
     }
 }

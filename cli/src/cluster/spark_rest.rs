@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
 use crate::cluster::http::describe;
-use crate::cluster::profile::Profile;
+use crate::cluster::profile::{Profile, SparkRestKeys};
 use crate::cluster::record::Record;
 use crate::cluster::{jwt, stage};
 use crate::error::with_help;
@@ -43,9 +43,9 @@ pub struct SparkRest {
 impl SparkRest {
     /// The backend for a `spark-rest` profile. Reads the JWT secret now, so that a missing one
     /// is reported before anything is uploaded.
-    pub fn new(profile: &Profile) -> anyhow::Result<SparkRest> {
+    pub fn new(profile: &Profile, keys: &SparkRestKeys) -> anyhow::Result<SparkRest> {
         let master = profile
-            .required("master", profile.layer.master.as_deref())?
+            .required("master", keys.master.as_deref())?
             .to_owned();
         let gateways = gateways(&master).map_err(|e| {
             with_help(
@@ -53,7 +53,7 @@ impl SparkRest {
                 "write `master = \"spark://HOST:6066\"` (several comma-separated for fail-over)",
             )
         })?;
-        let ui = match &profile.layer.master_ui {
+        let ui = match &keys.master_ui {
             Some(ui) => ui.trim_end_matches('/').to_owned(),
             None => {
                 let host = gateways[0]
@@ -65,7 +65,7 @@ impl SparkRest {
                 format!("http://{host}:8080")
             }
         };
-        let (secret, secret_source) = secret(profile)?;
+        let (secret, secret_source) = secret(&profile.name, keys)?;
         Ok(SparkRest {
             cluster: profile.name.clone(),
             master,
@@ -73,11 +73,7 @@ impl SparkRest {
             ui,
             secret,
             secret_source,
-            version: profile
-                .layer
-                .spark_version
-                .clone()
-                .unwrap_or_else(|| "4.3.0".into()),
+            version: keys.spark_version.clone().unwrap_or_else(|| "4.3.0".into()),
             profile: profile.clone(),
             client: reqwest::blocking::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
@@ -499,13 +495,15 @@ fn gateways(master: &str) -> anyhow::Result<Vec<String>> {
 }
 
 /// The JWT secret, and where it came from (for messages; never the secret itself).
-fn secret(profile: &Profile) -> anyhow::Result<(Option<Vec<u8>>, Option<String>)> {
-    if let Some(var) = &profile.layer.jwt_secret_env {
+fn secret(
+    cluster: &str,
+    keys: &SparkRestKeys,
+) -> anyhow::Result<(Option<Vec<u8>>, Option<String>)> {
+    if let Some(var) = &keys.jwt_secret_env {
         let text = std::env::var(var).map_err(|_| {
             with_help(
                 anyhow::anyhow!(
-                    "cluster `{}` takes its JWT secret from `${var}`, which is not set",
-                    profile.name
+                    "cluster `{cluster}` takes its JWT secret from `${var}`, which is not set"
                 ),
                 format!("export {var}=<the master's base64 secret>"),
             )
@@ -514,7 +512,7 @@ fn secret(profile: &Profile) -> anyhow::Result<(Option<Vec<u8>>, Option<String>)
             jwt::decode_secret(&text).with_context(|| format!("bad JWT secret in `${var}`"))?;
         return Ok((Some(key), Some(format!("`${var}`"))));
     }
-    if let Some(file) = &profile.layer.jwt_secret_file {
+    if let Some(file) = &keys.jwt_secret_file {
         let file = crate::cluster::profile::expand_home(file);
         let text = std::fs::read_to_string(&file)
             .with_context(|| format!("failed to read the JWT secret file `{}`", file.display()))?;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
-use crate::cluster::profile::{Profile, Upload};
+use crate::cluster::profile::{Profile, SparkSshKeys, Upload};
 use crate::cluster::record::Record;
 use crate::cluster::spark_rest::driver_log;
 use crate::cluster::ssh::{LazySession, Session, quote};
@@ -40,9 +40,9 @@ pub struct SparkSsh {
 
 impl SparkSsh {
     /// The backend for a `spark-ssh` profile.
-    pub fn new(profile: &Profile) -> anyhow::Result<SparkSsh> {
+    pub fn new(profile: &Profile, keys: &SparkSshKeys) -> anyhow::Result<SparkSsh> {
         let master = profile
-            .required("master", profile.layer.master.as_deref())?
+            .required("master", keys.master.as_deref())?
             .to_owned();
         let host = master
             .strip_prefix("spark://")
@@ -55,7 +55,7 @@ impl SparkSsh {
                     "give the master's cluster port as the host sees it, e.g. `master = \"spark://127.0.0.1:7077\"`",
                 )
             })?;
-        let ui = match &profile.layer.master_ui {
+        let ui = match &keys.master_ui {
             Some(ui) => ui.trim_end_matches('/').to_owned(),
             None => format!("http://{host}:8080"),
         };
@@ -63,7 +63,7 @@ impl SparkSsh {
             cluster: profile.name.clone(),
             ssh: LazySession::new(profile.ssh()?, &profile.name),
             spark_home: profile
-                .required("spark-home", profile.layer.spark_home.as_deref())?
+                .required("spark-home", keys.spark_home.as_deref())?
                 .trim_end_matches('/')
                 .to_owned(),
             master,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::cluster::backend::{JobSpec, JobState};
-use crate::cluster::profile::{self, Profile, ProfileLayer};
+use crate::cluster::profile::{self, CommonKeys, Profile};
 use crate::cluster::record::{self, Record};
 use crate::cluster::spark_rest::LAUNCHER;
 use crate::cluster::stage::sha256_file;
@@ -26,7 +26,7 @@ pub struct SubmitOpts {
     /// Options for packaging when there is no artifact.
     pub package: PackageOpts,
     /// Flag overrides of the profile (driver cores, memory, supervise, env, conf).
-    pub flags: ProfileLayer,
+    pub flags: CommonKeys,
     /// Arguments for the job.
     pub args: Vec<String>,
     /// Show the plan; upload and submit nothing.
@@ -62,7 +62,7 @@ pub fn stream_toml(manifest_path: Option<&Path>) -> Option<PathBuf> {
 /// Loads the profile for `opts` (flags on top).
 pub fn load_profile(opts: &SubmitOpts) -> anyhow::Result<Profile> {
     let stream_toml = stream_toml(opts.package.manifest_path.as_deref());
-    profile::load(&opts.cluster, stream_toml.as_deref(), opts.flags.clone())
+    profile::load(&opts.cluster, stream_toml.as_deref(), &opts.flags)
 }
 
 /// Builds the job's description: the artifact (packaged now if not given), its checksum and
@@ -86,22 +86,22 @@ pub fn plan(shell: &mut Shell, opts: &SubmitOpts, profile: &Profile) -> anyhow::
     } else {
         check_artifact(&artifact)?
     };
-    let l = &profile.layer;
+    let l = profile.keys.common();
     let job = JobSpec {
         name,
         artifact,
         sha256,
         main_class: LAUNCHER.to_owned(),
         args: opts.args.clone(),
-        env: l.env.clone().unwrap_or_default(),
+        env: l.env.unwrap_or_default(),
         driver_cores: l.driver_cores.unwrap_or(1),
-        driver_memory: l.driver_memory.clone().unwrap_or_else(|| "512m".into()),
+        driver_memory: l.driver_memory.unwrap_or_else(|| "512m".into()),
         supervise: l.supervise.unwrap_or(false),
-        conf: l.conf.clone().unwrap_or_default(),
+        conf: l.conf.unwrap_or_default(),
     };
     Ok(Plan {
         cluster: profile.name.clone(),
-        kind: profile.kind,
+        kind: profile.kind(),
         origins: profile.origins.clone(),
         job,
     })
@@ -114,8 +114,8 @@ pub fn submit(shell: &mut Shell, profile: &Profile, plan: &Plan) -> anyhow::Resu
     let record = Record {
         id: submitted.id,
         cluster: profile.name.clone(),
-        kind: profile.kind,
-        profile: profile.layer.clone(),
+        kind: profile.kind(),
+        profile: profile.keys.clone(),
         name: plan.job.name.clone(),
         artifact: plan.job.artifact.clone(),
         sha256: plan.job.sha256.clone(),

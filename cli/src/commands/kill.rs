@@ -34,8 +34,11 @@ pub struct KillArgs {
 pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: KillArgs) -> anyhow::Result<()> {
     let mut record = Record::load(&args.id)?;
     let backend = follow::backend_of(&record)?;
-    let grace =
-        std::time::Duration::from_secs(args.grace.or(record.profile.kill_grace).unwrap_or(30));
+    let grace = std::time::Duration::from_secs(
+        args.grace
+            .or(record.profile.common().kill_grace)
+            .unwrap_or(30),
+    );
     shell.status(
         "Stopping",
         format!("`{}` on cluster `{}`", record.id, record.cluster),

@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::cli::GlobalArgs;
 use crate::cluster::follow;
-use crate::cluster::profile::ProfileLayer;
+use crate::cluster::profile::CommonKeys;
 use crate::cluster::submit::{SubmitOpts, load_profile, parse_key_value, plan, submit, to_map};
 use crate::package::PackageOpts;
 use crate::shell::Shell;
@@ -108,13 +108,13 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: SubmitArgs) -> anyhow:
             verbosity: shell.verbosity(),
             color: global.color,
         },
-        flags: ProfileLayer {
+        flags: CommonKeys {
             driver_cores: args.driver_cores,
             driver_memory: args.driver_memory,
             supervise: args.supervise.then_some(true),
             env: to_map(args.env),
             conf: to_map(args.conf),
-            ..ProfileLayer::default()
+            kill_grace: None,
         },
         args: args.args,
         dry_run: args.dry_run,

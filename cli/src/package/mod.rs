@@ -42,12 +42,27 @@ pub const RUN_SH: &[u8] = include_bytes!("../../../submit-scripts/run.sh");
 pub const CLUSTER_CFG: &str = "cargo_stream_cluster";
 
 /// An extra file for the bundle: `--include DEST:SRC`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Include {
     /// Its path in the bundle.
     pub dest: String,
     /// The file or folder to copy.
     pub src: PathBuf,
+}
+
+impl TryFrom<String> for Include {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Include> for String {
+    fn from(include: Include) -> String {
+        format!("{}:{}", include.dest, include.src.display())
+    }
 }
 
 impl std::str::FromStr for Include {
@@ -139,16 +154,9 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
     let cwd = std::env::current_dir().context("failed to read the current folder")?;
     let flags = PackageLayer {
         bin: opts.bin.clone(),
-        include: None,
+        include: Some(opts.includes.clone()).filter(|i| !i.is_empty()),
     };
-    let mut settings = PackageSettings::layered(&package_root, &package.metadata, flags, &cwd)?;
-    if !opts.includes.is_empty() {
-        settings.includes = opts.includes.clone();
-        settings.sources.push(format!(
-            "{} include(s) from the command line",
-            opts.includes.len()
-        ));
-    }
+    let settings = PackageSettings::layered(&package_root, &package.metadata, flags, &cwd)?;
     for source in &settings.sources {
         shell.verbose_status("Using", source);
     }

@@ -55,7 +55,7 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
-use crate::cluster::profile::{Profile, Upload, expand_home};
+use crate::cluster::profile::{Profile, SlurmKeys, Upload, expand_home};
 use crate::cluster::record::Record;
 use crate::cluster::ssh::{self, Session};
 use crate::cluster::stage;
@@ -73,17 +73,6 @@ pub const DEFAULT_API_VERSION: &str = "v0.0.38";
 /// The `PATH` a job gets through slurmrestd unless its `env` sets one: slurmrestd passes no
 /// environment on. (`sbatch` passes the login shell's on, as it does by hand.)
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Profile keys that only the REST way reads.
-const REST_KEYS: [&str; 3] = ["token-env", "token-file", "api-version"];
-/// Profile keys that only the SSH way reads.
-const SSH_KEYS: [&str; 5] = [
-    "port",
-    "identity-file",
-    "known-hosts",
-    "remote-dir",
-    "slurm-conf",
-];
 
 /// A batch job as Slurm takes it, whichever way it is sent.
 #[derive(Clone, Debug)]
@@ -186,24 +175,23 @@ impl Slurm {
     /// The backend for a `slurm` profile: REST with a `url`, SSH with a `host`. Checks the
     /// keys; reads the token or connects only when a request is made (so `logs` of a shared
     /// folder works without one).
-    pub fn new(profile: &Profile) -> anyhow::Result<Slurm> {
-        let l = &profile.layer;
-        let set = |key: &str| -> bool {
-            match key {
-                "token-env" => l.token_env.is_some(),
-                "token-file" => l.token_file.is_some(),
-                "api-version" => l.api_version.is_some(),
-                "port" => l.port.is_some(),
-                "identity-file" => l.identity_file.is_some(),
-                "known-hosts" => l.known_hosts.is_some(),
-                "remote-dir" => l.remote_dir.is_some(),
-                "slurm-conf" => l.slurm_conf.is_some(),
-                _ => false,
-            }
-        };
-        let misplaced = |keys: &[&str], way: &str, other: &str| -> anyhow::Result<()> {
-            match keys.iter().find(|k| set(k)) {
-                Some(key) => Err(with_help(
+    pub fn new(profile: &Profile, l: &SlurmKeys) -> anyhow::Result<Slurm> {
+        // The keys only the REST way reads, and those only the SSH way reads.
+        let rest_keys = [
+            ("token-env", l.token_env.is_some()),
+            ("token-file", l.token_file.is_some()),
+            ("api-version", l.api_version.is_some()),
+        ];
+        let ssh_keys = [
+            ("port", l.port.is_some()),
+            ("identity-file", l.identity_file.is_some()),
+            ("known-hosts", l.known_hosts.is_some()),
+            ("remote-dir", l.remote_dir.is_some()),
+            ("slurm-conf", l.slurm_conf.is_some()),
+        ];
+        let misplaced = |keys: &[(&str, bool)], way: &str, other: &str| -> anyhow::Result<()> {
+            match keys.iter().find(|(_, set)| *set) {
+                Some((key, _)) => Err(with_help(
                     anyhow::anyhow!(
                         "cluster `{}`: `{key}` only applies to Slurm {other}, but the profile reaches Slurm {way}",
                         profile.name
@@ -245,7 +233,7 @@ impl Slurm {
                 ));
             }
             (Some(url), None) => {
-                misplaced(&SSH_KEYS, "through slurmrestd (`url`)", "over SSH (`host`)")?;
+                misplaced(&ssh_keys, "through slurmrestd (`url`)", "over SSH (`host`)")?;
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(with_help(
                         anyhow::anyhow!(
@@ -268,7 +256,7 @@ impl Slurm {
             }
             (None, Some(_)) => {
                 misplaced(
-                    &REST_KEYS,
+                    &rest_keys,
                     "over SSH (`host`)",
                     "through slurmrestd (`url`)",
                 )?;
@@ -619,17 +607,25 @@ mod tests {
     fn profile(toml_text: &str) -> Profile {
         Profile {
             name: "hpc".into(),
-            kind: crate::cluster::Kind::Slurm,
-            layer: toml::from_str(toml_text).unwrap(),
+            keys: crate::cluster::ProfileKeys::Slurm(toml::from_str(toml_text).unwrap()),
             origins: vec!["`clusters.toml`".into()],
+        }
+    }
+
+    impl Slurm {
+        fn of(profile: &Profile) -> anyhow::Result<Slurm> {
+            let crate::cluster::ProfileKeys::Slurm(keys) = &profile.keys else {
+                unreachable!("a slurm profile")
+            };
+            Slurm::new(profile, keys)
         }
     }
 
     #[test]
     fn a_url_or_a_host_picks_the_way() {
-        let rest = Slurm::new(&profile("url = \"http://h:6820\"")).unwrap();
+        let rest = Slurm::of(&profile("url = \"http://h:6820\"")).unwrap();
         assert!(matches!(rest.way, Way::Rest(_)));
-        let ssh = Slurm::new(&profile(
+        let ssh = Slurm::of(&profile(
             "host = \"login\"\nuser = \"u\"\nslurm-conf = \"/etc/x.conf\"",
         ))
         .unwrap();
@@ -644,7 +640,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let error = |text: &str| format!("{:#}", Slurm::new(&profile(text)).unwrap_err());
+        let error = |text: &str| format!("{:#}", Slurm::of(&profile(text)).unwrap_err());
         assert!(error("").contains("neither `url` nor `host`"));
         assert!(error("url = \"http://h\"\nhost = \"h\"").contains("both `url`"));
         assert!(
