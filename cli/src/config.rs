@@ -132,6 +132,28 @@ pub struct StreamToml {
     pub clusters: std::collections::BTreeMap<String, toml::Value>,
 }
 
+/// The user's `clusters.toml`: only `[clusters.NAME]` tables.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// `[clusters.NAME]`: cluster profiles, typed by their kind in
+    /// [`crate::cluster::profile`].
+    #[serde(default)]
+    pub clusters: std::collections::BTreeMap<String, toml::Value>,
+}
+
+impl UserConfig {
+    /// Types every table of `file`.
+    pub fn parse(file: &TomlFile) -> anyhow::Result<UserConfig> {
+        file.whole("bad user configuration").map_err(|e| {
+            with_help(
+                e,
+                "the user's `clusters.toml` holds `[clusters.NAME]` tables only",
+            )
+        })
+    }
+}
+
 /// `[job]`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -225,5 +247,59 @@ mod tests {
             format!("{err:#}").contains("unknown field `bins`"),
             "{err:#}"
         );
+    }
+
+    fn stream_toml_error(text: &str) -> String {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("Stream.toml"), text).unwrap();
+        format!("{:#}", StreamToml::read(tmp.path()).unwrap_err())
+    }
+
+    #[test]
+    fn a_typo_in_package_names_file_line_and_column() {
+        let text = stream_toml_error("[job]\nname = \"x\"\n\n[package]\nbinn = \"x\"\n");
+        assert!(text.contains("bad `[package]` in `"), "{text}");
+        assert!(text.contains("Stream.toml`, line 5, column 1"), "{text}");
+        assert!(text.contains("unknown field `binn`"), "{text}");
+    }
+
+    #[test]
+    fn a_typo_in_a_run_profile_is_an_error() {
+        let text = stream_toml_error("[profile.local]\nmasterr = \"local[2]\"\n");
+        assert!(text.contains("bad `[profile]` in `"), "{text}");
+        assert!(text.contains("Stream.toml`, line 2, column 1"), "{text}");
+        assert!(text.contains("unknown field `masterr`"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_table_is_an_error() {
+        let text = stream_toml_error("[job]\nname = \"x\"\n\n[jobb]\nname = \"y\"\n");
+        assert!(text.contains("unknown table `[jobb]`"), "{text}");
+        assert!(text.contains("Stream.toml`, line 4, column 2"), "{text}");
+        let text = stream_toml_error("[job]\nnmae = \"x\"\n");
+        assert!(
+            text.contains("line 2, column 1") && text.contains("unknown field `nmae`"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_user_file_holds_clusters_only() {
+        let file = TomlFile::new(
+            Path::new("clusters.toml"),
+            "[clusters.a]\nkind = \"ssh\"\n\n[cluster.b]\nkind = \"ssh\"\n".into(),
+        );
+        let text = format!("{:#}", UserConfig::parse(&file).unwrap_err());
+        assert!(text.contains("`clusters.toml`, line 4"), "{text}");
+        assert!(text.contains("unknown field `cluster`"), "{text}");
+    }
+
+    #[test]
+    fn the_template_stream_toml_is_valid() {
+        let text =
+            include_str!("../../templates/_common/Stream.toml.tmpl").replace("{{name}}", "wc");
+        let file = TomlFile::new(Path::new("Stream.toml"), text);
+        let parsed = StreamToml::parse(&file).unwrap();
+        assert_eq!(parsed.profile["local"].master.as_deref(), Some("local[2]"));
     }
 }

@@ -67,6 +67,16 @@ impl TomlFile {
         self.seeded(PhantomData::<T>, value, what)
     }
 
+    /// The whole document as a `T`, like [`TomlFile::typed`].
+    pub fn whole<T: DeserializeOwned>(&self, what: &str) -> anyhow::Result<T> {
+        let document = self.document()?;
+        let span = document.span();
+        self.typed(
+            Spanned::new(span, DeValue::Table(document.into_inner())),
+            what,
+        )
+    }
+
     /// [`TomlFile::typed`] with a seed that picks the type (a profile's kind, say).
     pub fn seeded<'i, S: DeserializeSeed<'i>>(
         &self,

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::DeValue;
 
+use crate::config::{StreamToml, UserConfig};
 use crate::error::with_help;
 use crate::layers::{self, TomlFile, table_of};
 
@@ -701,7 +702,15 @@ pub fn load(name: &str, stream_toml: Option<&Path>, flags: &CommonKeys) -> anyho
         .collect();
     let mut files = Vec::new();
     for path in &paths {
-        files.extend(TomlFile::read(path)?);
+        if let Some(file) = TomlFile::read(path)? {
+            // Every table is checked, not only `[clusters]`.
+            if Some(*path) == stream_toml {
+                StreamToml::parse(&file)?;
+            } else {
+                UserConfig::parse(&file)?;
+            }
+            files.push(file);
+        }
     }
     let mut known: Vec<String> = Vec::new();
     let mut found = Vec::new();
