@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::backend::JobState;
+use crate::cluster::backend::{JobState, OwnPayload, Payload};
 use crate::cluster::profile::{Kind, ProfileKeys, expand_home};
 use crate::error::with_help;
 
@@ -40,7 +40,8 @@ pub struct Record {
     /// The last message seen.
     pub message: Option<String>,
     /// The backend's own data (which master took it, the remote folder, ...).
-    pub data: serde_json::Value,
+    #[serde(deserialize_with = "Payload::from_record")]
+    pub data: Payload,
 }
 
 /// The folder the records live in.
@@ -69,6 +70,17 @@ fn file(id: &str) -> anyhow::Result<PathBuf> {
 }
 
 impl Record {
+    /// The backend's own payload, or an error when the record holds another kind's.
+    pub fn payload<T: OwnPayload>(&self) -> anyhow::Result<&T> {
+        T::of(&self.data).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the record of `{}` holds a payload of another kind than `{}`",
+                self.id,
+                self.kind
+            )
+        })
+    }
+
     /// Writes the record (atomically: a temporary file renamed over the old one).
     pub fn save(&self) -> anyhow::Result<()> {
         let path = file(&self.id)?;
@@ -199,6 +211,32 @@ mod tests {
             Some("/shared")
         );
         assert_eq!(record.profile.common().kill_grace, Some(5));
+        let payload = record
+            .payload::<crate::cluster::spark_rest::Submission>()
+            .unwrap();
+        assert_eq!(payload.gateway, "http://m:6066");
+        assert!(
+            record
+                .payload::<crate::cluster::slurm::Submission>()
+                .is_err()
+        );
+        // The other backends' payloads, as they were written untagged.
+        for (old, kind) in [
+            (r#"{"appResource": "file:///j.jar"}"#, Kind::SparkSsh),
+            (
+                r#"{"host": "u@h:22", "dir": "/home/u/x", "pid": 7, "location": "/home/u/j.jar"}"#,
+                Kind::Ssh,
+            ),
+            (
+                r#"{"location": "file:///s/j.jar", "jar": "/s/j.jar", "files_on": "sftp", "job_dir": "/s/jobs/1", "node_job_dir": "/s/jobs/1", "stdout": "/s/jobs/1/stdout", "stderr": "/s/jobs/1/stderr"}"#,
+                Kind::Slurm,
+            ),
+        ] {
+            let mut value: serde_json::Value = serde_json::from_str(old).unwrap();
+            let data = Payload::from_record(value.take()).unwrap();
+            let tagged = serde_json::to_value(&data).unwrap();
+            assert_eq!(tagged["kind"], kind.name(), "{old}");
+        }
         // And what this version writes, it reads.
         let again: Record = serde_json::from_str(&serde_json::to_string(&record).unwrap()).unwrap();
         assert_eq!(again.profile, record.profile);

@@ -10,9 +10,10 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
+use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
 use crate::cluster::http::describe;
 use crate::cluster::profile::{Profile, SparkRestKeys};
 use crate::cluster::record::Record;
@@ -22,6 +23,18 @@ use crate::shell::Shell;
 
 /// The main class of every bundle: the Java launcher `cargo stream package` puts in the jar.
 pub const LAUNCHER: &str = "cargostream.Launcher";
+
+/// What a `spark-rest` record keeps (keys as Spark's REST protocol spells them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Submission {
+    /// The gateway that took the job, asked first afterwards.
+    pub gateway: String,
+    /// The jar's URL as the cluster reads it.
+    pub app_resource: String,
+    /// The master's Spark version, as it answered.
+    pub server_spark_version: Option<String>,
+}
 
 /// A Spark standalone cluster reached through its REST gateway.
 #[derive(Debug)]
@@ -231,7 +244,7 @@ impl SparkRest {
             reqwest::Method::GET,
             &format!("/v1/submissions/status/{}", record.id),
             None,
-            record.data["gateway"].as_str(),
+            Some(record.payload::<Submission>()?.gateway.as_str()),
         )?;
         let worker = status["workerId"]
             .as_str()
@@ -316,10 +329,11 @@ impl Backend for SparkRest {
         Ok(Submitted {
             id,
             message: answer["message"].as_str().unwrap_or_default().to_owned(),
-            data: json!({
-                "gateway": gateway,
-                "appResource": staged.url,
-                "serverSparkVersion": answer["serverSparkVersion"],
+            location: staged.url.clone(),
+            data: Payload::SparkRest(Submission {
+                gateway,
+                app_resource: staged.url,
+                server_spark_version: answer["serverSparkVersion"].as_str().map(str::to_owned),
             }),
         })
     }
@@ -329,7 +343,7 @@ impl Backend for SparkRest {
             reqwest::Method::GET,
             &format!("/v1/submissions/status/{}", record.id),
             None,
-            record.data["gateway"].as_str(),
+            Some(record.payload::<Submission>()?.gateway.as_str()),
         ) {
             Ok((_, value)) => Ok(SparkRest::state_of(&value)),
             Err(e) if e.downcast_ref::<Refused>().is_some() => Ok(Status {
@@ -353,7 +367,7 @@ impl Backend for SparkRest {
                 reqwest::Method::POST,
                 &format!("/v1/submissions/kill/{}", record.id),
                 None,
-                record.data["gateway"].as_str(),
+                Some(record.payload::<Submission>()?.gateway.as_str()),
             )
             .with_context(|| {
                 format!(

@@ -10,9 +10,9 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
+use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
 use crate::cluster::profile::{Profile, SparkSshKeys, Upload};
 use crate::cluster::record::Record;
 use crate::cluster::spark_rest::driver_log;
@@ -20,6 +20,14 @@ use crate::cluster::ssh::{LazySession, Session, quote};
 use crate::cluster::stage;
 use crate::error::with_help;
 use crate::shell::Shell;
+
+/// What a `spark-ssh` record keeps.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Submission {
+    /// The jar's URL as the cluster reads it.
+    pub app_resource: String,
+}
 
 /// Spark properties the jar's launcher turns into the job's environment variables.
 pub const ENV_PROPERTY_PREFIX: &str = "spark.cargo-stream.env.";
@@ -143,7 +151,10 @@ impl Backend for SparkSsh {
             Some(id) if out.success() => Ok(Submitted {
                 message: format!("Driver successfully submitted as {id}"),
                 id,
-                data: json!({ "appResource": staged.url }),
+                location: staged.url.clone(),
+                data: Payload::SparkSsh(Submission {
+                    app_resource: staged.url,
+                }),
             }),
             _ => {
                 let tail: Vec<&str> = text

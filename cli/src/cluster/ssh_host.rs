@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
+use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
 use crate::cluster::profile::{Profile, SshTarget};
 use crate::cluster::record::Record;
 use crate::cluster::ssh::{LazySession, Output, Session, quote};
@@ -35,6 +35,19 @@ use crate::cluster::unpack::UNPACK_FN;
 use crate::cluster::utc::Utc;
 use crate::error::with_help;
 use crate::shell::Shell;
+
+/// What an `ssh` record keeps.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Submission {
+    /// `user@host:port`.
+    pub host: String,
+    /// The job's folder on the host.
+    pub dir: String,
+    /// The job's process ID there.
+    pub pid: u32,
+    /// The jar on the host.
+    pub location: String,
+}
 
 /// How often `kill` looks whether the job has stopped.
 const KILL_POLL: Duration = Duration::from_millis(250);
@@ -75,8 +88,7 @@ impl SshHost {
 
     /// The remote folder of a recorded submission.
     fn folder(record: &Record) -> anyhow::Result<&str> {
-        record.data["dir"]
-            .as_str()
+        Some(record.payload::<Submission>()?.dir.as_str())
             .filter(|d| d.starts_with('/'))
             .ok_or_else(|| {
                 anyhow::anyhow!(
@@ -422,11 +434,12 @@ impl Backend for SshHost {
         );
         Ok(Submitted {
             message: format!("started on {} as pid {pid} in {dir}", self.target.host),
-            data: serde_json::json!({
-                "host": self.target.to_string(),
-                "dir": dir,
-                "pid": pid,
-                "location": jar,
+            location: jar.clone(),
+            data: Payload::Ssh(Submission {
+                host: self.target.to_string(),
+                dir: dir.to_owned(),
+                pid,
+                location: jar,
             }),
             id,
         })

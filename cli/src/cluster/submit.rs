@@ -119,11 +119,7 @@ pub fn submit(shell: &mut Shell, profile: &Profile, plan: &Plan) -> anyhow::Resu
         name: plan.job.name.clone(),
         artifact: plan.job.artifact.clone(),
         sha256: plan.job.sha256.clone(),
-        location: submitted.data["appResource"]
-            .as_str()
-            .or(submitted.data["location"].as_str())
-            .unwrap_or_default()
-            .to_owned(),
+        location: submitted.location,
         submitted_at: record::now(),
         state: JobState::Submitted,
         message: Some(submitted.message).filter(|m| !m.is_empty()),

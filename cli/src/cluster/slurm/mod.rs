@@ -52,9 +52,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use serde_json::json;
 
-use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
+use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
 use crate::cluster::profile::{Profile, SlurmKeys, Upload, expand_home};
 use crate::cluster::record::Record;
 use crate::cluster::ssh::{self, Session};
@@ -160,6 +159,25 @@ impl Way {
             Way::Ssh(ssh) => ssh.cancel(id),
         }
     }
+}
+
+/// What a `slurm` record keeps.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Submission {
+    /// The jar's URL as staged.
+    pub location: String,
+    /// The jar as the nodes see it.
+    pub jar: String,
+    /// Where the job folder is reached from: `sftp` or `local`.
+    pub files_on: String,
+    /// The job's folder, as reached from here.
+    pub job_dir: String,
+    /// The job's folder, as the nodes see it.
+    pub node_job_dir: String,
+    /// Its standard output file, as reached from here.
+    pub stdout: String,
+    /// Its standard error file, as reached from here.
+    pub stderr: String,
 }
 
 /// A Slurm cluster reached through slurmrestd or over SSH.
@@ -466,14 +484,15 @@ impl Backend for Slurm {
         Ok(Submitted {
             id: accepted.id,
             message: accepted.message,
-            data: json!({
-                "location": staged.url,
-                "jar": node_jar,
-                "files_on": holder.name(),
-                "job_dir": dir.here,
-                "node_job_dir": dir.node,
-                "stdout": format!("{}/stdout", dir.here),
-                "stderr": format!("{}/stderr", dir.here),
+            location: staged.url.clone(),
+            data: Payload::Slurm(Submission {
+                location: staged.url,
+                jar: node_jar,
+                files_on: holder.name().to_owned(),
+                stdout: format!("{}/stdout", dir.here),
+                stderr: format!("{}/stderr", dir.here),
+                job_dir: dir.here,
+                node_job_dir: dir.node,
             }),
         })
     }
@@ -539,15 +558,13 @@ impl Backend for Slurm {
     }
 
     fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {
-        let Some(path) = record.data[stream.name()].as_str() else {
-            anyhow::bail!(
-                "the record of job `{}` does not say where its {} is",
-                record.id,
-                stream.name()
-            );
+        let submission = record.payload::<Submission>()?;
+        let path = match stream {
+            LogStream::Stdout => &submission.stdout,
+            LogStream::Stderr => &submission.stderr,
         };
-        let holder = match record.data["files_on"].as_str() {
-            Some("sftp") => Holder::of(&self.profile.upload()?),
+        let holder = match submission.files_on.as_str() {
+            "sftp" => Holder::of(&self.profile.upload()?),
             _ => Holder::Local,
         };
         let own = OnceCell::new();
