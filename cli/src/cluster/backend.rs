@@ -54,13 +54,13 @@ pub struct Submitted {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Payload {
     /// `spark-rest`.
-    SparkRest(crate::cluster::spark_rest::Submission),
+    SparkRest(crate::cluster::backends::spark_rest::Submission),
     /// `spark-ssh`.
-    SparkSsh(crate::cluster::spark_ssh::Submission),
+    SparkSsh(crate::cluster::backends::spark_ssh::Submission),
     /// `ssh`.
-    Ssh(crate::cluster::ssh_host::Submission),
+    Ssh(crate::cluster::backends::ssh_host::Submission),
     /// `slurm`.
-    Slurm(crate::cluster::slurm::Submission),
+    Slurm(crate::cluster::backends::slurm::Submission),
 }
 
 /// A backend's own payload type, found in a [`Payload`].
@@ -83,10 +83,10 @@ macro_rules! own_payload {
 }
 
 own_payload!(
-    SparkRest => crate::cluster::spark_rest::Submission,
-    SparkSsh => crate::cluster::spark_ssh::Submission,
-    Ssh => crate::cluster::ssh_host::Submission,
-    Slurm => crate::cluster::slurm::Submission
+    SparkRest => crate::cluster::backends::spark_rest::Submission,
+    SparkSsh => crate::cluster::backends::spark_ssh::Submission,
+    Ssh => crate::cluster::backends::ssh_host::Submission,
+    Slurm => crate::cluster::backends::slurm::Submission
 );
 
 impl Payload {
@@ -195,7 +195,7 @@ impl LogStream {
 /// A cluster manager: starts jobs and follows them.
 ///
 /// Each kind of cluster profile (`spark-rest`, `spark-ssh`, `ssh`, `slurm`) has one
-/// implementation in a file of its own under `cluster/`.
+/// implementation in a module of its own under `cluster/backends/`.
 pub trait Backend {
     /// Makes the artifact readable by the cluster and starts the job.
     fn submit(&self, shell: &mut Shell, job: &JobSpec) -> anyhow::Result<Submitted>;

@@ -212,12 +212,12 @@ mod tests {
         );
         assert_eq!(record.profile.common().kill_grace, Some(5));
         let payload = record
-            .payload::<crate::cluster::spark_rest::Submission>()
+            .payload::<crate::cluster::backends::spark_rest::Submission>()
             .unwrap();
         assert_eq!(payload.gateway, "http://m:6066");
         assert!(
             record
-                .payload::<crate::cluster::slurm::Submission>()
+                .payload::<crate::cluster::backends::slurm::Submission>()
                 .is_err()
         );
         // The other backends' payloads, as they were written untagged.

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::cluster::backend::{JobSpec, JobState};
+use crate::cluster::backends::spark_rest::LAUNCHER;
 use crate::cluster::profile::{self, CommonKeys, Profile};
 use crate::cluster::record::{self, Record};
-use crate::cluster::spark_rest::LAUNCHER;
 use crate::cluster::stage::sha256_file;
 use crate::error::with_help;
 use crate::package::{PackageOpts, package};

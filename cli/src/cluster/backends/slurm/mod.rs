@@ -56,8 +56,8 @@ use anyhow::Context as _;
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
 use crate::cluster::profile::{Profile, SlurmKeys, Upload, expand_home};
 use crate::cluster::record::Record;
-use crate::cluster::ssh::{self, Session};
 use crate::cluster::stage;
+use crate::cluster::transport::ssh::{self, Session};
 use crate::error::with_help;
 use crate::shell::Shell;
 

@@ -29,8 +29,8 @@ use anyhow::Context as _;
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
 use crate::cluster::profile::{Profile, SshTarget};
 use crate::cluster::record::Record;
-use crate::cluster::ssh::{LazySession, Output, Session, quote};
 use crate::cluster::stage::staged_name;
+use crate::cluster::transport::ssh::{LazySession, Output, Session, quote};
 use crate::cluster::unpack::UNPACK_FN;
 use crate::cluster::utc::Utc;
 use crate::error::with_help;
@@ -329,7 +329,7 @@ echo "$code" > exit-code.part && mv -f exit-code.part exit-code
 impl SshHost {
     /// The script that unpacks the uploaded jar into a new folder and starts the job.
     fn start_script(&self, job: &JobSpec, jar: &str, id: &str) -> anyhow::Result<String> {
-        let base = crate::cluster::ssh::shell_dir(&self.remote_dir);
+        let base = crate::cluster::transport::ssh::shell_dir(&self.remote_dir);
         let mut exports = String::new();
         for (key, value) in &job.env {
             let valid = key

@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
-use crate::cluster::http::describe;
 use crate::cluster::profile::{Profile, SparkRestKeys};
 use crate::cluster::record::Record;
-use crate::cluster::{jwt, stage};
+use crate::cluster::stage;
+use crate::cluster::transport::http::describe;
+use crate::cluster::transport::jwt;
 use crate::error::with_help;
 use crate::shell::Shell;
 

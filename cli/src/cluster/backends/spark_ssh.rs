@@ -13,11 +13,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
+use crate::cluster::backends::spark_rest::driver_log;
 use crate::cluster::profile::{Profile, SparkSshKeys, Upload};
 use crate::cluster::record::Record;
-use crate::cluster::spark_rest::driver_log;
-use crate::cluster::ssh::{LazySession, Session, quote};
 use crate::cluster::stage;
+use crate::cluster::transport::ssh::{LazySession, Session, quote};
 use crate::error::with_help;
 use crate::shell::Shell;
 

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::{Accepted, Request};
 use crate::cluster::profile::SshTarget;
-use crate::cluster::ssh::{LazySession, Output, Session, quote};
+use crate::cluster::transport::ssh::{LazySession, Output, Session, quote};
 use crate::error::with_help;
 
 /// Slurm's commands on a login node, over one SSH connection.

@@ -7,7 +7,7 @@
 /// # Examples
 ///
 /// ```
-/// use cargo_stream::cluster::ssh::quote;
+/// use cargo_stream::cluster::transport::ssh::quote;
 /// assert_eq!(quote("run.sh"), "run.sh");
 /// assert_eq!(quote("a b"), "'a b'");
 /// assert_eq!(quote("it's"), r#"'it'\''s'"#);
