@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::cluster::backend::{JobSpec, JobState};
+use crate::cluster::backend::{JobSpec, JobState, Status};
 use crate::cluster::backends::spark_rest::LAUNCHER;
+use crate::cluster::follow;
 use crate::cluster::profile::{self, CommonKeys, Profile};
 use crate::cluster::record::{self, Record};
 use crate::cluster::stage::sha256_file;
@@ -31,6 +32,63 @@ pub struct SubmitOpts {
     pub args: Vec<String>,
     /// Show the plan; upload and submit nothing.
     pub dry_run: bool,
+    /// Wait for the job to end.
+    pub wait: bool,
+    /// With `wait`: give up waiting after this long (the job keeps running).
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// What [`run`] did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A dry run: what would be submitted.
+    Planned(Plan),
+    /// The job was submitted; with `wait`, it ended with this status.
+    Submitted {
+        /// The record of the submission, as last refreshed.
+        record: Box<Record>,
+        /// The final status, when waited for.
+        ended: Option<Status>,
+    },
+}
+
+/// `cargo stream submit`: loads the profile, plans the job (packaging it if need be), and
+/// unless it is a dry run submits it, records it, calls `submitted` with the record, and with
+/// `wait` follows it to its end.
+pub fn run(
+    shell: &mut Shell,
+    opts: &SubmitOpts,
+    submitted: &mut dyn FnMut(&mut Shell, &Record) -> anyhow::Result<()>,
+) -> anyhow::Result<Outcome> {
+    let profile = load_profile(opts)?;
+    let plan = plan(shell, opts, &profile)?;
+    if opts.dry_run {
+        return Ok(Outcome::Planned(plan));
+    }
+    let mut record = submit(shell, &profile, &plan)?;
+    shell.status(
+        "Submitted",
+        format!(
+            "`{}` to cluster `{}` as `{}`",
+            plan.job.name, record.cluster, record.id
+        ),
+    );
+    submitted(shell, &record)?;
+    let ended = if opts.wait {
+        let backend = follow::backend_of(&record)?;
+        Some(follow::wait(
+            shell,
+            backend.as_ref(),
+            &mut record,
+            opts.timeout,
+        )?)
+    } else {
+        None
+    };
+    Ok(Outcome::Submitted {
+        record: Box::new(record),
+        ended,
+    })
 }
 
 /// What was submitted (or, for a dry run, would be).

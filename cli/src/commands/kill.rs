@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::cli::GlobalArgs;
+use super::GlobalArgs;
 use crate::cluster::Record;
 use crate::cluster::follow;
 use crate::shell::Shell;

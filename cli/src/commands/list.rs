@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use crate::cli::GlobalArgs;
+use super::GlobalArgs;
 use crate::cluster::utc::Utc;
 use crate::cluster::{Record, follow};
 use crate::shell::Shell;

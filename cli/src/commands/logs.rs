@@ -4,7 +4,7 @@ use std::io::Write as _;
 
 use clap::Args;
 
-use crate::cli::GlobalArgs;
+use super::GlobalArgs;
 use crate::cluster::follow;
 use crate::cluster::{LogStream, Record};
 use crate::shell::Shell;

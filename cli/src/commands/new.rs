@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::cli::GlobalArgs;
+use super::GlobalArgs;
 use crate::error::with_help;
 use crate::shell::Shell;
 use crate::templates::generate::{NewOpts, generate};
