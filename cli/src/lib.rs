@@ -17,6 +17,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod layers;
+pub mod machine_message;
 pub mod package;
 pub mod shell;
 pub mod templates;

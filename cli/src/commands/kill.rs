@@ -5,6 +5,7 @@ use clap::Args;
 use super::GlobalArgs;
 use crate::cluster::Record;
 use crate::cluster::follow;
+use crate::machine_message;
 use crate::shell::Shell;
 
 /// `cargo stream kill` stops a submitted job: gracefully first, so that it checkpoints.
@@ -46,13 +47,12 @@ pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: KillArgs) -> anyhow::
     let message = backend.kill(&record, grace)?;
     let status = follow::refresh(backend.as_ref(), &mut record)?;
     if args.json {
-        shell.out(serde_json::json!({
-            "reason": "killed",
-            "id": record.id,
-            "cluster": record.cluster,
-            "state": status.state,
-            "message": message,
-        }))?;
+        machine_message::emit(&machine_message::Killed {
+            id: &record.id,
+            cluster: &record.cluster,
+            state: status.state,
+            message: &message,
+        })?;
     } else {
         shell.status("Stopped", format!("`{}`: {}", record.id, status.state));
         if !message.is_empty() {

@@ -8,6 +8,7 @@ use super::GlobalArgs;
 use crate::cluster::follow;
 use crate::cluster::profile::CommonKeys;
 use crate::cluster::submit::{Outcome, SubmitOpts, parse_key_value, run, to_map};
+use crate::machine_message;
 use crate::package::PackageOpts;
 use crate::shell::Shell;
 
@@ -125,10 +126,7 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: SubmitArgs) -> anyhow:
     let wait = args.wait;
     let outcome = run(shell, &opts, &mut |shell, record| {
         if json && !wait {
-            let mut value = serde_json::to_value(record)?;
-            value["reason"] = "submitted".into();
-            value.as_object_mut().map(|o| o.remove("profile"));
-            shell.out(value)?;
+            machine_message::emit(&machine_message::Recorded::submitted(record))?;
         } else if !json {
             shell.out(&record.id)?;
         }
@@ -137,9 +135,7 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: SubmitArgs) -> anyhow:
     match outcome {
         Outcome::Planned(plan) => {
             if json {
-                let mut value = serde_json::to_value(&plan)?;
-                value["reason"] = "submit-plan".into();
-                return shell.out(value).map_err(Into::into);
+                return machine_message::emit(&plan).map_err(Into::into);
             }
             shell.status(
                 "Would submit",
@@ -160,10 +156,7 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: SubmitArgs) -> anyhow:
             ended: Some(status),
         } => {
             if json {
-                let mut value = serde_json::to_value(&record)?;
-                value["reason"] = "finished".into();
-                value.as_object_mut().map(|o| o.remove("profile"));
-                shell.out(value)?;
+                machine_message::emit(&machine_message::Recorded::finished(&record))?;
             }
             if status.state.is_success() {
                 Ok(())
