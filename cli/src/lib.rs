@@ -19,6 +19,7 @@ pub mod error;
 pub mod layers;
 pub mod machine_message;
 pub mod package;
+pub mod quote;
 pub mod shell;
 pub mod templates;
 

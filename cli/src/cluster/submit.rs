@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::cluster::backend::{JobSpec, JobState, Status};
-use crate::cluster::backends::spark_rest::LAUNCHER;
 use crate::cluster::follow;
 use crate::cluster::profile::{self, CommonKeys, Profile};
 use crate::cluster::record::{self, Record};
@@ -149,7 +148,7 @@ pub fn plan(shell: &mut Shell, opts: &SubmitOpts, profile: &Profile) -> anyhow::
         name,
         artifact,
         sha256,
-        main_class: LAUNCHER.to_owned(),
+        main_class: crate::package::MAIN_CLASS.to_owned(),
         args: opts.args.clone(),
         env: l.env.unwrap_or_default(),
         driver_cores: l.driver_cores.unwrap_or(1),

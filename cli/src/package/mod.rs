@@ -1,8 +1,8 @@
 //! `cargo stream package`: the cluster build of a job and its bundle.
 //!
 //! The steps, each in a module of its own: find the package and binary ([`locate`]); report the
-//! local masters set in code ([`strip`]), which the runtime's `cluster` feature makes inert;
-//! build with that feature ([`cargo_build`]); gather the entries (the binary, the cluster
+//! local masters set in code ([`local_masters`]), which the cluster build makes inert;
+//! build with `--cfg cargo_stream_cluster` ([`cargo_build`]); gather the entries (the binary, the cluster
 //! [`config`], the [`licenses`], `Cargo.lock`, the launcher, `--include` files); describe them
 //! in `stream-manifest.json` ([`manifest`], with the [`elf`] glibc floor and the [`git`]
 //! revision); and write one reproducible archive ([`bundle`]) plus its `.sha256`, and the
@@ -14,10 +14,10 @@ pub mod config;
 pub mod elf;
 pub mod git;
 pub mod licenses;
+pub mod local_masters;
 pub mod locate;
 pub mod manifest;
 pub mod scripts;
-pub mod strip;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,8 +29,8 @@ use crate::config::{PackageLayer, PackageSettings};
 use crate::error::with_help;
 use crate::shell::{ColorChoice, Shell, Verbosity};
 use bundle::{ArchiveFormat, Entry};
+use local_masters::LocalMaster;
 use manifest::{Dependency, EntryInfo, StreamManifest};
-use strip::LocalMaster;
 
 /// The launcher's main class, named in the jar's `Main-Class`.
 pub const MAIN_CLASS: &str = "cargostream.Launcher";
@@ -199,8 +199,8 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
             roots.push(t.src_path.clone().into());
         }
     }
-    let stripped =
-        strip::scan(&root, &roots).context("failed to scan the sources for local masters")?;
+    let stripped = local_masters::scan(&root, &roots)
+        .context("failed to scan the sources for local masters")?;
     for found in &stripped {
         if cluster_build {
             shell.note(format!("stripped for the cluster build: {found}"));

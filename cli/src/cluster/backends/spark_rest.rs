@@ -22,9 +22,6 @@ use crate::cluster::transport::jwt;
 use crate::error::with_help;
 use crate::shell::Shell;
 
-/// The main class of every bundle: the Java launcher `cargo stream package` puts in the jar.
-pub const LAUNCHER: &str = "cargostream.Launcher";
-
 /// What a `spark-rest` record keeps (keys as Spark's REST protocol spells them).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -551,21 +548,7 @@ fn is_stack_frame(line: &str) -> bool {
 /// A Java exception's text without its stack frames, on one line: Spark's messages are
 /// "Exception from the cluster:\n<exception>\n\tat ...", or an exception with its causes.
 fn one_line(text: &str) -> String {
-    let kept: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !is_stack_frame(l))
-        .collect();
-    let mut out = kept.join(" ");
-    if out.len() > 1000 {
-        let mut end = 1000;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-        out.push_str("...");
-    }
-    out
+    crate::error::one_line(text, " ", is_stack_frame)
 }
 
 #[cfg(test)]

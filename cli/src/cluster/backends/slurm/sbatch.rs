@@ -290,11 +290,7 @@ fn is_unknown_job(out: &Output) -> bool {
 
 /// A command's output on one line, Slurm's `sbatch: error: ` prefixes kept.
 fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
+    crate::error::one_line(text, "; ", |_| false)
 }
 
 #[cfg(test)]
