@@ -75,9 +75,9 @@ impl Message for Killed<'_> {
     }
 }
 
-/// A job's status (reason `status`).
+/// Which job a line is about.
 #[derive(Serialize)]
-pub struct Status<'a> {
+pub struct Job<'a> {
     /// The submission ID.
     pub id: &'a str,
     /// Its cluster profile.
@@ -86,6 +86,25 @@ pub struct Status<'a> {
     pub kind: Kind,
     /// The application name.
     pub name: &'a str,
+}
+
+impl<'a> From<&'a Record> for Job<'a> {
+    fn from(record: &'a Record) -> Self {
+        Job {
+            id: &record.id,
+            cluster: &record.cluster,
+            kind: record.kind,
+            name: &record.name,
+        }
+    }
+}
+
+/// A job's status (reason `status`).
+#[derive(Serialize)]
+pub struct Status<'a> {
+    /// The job.
+    #[serde(flatten)]
+    pub job: Job<'a>,
     /// The state.
     pub state: JobState,
     /// The cluster's message.
@@ -105,14 +124,9 @@ impl Message for Status<'_> {
 /// One recorded submission, as `list` shows it (reason `submission`).
 #[derive(Serialize)]
 pub struct Submission<'a> {
-    /// The submission ID.
-    pub id: &'a str,
-    /// Its cluster profile.
-    pub cluster: &'a str,
-    /// The profile's kind.
-    pub kind: Kind,
-    /// The application name.
-    pub name: &'a str,
+    /// The job.
+    #[serde(flatten)]
+    pub job: Job<'a>,
     /// The last state seen.
     pub state: JobState,
     /// The last message seen.
@@ -126,10 +140,7 @@ pub struct Submission<'a> {
 impl<'a> From<&'a Record> for Submission<'a> {
     fn from(record: &'a Record) -> Self {
         Submission {
-            id: &record.id,
-            cluster: &record.cluster,
-            kind: record.kind,
-            name: &record.name,
+            job: Job::from(record),
             state: record.state,
             message: record.message.as_deref(),
             submitted_at: record.submitted_at,
@@ -169,10 +180,8 @@ impl Message for Log<'_> {
 pub struct Recorded<'a> {
     #[serde(skip)]
     reason: &'static str,
-    id: &'a str,
-    cluster: &'a str,
-    kind: Kind,
-    name: &'a str,
+    #[serde(flatten)]
+    job: Job<'a>,
     artifact: &'a Path,
     sha256: &'a str,
     location: &'a str,
@@ -196,10 +205,7 @@ impl<'a> Recorded<'a> {
     fn of(reason: &'static str, record: &'a Record) -> Self {
         Recorded {
             reason,
-            id: &record.id,
-            cluster: &record.cluster,
-            kind: record.kind,
-            name: &record.name,
+            job: Job::from(record),
             artifact: &record.artifact,
             sha256: &record.sha256,
             location: &record.location,

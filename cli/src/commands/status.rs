@@ -37,10 +37,7 @@ pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: StatusArgs) -> anyhow
     };
     if args.json {
         machine_message::emit(&machine_message::Status {
-            id: &record.id,
-            cluster: &record.cluster,
-            kind: record.kind,
-            name: &record.name,
+            job: machine_message::Job::from(&record),
             state: status.state,
             message: status.message.as_deref(),
             location: status.location.as_deref(),
