@@ -1,6 +1,12 @@
 //! `cargo stream submit` and the lifecycle verbs where no server is needed: profiles, plans
 //! and the errors of bad inputs, each leaving nothing behind.
 
+mod slurm;
+mod slurm_ssh;
+mod spark;
+mod spark_ssh;
+mod ssh;
+
 use std::time::Duration;
 
 use cargo_stream_tests::client::Client;
