@@ -3,13 +3,65 @@
 //! `Stream.toml`, `CARGO_STREAM_*` environment variables, then the command line. Each layer is
 //! parsed into an all-`Option` struct; a value set in a higher layer replaces the lower one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::with_help;
 use crate::layers::{self, TomlFile};
-use crate::package::Include;
+
+/// An extra file for the bundle: `--include DEST:SRC`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Include {
+    /// Its path in the bundle.
+    pub dest: String,
+    /// The file or folder to copy.
+    pub src: PathBuf,
+}
+
+impl TryFrom<String> for Include {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Include> for String {
+    fn from(include: Include) -> String {
+        format!("{}:{}", include.dest, include.src.display())
+    }
+}
+
+impl std::str::FromStr for Include {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (dest, src) = s
+            .split_once(':')
+            .ok_or_else(|| format!("expected DEST:SRC, got `{s}`"))?;
+        let dest = dest.trim_end_matches('/');
+        let bad = dest.is_empty()
+            || dest.starts_with('/')
+            || dest.contains('\\')
+            || dest
+                .split('/')
+                .any(|part| part.is_empty() || part == "." || part == "..");
+        if bad {
+            return Err(format!(
+                "DEST `{dest}` must be a relative path inside the bundle, without `.` or `..`"
+            ));
+        }
+        if src.is_empty() {
+            return Err(format!("SRC is empty in `{s}`"));
+        }
+        Ok(Include {
+            dest: dest.to_owned(),
+            src: PathBuf::from(src),
+        })
+    }
+}
 
 /// `cargo stream package` settings, as one layer gives them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
