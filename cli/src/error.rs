@@ -86,6 +86,36 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// A remote command's or a cluster's text on one line, for an error message: lines trimmed,
+/// empty ones and those `skip` rejects dropped, joined with `separator`, cut after 1000 bytes.
+///
+/// # Examples
+///
+/// ```
+/// let text = "sbatch: error: Batch job submission failed\n\n  Invalid account\n";
+/// assert_eq!(
+///     cargo_stream::error::one_line(text, "; ", |_| false),
+///     "sbatch: error: Batch job submission failed; Invalid account"
+/// );
+/// ```
+pub fn one_line(text: &str, separator: &str, skip: impl Fn(&str) -> bool) -> String {
+    let kept: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !skip(l))
+        .collect();
+    let mut out = kept.join(separator);
+    if out.len() > 1000 {
+        let mut end = 1000;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push_str("...");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

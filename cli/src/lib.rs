@@ -2,7 +2,7 @@
 //! (`cargo stream new`) and bundle it into one self-contained artifact that runs on a cluster
 //! (`cargo stream package`).
 //!
-//! The binary is thin: `main.rs` calls [`run`], which parses the flags ([`cli`]), sets up the
+//! The binary is thin: `main.rs` calls [`run`], which parses the flags ([`commands`]), sets up the
 //! [`Shell`] and logging, and hands over to one module per verb in [`commands`]. The work
 //! itself lives in modules named for the thing they own: [`templates`] (the embedded template
 //! table and the renderer), [`package`] (locating the binary, the cluster build, the
@@ -12,12 +12,14 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
-pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod layers;
+pub mod machine_message;
 pub mod package;
+pub mod quote;
 pub mod shell;
 pub mod templates;
 
@@ -38,7 +40,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     if args.get(1).map(|a| a != "stream").unwrap_or(true) {
         args.insert(1.min(args.len()), OsString::from("stream"));
     }
-    let cli::Cargo::Stream(args) = match cli::Cargo::try_parse_from(args) {
+    let commands::Cargo::Stream(args) = match commands::Cargo::try_parse_from(args) {
         Ok(parsed) => parsed,
         Err(err) => {
             let _ = err.print();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
-use crate::error;
+use crate::{error, machine_message};
 
 /// How much the shell prints on stderr.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -135,13 +135,11 @@ impl Shell {
         }
         let _ = std::io::stderr().write_all(out.as_bytes());
         if json {
-            let value = serde_json::json!({
-                "reason": "error",
-                "message": messages[0],
-                "causes": &messages[1..],
-                "help": help,
+            let _ = machine_message::emit(&machine_message::Error {
+                message: &messages[0],
+                causes: &messages[1..],
+                help,
             });
-            let _ = writeln!(std::io::stdout(), "{value}");
         }
     }
 

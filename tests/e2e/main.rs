@@ -8,8 +8,3 @@ mod package;
 mod scripts;
 mod snapshots;
 mod submit;
-mod submit_slurm;
-mod submit_slurm_ssh;
-mod submit_spark;
-mod submit_spark_ssh;
-mod submit_ssh;

@@ -41,9 +41,75 @@ pub struct Submitted {
     pub id: String,
     /// The cluster's own words about it.
     pub message: String,
+    /// Where the cluster read the artifact from.
+    pub location: String,
     /// What the backend needs later to follow the job (which master took it, the remote
     /// folder, ...); kept in the local record.
-    pub data: serde_json::Value,
+    pub data: Payload,
+}
+
+/// What each backend keeps in a record to follow its job, typed by kind. Only the backend
+/// that wrote a payload reads it ([`Record::payload`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Payload {
+    /// `spark-rest`.
+    SparkRest(crate::cluster::backends::spark_rest::Submission),
+    /// `spark-ssh`.
+    SparkSsh(crate::cluster::backends::spark_ssh::Submission),
+    /// `ssh`.
+    Ssh(crate::cluster::backends::ssh_host::Submission),
+    /// `slurm`.
+    Slurm(crate::cluster::backends::slurm::Submission),
+}
+
+/// A backend's own payload type, found in a [`Payload`].
+pub trait OwnPayload: Sized {
+    /// The payload, if `data` holds this backend's.
+    fn of(data: &Payload) -> Option<&Self>;
+}
+
+macro_rules! own_payload {
+    ($($variant:ident => $ty:ty),*) => {$(
+        impl OwnPayload for $ty {
+            fn of(data: &Payload) -> Option<&Self> {
+                match data {
+                    Payload::$variant(own) => Some(own),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+own_payload!(
+    SparkRest => crate::cluster::backends::spark_rest::Submission,
+    SparkSsh => crate::cluster::backends::spark_ssh::Submission,
+    Ssh => crate::cluster::backends::ssh_host::Submission,
+    Slurm => crate::cluster::backends::slurm::Submission
+);
+
+impl Payload {
+    /// A record's payload: tagged with its kind, or as records written before the tag were
+    /// (the same keys, untagged: the kind is told by the key only its backend writes).
+    pub fn from_record<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Payload, D::Error> {
+        let mut value = serde_json::Value::deserialize(d)?;
+        if let serde_json::Value::Object(map) = &mut value
+            && !map.contains_key("kind")
+        {
+            let kind = if map.contains_key("gateway") {
+                "spark-rest"
+            } else if map.contains_key("files_on") {
+                "slurm"
+            } else if map.contains_key("dir") {
+                "ssh"
+            } else {
+                "spark-ssh"
+            };
+            map.insert("kind".into(), kind.into());
+        }
+        Payload::deserialize(value).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A job's state, in Spark's driver states; other cluster managers map onto them.
@@ -129,7 +195,7 @@ impl LogStream {
 /// A cluster manager: starts jobs and follows them.
 ///
 /// Each kind of cluster profile (`spark-rest`, `spark-ssh`, `ssh`, `slurm`) has one
-/// implementation in a file of its own under `cluster/`.
+/// implementation in a module of its own under `cluster/backends/`.
 pub trait Backend {
     /// Makes the artifact readable by the cluster and starts the job.
     fn submit(&self, shell: &mut Shell, job: &JobSpec) -> anyhow::Result<Submitted>;

@@ -17,8 +17,7 @@ pub const POLL: Duration = Duration::from_millis(500);
 pub fn backend_of(record: &Record) -> anyhow::Result<Box<dyn Backend>> {
     let profile = Profile {
         name: record.cluster.clone(),
-        kind: record.kind,
-        layer: record.profile.clone(),
+        keys: record.profile.clone(),
         origins: vec![format!(
             "the record of `{}` in `{}`",
             record.id,

@@ -1,34 +1,32 @@
 //! Cluster managers: the profiles that name them ([`profile`]), the one [`Backend`] trait they
-//! implement, one file per kind (Spark's REST gateway, `spark-submit` over SSH, a plain SSH
-//! host, Slurm), how the artifact reaches a place the cluster reads ([`stage`]), and the local
-//! record of what was submitted ([`record`]).
+//! implement, one module per kind in [`backends`] (Spark's REST gateway, `spark-submit` over
+//! SSH, a plain SSH host, Slurm) on the wire protocols of [`transport`] (SSH, HTTP, JWT), how
+//! the artifact reaches a place the cluster reads ([`stage`]), and the local record of what was
+//! submitted ([`record`]).
 
 pub mod backend;
+pub mod backends;
 pub mod follow;
-pub mod http;
-pub mod jwt;
 pub mod profile;
 pub mod record;
-pub mod slurm;
-pub mod spark_rest;
-pub mod spark_ssh;
-pub mod ssh;
-pub mod ssh_host;
 pub mod stage;
 pub mod submit;
+pub mod transport;
 pub mod unpack;
 pub mod utc;
 
 pub use backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
-pub use profile::{Kind, Profile};
+pub use profile::{Kind, Profile, ProfileKeys};
 pub use record::Record;
 
 /// The backend for a profile.
 pub fn backend(profile: &Profile) -> anyhow::Result<Box<dyn Backend>> {
-    Ok(match profile.kind {
-        Kind::SparkRest => Box::new(spark_rest::SparkRest::new(profile)?),
-        Kind::Ssh => Box::new(ssh_host::SshHost::new(profile)?),
-        Kind::Slurm => Box::new(slurm::Slurm::new(profile)?),
-        Kind::SparkSsh => Box::new(spark_ssh::SparkSsh::new(profile)?),
+    Ok(match &profile.keys {
+        ProfileKeys::SparkRest(keys) => {
+            Box::new(backends::spark_rest::SparkRest::new(profile, keys)?)
+        }
+        ProfileKeys::Ssh(_) => Box::new(backends::ssh_host::SshHost::new(profile)?),
+        ProfileKeys::Slurm(keys) => Box::new(backends::slurm::Slurm::new(profile, keys)?),
+        ProfileKeys::SparkSsh(keys) => Box::new(backends::spark_ssh::SparkSsh::new(profile, keys)?),
     })
 }

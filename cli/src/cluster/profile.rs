@@ -15,16 +15,21 @@
 //! upload = { to = "sftp", host = "m1", user = "stream", path = "/srv/jobs" }
 //! ```
 //!
-//! A key unknown to every kind is an error naming the file and line; a key that does not apply
-//! to the profile's kind, or an unknown kind, is an error naming the file.
+//! A profile is typed by its kind ([`ProfileKeys`], one key struct per kind). Every layer is
+//! read as its kind's keys and merged by [`crate::layers::overlay`]; a key unknown to the kind,
+//! an unknown kind or a bad value is an error naming the file, line and column (the TOML
+//! parser's spans), and environment values are parsed as their key's type.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
+use toml::Spanned;
+use toml::de::DeValue;
 
+use crate::config::{StreamToml, UserConfig};
 use crate::error::with_help;
+use crate::layers::{self, TomlFile, table_of};
 
 /// The kinds of cluster manager.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,55 +62,28 @@ impl Kind {
             .1
     }
 
-    fn parse(text: &str) -> Option<Kind> {
+    /// The kind named `text` (`spark-rest`, ...).
+    pub fn parse(text: &str) -> Option<Kind> {
         Kind::ALL.iter().find(|(_, n)| *n == text).map(|(k, _)| *k)
     }
 
-    /// The keys a profile of this kind may have besides the common ones.
-    fn keys(self) -> &'static [&'static str] {
+    /// The keys a profile of this kind takes besides `kind`, as its key struct declares them.
+    pub fn keys(self) -> &'static [&'static str] {
         match self {
-            Kind::SparkRest => &[
-                "master",
-                "jwt-secret-env",
-                "jwt-secret-file",
-                "spark-version",
-                "master-ui",
-                "upload",
-            ],
-            Kind::SparkSsh => &[
-                "host",
-                "port",
-                "user",
-                "identity-file",
-                "known-hosts",
-                "master",
-                "master-ui",
-                "spark-home",
-                "remote-dir",
-            ],
-            Kind::Ssh => &[
-                "host",
-                "port",
-                "user",
-                "identity-file",
-                "known-hosts",
-                "remote-dir",
-            ],
-            Kind::Slurm => &[
-                "url",
-                "user",
-                "token-env",
-                "token-file",
-                "partition",
-                "api-version",
-                "upload",
-                "host",
-                "port",
-                "identity-file",
-                "known-hosts",
-                "remote-dir",
-                "slurm-conf",
-            ],
+            Kind::SparkRest => layers::keys_of::<SparkRestKeys>(),
+            Kind::SparkSsh => layers::keys_of::<SparkSshKeys>(),
+            Kind::Ssh => layers::keys_of::<SshHostKeys>(),
+            Kind::Slurm => layers::keys_of::<SlurmKeys>(),
+        }
+    }
+
+    /// A profile of this kind with no key set.
+    pub fn empty(self) -> ProfileKeys {
+        match self {
+            Kind::SparkRest => ProfileKeys::SparkRest(SparkRestKeys::default()),
+            Kind::SparkSsh => ProfileKeys::SparkSsh(SparkSshKeys::default()),
+            Kind::Ssh => ProfileKeys::Ssh(SshHostKeys::default()),
+            Kind::Slurm => ProfileKeys::Slurm(SlurmKeys::default()),
         }
     }
 }
@@ -116,98 +94,295 @@ impl std::fmt::Display for Kind {
     }
 }
 
-/// One `[clusters.NAME]` table, as one layer gives it: every key optional.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ProfileLayer {
-    /// `spark-rest`, `spark-ssh`, `ssh` or `slurm`.
-    pub kind: Option<String>,
-    /// Spark: the master (`spark://host:6066` for REST, comma-separated for fail-over).
-    pub master: Option<String>,
-    /// Spark REST: the environment variable that holds the JWT secret (base64).
-    pub jwt_secret_env: Option<String>,
-    /// Spark REST: a file that holds the JWT secret (base64).
-    pub jwt_secret_file: Option<PathBuf>,
-    /// Spark REST: the client version to announce (default 4.3.0).
-    pub spark_version: Option<String>,
-    /// Spark: the master's web UI, for `logs` (and `status` with spark-ssh); default: the
-    /// master's host, port 8080.
-    pub master_ui: Option<String>,
-    /// spark-ssh: `SPARK_HOME` on the host.
-    pub spark_home: Option<String>,
-    /// SSH: host name or address.
-    pub host: Option<String>,
-    /// SSH: port (22).
-    pub port: Option<u16>,
-    /// SSH: user name.
-    pub user: Option<String>,
-    /// SSH: private key file; without it the SSH agent is asked.
-    pub identity_file: Option<PathBuf>,
-    /// SSH: the known_hosts file the host key is checked against (`~/.ssh/known_hosts`).
-    pub known_hosts: Option<PathBuf>,
-    /// ssh, spark-ssh and slurm over SSH: the folder on the host for uploads and submissions
-    /// (`cargo-stream`, relative to the user's home).
-    pub remote_dir: Option<String>,
-    /// Slurm: slurmrestd's base URL.
-    pub url: Option<String>,
-    /// Slurm: the environment variable holding the user's JWT (`scontrol token`).
-    pub token_env: Option<String>,
-    /// Slurm: a file holding the user's JWT.
-    pub token_file: Option<PathBuf>,
-    /// Slurm: the partition.
-    pub partition: Option<String>,
-    /// Slurm: the REST API version (`v0.0.38`).
-    pub api_version: Option<String>,
-    /// Slurm over SSH: the `slurm.conf` Slurm's commands read on the login node
-    /// (`SLURM_CONF`), when it is not their default.
-    pub slurm_conf: Option<String>,
-    /// spark-rest and slurm: where the artifact goes so that the cluster can read it.
-    pub upload: Option<UploadLayer>,
-    /// Default driver cores.
-    pub driver_cores: Option<u32>,
-    /// Default driver memory (`512m`, `2g`).
-    pub driver_memory: Option<String>,
-    /// Whether the cluster restarts a failed driver.
-    pub supervise: Option<bool>,
-    /// Environment variables for the job.
-    pub env: Option<BTreeMap<String, String>>,
-    /// Extra properties (Spark's `--conf`).
-    pub conf: Option<BTreeMap<String, String>>,
-    /// Seconds `kill` waits after SIGTERM before it forces the job down.
-    pub kill_grace: Option<u64>,
+/// Declares [`CommonKeys`] and each kind's key struct: its own keys, then the common ones
+/// (serde's `deny_unknown_fields` does not work through `flatten`, so they are spelled into
+/// each).
+macro_rules! kind_keys {
+    (@common { $($(#[$cdoc:meta])* $cfield:ident: $cty:ty,)* }) => {
+        /// The keys every kind of profile takes, all optional: `cargo stream submit`'s flags
+        /// are a layer of these.
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+        pub struct CommonKeys {
+            $($(#[$cdoc])* #[serde(skip_serializing_if = "Option::is_none")] pub $cfield: Option<$cty>,)*
+        }
+    };
+    (@one { $($(#[$cdoc:meta])* $cfield:ident: $cty:ty,)* }
+     $(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+        pub struct $name {
+            $($(#[$fdoc])* #[serde(skip_serializing_if = "Option::is_none")] pub $field: Option<$ty>,)*
+            $($(#[$cdoc])* #[serde(skip_serializing_if = "Option::is_none")] pub $cfield: Option<$cty>,)*
+        }
+
+        impl $name {
+            /// The keys every kind takes.
+            pub fn common(&self) -> CommonKeys {
+                CommonKeys { $($cfield: self.$cfield.clone(),)* }
+            }
+        }
+    };
+    ($common:tt $($(#[$doc:meta])* $name:ident { $($body:tt)* })*) => {
+        kind_keys!(@common $common);
+        $(kind_keys!(@one $common $(#[$doc])* $name { $($body)* });)*
+    };
+}
+
+kind_keys! {
+    {
+        /// Default driver cores.
+        driver_cores: u32,
+        /// Default driver memory (`512m`, `2g`).
+        driver_memory: String,
+        /// Whether the cluster restarts a failed driver.
+        supervise: bool,
+        /// Environment variables for the job.
+        env: BTreeMap<String, String>,
+        /// Extra properties (Spark's `--conf`).
+        conf: BTreeMap<String, String>,
+        /// Seconds `kill` waits after SIGTERM before it forces the job down.
+        kill_grace: u64,
+    }
+
+    /// A `spark-rest` profile's keys.
+    SparkRestKeys {
+        /// The master (`spark://host:6066`, comma-separated for fail-over).
+        master: String,
+        /// The environment variable that holds the JWT secret (base64).
+        jwt_secret_env: String,
+        /// A file that holds the JWT secret (base64).
+        jwt_secret_file: PathBuf,
+        /// The client version to announce (default 4.3.0).
+        spark_version: String,
+        /// The master's web UI, for `logs`; default: the master's host, port 8080.
+        master_ui: String,
+        /// Where the artifact goes so that the cluster can read it.
+        upload: UploadKeys,
+    }
+
+    /// A `spark-ssh` profile's keys.
+    SparkSshKeys {
+        /// Host name or address.
+        host: String,
+        /// SSH port (22).
+        port: u16,
+        /// User name.
+        user: String,
+        /// Private key file; without it the SSH agent is asked.
+        identity_file: PathBuf,
+        /// The known_hosts file the host key is checked against (`~/.ssh/known_hosts`).
+        known_hosts: PathBuf,
+        /// The master (`spark://HOST:7077`, as the host reaches it).
+        master: String,
+        /// The master's web UI, for `logs` and `status`; default: the master's host, port 8080.
+        master_ui: String,
+        /// `SPARK_HOME` on the host.
+        spark_home: String,
+        /// The folder on the host for uploads and submissions (`cargo-stream`, relative to the
+        /// user's home).
+        remote_dir: String,
+    }
+
+    /// An `ssh` profile's keys.
+    SshHostKeys {
+        /// Host name or address.
+        host: String,
+        /// SSH port (22).
+        port: u16,
+        /// User name.
+        user: String,
+        /// Private key file; without it the SSH agent is asked.
+        identity_file: PathBuf,
+        /// The known_hosts file the host key is checked against (`~/.ssh/known_hosts`).
+        known_hosts: PathBuf,
+        /// The folder on the host for uploads and submissions (`cargo-stream`, relative to the
+        /// user's home).
+        remote_dir: String,
+    }
+
+    /// A `slurm` profile's keys: slurmrestd's (`url`) or a login node's over SSH (`host`).
+    SlurmKeys {
+        /// slurmrestd's base URL.
+        url: String,
+        /// The user name (for slurmrestd and for SSH).
+        user: String,
+        /// The environment variable holding the user's JWT (`scontrol token`).
+        token_env: String,
+        /// A file holding the user's JWT.
+        token_file: PathBuf,
+        /// The partition.
+        partition: String,
+        /// The REST API version (`v0.0.38`).
+        api_version: String,
+        /// Where the artifact goes so that the nodes can read it.
+        upload: UploadKeys,
+        /// The login node's host name or address.
+        host: String,
+        /// SSH port (22).
+        port: u16,
+        /// Private key file; without it the SSH agent is asked.
+        identity_file: PathBuf,
+        /// The known_hosts file the host key is checked against (`~/.ssh/known_hosts`).
+        known_hosts: PathBuf,
+        /// The folder on the login node for uploads and job folders (`cargo-stream`, relative
+        /// to the user's home), shared with the nodes.
+        remote_dir: String,
+        /// The `slurm.conf` Slurm's commands read on the login node (`SLURM_CONF`), when it is
+        /// not their default.
+        slurm_conf: String,
+    }
+}
+
+/// The SSH keys of the kinds that reach a host over SSH.
+#[derive(Clone, Debug, Default)]
+struct SshKeys {
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    identity_file: Option<PathBuf>,
+    known_hosts: Option<PathBuf>,
+    remote_dir: Option<String>,
+}
+
+macro_rules! ssh_keys {
+    ($($name:ident),*) => {$(
+        impl $name {
+            fn ssh(&self) -> SshKeys {
+                SshKeys {
+                    host: self.host.clone(),
+                    port: self.port,
+                    user: self.user.clone(),
+                    identity_file: self.identity_file.clone(),
+                    known_hosts: self.known_hosts.clone(),
+                    remote_dir: self.remote_dir.clone(),
+                }
+            }
+        }
+    )*};
+}
+
+ssh_keys!(SparkSshKeys, SshHostKeys, SlurmKeys);
+
+/// A profile's keys, typed by its kind: a `kind` key picks the variant, whose struct takes
+/// only the keys that apply to it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ProfileKeys {
+    /// `spark-rest`.
+    SparkRest(SparkRestKeys),
+    /// `spark-ssh`.
+    SparkSsh(SparkSshKeys),
+    /// `ssh`.
+    Ssh(SshHostKeys),
+    /// `slurm`.
+    Slurm(SlurmKeys),
+}
+
+/// `match` over every kind with the same body.
+macro_rules! each_kind {
+    ($keys:expr, $k:ident => $body:expr) => {
+        match $keys {
+            ProfileKeys::SparkRest($k) => $body,
+            ProfileKeys::SparkSsh($k) => $body,
+            ProfileKeys::Ssh($k) => $body,
+            ProfileKeys::Slurm($k) => $body,
+        }
+    };
+}
+
+impl ProfileKeys {
+    /// The kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            ProfileKeys::SparkRest(_) => Kind::SparkRest,
+            ProfileKeys::SparkSsh(_) => Kind::SparkSsh,
+            ProfileKeys::Ssh(_) => Kind::Ssh,
+            ProfileKeys::Slurm(_) => Kind::Slurm,
+        }
+    }
+
+    /// The keys every kind takes.
+    pub fn common(&self) -> CommonKeys {
+        each_kind!(self, k => k.common())
+    }
+
+    fn ssh(&self) -> SshKeys {
+        match self {
+            ProfileKeys::SparkRest(_) => SshKeys::default(),
+            ProfileKeys::SparkSsh(k) => k.ssh(),
+            ProfileKeys::Ssh(k) => k.ssh(),
+            ProfileKeys::Slurm(k) => k.ssh(),
+        }
+    }
+
+    fn upload(&self) -> Option<&UploadKeys> {
+        match self {
+            ProfileKeys::SparkRest(k) => k.upload.as_ref(),
+            ProfileKeys::Slurm(k) => k.upload.as_ref(),
+            ProfileKeys::SparkSsh(_) | ProfileKeys::Ssh(_) => None,
+        }
+    }
+
+    /// A record's profile: written by this version, or by an older one that wrote every key
+    /// of every kind, unset ones as `null` (dropped here).
+    pub fn from_record<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ProfileKeys, D::Error> {
+        fn drop_nulls(value: &mut serde_json::Value) {
+            if let serde_json::Value::Object(map) = value {
+                map.retain(|_, v| !v.is_null());
+                map.values_mut().for_each(drop_nulls);
+            }
+        }
+        let mut value = serde_json::Value::deserialize(d)?;
+        drop_nulls(&mut value);
+        ProfileKeys::deserialize(value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A kind reads the keys of its profiles.
+impl<'de> serde::de::DeserializeSeed<'de> for Kind {
+    type Value = ProfileKeys;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<ProfileKeys, D::Error> {
+        Ok(match self {
+            Kind::SparkRest => ProfileKeys::SparkRest(SparkRestKeys::deserialize(d)?),
+            Kind::SparkSsh => ProfileKeys::SparkSsh(SparkSshKeys::deserialize(d)?),
+            Kind::Ssh => ProfileKeys::Ssh(SshHostKeys::deserialize(d)?),
+            Kind::Slurm => ProfileKeys::Slurm(SlurmKeys::deserialize(d)?),
+        })
+    }
 }
 
 /// `upload = { ... }`: how the artifact reaches a place the cluster reads.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct UploadLayer {
+pub struct UploadKeys {
     /// `dir` (a folder this machine and the cluster share) or `sftp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     /// The folder (on the SFTP host for `sftp`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// The base URL the cluster reads the folder from; default `file://PATH`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// sftp: host.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// sftp: port (22).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// sftp: user.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// sftp: private key file; without it the SSH agent is asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub identity_file: Option<PathBuf>,
     /// sftp: known_hosts file.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub known_hosts: Option<PathBuf>,
 }
-
-const COMMON: [&str; 7] = [
-    "kind",
-    "driver-cores",
-    "driver-memory",
-    "supervise",
-    "env",
-    "conf",
-    "kill-grace",
-];
 
 /// An SSH endpoint: where to connect, as whom, and how the host is recognised.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -256,15 +431,18 @@ pub enum Upload {
 pub struct Profile {
     /// Its name, `NAME` in `[clusters.NAME]`.
     pub name: String,
-    /// Its kind.
-    pub kind: Kind,
-    /// The merged keys.
-    pub layer: ProfileLayer,
+    /// The merged keys, typed by kind.
+    pub keys: ProfileKeys,
     /// The places it was read from, low to high.
     pub origins: Vec<String>,
 }
 
 impl Profile {
+    /// Its kind.
+    pub fn kind(&self) -> Kind {
+        self.keys.kind()
+    }
+
     /// A required key, or an error naming the profile, its files and the key.
     pub fn required<'a, T: ?Sized>(
         &'a self,
@@ -276,7 +454,7 @@ impl Profile {
                 anyhow::anyhow!(
                     "cluster `{}` (kind `{}`) has no `{key}`",
                     self.name,
-                    self.kind
+                    self.kind()
                 ),
                 format!(
                     "set `{key}` under `[clusters.{}]` in {}",
@@ -290,7 +468,7 @@ impl Profile {
     /// The SSH endpoint of an `ssh` or `spark-ssh` profile, or of a `slurm` profile's login
     /// node.
     pub fn ssh(&self) -> anyhow::Result<SshTarget> {
-        let l = &self.layer;
+        let l = self.keys.ssh();
         Ok(SshTarget {
             host: self.required("host", l.host.as_deref())?.to_owned(),
             port: l.port.unwrap_or(22),
@@ -307,10 +485,11 @@ impl Profile {
     /// SFTP upload to the host's `remote-dir/uploads`, for a `slurm` profile over SSH (a `host`,
     /// no `url`) one to the login node's `remote-dir` (whose `jobs/` holds the job folders).
     pub fn upload(&self) -> anyhow::Result<Upload> {
-        let fallback_sftp = matches!(self.kind, Kind::Ssh | Kind::SparkSsh);
+        let ssh = self.keys.ssh();
+        let fallback_sftp = matches!(self.kind(), Kind::Ssh | Kind::SparkSsh);
         let slurm_over_ssh =
-            self.kind == Kind::Slurm && self.layer.url.is_none() && self.layer.host.is_some();
-        let Some(up) = &self.layer.upload else {
+            matches!(&self.keys, ProfileKeys::Slurm(k) if k.url.is_none() && k.host.is_some());
+        let Some(up) = self.keys.upload() else {
             if fallback_sftp {
                 return Ok(Upload::Sftp {
                     ssh: self.ssh()?,
@@ -329,7 +508,7 @@ impl Profile {
                 anyhow::anyhow!(
                     "cluster `{}` (kind `{}`) does not say where the artifact goes",
                     self.name,
-                    self.kind
+                    self.kind()
                 ),
                 format!(
                     "add `upload = {{ to = \"dir\", path = \"/shared/jobs\" }}` (a folder the cluster reads) or `upload = {{ to = \"sftp\", host = \"...\", path = \"...\" }}` under `[clusters.{}]`",
@@ -347,26 +526,22 @@ impl Profile {
                 ssh: SshTarget {
                     host: match &up.host {
                         Some(h) => h.clone(),
-                        None => self
-                            .required("upload.host", self.layer.host.as_ref())?
-                            .clone(),
+                        None => self.required("upload.host", ssh.host.as_ref())?.clone(),
                     },
-                    port: up.port.or(self.layer.port).unwrap_or(22),
+                    port: up.port.or(ssh.port).unwrap_or(22),
                     user: up
                         .user
                         .clone()
-                        .or_else(|| self.layer.user.clone())
+                        .or_else(|| ssh.user.clone())
                         .or_else(|| std::env::var("USER").ok())
                         .unwrap_or_else(|| "root".into()),
                     identity_file: up
                         .identity_file
                         .as_deref()
-                        .or(self.layer.identity_file.as_deref())
+                        .or(ssh.identity_file.as_deref())
                         .map(expand_home),
                     known_hosts: known_hosts(
-                        up.known_hosts
-                            .as_deref()
-                            .or(self.layer.known_hosts.as_deref()),
+                        up.known_hosts.as_deref().or(ssh.known_hosts.as_deref()),
                     ),
                 },
                 path,
@@ -381,15 +556,15 @@ impl Profile {
 
     /// The folder on an SSH host for uploads and submissions.
     pub fn remote_dir(&self) -> String {
-        self.layer
+        self.keys
+            .ssh()
             .remote_dir
-            .clone()
             .unwrap_or_else(|| "cargo-stream".into())
     }
 
     /// Seconds `kill` waits after SIGTERM (default 30).
     pub fn kill_grace(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.layer.kill_grace.unwrap_or(30))
+        std::time::Duration::from_secs(self.keys.common().kill_grace.unwrap_or(30))
     }
 }
 
@@ -423,114 +598,66 @@ pub fn user_file() -> PathBuf {
     base.join("cargo-stream").join("clusters.toml")
 }
 
-/// Reads the `[clusters.*]` tables of a TOML file (other tables are ignored).
-pub fn read_file(path: &Path) -> anyhow::Result<BTreeMap<String, ProfileLayer>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => {
-            return Err(
-                anyhow::Error::new(e).context(format!("failed to read `{}`", path.display()))
-            );
-        }
-    };
-    // Only `clusters` is ours to check here; Stream.toml has other tables.
-    let table: toml::Table = text
-        .parse()
-        .with_context(|| format!("failed to parse `{}`", path.display()))?;
-    if !table.contains_key("clusters") {
-        return Ok(BTreeMap::new());
-    }
-    // Parse the text itself, not the table, so that errors carry the line.
-    let mut file = match toml::from_str::<ClustersFile>(&text) {
-        Ok(file) => file,
-        Err(e) => {
-            return Err(with_help(
-                anyhow::anyhow!("{}", e.to_string().trim_end())
-                    .context(format!("bad cluster profile in `{}`", path.display())),
-                "the keys of `[clusters.NAME]` are described in `cargo stream submit --help`",
-            ));
-        }
-    };
-    for (name, layer) in &mut file.clusters {
-        if let Some(kind) = &layer.kind {
-            check_kind(
-                name,
-                kind,
-                layer,
-                &format!("`{}`", path.display()),
-                Some(&text),
-            )?;
-        }
-    }
-    Ok(file.clusters)
-}
-
-/// The `clusters` table of a file, and whatever else it holds (ignored).
-#[derive(Deserialize)]
-struct ClustersFile {
-    #[serde(default)]
-    clusters: BTreeMap<String, ProfileLayer>,
-    #[serde(flatten)]
-    _rest: BTreeMap<String, toml::Value>,
-}
-
-/// Where `key` of `[clusters.NAME]` is in a file's text, as `, line N` (empty when the table
-/// is written in a way this simple reader does not follow).
-fn line_of(text: Option<&str>, name: &str, key: &str) -> String {
-    let Some(text) = text else {
-        return String::new();
-    };
-    let header = format!("clusters.{name}");
-    let mut inside = false;
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if let Some(table) = line.strip_prefix('[') {
-            let table: String = table
-                .trim_end_matches(']')
-                .chars()
-                .filter(|c| !c.is_whitespace() && *c != '"')
-                .collect();
-            inside = table == header;
-        } else if inside
-            && line
-                .split_once('=')
-                .is_some_and(|(k, _)| k.trim().trim_matches('"') == key)
+/// The `[clusters.NAME]` tables of a file, each with its `kind` (taken out of the table)
+/// when it names one.
+fn tables(
+    file: &TomlFile,
+) -> anyhow::Result<BTreeMap<String, (Option<Kind>, Spanned<DeValue<'_>>)>> {
+    let document = file.document()?;
+    let mut tables = BTreeMap::new();
+    for (name, mut value) in table_of(file, &document, "clusters")? {
+        let mut kind = None;
+        if let DeValue::Table(table) = value.get_mut()
+            && let Some(text) = table.remove("kind")
         {
-            return format!(", line {}", i + 1);
-        }
-    }
-    String::new()
-}
-
-fn check_kind(
-    name: &str,
-    kind: &str,
-    layer: &ProfileLayer,
-    origin: &str,
-    text: Option<&str>,
-) -> anyhow::Result<Kind> {
-    let Some(parsed) = Kind::parse(kind) else {
-        let line = line_of(text, name, "kind");
-        return Err(with_help(
-            anyhow::anyhow!("cluster `{name}` in {origin}{line} has an unknown kind `{kind}`"),
-            "use one of `spark-rest`, `spark-ssh`, `ssh`, `slurm`",
-        ));
-    };
-    let value = toml::Value::try_from(layer).context("serialize a profile")?;
-    if let Some(table) = value.as_table() {
-        for key in table.keys() {
-            if !COMMON.contains(&key.as_str()) && !parsed.keys().contains(&key.as_str()) {
-                let line = line_of(text, name, key);
+            let DeValue::String(written) = text.get_ref() else {
                 return Err(with_help(
                     anyhow::anyhow!(
-                        "cluster `{name}` in {origin}{line}: `{key}` does not apply to kind `{kind}`"
+                        "cluster `{name}` in {}: `kind` is not a string",
+                        file.at(text.span())
+                    ),
+                    "use one of `spark-rest`, `spark-ssh`, `ssh`, `slurm`",
+                ));
+            };
+            kind = Some(Kind::parse(written).ok_or_else(|| {
+                with_help(
+                    anyhow::anyhow!(
+                        "cluster `{name}` in {} has an unknown kind `{written}`",
+                        file.at(text.span())
+                    ),
+                    "use one of `spark-rest`, `spark-ssh`, `ssh`, `slurm`",
+                )
+            })?);
+        }
+        tables.insert(name, (kind, value));
+    }
+    Ok(tables)
+}
+
+/// Reads `[clusters.NAME]` of a file as a layer of kind `kind`: a key of another kind, or of
+/// none, is an error naming the file, line and column.
+fn typed(
+    file: &TomlFile,
+    name: &str,
+    kind: Kind,
+    value: Spanned<DeValue<'_>>,
+) -> anyhow::Result<ProfileKeys> {
+    if let DeValue::Table(table) = value.get_ref() {
+        for key in table.keys() {
+            let known_elsewhere = Kind::ALL
+                .iter()
+                .any(|(k, _)| k.keys().contains(&key.get_ref().as_ref()));
+            if known_elsewhere && !kind.keys().contains(&key.get_ref().as_ref()) {
+                return Err(with_help(
+                    anyhow::anyhow!(
+                        "cluster `{name}` in {}: `{}` does not apply to kind `{kind}`",
+                        file.at(key.span()),
+                        key.get_ref()
                     ),
                     format!(
-                        "a `{kind}` profile takes {}",
-                        COMMON
+                        "a `{kind}` profile takes `kind`, {}",
+                        kind.keys()
                             .iter()
-                            .chain(parsed.keys())
                             .map(|k| format!("`{k}`"))
                             .collect::<Vec<_>>()
                             .join(", ")
@@ -539,35 +666,87 @@ fn check_kind(
             }
         }
     }
-    Ok(parsed)
+    file.seeded(kind, value, "bad cluster profile")
+        .map_err(|e| {
+            with_help(
+                e,
+                "the keys of `[clusters.NAME]` are described in `cargo stream submit --help`",
+            )
+        })
+}
+
+/// Reads the `[clusters.*]` tables of a TOML file (other tables are ignored here): each with
+/// its keys when it names its kind, `None` when its kind comes from another layer.
+pub fn read_file(path: &Path) -> anyhow::Result<BTreeMap<String, Option<ProfileKeys>>> {
+    let Some(file) = TomlFile::read(path)? else {
+        return Ok(BTreeMap::new());
+    };
+    let mut profiles = BTreeMap::new();
+    for (name, (kind, value)) in tables(&file)? {
+        let keys = kind
+            .map(|kind| typed(&file, &name, kind, value))
+            .transpose()?;
+        profiles.insert(name, keys);
+    }
+    Ok(profiles)
 }
 
 /// Loads profile `name`: the user file, then `stream_toml` (the job's, if any), then the
-/// environment, then `flags`.
-pub fn load(
-    name: &str,
-    stream_toml: Option<&Path>,
-    flags: ProfileLayer,
-) -> anyhow::Result<Profile> {
-    let mut layers: Vec<(String, ProfileLayer)> = Vec::new();
+/// environment, then `flags`. Every layer is typed by the kind the highest one names, and
+/// merged by [`layers::overlay`].
+pub fn load(name: &str, stream_toml: Option<&Path>, flags: &CommonKeys) -> anyhow::Result<Profile> {
     let user = user_file();
-    let mut known: Vec<String> = Vec::new();
-    for file in [Some(user.as_path()), stream_toml].into_iter().flatten() {
-        let mut all = read_file(file)?;
-        known.extend(all.keys().cloned());
-        if let Some(layer) = all.remove(name) {
-            layers.push((format!("`{}`", file.display()), layer));
+    let paths: Vec<&Path> = [Some(user.as_path()), stream_toml]
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut files = Vec::new();
+    for path in &paths {
+        if let Some(file) = TomlFile::read(path)? {
+            // Every table is checked, not only `[clusters]`.
+            if Some(*path) == stream_toml {
+                StreamToml::parse(&file)?;
+            } else {
+                UserConfig::parse(&file)?;
+            }
+            files.push(file);
         }
     }
-    if let Some(env) = env_layer(name)? {
-        layers.push((format!("CARGO_STREAM_CLUSTERS_{}_*", env_name(name)), env));
+    let mut known: Vec<String> = Vec::new();
+    let mut found = Vec::new();
+    let mut kind = None;
+    for file in &files {
+        let mut all = tables(file)?;
+        for (other, (k, value)) in &all {
+            if let Some(k) = k {
+                typed(file, other, *k, value.clone())?;
+            }
+        }
+        known.extend(all.keys().cloned());
+        if let Some((k, value)) = all.remove(name) {
+            kind = k.or(kind);
+            found.push((file, value));
+        }
     }
-    if layers.is_empty() {
+    let prefix = format!("CARGO_STREAM_CLUSTERS_{}_", env_name(name));
+    let kind_var = format!("{prefix}KIND");
+    let mut env = layers::env_vars(&prefix);
+    let env_used = !env.is_empty();
+    if let Some(i) = env.iter().position(|(var, _)| *var == kind_var) {
+        let (_, text) = env.remove(i);
+        kind = Some(Kind::parse(&text).ok_or_else(|| {
+            with_help(
+                anyhow::anyhow!("cluster `{name}` in `{kind_var}` has an unknown kind `{text}`"),
+                "use one of `spark-rest`, `spark-ssh`, `ssh`, `slurm`",
+            )
+        })?);
+    }
+    let env_origin = format!("CARGO_STREAM_CLUSTERS_{}_*", env_name(name));
+    if found.is_empty() && !env_used {
         known.sort();
         known.dedup();
-        let searched = [Some(user.as_path()), stream_toml]
-            .into_iter()
-            .flatten()
+        let searched = paths
+            .iter()
             .map(|p| format!("`{}`", p.display()))
             .collect::<Vec<_>>()
             .join(" and ");
@@ -587,28 +766,39 @@ pub fn load(
         };
         return Err(with_help(anyhow::anyhow!("unknown cluster `{name}`"), help));
     }
-    layers.push(("the command line".into(), flags));
-    let mut merged = ProfileLayer::default();
-    let mut origins = Vec::new();
-    for (origin, layer) in layers {
-        merge(&mut merged, layer);
-        origins.push(origin);
+    let mut origins: Vec<String> = found
+        .iter()
+        .map(|(file, _)| format!("`{}`", file.path.display()))
+        .collect();
+    if env_used {
+        origins.push(env_origin);
     }
-    let origin = origins.join(" + ");
-    let kind_text = merged.kind.clone().ok_or_else(|| {
-        with_help(
+    let Some(kind) = kind else {
+        return Err(with_help(
             anyhow::anyhow!("cluster `{name}` has no `kind`"),
             format!(
-                "set `kind` (`spark-rest`, `spark-ssh`, `ssh` or `slurm`) under `[clusters.{name}]` in {origin}"
+                "set `kind` (`spark-rest`, `spark-ssh`, `ssh` or `slurm`) under `[clusters.{name}]` in {} + the command line",
+                origins.join(" + ")
             ),
+        ));
+    };
+    let mut keys = kind.empty();
+    for (file, value) in found {
+        keys = layers::overlay(&keys, &typed(file, name, kind, value)?)?;
+    }
+    let from_env = layers::from_vars(kind, &prefix, &["UPLOAD"], env).map_err(|e| {
+        with_help(
+            e,
+            "the variable names are the profile's keys in capitals, `-` as `_`",
         )
     })?;
-    let kind = check_kind(name, &kind_text, &merged, &origin, None)?;
-    origins.pop();
+    if let Some(from_env) = from_env {
+        keys = layers::overlay(&keys, &from_env)?;
+    }
+    keys = layers::overlay(&keys, flags)?;
     Ok(Profile {
         name: name.to_owned(),
-        kind,
-        layer: merged,
+        keys,
         origins,
     })
 }
@@ -616,94 +806,6 @@ pub fn load(
 /// `prod-eu` as `PROD_EU`.
 fn env_name(name: &str) -> String {
     name.to_ascii_uppercase().replace('-', "_")
-}
-
-/// `CARGO_STREAM_CLUSTERS_<NAME>_<KEY>` variables as a layer (`None` when there are none).
-/// Scalar keys only; `upload` keys are `UPLOAD_<KEY>`.
-fn env_layer(name: &str) -> anyhow::Result<Option<ProfileLayer>> {
-    let prefix = format!("CARGO_STREAM_CLUSTERS_{}_", env_name(name));
-    let mut table = toml::Table::new();
-    let mut upload = toml::Table::new();
-    for (key, value) in std::env::vars() {
-        let Some(rest) = key.strip_prefix(&prefix) else {
-            continue;
-        };
-        let (target, rest) = match rest.strip_prefix("UPLOAD_") {
-            Some(r) => (&mut upload, r),
-            None => (&mut table, rest),
-        };
-        let field = rest.to_ascii_lowercase().replace('_', "-");
-        // Numbers and booleans as TOML reads them; anything else a string.
-        let parsed = match value.parse::<i64>() {
-            Ok(n) => toml::Value::Integer(n),
-            Err(_) => match value.as_str() {
-                "true" => toml::Value::Boolean(true),
-                "false" => toml::Value::Boolean(false),
-                _ => toml::Value::String(value.clone()),
-            },
-        };
-        target.insert(field, parsed);
-    }
-    if !upload.is_empty() {
-        table.insert("upload".into(), toml::Value::Table(upload));
-    }
-    if table.is_empty() {
-        return Ok(None);
-    }
-    let layer: ProfileLayer =
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| {
-                with_help(
-                    anyhow::anyhow!("{}", e.message()).context(format!("bad `{prefix}*` variable")),
-                    "the variable names are the profile's keys in capitals, `-` as `_`",
-                )
-            })?;
-    Ok(Some(layer))
-}
-
-/// Overlays `top` on `base`, key by key (`env`, `conf` and `upload` merge their entries).
-fn merge(base: &mut ProfileLayer, top: ProfileLayer) {
-    macro_rules! over {
-        ($($field:ident),*) => { $( if top.$field.is_some() { base.$field = top.$field; } )* };
-    }
-    over!(
-        kind,
-        master,
-        jwt_secret_env,
-        jwt_secret_file,
-        spark_version,
-        master_ui,
-        spark_home,
-        host,
-        port,
-        user,
-        identity_file,
-        known_hosts,
-        remote_dir,
-        url,
-        token_env,
-        token_file,
-        partition,
-        api_version,
-        slurm_conf,
-        driver_cores,
-        driver_memory,
-        supervise,
-        kill_grace
-    );
-    for (field, top) in [(&mut base.env, top.env), (&mut base.conf, top.conf)] {
-        if let Some(top) = top {
-            field.get_or_insert_with(BTreeMap::new).extend(top);
-        }
-    }
-    if let Some(top) = top.upload {
-        let up = base.upload.get_or_insert_with(UploadLayer::default);
-        macro_rules! over_up {
-            ($($field:ident),*) => { $( if top.$field.is_some() { up.$field = top.$field; } )* };
-        }
-        over_up!(to, path, url, host, port, user, identity_file, known_hosts);
-    }
 }
 
 #[cfg(test)]
@@ -779,25 +881,73 @@ mod tests {
             ["box", "spark"],
             "{text}"
         );
-        assert_eq!(clusters["spark"].driver_memory.as_deref(), Some("512m"));
+        let spark = clusters["spark"].as_ref().unwrap().common();
+        assert_eq!(spark.driver_memory.as_deref(), Some("512m"));
     }
 
     #[test]
     fn layers_merge_key_by_key() {
-        let mut base: ProfileLayer = toml::from_str(
+        let base: ProfileKeys = toml::from_str(
             "kind = \"spark-rest\"\nmaster = \"spark://a:6066\"\nenv = { A = \"1\" }\nupload = { to = \"dir\", path = \"/x\" }\n",
         )
         .unwrap();
-        let top: ProfileLayer = toml::from_str(
+        let top: SparkRestKeys = toml::from_str(
             "driver-cores = 2\nenv = { B = \"2\" }\nupload = { url = \"http://h/\" }\n",
         )
         .unwrap();
-        merge(&mut base, top);
+        let ProfileKeys::SparkRest(base) =
+            layers::overlay(&base, &ProfileKeys::SparkRest(top)).unwrap()
+        else {
+            panic!("the kind is kept");
+        };
         assert_eq!(base.master.as_deref(), Some("spark://a:6066"));
         assert_eq!(base.driver_cores, Some(2));
         assert_eq!(base.env.as_ref().unwrap().len(), 2);
         let up = base.upload.unwrap();
         assert_eq!(up.path.as_deref(), Some("/x"));
         assert_eq!(up.url.as_deref(), Some("http://h/"));
+    }
+
+    #[test]
+    fn env_values_are_parsed_with_the_key_type() {
+        // `CARGO_STREAM_CLUSTERS_PROD_SPARK_VERSION=4` is the string "4", not an integer.
+        let vars = [
+            ("P_SPARK_VERSION", "4"),
+            ("P_DRIVER_CORES", "3"),
+            ("P_SUPERVISE", "true"),
+            ("P_UPLOAD_PORT", "2222"),
+            ("P_UPLOAD_PATH", "1234"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let keys = layers::from_vars(Kind::SparkRest, "P_", &["UPLOAD"], vars.to_vec())
+            .unwrap()
+            .unwrap();
+        let ProfileKeys::SparkRest(keys) = keys else {
+            panic!("{keys:?}")
+        };
+        assert_eq!(keys.spark_version.as_deref(), Some("4"));
+        assert_eq!(keys.driver_cores, Some(3));
+        assert_eq!(keys.supervise, Some(true));
+        let upload = keys.upload.unwrap();
+        assert_eq!(
+            (upload.port, upload.path.as_deref()),
+            (Some(2222), Some("1234"))
+        );
+        let bad = [("P_PORT".to_owned(), "ssh".to_owned())];
+        let err = layers::from_vars(Kind::Ssh, "P_", &[], bad.to_vec()).unwrap_err();
+        assert!(format!("{err:#}").contains("`P_PORT=ssh`"), "{err:#}");
+    }
+
+    #[test]
+    fn unknown_key_names_its_column() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = write(
+            tmp.path(),
+            "c.toml",
+            "[clusters.x]\nkind = \"ssh\"\n  hots = \"h\"\n",
+        );
+        let text = format!("{:#}", read_file(&path).unwrap_err());
+        assert!(text.contains("c.toml`, line 3, column 3"), "{text}");
+        assert!(text.contains("unknown field `hots`"), "{text}");
     }
 }

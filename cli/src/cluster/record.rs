@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::backend::JobState;
-use crate::cluster::profile::{Kind, ProfileLayer, expand_home};
+use crate::cluster::backend::{JobState, OwnPayload, Payload};
+use crate::cluster::profile::{Kind, ProfileKeys, expand_home};
 use crate::error::with_help;
 
 /// One submission.
@@ -23,7 +23,8 @@ pub struct Record {
     pub kind: Kind,
     /// The profile as it was at submission (names of secret variables, never secrets), so
     /// that the job can be followed from anywhere.
-    pub profile: ProfileLayer,
+    #[serde(deserialize_with = "ProfileKeys::from_record")]
+    pub profile: ProfileKeys,
     /// The application name.
     pub name: String,
     /// The artifact submitted (on this machine).
@@ -39,7 +40,8 @@ pub struct Record {
     /// The last message seen.
     pub message: Option<String>,
     /// The backend's own data (which master took it, the remote folder, ...).
-    pub data: serde_json::Value,
+    #[serde(deserialize_with = "Payload::from_record")]
+    pub data: Payload,
 }
 
 /// The folder the records live in.
@@ -68,6 +70,17 @@ fn file(id: &str) -> anyhow::Result<PathBuf> {
 }
 
 impl Record {
+    /// The backend's own payload, or an error when the record holds another kind's.
+    pub fn payload<T: OwnPayload>(&self) -> anyhow::Result<&T> {
+        T::of(&self.data).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the record of `{}` holds a payload of another kind than `{}`",
+                self.id,
+                self.kind
+            )
+        })
+    }
+
     /// Writes the record (atomically: a temporary file renamed over the old one).
     pub fn save(&self) -> anyhow::Result<()> {
         let path = file(&self.id)?;
@@ -159,5 +172,73 @@ mod tests {
         assert!(file("../etc/passwd").is_err());
         assert!(file("a/b").is_err());
         assert!(file("").is_err());
+    }
+
+    #[test]
+    fn records_written_before_typed_profiles_still_load() {
+        // As the untyped profile wrote them: every key of every kind, unset ones `null`.
+        let old = r#"{
+  "id": "driver-20261124112248-0000",
+  "cluster": "prod",
+  "kind": "spark-rest",
+  "profile": {
+    "kind": "spark-rest", "master": "spark://m:6066", "jwt-secret-env": null,
+    "jwt-secret-file": null, "spark-version": null, "master-ui": null, "spark-home": null,
+    "host": null, "port": null, "user": null, "identity-file": null, "known-hosts": null,
+    "remote-dir": null, "url": null, "token-env": null, "token-file": null,
+    "partition": null, "api-version": null, "slurm-conf": null,
+    "upload": {"to": "dir", "path": "/shared", "url": null, "host": null, "port": null,
+               "user": null, "identity-file": null, "known-hosts": null},
+    "driver-cores": 2, "driver-memory": null, "supervise": null, "env": null, "conf": null,
+    "kill-grace": 5
+  },
+  "name": "wc",
+  "artifact": "/tmp/wc.jar",
+  "sha256": "00",
+  "location": "file:///shared/wc.jar",
+  "submitted_at": 1,
+  "state": "RUNNING",
+  "message": null,
+  "data": {"gateway": "http://m:6066", "appResource": "file:///shared/wc.jar", "serverSparkVersion": "4.0.0"}
+}"#;
+        let record: Record = serde_json::from_str(old).unwrap();
+        let ProfileKeys::SparkRest(keys) = &record.profile else {
+            panic!("{:?}", record.profile)
+        };
+        assert_eq!(keys.master.as_deref(), Some("spark://m:6066"));
+        assert_eq!(
+            keys.upload.as_ref().unwrap().path.as_deref(),
+            Some("/shared")
+        );
+        assert_eq!(record.profile.common().kill_grace, Some(5));
+        let payload = record
+            .payload::<crate::cluster::backends::spark_rest::Submission>()
+            .unwrap();
+        assert_eq!(payload.gateway, "http://m:6066");
+        assert!(
+            record
+                .payload::<crate::cluster::backends::slurm::Submission>()
+                .is_err()
+        );
+        // The other backends' payloads, as they were written untagged.
+        for (old, kind) in [
+            (r#"{"appResource": "file:///j.jar"}"#, Kind::SparkSsh),
+            (
+                r#"{"host": "u@h:22", "dir": "/home/u/x", "pid": 7, "location": "/home/u/j.jar"}"#,
+                Kind::Ssh,
+            ),
+            (
+                r#"{"location": "file:///s/j.jar", "jar": "/s/j.jar", "files_on": "sftp", "job_dir": "/s/jobs/1", "node_job_dir": "/s/jobs/1", "stdout": "/s/jobs/1/stdout", "stderr": "/s/jobs/1/stderr"}"#,
+                Kind::Slurm,
+            ),
+        ] {
+            let mut value: serde_json::Value = serde_json::from_str(old).unwrap();
+            let data = Payload::from_record(value.take()).unwrap();
+            let tagged = serde_json::to_value(&data).unwrap();
+            assert_eq!(tagged["kind"], kind.name(), "{old}");
+        }
+        // And what this version writes, it reads.
+        let again: Record = serde_json::from_str(&serde_json::to_string(&record).unwrap()).unwrap();
+        assert_eq!(again.profile, record.profile);
     }
 }

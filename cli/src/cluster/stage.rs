@@ -53,9 +53,14 @@ pub fn stage(
                 path: dest,
             })
         }
-        Upload::Sftp { ssh, path, url } => {
-            crate::cluster::ssh::stage_sftp(shell, ssh, path, url.as_deref(), artifact, sha256)
-        }
+        Upload::Sftp { ssh, path, url } => crate::cluster::transport::ssh::stage_sftp(
+            shell,
+            ssh,
+            path,
+            url.as_deref(),
+            artifact,
+            sha256,
+        ),
     }
 }
 

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::cluster::backend::{JobSpec, JobState};
-use crate::cluster::profile::{self, Profile, ProfileLayer};
+use crate::cluster::backend::{JobSpec, JobState, Status};
+use crate::cluster::follow;
+use crate::cluster::profile::{self, CommonKeys, Profile};
 use crate::cluster::record::{self, Record};
-use crate::cluster::spark_rest::LAUNCHER;
 use crate::cluster::stage::sha256_file;
 use crate::error::with_help;
 use crate::package::{PackageOpts, package};
@@ -26,11 +26,68 @@ pub struct SubmitOpts {
     /// Options for packaging when there is no artifact.
     pub package: PackageOpts,
     /// Flag overrides of the profile (driver cores, memory, supervise, env, conf).
-    pub flags: ProfileLayer,
+    pub flags: CommonKeys,
     /// Arguments for the job.
     pub args: Vec<String>,
     /// Show the plan; upload and submit nothing.
     pub dry_run: bool,
+    /// Wait for the job to end.
+    pub wait: bool,
+    /// With `wait`: give up waiting after this long (the job keeps running).
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// What [`run`] did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A dry run: what would be submitted.
+    Planned(Plan),
+    /// The job was submitted; with `wait`, it ended with this status.
+    Submitted {
+        /// The record of the submission, as last refreshed.
+        record: Box<Record>,
+        /// The final status, when waited for.
+        ended: Option<Status>,
+    },
+}
+
+/// `cargo stream submit`: loads the profile, plans the job (packaging it if need be), and
+/// unless it is a dry run submits it, records it, calls `submitted` with the record, and with
+/// `wait` follows it to its end.
+pub fn run(
+    shell: &mut Shell,
+    opts: &SubmitOpts,
+    submitted: &mut dyn FnMut(&mut Shell, &Record) -> anyhow::Result<()>,
+) -> anyhow::Result<Outcome> {
+    let profile = load_profile(opts)?;
+    let plan = plan(shell, opts, &profile)?;
+    if opts.dry_run {
+        return Ok(Outcome::Planned(plan));
+    }
+    let mut record = submit(shell, &profile, &plan)?;
+    shell.status(
+        "Submitted",
+        format!(
+            "`{}` to cluster `{}` as `{}`",
+            plan.job.name, record.cluster, record.id
+        ),
+    );
+    submitted(shell, &record)?;
+    let ended = if opts.wait {
+        let backend = follow::backend_of(&record)?;
+        Some(follow::wait(
+            shell,
+            backend.as_ref(),
+            &mut record,
+            opts.timeout,
+        )?)
+    } else {
+        None
+    };
+    Ok(Outcome::Submitted {
+        record: Box::new(record),
+        ended,
+    })
 }
 
 /// What was submitted (or, for a dry run, would be).
@@ -62,7 +119,7 @@ pub fn stream_toml(manifest_path: Option<&Path>) -> Option<PathBuf> {
 /// Loads the profile for `opts` (flags on top).
 pub fn load_profile(opts: &SubmitOpts) -> anyhow::Result<Profile> {
     let stream_toml = stream_toml(opts.package.manifest_path.as_deref());
-    profile::load(&opts.cluster, stream_toml.as_deref(), opts.flags.clone())
+    profile::load(&opts.cluster, stream_toml.as_deref(), &opts.flags)
 }
 
 /// Builds the job's description: the artifact (packaged now if not given), its checksum and
@@ -86,22 +143,22 @@ pub fn plan(shell: &mut Shell, opts: &SubmitOpts, profile: &Profile) -> anyhow::
     } else {
         check_artifact(&artifact)?
     };
-    let l = &profile.layer;
+    let l = profile.keys.common();
     let job = JobSpec {
         name,
         artifact,
         sha256,
-        main_class: LAUNCHER.to_owned(),
+        main_class: crate::package::MAIN_CLASS.to_owned(),
         args: opts.args.clone(),
-        env: l.env.clone().unwrap_or_default(),
+        env: l.env.unwrap_or_default(),
         driver_cores: l.driver_cores.unwrap_or(1),
-        driver_memory: l.driver_memory.clone().unwrap_or_else(|| "512m".into()),
+        driver_memory: l.driver_memory.unwrap_or_else(|| "512m".into()),
         supervise: l.supervise.unwrap_or(false),
-        conf: l.conf.clone().unwrap_or_default(),
+        conf: l.conf.unwrap_or_default(),
     };
     Ok(Plan {
         cluster: profile.name.clone(),
-        kind: profile.kind,
+        kind: profile.kind(),
         origins: profile.origins.clone(),
         job,
     })
@@ -114,16 +171,12 @@ pub fn submit(shell: &mut Shell, profile: &Profile, plan: &Plan) -> anyhow::Resu
     let record = Record {
         id: submitted.id,
         cluster: profile.name.clone(),
-        kind: profile.kind,
-        profile: profile.layer.clone(),
+        kind: profile.kind(),
+        profile: profile.keys.clone(),
         name: plan.job.name.clone(),
         artifact: plan.job.artifact.clone(),
         sha256: plan.job.sha256.clone(),
-        location: submitted.data["appResource"]
-            .as_str()
-            .or(submitted.data["location"].as_str())
-            .unwrap_or_default()
-            .to_owned(),
+        location: submitted.location,
         submitted_at: record::now(),
         state: JobState::Submitted,
         message: Some(submitted.message).filter(|m| !m.is_empty()),

@@ -2,9 +2,10 @@
 
 use clap::Args;
 
-use crate::cli::GlobalArgs;
+use super::GlobalArgs;
 use crate::cluster::Record;
 use crate::cluster::follow;
+use crate::machine_message;
 use crate::shell::Shell;
 
 /// `cargo stream kill` stops a submitted job: gracefully first, so that it checkpoints.
@@ -34,8 +35,11 @@ pub struct KillArgs {
 pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: KillArgs) -> anyhow::Result<()> {
     let mut record = Record::load(&args.id)?;
     let backend = follow::backend_of(&record)?;
-    let grace =
-        std::time::Duration::from_secs(args.grace.or(record.profile.kill_grace).unwrap_or(30));
+    let grace = std::time::Duration::from_secs(
+        args.grace
+            .or(record.profile.common().kill_grace)
+            .unwrap_or(30),
+    );
     shell.status(
         "Stopping",
         format!("`{}` on cluster `{}`", record.id, record.cluster),
@@ -43,13 +47,12 @@ pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: KillArgs) -> anyhow::
     let message = backend.kill(&record, grace)?;
     let status = follow::refresh(backend.as_ref(), &mut record)?;
     if args.json {
-        shell.out(serde_json::json!({
-            "reason": "killed",
-            "id": record.id,
-            "cluster": record.cluster,
-            "state": status.state,
-            "message": message,
-        }))?;
+        machine_message::emit(&machine_message::Killed {
+            id: &record.id,
+            cluster: &record.cluster,
+            state: status.state,
+            message: &message,
+        })?;
     } else {
         shell.status("Stopped", format!("`{}`: {}", record.id, status.state));
         if !message.is_empty() {

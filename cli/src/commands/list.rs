@@ -3,9 +3,10 @@
 
 use clap::Args;
 
-use crate::cli::GlobalArgs;
+use super::GlobalArgs;
 use crate::cluster::utc::Utc;
 use crate::cluster::{Record, follow};
+use crate::machine_message;
 use crate::shell::Shell;
 
 /// `cargo stream list` shows the jobs submitted from this machine, refreshed from their
@@ -48,17 +49,7 @@ pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: ListArgs) -> anyhow::
     }
     if args.json {
         for record in &records {
-            shell.out(serde_json::json!({
-                "reason": "submission",
-                "id": record.id,
-                "cluster": record.cluster,
-                "kind": record.kind,
-                "name": record.name,
-                "state": record.state,
-                "message": record.message,
-                "submitted_at": record.submitted_at,
-                "artifact": record.artifact,
-            }))?;
+            machine_message::emit(&machine_message::Submission::from(record))?;
         }
         return Ok(());
     }

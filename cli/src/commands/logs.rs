@@ -4,9 +4,10 @@ use std::io::Write as _;
 
 use clap::Args;
 
-use crate::cli::GlobalArgs;
+use super::GlobalArgs;
 use crate::cluster::follow;
 use crate::cluster::{LogStream, Record};
+use crate::machine_message;
 use crate::shell::Shell;
 
 /// `cargo stream logs` prints what a submitted job wrote: its standard output (what `print`
@@ -43,18 +44,15 @@ pub fn exec(_shell: &mut Shell, _global: &GlobalArgs, args: LogsArgs) -> anyhow:
     let json = args.json;
     let mut offset = 0u64;
     let mut write = |bytes: &[u8]| -> std::io::Result<()> {
-        let mut stdout = std::io::stdout().lock();
         if json {
-            let value = serde_json::json!({
-                "reason": "log",
-                "id": id,
-                "stream": stream,
-                "offset": offset,
-                "text": String::from_utf8_lossy(bytes),
-            });
-            writeln!(stdout, "{value}")?;
+            machine_message::emit(&machine_message::Log {
+                id: &id,
+                stream,
+                offset,
+                text: &String::from_utf8_lossy(bytes),
+            })?;
         } else {
-            stdout.write_all(bytes)?;
+            std::io::stdout().lock().write_all(bytes)?;
         }
         offset += bytes.len() as u64;
         Ok(())

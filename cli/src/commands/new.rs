@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::cli::GlobalArgs;
+use super::GlobalArgs;
 use crate::error::with_help;
+use crate::machine_message;
 use crate::shell::Shell;
 use crate::templates::generate::{NewOpts, generate};
 use crate::templates::runtime_dep::RuntimeRequest;
@@ -122,9 +123,7 @@ pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: NewArgs) -> anyhow::R
         format!("cargo-stream-runtime = {}", report.runtime_dependency),
     );
     if args.json {
-        let mut value = serde_json::to_value(&report)?;
-        value["reason"] = "created".into();
-        shell.out(value)?;
+        machine_message::emit(&report)?;
     } else {
         match kind {
             Kind::Template => shell.note(format!(
@@ -144,9 +143,7 @@ fn list(shell: &mut Shell, json: bool) -> anyhow::Result<()> {
     let catalog = templates::catalog()?;
     if json {
         for t in &catalog {
-            let mut value = serde_json::to_value(t)?;
-            value["reason"] = "template".into();
-            shell.out(value)?;
+            machine_message::emit(t)?;
         }
         return Ok(());
     }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cli::GlobalArgs;
+use super::GlobalArgs;
+use crate::machine_message;
 use crate::package::{Include, PackageOpts, package};
 use crate::shell::Shell;
 
@@ -65,14 +66,7 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: PackageArgs) -> anyhow
     };
     let report = package(shell, &opts)?;
     if args.json {
-        let mut value = serde_json::to_value(&report)?;
-        value["reason"] = if report.dry_run {
-            "package-plan"
-        } else {
-            "packaged"
-        }
-        .into();
-        return shell.out(value).map_err(Into::into);
+        return machine_message::emit(&report).map_err(Into::into);
     }
     let shown = relative(&report.artifact);
     if report.dry_run {

@@ -2,9 +2,10 @@
 
 use clap::Args;
 
-use crate::cli::GlobalArgs;
+use super::GlobalArgs;
 use crate::cluster::Record;
 use crate::cluster::follow;
+use crate::machine_message;
 use crate::shell::Shell;
 
 /// `cargo stream status` shows a submitted job's state, as its cluster reports it.
@@ -35,18 +36,13 @@ pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: StatusArgs) -> anyhow
         follow::refresh(backend.as_ref(), &mut record)?
     };
     if args.json {
-        let value = serde_json::json!({
-            "reason": "status",
-            "id": record.id,
-            "cluster": record.cluster,
-            "kind": record.kind,
-            "name": record.name,
-            "state": status.state,
-            "message": status.message,
-            "location": status.location,
-            "submitted_at": record.submitted_at,
-        });
-        shell.out(value)?;
+        machine_message::emit(&machine_message::Status {
+            job: machine_message::Job::from(&record),
+            state: status.state,
+            message: status.message.as_deref(),
+            location: status.location.as_deref(),
+            submitted_at: record.submitted_at,
+        })?;
     } else {
         shell.out(status.state)?;
         if let Some(location) = &status.location {

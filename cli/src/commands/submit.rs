@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cli::GlobalArgs;
+use super::GlobalArgs;
 use crate::cluster::follow;
-use crate::cluster::profile::ProfileLayer;
-use crate::cluster::submit::{SubmitOpts, load_profile, parse_key_value, plan, submit, to_map};
+use crate::cluster::profile::CommonKeys;
+use crate::cluster::submit::{Outcome, SubmitOpts, parse_key_value, run, to_map};
+use crate::machine_message;
 use crate::package::PackageOpts;
 use crate::shell::Shell;
 
@@ -108,73 +109,60 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: SubmitArgs) -> anyhow:
             verbosity: shell.verbosity(),
             color: global.color,
         },
-        flags: ProfileLayer {
+        flags: CommonKeys {
             driver_cores: args.driver_cores,
             driver_memory: args.driver_memory,
             supervise: args.supervise.then_some(true),
             env: to_map(args.env),
             conf: to_map(args.conf),
-            ..ProfileLayer::default()
+            kill_grace: None,
         },
         args: args.args,
         dry_run: args.dry_run,
+        wait: args.wait,
+        timeout: args.timeout.map(std::time::Duration::from_secs),
     };
-    let profile = load_profile(&opts)?;
-    let plan = plan(shell, &opts, &profile)?;
-    if opts.dry_run {
-        if args.json {
-            let mut value = serde_json::to_value(&plan)?;
-            value["reason"] = "submit-plan".into();
-            return shell.out(value).map_err(Into::into);
+    let json = args.json;
+    let wait = args.wait;
+    let outcome = run(shell, &opts, &mut |shell, record| {
+        if json && !wait {
+            machine_message::emit(&machine_message::Recorded::submitted(record))?;
+        } else if !json {
+            shell.out(&record.id)?;
         }
-        shell.status(
-            "Would submit",
-            format!(
-                "`{}` to cluster `{}` ({}, from {})",
-                plan.job.artifact.display(),
-                plan.cluster,
-                plan.kind,
-                plan.origins.join(" + ")
-            ),
-        );
-        shell.out(serde_json::to_string_pretty(&plan.job)?)?;
-        return Ok(());
-    }
-    let mut record = submit(shell, &profile, &plan)?;
-    shell.status(
-        "Submitted",
-        format!(
-            "`{}` to cluster `{}` as `{}`",
-            plan.job.name, record.cluster, record.id
-        ),
-    );
-    if args.json && !args.wait {
-        let mut value = serde_json::to_value(&record)?;
-        value["reason"] = "submitted".into();
-        value.as_object_mut().map(|o| o.remove("profile"));
-        shell.out(value)?;
-    } else if !args.json {
-        shell.out(&record.id)?;
-    }
-    if !args.wait {
-        return Ok(());
-    }
-    let backend = follow::backend_of(&record)?;
-    let status = follow::wait(
-        shell,
-        backend.as_ref(),
-        &mut record,
-        args.timeout.map(std::time::Duration::from_secs),
-    )?;
-    if args.json {
-        let mut value = serde_json::to_value(&record)?;
-        value["reason"] = "finished".into();
-        value.as_object_mut().map(|o| o.remove("profile"));
-        shell.out(value)?;
-    }
-    if status.state.is_success() {
         Ok(())
-    } else {
-        Err(follow::ended_badly(&record, &status))
+    })?;
+    match outcome {
+        Outcome::Planned(plan) => {
+            if json {
+                return machine_message::emit(&plan).map_err(Into::into);
+            }
+            shell.status(
+                "Would submit",
+                format!(
+                    "`{}` to cluster `{}` ({}, from {})",
+                    plan.job.artifact.display(),
+                    plan.cluster,
+                    plan.kind,
+                    plan.origins.join(" + ")
+                ),
+            );
+            shell.out(serde_json::to_string_pretty(&plan.job)?)?;
+            Ok(())
+        }
+        Outcome::Submitted { ended: None, .. } => Ok(()),
+        Outcome::Submitted {
+            record,
+            ended: Some(status),
+        } => {
+            if json {
+                machine_message::emit(&machine_message::Recorded::finished(&record))?;
+            }
+            if status.state.is_success() {
+                Ok(())
+            } else {
+                Err(follow::ended_badly(&record, &status))
+            }
+        }
     }
 }

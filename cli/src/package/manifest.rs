@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::git::GitInfo;
-use super::strip::LocalMaster;
+use super::local_masters::LocalMaster;
 
 /// The version of this manifest's format.
 pub const FORMAT_VERSION: u32 = 1;
@@ -28,9 +28,11 @@ pub struct StreamManifest {
     pub glibc: Option<String>,
     /// The version of `cargo-stream-runtime` linked in.
     pub runtime_version: Option<String>,
-    /// Whether the runtime's `cluster` feature was on (local masters set in code ignored).
+    /// Whether the job was built with `--cfg cargo_stream_cluster` (local masters set in code
+    /// ignored).
     pub cluster_build: bool,
-    /// The local masters the cluster build ignores.
+    /// The local masters the cluster build ignores (found and reported; the sources are not
+    /// edited: the name is the manifest format's).
     pub stripped_local_masters: Vec<LocalMaster>,
     /// The git revision of the sources, if in a repository.
     pub git: Option<GitInfo>,

@@ -1,8 +1,8 @@
 //! `cargo stream package`: the cluster build of a job and its bundle.
 //!
 //! The steps, each in a module of its own: find the package and binary ([`locate`]); report the
-//! local masters set in code ([`strip`]), which the runtime's `cluster` feature makes inert;
-//! build with that feature ([`cargo_build`]); gather the entries (the binary, the cluster
+//! local masters set in code ([`local_masters`]), which the cluster build makes inert;
+//! build with `--cfg cargo_stream_cluster` ([`cargo_build`]); gather the entries (the binary, the cluster
 //! [`config`], the [`licenses`], `Cargo.lock`, the launcher, `--include` files); describe them
 //! in `stream-manifest.json` ([`manifest`], with the [`elf`] glibc floor and the [`git`]
 //! revision); and write one reproducible archive ([`bundle`]) plus its `.sha256`, and the
@@ -14,10 +14,10 @@ pub mod config;
 pub mod elf;
 pub mod git;
 pub mod licenses;
+pub mod local_masters;
 pub mod locate;
 pub mod manifest;
 pub mod scripts;
-pub mod strip;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,12 +25,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Serialize;
 
+pub use crate::config::Include;
 use crate::config::{PackageLayer, PackageSettings};
 use crate::error::with_help;
 use crate::shell::{ColorChoice, Shell, Verbosity};
 use bundle::{ArchiveFormat, Entry};
+use local_masters::LocalMaster;
 use manifest::{Dependency, EntryInfo, StreamManifest};
-use strip::LocalMaster;
 
 /// The launcher's main class, named in the jar's `Main-Class`.
 pub const MAIN_CLASS: &str = "cargostream.Launcher";
@@ -40,44 +41,6 @@ pub const LAUNCHER_CLASS: &[u8] = include_bytes!("../../launcher/cargostream/Lau
 pub const RUN_SH: &[u8] = include_bytes!("../../../submit-scripts/run.sh");
 /// The cfg under which `cargo-stream-runtime` ignores a local master set in code.
 pub const CLUSTER_CFG: &str = "cargo_stream_cluster";
-
-/// An extra file for the bundle: `--include DEST:SRC`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Include {
-    /// Its path in the bundle.
-    pub dest: String,
-    /// The file or folder to copy.
-    pub src: PathBuf,
-}
-
-impl std::str::FromStr for Include {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (dest, src) = s
-            .split_once(':')
-            .ok_or_else(|| format!("expected DEST:SRC, got `{s}`"))?;
-        let dest = dest.trim_end_matches('/');
-        let bad = dest.is_empty()
-            || dest.starts_with('/')
-            || dest.contains('\\')
-            || dest
-                .split('/')
-                .any(|part| part.is_empty() || part == "." || part == "..");
-        if bad {
-            return Err(format!(
-                "DEST `{dest}` must be a relative path inside the bundle, without `.` or `..`"
-            ));
-        }
-        if src.is_empty() {
-            return Err(format!("SRC is empty in `{s}`"));
-        }
-        Ok(Include {
-            dest: dest.to_owned(),
-            src: PathBuf::from(src),
-        })
-    }
-}
 
 /// What `cargo stream package` was asked to do.
 #[derive(Clone, Debug)]
@@ -139,16 +102,9 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
     let cwd = std::env::current_dir().context("failed to read the current folder")?;
     let flags = PackageLayer {
         bin: opts.bin.clone(),
-        include: None,
+        include: Some(opts.includes.clone()).filter(|i| !i.is_empty()),
     };
-    let mut settings = PackageSettings::layered(&package_root, &package.metadata, flags, &cwd)?;
-    if !opts.includes.is_empty() {
-        settings.includes = opts.includes.clone();
-        settings.sources.push(format!(
-            "{} include(s) from the command line",
-            opts.includes.len()
-        ));
-    }
+    let settings = PackageSettings::layered(&package_root, &package.metadata, flags, &cwd)?;
     for source in &settings.sources {
         shell.verbose_status("Using", source);
     }
@@ -191,8 +147,8 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
             roots.push(t.src_path.clone().into());
         }
     }
-    let stripped =
-        strip::scan(&root, &roots).context("failed to scan the sources for local masters")?;
+    let stripped = local_masters::scan(&root, &roots)
+        .context("failed to scan the sources for local masters")?;
     for found in &stripped {
         if cluster_build {
             shell.note(format!("stripped for the cluster build: {found}"));

@@ -7,6 +7,7 @@
 //! (plain words, so the unfilled file still parses); filling replaces each with the value as
 //! one single-quoted shell word.
 
+use crate::quote::single_quoted;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -83,20 +84,6 @@ impl JobValues {
     }
 }
 
-/// `value` as one POSIX shell word: in single quotes, each `'` written as `'\''`.
-///
-/// # Examples
-///
-/// ```
-/// use cargo_stream::package::scripts::shell_quote;
-/// assert_eq!(shell_quote("word-count"), "'word-count'");
-/// assert_eq!(shell_quote("it's"), r"'it'\''s'");
-/// assert_eq!(shell_quote(""), "''");
-/// ```
-pub fn shell_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
-}
-
 /// Replaces every `@@KEY@@` (`KEY` of `A-Z`, `0-9`, `_`) in `template` by its value, quoted;
 /// an unknown key is an error. Other `@@` text is left alone.
 ///
@@ -133,7 +120,7 @@ pub fn fill(template: &str, values: &JobValues) -> anyhow::Result<String> {
             .get(key)
             .with_context(|| format!("unknown placeholder `@@{key}@@` in a submit script"))?;
         out.push_str(&rest[..start]);
-        out.push_str(&shell_quote(&value));
+        out.push_str(&single_quoted(&value));
         rest = &after[key_len + 2..];
     }
     out.push_str(rest);
@@ -210,7 +197,7 @@ mod tests {
 
     /// What `sh` makes of `text` as the value of a variable.
     fn sh_value(text: &str) -> String {
-        let script = format!("V={}\nprintf %s \"$V\"", shell_quote(text));
+        let script = format!("V={}\nprintf %s \"$V\"", single_quoted(text));
         let out = Command::new("sh").arg("-c").arg(script).output().unwrap();
         assert!(
             out.status.success(),

@@ -5,11 +5,10 @@
 //!
 //! One concept per file: `known_hosts.rs` verifies host keys, `upload.rs` is the SFTP upload
 //! (temporary name, sha256 checked by the host, rename), `tunnel.rs` HTTP through the
-//! connection, and [`quote`] the POSIX shell quoting of everything sent to a remote shell.
+//! connection, and [`quote`] (from [`crate::quote`]) the quoting of everything sent to a remote shell.
 
 mod known_hosts;
 mod lazy;
-mod quote;
 mod tunnel;
 mod upload;
 
@@ -24,8 +23,8 @@ use crate::cluster::profile::{SshTarget, expand_home};
 use crate::error::with_help;
 use crate::shell::Shell;
 
+pub use crate::quote::quote;
 pub use lazy::LazySession;
-pub use quote::quote;
 pub use upload::{stage_over, stage_sftp};
 
 /// How long a TCP connection may take to open.

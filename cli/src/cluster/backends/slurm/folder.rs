@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::cluster::profile::{SshTarget, Upload};
-use crate::cluster::ssh::{Session, quote};
+use crate::cluster::transport::ssh::{Session, quote};
 use crate::cluster::utc::Utc;
 use crate::error::with_help;
 

@@ -52,13 +52,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use serde_json::json;
 
-use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
-use crate::cluster::profile::{Profile, Upload, expand_home};
+use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
+use crate::cluster::profile::{Profile, SlurmKeys, Upload, expand_home};
 use crate::cluster::record::Record;
-use crate::cluster::ssh::{self, Session};
 use crate::cluster::stage;
+use crate::cluster::transport::ssh::{self, Session};
 use crate::error::with_help;
 use crate::shell::Shell;
 
@@ -73,17 +72,6 @@ pub const DEFAULT_API_VERSION: &str = "v0.0.38";
 /// The `PATH` a job gets through slurmrestd unless its `env` sets one: slurmrestd passes no
 /// environment on. (`sbatch` passes the login shell's on, as it does by hand.)
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Profile keys that only the REST way reads.
-const REST_KEYS: [&str; 3] = ["token-env", "token-file", "api-version"];
-/// Profile keys that only the SSH way reads.
-const SSH_KEYS: [&str; 5] = [
-    "port",
-    "identity-file",
-    "known-hosts",
-    "remote-dir",
-    "slurm-conf",
-];
 
 /// A batch job as Slurm takes it, whichever way it is sent.
 #[derive(Clone, Debug)]
@@ -173,6 +161,25 @@ impl Way {
     }
 }
 
+/// What a `slurm` record keeps.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Submission {
+    /// The jar's URL as staged.
+    pub location: String,
+    /// The jar as the nodes see it.
+    pub jar: String,
+    /// Where the job folder is reached from: `sftp` or `local`.
+    pub files_on: String,
+    /// The job's folder, as reached from here.
+    pub job_dir: String,
+    /// The job's folder, as the nodes see it.
+    pub node_job_dir: String,
+    /// Its standard output file, as reached from here.
+    pub stdout: String,
+    /// Its standard error file, as reached from here.
+    pub stderr: String,
+}
+
 /// A Slurm cluster reached through slurmrestd or over SSH.
 #[derive(Debug)]
 pub struct Slurm {
@@ -186,24 +193,23 @@ impl Slurm {
     /// The backend for a `slurm` profile: REST with a `url`, SSH with a `host`. Checks the
     /// keys; reads the token or connects only when a request is made (so `logs` of a shared
     /// folder works without one).
-    pub fn new(profile: &Profile) -> anyhow::Result<Slurm> {
-        let l = &profile.layer;
-        let set = |key: &str| -> bool {
-            match key {
-                "token-env" => l.token_env.is_some(),
-                "token-file" => l.token_file.is_some(),
-                "api-version" => l.api_version.is_some(),
-                "port" => l.port.is_some(),
-                "identity-file" => l.identity_file.is_some(),
-                "known-hosts" => l.known_hosts.is_some(),
-                "remote-dir" => l.remote_dir.is_some(),
-                "slurm-conf" => l.slurm_conf.is_some(),
-                _ => false,
-            }
-        };
-        let misplaced = |keys: &[&str], way: &str, other: &str| -> anyhow::Result<()> {
-            match keys.iter().find(|k| set(k)) {
-                Some(key) => Err(with_help(
+    pub fn new(profile: &Profile, l: &SlurmKeys) -> anyhow::Result<Slurm> {
+        // The keys only the REST way reads, and those only the SSH way reads.
+        let rest_keys = [
+            ("token-env", l.token_env.is_some()),
+            ("token-file", l.token_file.is_some()),
+            ("api-version", l.api_version.is_some()),
+        ];
+        let ssh_keys = [
+            ("port", l.port.is_some()),
+            ("identity-file", l.identity_file.is_some()),
+            ("known-hosts", l.known_hosts.is_some()),
+            ("remote-dir", l.remote_dir.is_some()),
+            ("slurm-conf", l.slurm_conf.is_some()),
+        ];
+        let misplaced = |keys: &[(&str, bool)], way: &str, other: &str| -> anyhow::Result<()> {
+            match keys.iter().find(|(_, set)| *set) {
+                Some((key, _)) => Err(with_help(
                     anyhow::anyhow!(
                         "cluster `{}`: `{key}` only applies to Slurm {other}, but the profile reaches Slurm {way}",
                         profile.name
@@ -245,7 +251,7 @@ impl Slurm {
                 ));
             }
             (Some(url), None) => {
-                misplaced(&SSH_KEYS, "through slurmrestd (`url`)", "over SSH (`host`)")?;
+                misplaced(&ssh_keys, "through slurmrestd (`url`)", "over SSH (`host`)")?;
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(with_help(
                         anyhow::anyhow!(
@@ -268,7 +274,7 @@ impl Slurm {
             }
             (None, Some(_)) => {
                 misplaced(
-                    &REST_KEYS,
+                    &rest_keys,
                     "over SSH (`host`)",
                     "through slurmrestd (`url`)",
                 )?;
@@ -478,14 +484,15 @@ impl Backend for Slurm {
         Ok(Submitted {
             id: accepted.id,
             message: accepted.message,
-            data: json!({
-                "location": staged.url,
-                "jar": node_jar,
-                "files_on": holder.name(),
-                "job_dir": dir.here,
-                "node_job_dir": dir.node,
-                "stdout": format!("{}/stdout", dir.here),
-                "stderr": format!("{}/stderr", dir.here),
+            location: staged.url.clone(),
+            data: Payload::Slurm(Submission {
+                location: staged.url,
+                jar: node_jar,
+                files_on: holder.name().to_owned(),
+                stdout: format!("{}/stdout", dir.here),
+                stderr: format!("{}/stderr", dir.here),
+                job_dir: dir.here,
+                node_job_dir: dir.node,
             }),
         })
     }
@@ -551,15 +558,13 @@ impl Backend for Slurm {
     }
 
     fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {
-        let Some(path) = record.data[stream.name()].as_str() else {
-            anyhow::bail!(
-                "the record of job `{}` does not say where its {} is",
-                record.id,
-                stream.name()
-            );
+        let submission = record.payload::<Submission>()?;
+        let path = match stream {
+            LogStream::Stdout => &submission.stdout,
+            LogStream::Stderr => &submission.stderr,
         };
-        let holder = match record.data["files_on"].as_str() {
-            Some("sftp") => Holder::of(&self.profile.upload()?),
+        let holder = match submission.files_on.as_str() {
+            "sftp" => Holder::of(&self.profile.upload()?),
             _ => Holder::Local,
         };
         let own = OnceCell::new();
@@ -619,17 +624,25 @@ mod tests {
     fn profile(toml_text: &str) -> Profile {
         Profile {
             name: "hpc".into(),
-            kind: crate::cluster::Kind::Slurm,
-            layer: toml::from_str(toml_text).unwrap(),
+            keys: crate::cluster::ProfileKeys::Slurm(toml::from_str(toml_text).unwrap()),
             origins: vec!["`clusters.toml`".into()],
+        }
+    }
+
+    impl Slurm {
+        fn of(profile: &Profile) -> anyhow::Result<Slurm> {
+            let crate::cluster::ProfileKeys::Slurm(keys) = &profile.keys else {
+                unreachable!("a slurm profile")
+            };
+            Slurm::new(profile, keys)
         }
     }
 
     #[test]
     fn a_url_or_a_host_picks_the_way() {
-        let rest = Slurm::new(&profile("url = \"http://h:6820\"")).unwrap();
+        let rest = Slurm::of(&profile("url = \"http://h:6820\"")).unwrap();
         assert!(matches!(rest.way, Way::Rest(_)));
-        let ssh = Slurm::new(&profile(
+        let ssh = Slurm::of(&profile(
             "host = \"login\"\nuser = \"u\"\nslurm-conf = \"/etc/x.conf\"",
         ))
         .unwrap();
@@ -644,7 +657,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let error = |text: &str| format!("{:#}", Slurm::new(&profile(text)).unwrap_err());
+        let error = |text: &str| format!("{:#}", Slurm::of(&profile(text)).unwrap_err());
         assert!(error("").contains("neither `url` nor `host`"));
         assert!(error("url = \"http://h\"\nhost = \"h\"").contains("both `url`"));
         assert!(

@@ -26,15 +26,28 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
+use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
 use crate::cluster::profile::{Profile, SshTarget};
 use crate::cluster::record::Record;
-use crate::cluster::ssh::{LazySession, Output, Session, quote};
 use crate::cluster::stage::staged_name;
+use crate::cluster::transport::ssh::{LazySession, Output, Session, quote};
 use crate::cluster::unpack::UNPACK_FN;
 use crate::cluster::utc::Utc;
 use crate::error::with_help;
 use crate::shell::Shell;
+
+/// What an `ssh` record keeps.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Submission {
+    /// `user@host:port`.
+    pub host: String,
+    /// The job's folder on the host.
+    pub dir: String,
+    /// The job's process ID there.
+    pub pid: u32,
+    /// The jar on the host.
+    pub location: String,
+}
 
 /// How often `kill` looks whether the job has stopped.
 const KILL_POLL: Duration = Duration::from_millis(250);
@@ -75,8 +88,7 @@ impl SshHost {
 
     /// The remote folder of a recorded submission.
     fn folder(record: &Record) -> anyhow::Result<&str> {
-        record.data["dir"]
-            .as_str()
+        Some(record.payload::<Submission>()?.dir.as_str())
             .filter(|d| d.starts_with('/'))
             .ok_or_else(|| {
                 anyhow::anyhow!(
@@ -317,7 +329,7 @@ echo "$code" > exit-code.part && mv -f exit-code.part exit-code
 impl SshHost {
     /// The script that unpacks the uploaded jar into a new folder and starts the job.
     fn start_script(&self, job: &JobSpec, jar: &str, id: &str) -> anyhow::Result<String> {
-        let base = crate::cluster::ssh::shell_dir(&self.remote_dir);
+        let base = crate::cluster::transport::ssh::shell_dir(&self.remote_dir);
         let mut exports = String::new();
         for (key, value) in &job.env {
             let valid = key
@@ -422,11 +434,12 @@ impl Backend for SshHost {
         );
         Ok(Submitted {
             message: format!("started on {} as pid {pid} in {dir}", self.target.host),
-            data: serde_json::json!({
-                "host": self.target.to_string(),
-                "dir": dir,
-                "pid": pid,
-                "location": jar,
+            location: jar.clone(),
+            data: Payload::Ssh(Submission {
+                host: self.target.to_string(),
+                dir: dir.to_owned(),
+                pid,
+                location: jar,
             }),
             id,
         })

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use sha2::Digest as _;
 
 use crate::cluster::profile::SshTarget;
-use crate::cluster::ssh::quote;
+use crate::cluster::transport::ssh::quote;
 use crate::error::with_help;
 
 /// One usable line of a known_hosts file.

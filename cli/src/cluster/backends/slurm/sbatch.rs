@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::{Accepted, Request};
 use crate::cluster::profile::SshTarget;
-use crate::cluster::ssh::{LazySession, Output, Session, quote};
+use crate::cluster::transport::ssh::{LazySession, Output, Session, quote};
 use crate::error::with_help;
 
 /// Slurm's commands on a login node, over one SSH connection.
@@ -290,11 +290,7 @@ fn is_unknown_job(out: &Output) -> bool {
 
 /// A command's output on one line, Slurm's `sbatch: error: ` prefixes kept.
 fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
+    crate::error::one_line(text, "; ", |_| false)
 }
 
 #[cfg(test)]

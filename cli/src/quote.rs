@@ -1,5 +1,6 @@
-//! POSIX shell quoting for the commands sent over SSH: every value that reaches a remote shell
-//! (paths, arguments, environment values) goes through [`quote`].
+//! POSIX shell quoting, the one rule for every value that reaches a shell: commands sent over
+//! SSH ([`quote`]), the Slurm batch script and the submit scripts `package` fills
+//! ([`single_quoted`]).
 
 /// Quotes `s` for a POSIX shell: left as is when it is made only of characters no shell treats
 /// specially, else wrapped in single quotes, each `'` written as `'\''`.
@@ -7,7 +8,7 @@
 /// # Examples
 ///
 /// ```
-/// use cargo_stream::cluster::ssh::quote;
+/// use cargo_stream::quote::quote;
 /// assert_eq!(quote("run.sh"), "run.sh");
 /// assert_eq!(quote("a b"), "'a b'");
 /// assert_eq!(quote("it's"), r#"'it'\''s'"#);
@@ -21,17 +22,22 @@ pub fn quote(s: &str) -> String {
     if plain && !s.starts_with('=') {
         return s.to_owned();
     }
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('\'');
-    out
+    single_quoted(s)
+}
+
+/// `s` as one POSIX shell word, always in single quotes, each `'` written as `'\''`: how the
+/// scripts are filled, so that every value reads the same whatever it holds.
+///
+/// # Examples
+///
+/// ```
+/// use cargo_stream::quote::single_quoted;
+/// assert_eq!(single_quoted("word-count"), "'word-count'");
+/// assert_eq!(single_quoted("it's"), r"'it'\''s'");
+/// assert_eq!(single_quoted(""), "''");
+/// ```
+pub fn single_quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 #[cfg(test)]

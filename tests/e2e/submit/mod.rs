@@ -1,6 +1,12 @@
 //! `cargo stream submit` and the lifecycle verbs where no server is needed: profiles, plans
 //! and the errors of bad inputs, each leaving nothing behind.
 
+mod slurm;
+mod slurm_ssh;
+mod spark;
+mod spark_ssh;
+mod ssh;
+
 use std::time::Duration;
 
 use cargo_stream_tests::client::Client;
@@ -157,6 +163,40 @@ fn artifacts_are_checked_before_anything_is_sent() {
     let out = client.run(&["kill", "../x"]).failure();
     assert!(
         out.stderr.contains("is not a submission ID"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn env_values_take_their_keys_type() {
+    // r11: `CARGO_STREAM_CLUSTERS_PROD_SPARK_VERSION=4` was read as the integer 4 and refused
+    // ("invalid type: integer `4`, expected a string").
+    let client = Client::new();
+    client.set_clusters(
+        "[clusters.prod]\nkind = \"spark-rest\"\nmaster = \"spark://127.0.0.1:9\"\nupload = { to = \"dir\", path = \"/shared/jobs\" }\n",
+    );
+    let mut cmd = client.cmd(&[
+        "submit",
+        "-c",
+        "prod",
+        "--dry-run",
+        "--json",
+        "--artifact",
+        "x.jar",
+    ]);
+    cmd.env("CARGO_STREAM_CLUSTERS_PROD_SPARK_VERSION", "4")
+        .env("CARGO_STREAM_CLUSTERS_PROD_DRIVER_CORES", "3");
+    let out = run(&mut cmd, MINUTE).success();
+    let plan: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(plan["job"]["driver_cores"], 3, "{plan}");
+    // A number where the key wants one is still checked.
+    let mut cmd = client.cmd(&["submit", "-c", "prod", "--dry-run", "--artifact", "x.jar"]);
+    cmd.env("CARGO_STREAM_CLUSTERS_PROD_DRIVER_CORES", "many");
+    let out = run(&mut cmd, MINUTE).failure();
+    assert!(
+        out.stderr
+            .contains("CARGO_STREAM_CLUSTERS_PROD_DRIVER_CORES=many"),
         "{}",
         out.stderr
     );

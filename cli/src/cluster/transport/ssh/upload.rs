@@ -15,8 +15,8 @@ use std::time::Instant;
 use anyhow::Context as _;
 
 use crate::cluster::profile::SshTarget;
-use crate::cluster::ssh::{Session, quote, shell_dir};
 use crate::cluster::stage::{Staged, staged_name};
+use crate::cluster::transport::ssh::{Session, quote, shell_dir};
 use crate::error::with_help;
 use crate::shell::Shell;
 

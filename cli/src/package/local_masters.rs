@@ -1,6 +1,7 @@
 //! Finds the local masters set in a job's sources (`.master("local[2]")`,
 //! `set_master("local[*]")`, `setMaster(...)`), for the report of what the cluster build
-//! ignores: the runtime's `cluster` feature makes them no-ops, so nothing is edited.
+//! ignores: built with `--cfg cargo_stream_cluster`, the runtime makes them no-ops, so nothing
+//! is edited.
 
 use std::path::{Path, PathBuf};
 

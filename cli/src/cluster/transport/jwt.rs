@@ -28,7 +28,7 @@ pub fn decode_secret(text: &str) -> anyhow::Result<Vec<u8>> {
 /// # Examples
 ///
 /// ```
-/// let token = cargo_stream::cluster::jwt::sign(&[7u8; 32], &serde_json::json!({"sub": "me"}));
+/// let token = cargo_stream::cluster::transport::jwt::sign(&[7u8; 32], &serde_json::json!({"sub": "me"}));
 /// assert_eq!(token.split('.').count(), 3);
 /// ```
 pub fn sign(key: &[u8], claims: &serde_json::Value) -> String {

@@ -10,16 +10,24 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
-use crate::cluster::profile::{Profile, Upload};
+use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
+use crate::cluster::backends::spark_rest::driver_log;
+use crate::cluster::profile::{Profile, SparkSshKeys, Upload};
 use crate::cluster::record::Record;
-use crate::cluster::spark_rest::driver_log;
-use crate::cluster::ssh::{LazySession, Session, quote};
 use crate::cluster::stage;
+use crate::cluster::transport::ssh::{LazySession, Session, quote};
 use crate::error::with_help;
 use crate::shell::Shell;
+
+/// What a `spark-ssh` record keeps.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Submission {
+    /// The jar's URL as the cluster reads it.
+    pub app_resource: String,
+}
 
 /// Spark properties the jar's launcher turns into the job's environment variables.
 pub const ENV_PROPERTY_PREFIX: &str = "spark.cargo-stream.env.";
@@ -40,9 +48,9 @@ pub struct SparkSsh {
 
 impl SparkSsh {
     /// The backend for a `spark-ssh` profile.
-    pub fn new(profile: &Profile) -> anyhow::Result<SparkSsh> {
+    pub fn new(profile: &Profile, keys: &SparkSshKeys) -> anyhow::Result<SparkSsh> {
         let master = profile
-            .required("master", profile.layer.master.as_deref())?
+            .required("master", keys.master.as_deref())?
             .to_owned();
         let host = master
             .strip_prefix("spark://")
@@ -55,7 +63,7 @@ impl SparkSsh {
                     "give the master's cluster port as the host sees it, e.g. `master = \"spark://127.0.0.1:7077\"`",
                 )
             })?;
-        let ui = match &profile.layer.master_ui {
+        let ui = match &keys.master_ui {
             Some(ui) => ui.trim_end_matches('/').to_owned(),
             None => format!("http://{host}:8080"),
         };
@@ -63,7 +71,7 @@ impl SparkSsh {
             cluster: profile.name.clone(),
             ssh: LazySession::new(profile.ssh()?, &profile.name),
             spark_home: profile
-                .required("spark-home", profile.layer.spark_home.as_deref())?
+                .required("spark-home", keys.spark_home.as_deref())?
                 .trim_end_matches('/')
                 .to_owned(),
             master,
@@ -143,7 +151,10 @@ impl Backend for SparkSsh {
             Some(id) if out.success() => Ok(Submitted {
                 message: format!("Driver successfully submitted as {id}"),
                 id,
-                data: json!({ "appResource": staged.url }),
+                location: staged.url.clone(),
+                data: Payload::SparkSsh(Submission {
+                    app_resource: staged.url,
+                }),
             }),
             _ => {
                 let tail: Vec<&str> = text

@@ -10,18 +10,29 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
-use crate::cluster::http::describe;
-use crate::cluster::profile::Profile;
+use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
+use crate::cluster::profile::{Profile, SparkRestKeys};
 use crate::cluster::record::Record;
-use crate::cluster::{jwt, stage};
+use crate::cluster::stage;
+use crate::cluster::transport::http::describe;
+use crate::cluster::transport::jwt;
 use crate::error::with_help;
 use crate::shell::Shell;
 
-/// The main class of every bundle: the Java launcher `cargo stream package` puts in the jar.
-pub const LAUNCHER: &str = "cargostream.Launcher";
+/// What a `spark-rest` record keeps (keys as Spark's REST protocol spells them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Submission {
+    /// The gateway that took the job, asked first afterwards.
+    pub gateway: String,
+    /// The jar's URL as the cluster reads it.
+    pub app_resource: String,
+    /// The master's Spark version, as it answered.
+    pub server_spark_version: Option<String>,
+}
 
 /// A Spark standalone cluster reached through its REST gateway.
 #[derive(Debug)]
@@ -43,9 +54,9 @@ pub struct SparkRest {
 impl SparkRest {
     /// The backend for a `spark-rest` profile. Reads the JWT secret now, so that a missing one
     /// is reported before anything is uploaded.
-    pub fn new(profile: &Profile) -> anyhow::Result<SparkRest> {
+    pub fn new(profile: &Profile, keys: &SparkRestKeys) -> anyhow::Result<SparkRest> {
         let master = profile
-            .required("master", profile.layer.master.as_deref())?
+            .required("master", keys.master.as_deref())?
             .to_owned();
         let gateways = gateways(&master).map_err(|e| {
             with_help(
@@ -53,7 +64,7 @@ impl SparkRest {
                 "write `master = \"spark://HOST:6066\"` (several comma-separated for fail-over)",
             )
         })?;
-        let ui = match &profile.layer.master_ui {
+        let ui = match &keys.master_ui {
             Some(ui) => ui.trim_end_matches('/').to_owned(),
             None => {
                 let host = gateways[0]
@@ -65,7 +76,7 @@ impl SparkRest {
                 format!("http://{host}:8080")
             }
         };
-        let (secret, secret_source) = secret(profile)?;
+        let (secret, secret_source) = secret(&profile.name, keys)?;
         Ok(SparkRest {
             cluster: profile.name.clone(),
             master,
@@ -73,11 +84,7 @@ impl SparkRest {
             ui,
             secret,
             secret_source,
-            version: profile
-                .layer
-                .spark_version
-                .clone()
-                .unwrap_or_else(|| "4.3.0".into()),
+            version: keys.spark_version.clone().unwrap_or_else(|| "4.3.0".into()),
             profile: profile.clone(),
             client: reqwest::blocking::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
@@ -235,7 +242,7 @@ impl SparkRest {
             reqwest::Method::GET,
             &format!("/v1/submissions/status/{}", record.id),
             None,
-            record.data["gateway"].as_str(),
+            Some(record.payload::<Submission>()?.gateway.as_str()),
         )?;
         let worker = status["workerId"]
             .as_str()
@@ -320,10 +327,11 @@ impl Backend for SparkRest {
         Ok(Submitted {
             id,
             message: answer["message"].as_str().unwrap_or_default().to_owned(),
-            data: json!({
-                "gateway": gateway,
-                "appResource": staged.url,
-                "serverSparkVersion": answer["serverSparkVersion"],
+            location: staged.url.clone(),
+            data: Payload::SparkRest(Submission {
+                gateway,
+                app_resource: staged.url,
+                server_spark_version: answer["serverSparkVersion"].as_str().map(str::to_owned),
             }),
         })
     }
@@ -333,7 +341,7 @@ impl Backend for SparkRest {
             reqwest::Method::GET,
             &format!("/v1/submissions/status/{}", record.id),
             None,
-            record.data["gateway"].as_str(),
+            Some(record.payload::<Submission>()?.gateway.as_str()),
         ) {
             Ok((_, value)) => Ok(SparkRest::state_of(&value)),
             Err(e) if e.downcast_ref::<Refused>().is_some() => Ok(Status {
@@ -357,7 +365,7 @@ impl Backend for SparkRest {
                 reqwest::Method::POST,
                 &format!("/v1/submissions/kill/{}", record.id),
                 None,
-                record.data["gateway"].as_str(),
+                Some(record.payload::<Submission>()?.gateway.as_str()),
             )
             .with_context(|| {
                 format!(
@@ -499,13 +507,15 @@ fn gateways(master: &str) -> anyhow::Result<Vec<String>> {
 }
 
 /// The JWT secret, and where it came from (for messages; never the secret itself).
-fn secret(profile: &Profile) -> anyhow::Result<(Option<Vec<u8>>, Option<String>)> {
-    if let Some(var) = &profile.layer.jwt_secret_env {
+fn secret(
+    cluster: &str,
+    keys: &SparkRestKeys,
+) -> anyhow::Result<(Option<Vec<u8>>, Option<String>)> {
+    if let Some(var) = &keys.jwt_secret_env {
         let text = std::env::var(var).map_err(|_| {
             with_help(
                 anyhow::anyhow!(
-                    "cluster `{}` takes its JWT secret from `${var}`, which is not set",
-                    profile.name
+                    "cluster `{cluster}` takes its JWT secret from `${var}`, which is not set"
                 ),
                 format!("export {var}=<the master's base64 secret>"),
             )
@@ -514,7 +524,7 @@ fn secret(profile: &Profile) -> anyhow::Result<(Option<Vec<u8>>, Option<String>)
             jwt::decode_secret(&text).with_context(|| format!("bad JWT secret in `${var}`"))?;
         return Ok((Some(key), Some(format!("`${var}`"))));
     }
-    if let Some(file) = &profile.layer.jwt_secret_file {
+    if let Some(file) = &keys.jwt_secret_file {
         let file = crate::cluster::profile::expand_home(file);
         let text = std::fs::read_to_string(&file)
             .with_context(|| format!("failed to read the JWT secret file `{}`", file.display()))?;
@@ -538,21 +548,7 @@ fn is_stack_frame(line: &str) -> bool {
 /// A Java exception's text without its stack frames, on one line: Spark's messages are
 /// "Exception from the cluster:\n<exception>\n\tat ...", or an exception with its causes.
 fn one_line(text: &str) -> String {
-    let kept: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !is_stack_frame(l))
-        .collect();
-    let mut out = kept.join(" ");
-    if out.len() > 1000 {
-        let mut end = 1000;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-        out.push_str("...");
-    }
-    out
+    crate::error::one_line(text, " ", is_stack_frame)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! `sbatch` it is exported by the script itself, so that no value shows on a command line of
 //! the login node.
 
+use crate::quote::single_quoted;
 use std::collections::BTreeMap;
 
 use crate::cluster::unpack::UNPACK_FN;
@@ -72,16 +73,24 @@ impl Script<'_> {
     /// The script's text.
     pub fn render(&self) -> String {
         let name = self.jar.rsplit('/').next().unwrap_or(self.jar);
-        let args: String = self.args.iter().map(|a| format!(" {}", quote(a))).collect();
+        let args: String = self
+            .args
+            .iter()
+            .map(|a| format!(" {}", single_quoted(a)))
+            .collect();
         let exports: String = self
             .env
             .iter()
             .filter(|(k, _)| is_env_name(k))
-            .map(|(k, v)| format!("{k}={}\nexport {k}\n", quote(v)))
+            .map(|(k, v)| format!("{k}={}\nexport {k}\n", single_quoted(v)))
             .collect();
         // The name only sits in a comment: keep it to one line.
         let name = name.replace(['\n', '\r'], " ");
-        let (jar, sha256, dir) = (quote(self.jar), quote(self.sha256), quote(self.dir));
+        let (jar, sha256, dir) = (
+            single_quoted(self.jar),
+            single_quoted(self.sha256),
+            single_quoted(self.dir),
+        );
         let values: [(&str, &str); 7] = [
             ("@JAR_NAME@", &name),
             ("@JAR@", &jar),
@@ -119,11 +128,6 @@ pub fn is_env_name(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// `text` as one POSIX shell word.
-pub fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 #[cfg(test)]

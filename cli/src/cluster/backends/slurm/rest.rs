@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::{Accepted, DEFAULT_PATH, Request};
-use crate::cluster::http::describe;
+use crate::cluster::transport::http::describe;
 use crate::error::with_help;
 
 /// Where the JWT comes from (named in messages; the token itself never is).
