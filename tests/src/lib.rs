@@ -257,6 +257,11 @@ impl Job {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
+        self.ended(status)
+    }
+
+    /// What the ended job printed: the lines still in flight, then its stderr.
+    fn ended(mut self, status: std::process::ExitStatus) -> Run {
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
             self.seen.push(line);
         }
@@ -277,19 +282,7 @@ impl Job {
     pub fn kill(mut self) -> Run {
         let _ = self.child.kill();
         let status = self.child.wait().expect("wait for the killed job");
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
-            self.seen.push(line);
-        }
-        let stderr = self
-            .stderr
-            .take()
-            .map(|h| h.join().unwrap())
-            .unwrap_or_default();
-        Run {
-            code: status.code(),
-            stdout: self.seen.join("\n"),
-            stderr,
-        }
+        self.ended(status)
     }
 }
 
