@@ -1,5 +1,5 @@
 //! SFTP upload throughput over loopback SSH, side by side in one run: the CLI's upload
-//! (`cargo_stream::cluster::ssh::Session::upload`: temporary name, sha256 checked by the host,
+//! (`cargo_stream::cluster::transport::ssh::Session::upload`: temporary name, sha256 checked by the host,
 //! rename) against OpenSSH's `scp` of the same file to the same real sshd.
 //!
 //! `cargo run --release -p cargo-stream-bench --bin upload_bench -- [SIZE_MB] [ROUNDS]`
@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cargo_stream::cluster::profile::SshTarget;
-use cargo_stream::cluster::ssh::Session;
+use cargo_stream::cluster::transport::ssh::Session;
 use cargo_stream::cluster::stage::sha256_file;
 use cargo_stream::shell::{ColorChoice, Shell, Verbosity};
 use cargo_stream_tests::sshd::Sshd;
