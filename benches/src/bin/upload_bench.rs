@@ -14,8 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cargo_stream::cluster::profile::SshTarget;
-use cargo_stream::cluster::transport::ssh::Session;
 use cargo_stream::cluster::stage::sha256_file;
+use cargo_stream::cluster::transport::ssh::Session;
 use cargo_stream::shell::{ColorChoice, Shell, Verbosity};
 use cargo_stream_tests::sshd::Sshd;
 
