@@ -179,49 +179,23 @@ fn normalize_runtime_manifest(text: &str, workspace_manifest: &Path) -> Option<(
         manifest.remove(section);
     }
     for section in ["dependencies", "build-dependencies"] {
-        let Some(deps) = manifest.get_mut(section).and_then(|d| d.as_table_mut()) else {
-            continue;
-        };
-        let mut resolved = BTreeMap::new();
-        for (name, value) in deps.iter() {
-            if !is_inherited(value) {
-                resolved.insert(name.clone(), value.clone());
-                continue;
-            }
-            let mut base = match ws_deps.get(name)? {
-                toml::Value::String(version) => {
-                    let mut t = toml::Table::new();
-                    t.insert("version".into(), toml::Value::String(version.clone()));
-                    t
-                }
-                toml::Value::Table(t) => t.clone(),
-                _ => return None,
-            };
-            // A copy of the runtime cannot follow paths into this repository.
-            if base.contains_key("path") {
-                return None;
-            }
-            let local = value.as_table().cloned().unwrap_or_default();
-            for (k, v) in local {
-                match k.as_str() {
-                    "workspace" => {}
-                    "features" => {
-                        let mut features = base
-                            .get("features")
-                            .and_then(|f| f.as_array())
-                            .cloned()
-                            .unwrap_or_default();
-                        features.extend(v.as_array().cloned().unwrap_or_default());
-                        base.insert("features".into(), toml::Value::Array(features));
-                    }
-                    _ => {
-                        base.insert(k, v);
-                    }
-                }
-            }
-            resolved.insert(name.clone(), toml::Value::Table(base));
+        if let Some(deps) = manifest.get_mut(section).and_then(|d| d.as_table_mut()) {
+            resolve_dependencies(deps, &ws_deps)?;
         }
-        *deps = resolved.into_iter().collect();
+    }
+    // `[target.'cfg(..)'.dependencies]` inherit from the workspace too.
+    if let Some(targets) = manifest.get_mut("target").and_then(|t| t.as_table_mut()) {
+        for (_, target) in targets.iter_mut() {
+            let Some(target) = target.as_table_mut() else {
+                continue;
+            };
+            target.remove("dev-dependencies");
+            for section in ["dependencies", "build-dependencies"] {
+                if let Some(deps) = target.get_mut(section).and_then(|d| d.as_table_mut()) {
+                    resolve_dependencies(deps, &ws_deps)?;
+                }
+            }
+        }
     }
     let version = manifest
         .get("package")?
@@ -242,6 +216,52 @@ fn normalize_runtime_manifest(text: &str, workspace_manifest: &Path) -> Option<(
         ),
         version,
     ))
+}
+
+/// Resolves the `x.workspace = true` entries of one dependency table against the workspace's
+/// `[workspace.dependencies]`; `None` when one cannot leave this repository (a path).
+fn resolve_dependencies(deps: &mut toml::Table, ws_deps: &toml::Table) -> Option<()> {
+    let mut resolved = BTreeMap::new();
+    for (name, value) in deps.iter() {
+        if !is_inherited(value) {
+            resolved.insert(name.clone(), value.clone());
+            continue;
+        }
+        let mut base = match ws_deps.get(name)? {
+            toml::Value::String(version) => {
+                let mut t = toml::Table::new();
+                t.insert("version".into(), toml::Value::String(version.clone()));
+                t
+            }
+            toml::Value::Table(t) => t.clone(),
+            _ => return None,
+        };
+        // A copy of the runtime cannot follow paths into this repository.
+        if base.contains_key("path") {
+            return None;
+        }
+        let local = value.as_table().cloned().unwrap_or_default();
+        for (k, v) in local {
+            match k.as_str() {
+                "workspace" => {}
+                "features" => {
+                    let mut features = base
+                        .get("features")
+                        .and_then(|f| f.as_array())
+                        .cloned()
+                        .unwrap_or_default();
+                    features.extend(v.as_array().cloned().unwrap_or_default());
+                    base.insert("features".into(), toml::Value::Array(features));
+                }
+                _ => {
+                    base.insert(k, v);
+                }
+            }
+        }
+        resolved.insert(name.clone(), toml::Value::Table(base));
+    }
+    *deps = resolved.into_iter().collect();
+    Some(())
 }
 
 fn is_inherited(value: &toml::Value) -> bool {
