@@ -178,6 +178,19 @@ fn normalize_runtime_manifest(text: &str, workspace_manifest: &Path) -> Option<(
     ] {
         manifest.remove(section);
     }
+    // The workspace's lints stay behind, but the cluster build's cfg must stay known, or every
+    // portable project would warn about it.
+    if let Some(cfgs) = ws
+        .get("lints")
+        .and_then(|l| l.get("rust"))
+        .and_then(|r| r.get("unexpected_cfgs"))
+    {
+        let mut rust = toml::Table::new();
+        rust.insert("unexpected_cfgs".into(), cfgs.clone());
+        let mut lints = toml::Table::new();
+        lints.insert("rust".into(), toml::Value::Table(rust));
+        manifest.insert("lints".into(), toml::Value::Table(lints));
+    }
     for section in ["dependencies", "build-dependencies"] {
         if let Some(deps) = manifest.get_mut(section).and_then(|d| d.as_table_mut()) {
             resolve_dependencies(deps, &ws_deps)?;
