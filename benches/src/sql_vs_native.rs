@@ -7,10 +7,8 @@
 //! same words (10-word lines' worth from 1,000 distinct words, as the socket benchmark's
 //! feeder); a batch's time runs from the clock tick to its `foreach_rdd` output, median of the
 //! timed batches after one warm-up batch. Without `--postgres`, a throwaway PostgreSQL server is
-//! started (Debian's `postgresql` package, as the examples' tests do).
+//! started (Debian's `postgresql` package, by `tests/src/postgres.rs` as in the tests).
 
-#[path = "../../examples/tests/support/postgres.rs"]
-mod pg;
 #[path = "../../examples/src/bin/postgres_word_count/sink.rs"]
 #[allow(dead_code)]
 mod sink;
@@ -173,7 +171,7 @@ fn main() {
     let url = match url {
         Some(u) => u,
         None => {
-            server = pg::Postgres::start("bench");
+            server = cargo_stream_tests::postgres::Postgres::start("bench");
             server.url()
         }
     };

@@ -1,20 +1,18 @@
 //! Runs `postgres_word_count` against a throwaway PostgreSQL server (Debian's, started on
-//! 127.0.0.1 by `support/postgres.rs`) and checks the rows it wrote: per-partition and pooled
-//! connections, idempotent replays, retries while the server restarts, and a clear error when
-//! it stays down.
+//! 127.0.0.1 by `cargo_stream_tests::postgres`, in `tests/src/postgres.rs`) and checks the rows
+//! it wrote: per-partition and pooled connections, idempotent replays, retries while the server
+//! restarts, and a clear error when it stays down.
 
 #[path = "support/job.rs"]
 mod job;
-#[path = "support/postgres.rs"]
-mod pg;
 #[path = "../src/bin/postgres_word_count/sink.rs"]
 #[allow(dead_code)]
 mod sink;
 
 use std::time::Duration;
 
+use cargo_stream_tests::postgres::Postgres;
 use job::{Job, text_server};
-use pg::Postgres;
 use postgres::{Client, NoTls};
 
 const TEXT: &str = "to be or not to be\nthat is the question\nto be\n";

@@ -415,7 +415,7 @@ fn sql_word_count_counts_lines_from_a_socket() {
 
 #[test]
 fn postgres_word_count_writes_to_a_real_database() {
-    let db = cargo_stream_tests::Postgres::start("stream");
+    let db = cargo_stream_tests::postgres::Postgres::start("stream");
     let tmp = tempfile::tempdir().unwrap();
     new(
         tmp.path(),

@@ -1,5 +1,7 @@
 //! Support for the end-to-end tests in `tests/e2e/`: the built `cargo-stream` binary, temporary
-//! projects, commands with time limits, and jobs read line by line while they run.
+//! projects, commands with time limits, and jobs read line by line while they run; and the
+//! throwaway servers tests start on 127.0.0.1 (PostgreSQL in [`postgres`], also used by the
+//! examples' tests as a dev-dependency).
 //!
 //! Every generated crate builds into one shared target folder, `<workspace>/target/e2e`, so
 //! that the runtime and its dependencies compile once for the whole suite.
@@ -9,6 +11,7 @@ pub mod slurm;
 pub mod client;
 pub mod feed;
 pub mod jobs;
+pub mod postgres;
 pub mod spark;
 pub mod sshd;
 
@@ -342,198 +345,6 @@ pub fn write_plain_crate(dir: &Path, name: &str, files: &[(&str, &str)]) {
         let path = dir.join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
-    }
-}
-
-/// A throwaway PostgreSQL server: Debian's binaries (installed by
-/// `tests/support/install-postgres.sh` when missing), a cluster made by `initdb` in a
-/// temporary folder, listening on 127.0.0.1 on a free port with trust authentication, and one
-/// database. As root it runs as the `postgres` user, as PostgreSQL requires. Stopped and
-/// deleted on drop.
-pub struct Postgres {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    port: u16,
-    database: String,
-    as_postgres: bool,
-}
-
-impl Postgres {
-    /// Starts a server with the database `database`.
-    pub fn start(database: &str) -> Postgres {
-        let bin = postgres_bin_dir();
-        let dir = tempfile::Builder::new()
-            .prefix("e2e-pg-")
-            .tempdir()
-            .unwrap();
-        let as_postgres = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-        if as_postgres {
-            let ok = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir.path())
-                .status();
-            assert!(
-                ok.is_ok_and(|s| s.success()),
-                "chown the cluster folder to `postgres`"
-            );
-        }
-        let port = TcpListenerPort::free();
-        let pg = Postgres {
-            dir,
-            bin,
-            port,
-            database: database.to_owned(),
-            as_postgres,
-        };
-        let data = pg.dir.path().join("data");
-        pg.tool("initdb", |c| {
-            c.arg("-D").arg(&data).args([
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-                "--locale=C",
-            ]);
-        });
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -F",
-            pg.dir.path().display()
-        );
-        let log = pg.dir.path().join("server.log");
-        pg.tool("pg_ctl", |c| {
-            c.arg("-D")
-                .arg(&data)
-                .args(["-o", &options, "-l"])
-                .arg(&log)
-                .args(["-w", "-t", "60", "start"]);
-        });
-        pg.tool("createdb", |c| {
-            c.args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-U",
-                "postgres",
-                database,
-            ]);
-        });
-        pg
-    }
-
-    /// The libpq connection string of the database.
-    pub fn url(&self) -> String {
-        format!(
-            "host=127.0.0.1 port={} user=postgres dbname={}",
-            self.port, self.database
-        )
-    }
-
-    /// Runs a query with `psql` and returns its unaligned, tuples-only output.
-    pub fn query(&self, sql: &str) -> String {
-        let out = Command::new(self.bin.join("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                &self.database,
-            ])
-            .args(["-A", "-t", "-c", sql])
-            .output()
-            .expect("run psql");
-        assert!(
-            out.status.success(),
-            "psql failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn tool(&self, name: &str, args: impl FnOnce(&mut Command)) {
-        let mut cmd = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(self.bin.join(name));
-            c
-        } else {
-            Command::new(self.bin.join(name))
-        };
-        cmd.env_remove("PGDATA");
-        args(&mut cmd);
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("failed to run {name}: {e}"));
-        assert!(
-            out.status.success(),
-            "{name} failed\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let data = self.dir.path().join("data");
-        let mut cmd = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"])
-                .arg(self.bin.join("pg_ctl"));
-            c
-        } else {
-            Command::new(self.bin.join("pg_ctl"))
-        };
-        let _ = cmd
-            .arg("-D")
-            .arg(data)
-            .args(["-m", "immediate", "-w", "stop"])
-            .output();
-    }
-}
-
-/// Debian's PostgreSQL server binaries, installed first if missing.
-fn postgres_bin_dir() -> PathBuf {
-    let find = || {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path().join("bin"))
-            .filter(|b| b.join("initdb").is_file())
-            .collect();
-        dirs.sort();
-        dirs.pop()
-    };
-    if let Some(dir) = find() {
-        return dir;
-    }
-    let script = workspace_root().join("tests/support/install-postgres.sh");
-    let _ = Command::new("bash").arg(&script).status();
-    find().unwrap_or_else(|| {
-        panic!(
-            "PostgreSQL's server is not installed: run `{}` as root",
-            script.display()
-        )
-    })
-}
-
-struct TcpListenerPort;
-
-impl TcpListenerPort {
-    fn free() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
     }
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian's PostgreSQL server for the tests that start a throwaway cluster
-# (examples/tests/support/postgres.rs). The package's own cluster is not needed: stop it.
+# (tests/src/postgres.rs). The package's own cluster is not needed: stop it.
 set -euo pipefail
 if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   exit 0
