@@ -1,6 +1,7 @@
 //! `StreamingContext`: owns the DStream graph, the receivers, the batch timer and the job
 //! thread, and the job's lifecycle (`start`, `await_termination`, `stop`).
 
+use crate::sync::{CondvarExt, LockExt, RwLockExt};
 use std::collections::VecDeque;
 use std::panic::Location;
 use std::path::PathBuf;
@@ -281,12 +282,7 @@ impl StreamingContext {
         let name = receiver.name();
         self.shared
             .assert_initialized(&format!("receiver `{name}`"));
-        let index = self
-            .shared
-            .receiver_states
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len();
+        let index = self.shared.receiver_states.locked().len();
         let log = match (self.shared.conf.write_ahead_log, codec) {
             (false, _) => None,
             (true, Some(codec)) => {
@@ -345,11 +341,7 @@ impl StreamingContext {
             launch,
         });
         drop(graph);
-        self.shared
-            .receiver_states
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(state.clone());
+        self.shared.receiver_states.locked().push(state.clone());
         let compute = Box::new(move |t| state.compute(t));
         DStream::from_node(
             self.shared.clone(),
@@ -364,11 +356,7 @@ impl StreamingContext {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io("failed to create checkpoint directory", &dir, e))?;
-        *self
-            .shared
-            .checkpoint_dir
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(dir);
+        *self.shared.checkpoint_dir.locked() = Some(dir);
         Ok(())
     }
 
@@ -407,7 +395,7 @@ impl StreamingContext {
         ssc.checkpoint(&dir)?;
         if let Some((time, parts)) = found {
             tracing::info!(dir = %dir.display(), batch = time.millis(), "recovering from checkpoint");
-            *ssc.shared.restore.lock().unwrap_or_else(|p| p.into_inner()) = Some((time, parts));
+            *ssc.shared.restore.locked() = Some((time, parts));
         }
         Ok(ssc)
     }
@@ -416,8 +404,7 @@ impl StreamingContext {
     pub fn add_streaming_listener(&self, listener: impl StreamingListener + 'static) {
         self.shared
             .listeners
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .write_locked()
             .push(Arc::new(listener));
     }
 
@@ -488,10 +475,7 @@ impl StreamingContext {
                 return Err(e);
             }
         };
-        sh.threads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(handles);
+        sh.threads.locked().extend(handles);
         life.state = State::Active;
         drop(life);
         if sh.conf.stop_on_signal {
@@ -506,8 +490,7 @@ impl StreamingContext {
             "streaming context started"
         );
         sh.listeners
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .read_locked()
             .iter()
             .for_each(|l| l.on_streaming_started(first));
         Ok(())
@@ -551,9 +534,7 @@ impl StreamingContext {
             Some(dir) => {
                 let lock = crate::checkpoint::lock(&dir)?;
                 let parts = std::mem::take(&mut graph.checkpointed);
-                if let Some((time, saved)) =
-                    sh.restore.lock().unwrap_or_else(|p| p.into_inner()).take()
-                {
+                if let Some((time, saved)) = sh.restore.locked().take() {
                     restore(&dir, time, &parts, saved)?;
                 }
                 for p in &parts {
@@ -583,11 +564,7 @@ impl StreamingContext {
         let zero = Time(start - interval);
         let _ = sh.zero_time.set(zero);
 
-        let listeners = sh
-            .listeners
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let listeners = sh.listeners.read_locked().clone();
         // A receiver that failed too often stops the job as a failed batch does.
         let fail_job: crate::source::supervisor::FailJob = {
             let weak = Arc::downgrade(sh);
@@ -669,8 +646,7 @@ impl StreamingContext {
             life = self
                 .shared
                 .lifecycle_cv
-                .wait_timeout(life, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
+                .wait_timeout_locked(life, deadline - now)
                 .0;
         }
     }
@@ -725,11 +701,11 @@ fn restore(
 
 impl Shared {
     pub(crate) fn lifecycle(&self) -> std::sync::MutexGuard<'_, Lifecycle> {
-        self.lifecycle.lock().unwrap_or_else(|p| p.into_inner())
+        self.lifecycle.locked()
     }
 
     pub(crate) fn graph_mut(&self) -> std::sync::MutexGuard<'_, Graph> {
-        self.graph.lock().unwrap_or_else(|p| p.into_inner())
+        self.graph.locked()
     }
 
     /// Registers a part whose state goes into checkpoints, named after the user's code that
@@ -741,10 +717,7 @@ impl Shared {
     }
 
     pub(crate) fn checkpoint_dir(&self) -> Option<PathBuf> {
-        self.checkpoint_dir
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.checkpoint_dir.locked().clone()
     }
 
     #[track_caller]
@@ -783,19 +756,13 @@ impl Shared {
         let mut life = self.lifecycle();
         while life.state != State::Stopped {
             life = match deadline {
-                None => self
-                    .lifecycle_cv
-                    .wait(life)
-                    .unwrap_or_else(|p| p.into_inner()),
+                None => self.lifecycle_cv.wait_locked(life),
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         return Ok(false);
                     }
-                    self.lifecycle_cv
-                        .wait_timeout(life, d - now)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
+                    self.lifecycle_cv.wait_timeout_locked(life, d - now).0
                 }
             };
         }
@@ -806,17 +773,12 @@ impl Shared {
     }
 
     fn receivers_finished(&self) -> bool {
-        self.receiver_states
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .all(|r| r.finished())
+        self.receiver_states.locked().iter().all(|r| r.finished())
     }
 
     pub(crate) fn request_receivers_stop(&self) {
         self.receiver_states
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .iter()
             .for_each(|r| r.request_stop());
     }
@@ -824,8 +786,7 @@ impl Shared {
     /// The receivers that have not finished stopping, by name.
     fn receivers_running(&self) -> Vec<String> {
         self.receiver_states
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .iter()
             .filter(|r| !r.finished())
             .map(|r| format!("`{}`", r.name()))
@@ -850,7 +811,7 @@ impl Shared {
     fn checkpoint_before_drain(&self, deadline: Instant) -> Option<FinalCheckpoint> {
         self.lifecycle().final_checkpoint = None;
         {
-            let _jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+            let _jobs = self.jobs.locked();
             self.checkpoint_now.store(true, Ordering::SeqCst);
             self.jobs_cv.notify_all();
         }
@@ -865,24 +826,19 @@ impl Shared {
             }
             life = self
                 .lifecycle_cv
-                .wait_timeout(life, (deadline - now).min(Duration::from_millis(20)))
-                .unwrap_or_else(|p| p.into_inner())
+                .wait_timeout_locked(life, (deadline - now).min(Duration::from_millis(20)))
                 .0;
         }
     }
 
     /// What the job thread is doing, for a stop that cannot wait for it any longer.
     fn job_thread_activity(&self) -> String {
-        match &*self
-            .running_output
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-        {
+        match &*self.running_output.locked() {
             Some((time, op)) => {
                 format!("output operation `{op}` of batch {time} was still running")
             }
             None => {
-                let queued = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).len();
+                let queued = self.jobs.locked().len();
                 format!("{queued} batch(es) were still queued")
             }
         }
@@ -894,7 +850,7 @@ impl Shared {
     /// whose `on_stop` blocks, an output operation that does not return) is left running and
     /// named in the error.
     pub(crate) fn stop(&self, graceful: bool) -> Result<()> {
-        let _one_at_a_time = self.stop_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = self.stop_lock.locked();
         {
             let mut life = self.lifecycle();
             match life.state {
@@ -981,7 +937,7 @@ impl Shared {
             }
         }
         self.halt();
-        let handles = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        let handles = std::mem::take(&mut *self.threads.locked());
         let join_timeout = if graceful {
             JOIN_TIMEOUT
         } else {
@@ -1031,7 +987,7 @@ impl Shared {
     }
 
     fn jobs_idle(&self) -> bool {
-        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let jobs = self.jobs.locked();
         jobs.is_empty() && !self.job_running.load(Ordering::SeqCst)
     }
 }

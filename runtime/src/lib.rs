@@ -70,6 +70,7 @@ mod source;
 #[cfg(feature = "sql")]
 pub mod sql;
 mod state;
+mod sync;
 mod time;
 mod warning;
 

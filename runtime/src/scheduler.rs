@@ -3,6 +3,7 @@
 //! queued batches one after another, in time order, so a slow batch delays the next but
 //! nothing is dropped.
 
+use crate::sync::{CondvarExt, LockExt, RwLockExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -106,14 +107,11 @@ pub(crate) fn spawn_generator(
             listeners(&sh)
                 .iter()
                 .for_each(|l| l.on_batch_submitted(&info));
-            sh.jobs
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push_back(PendingBatch {
-                    info,
-                    per_input,
-                    last,
-                });
+            sh.jobs.locked().push_back(PendingBatch {
+                info,
+                per_input,
+                last,
+            });
             sh.jobs_cv.notify_all();
             if last {
                 break;
@@ -127,10 +125,7 @@ pub(crate) fn spawn_generator(
 }
 
 fn listeners(sh: &Shared) -> Vec<Arc<dyn StreamingListener>> {
-    sh.listeners
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
+    sh.listeners.read_locked().clone()
 }
 
 /// What the job thread does next.
@@ -152,7 +147,7 @@ pub(crate) fn spawn_jobs(sh: Arc<Shared>, run: Arc<RunGraph>) -> Result<JoinHand
         let mut checkpointed: Option<Time> = None;
         loop {
             let next = {
-                let mut jobs = sh.jobs.lock().unwrap_or_else(|p| p.into_inner());
+                let mut jobs = sh.jobs.locked();
                 loop {
                     // Served before anything else, even a halt: a stop's checkpoint comes first.
                     if sh.checkpoint_now.swap(false, Ordering::SeqCst) {
@@ -168,7 +163,7 @@ pub(crate) fn spawn_jobs(sh: Arc<Shared>, run: Arc<RunGraph>) -> Result<JoinHand
                     if sh.generator_done.load(Ordering::SeqCst) {
                         break Next::Exit;
                     }
-                    jobs = sh.jobs_cv.wait(jobs).unwrap_or_else(|p| p.into_inner());
+                    jobs = sh.jobs_cv.wait_locked(jobs);
                 }
             };
             let failed = match next {
@@ -270,10 +265,9 @@ fn run_batch(sh: &Shared, graph: &RunGraph, batch: PendingBatch, zero: Time) -> 
         if failure.is_some() {
             break;
         }
-        *sh.running_output.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((time, out.name.clone()));
+        *sh.running_output.locked() = Some((time, out.name.clone()));
         let ran = catch_unwind(AssertUnwindSafe(|| (out.run)(time, zero)));
-        *sh.running_output.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *sh.running_output.locked() = None;
         if let Err(panic) = ran {
             failure = Some((time.millis(), out.name.clone(), panic_message(panic)));
         }

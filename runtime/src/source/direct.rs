@@ -1,6 +1,7 @@
 //! `input_stream`: a custom direct input, as a subclass of Spark's `InputDStream`: asked for
 //! its records at each batch time, it may also give no batch at all for that time.
 
+use crate::sync::LockExt;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -28,11 +29,7 @@ impl<T: Data> DirectSource<T> {
     /// The batch at `time`: what the input gave it, `None` when it gave no batch.
     fn batch(&self, time: Time) -> Option<Batch<T>> {
         let exec = self.exec.get()?.clone();
-        let given = self
-            .allocated
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&time);
+        let given = self.allocated.locked().remove(&time);
         match given {
             Some(Ok(Some(data))) => Some(Batch::new(split_even(data, exec.parallelism), exec)),
             Some(Ok(None)) | None => None,
@@ -52,7 +49,7 @@ impl<T: Data> InputSource for DirectSource<T> {
     }
 
     fn allocate(&self, time: Time) -> u64 {
-        let mut f = self.compute.lock().unwrap_or_else(|p| p.into_inner());
+        let mut f = self.compute.locked();
         let given = catch_unwind(AssertUnwindSafe(|| f(time))).map_err(|panic| {
             panic
                 .downcast_ref::<String>()
@@ -64,18 +61,12 @@ impl<T: Data> InputSource for DirectSource<T> {
             Ok(Some(v)) => v.len() as u64,
             _ => 0,
         };
-        self.allocated
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(time, given);
+        self.allocated.locked().insert(time, given);
         n
     }
 
     fn forget(&self, time: Time) {
-        forget_upto(
-            &mut self.allocated.lock().unwrap_or_else(|p| p.into_inner()),
-            time,
-        );
+        forget_upto(&mut self.allocated.locked(), time);
     }
 }
 

@@ -1,6 +1,7 @@
 //! `queue_stream`: one queued collection per batch, for tests and exercises; and
 //! `queue_stream_with_partitions`, each batch cut into a given number of partitions.
 
+use crate::sync::LockExt;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -38,12 +39,7 @@ impl<T: Data> QueueSource<T> {
     /// The batch at `time`: the collection allocated to it, sliced like `parallelize`.
     pub(crate) fn compute(&self, time: Time) -> Option<Batch<T>> {
         let exec = self.exec.get()?.clone();
-        let data = self
-            .allocated
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&time)
-            .unwrap_or_default();
+        let data = self.allocated.locked().remove(&time).unwrap_or_default();
         let n = self.partitions.unwrap_or(exec.parallelism);
         Some(Batch::new(split_even(data, n), exec))
     }
@@ -55,26 +51,16 @@ impl<T: Data> InputSource for QueueSource<T> {
     }
 
     fn allocate(&self, time: Time) -> u64 {
-        let next = self
-            .queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front();
+        let next = self.queue.locked().pop_front();
         let n = next.as_ref().map_or(0, |v| v.len() as u64);
         if let Some(v) = next {
-            self.allocated
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(time, v);
+            self.allocated.locked().insert(time, v);
         }
         n
     }
 
     fn forget(&self, time: Time) {
-        forget_upto(
-            &mut self.allocated.lock().unwrap_or_else(|p| p.into_inner()),
-            time,
-        );
+        forget_upto(&mut self.allocated.locked(), time);
     }
 }
 

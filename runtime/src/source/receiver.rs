@@ -6,6 +6,7 @@
 //! partition of the next batch. What a receiver holds (stored, cut, and in batches not yet
 //! processed) is bounded by `receiver_max_buffered_bytes`: past it, stores wait.
 
+use crate::sync::{CondvarExt, LockExt};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -215,7 +216,7 @@ impl<T: Data> ReceiverContext<T> {
         if self.is_stopped() {
             return;
         }
-        let mut c = self.state.control.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = self.state.control.locked();
         c.restart = Some(reason.into());
         self.state.wake.notify_all();
     }
@@ -226,7 +227,7 @@ impl<T: Data> ReceiverContext<T> {
         if self.is_stopped() {
             return;
         }
-        let mut c = self.state.control.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = self.state.control.locked();
         c.failure = Some(reason.into());
         self.state.wake.notify_all();
     }
@@ -235,12 +236,7 @@ impl<T: Data> ReceiverContext<T> {
     pub fn report_error(&self, message: impl Into<String>) {
         let message = message.into();
         tracing::error!(receiver = %self.state.name, "{message}");
-        self.state
-            .control
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .errors
-            .push(message);
+        self.state.control.locked().errors.push(message);
         self.state.wake.notify_all();
     }
 
@@ -420,7 +416,7 @@ impl<T: Data> ReceiverState<T> {
         {
             return;
         }
-        let mut guard = self.room_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.room_lock.locked();
         let mut waiting_since: Option<Instant> = None;
         loop {
             let held = self.held.load(Ordering::SeqCst);
@@ -440,11 +436,7 @@ impl<T: Data> ReceiverState<T> {
                     );
                 }
             }
-            guard = self
-                .room
-                .wait_timeout(guard, ROOM_POLL)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            guard = self.room.wait_timeout_locked(guard, ROOM_POLL).0;
         }
         self.held.fetch_add(bytes, Ordering::SeqCst);
         drop(guard);
@@ -463,7 +455,7 @@ impl<T: Data> ReceiverState<T> {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |h| {
                 Some(h.saturating_sub(bytes))
             });
-        let _guard = self.room_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.room_lock.locked();
         self.room.notify_all();
     }
 
@@ -475,7 +467,7 @@ impl<T: Data> ReceiverState<T> {
 
     fn push(&self, items: impl IntoIterator<Item = T>, n: u64, bytes: u64, non_utf8: u64) {
         {
-            let mut buf = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
+            let mut buf = self.buffer.locked();
             buf.records.extend(items);
             buf.meta.add(Meta { bytes, non_utf8 });
         }
@@ -495,14 +487,14 @@ impl<T: Data> ReceiverState<T> {
     /// block the log refused stays pending (in memory, never given to a batch) and is
     /// retried at the next cut, and the error is returned for the supervisor to act on.
     pub(crate) fn cut_block(&self) -> Result<()> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = self.pending.locked();
         self.cut_locked(&mut pending)
     }
 
     fn cut_locked(&self, pending: &mut Option<Cut<T>>) -> Result<()> {
         // A block the log refused goes first, under its sequence number.
         self.log_and_queue(pending)?;
-        let buf = std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|p| p.into_inner()));
+        let buf = std::mem::take(&mut *self.buffer.locked());
         if buf.records.is_empty() {
             return Ok(());
         }
@@ -524,7 +516,7 @@ impl<T: Data> ReceiverState<T> {
 
     /// Cuts the buffer, then makes `items` a block of their own, both logged.
     fn cut_with(&self, items: Vec<T>, bytes: u64) -> Result<()> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = self.pending.locked();
         self.cut_locked(&mut pending)?;
         *pending = Some(Cut {
             seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
@@ -548,28 +540,17 @@ impl<T: Data> ReceiverState<T> {
             log.append(&self.name, cut.seq, &cut.records)?;
         }
         let cut = pending.take().expect("checked above");
-        self.block_meta
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(cut.seq, cut.meta);
-        self.blocks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back((cut.seq, cut.records));
+        self.block_meta.locked().insert(cut.seq, cut.meta);
+        self.blocks.locked().push_back((cut.seq, cut.records));
         Ok(())
     }
 
     /// Records stored but in no block yet, or in a block the log has not taken.
     pub(crate) fn unqueued_records(&self) -> usize {
-        self.buffer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .records
-            .len()
+        self.buffer.locked().records.len()
             + self
                 .pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .locked()
                 .as_ref()
                 .map_or(0, |c| c.records.len())
     }
@@ -577,12 +558,7 @@ impl<T: Data> ReceiverState<T> {
     /// The batch at `time`: one partition per block allocated to it.
     pub(crate) fn compute(&self, time: Time) -> Option<Batch<T>> {
         let exec = self.exec.get()?.clone();
-        let blocks = self
-            .allocated
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&time)
-            .unwrap_or_default();
+        let blocks = self.allocated.locked().remove(&time).unwrap_or_default();
         Some(Batch::new(blocks, exec))
     }
 }
@@ -593,18 +569,13 @@ impl<T: Data> InputSource for ReceiverState<T> {
     }
 
     fn allocate(&self, time: Time) -> u64 {
-        let taken: Vec<(u64, Vec<T>)> = self
-            .blocks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-            .collect();
+        let taken: Vec<(u64, Vec<T>)> = self.blocks.locked().drain(..).collect();
         if let (Some(log), Some((last, _))) = (&self.log, taken.last()) {
             log.allocated(time, *last);
         }
         let mut meta = Meta::default();
         {
-            let mut sizes = self.block_meta.lock().unwrap_or_else(|p| p.into_inner());
+            let mut sizes = self.block_meta.locked();
             for (seq, _) in &taken {
                 if let Some(m) = sizes.remove(seq) {
                     meta.add(m);
@@ -613,33 +584,20 @@ impl<T: Data> InputSource for ReceiverState<T> {
         }
         let blocks: Vec<Vec<T>> = taken.into_iter().map(|(_, b)| b).collect();
         let n = blocks.iter().map(|b| b.len() as u64).sum();
-        self.allocated
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(time, blocks);
-        self.by_batch
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(time, meta);
+        self.allocated.locked().insert(time, blocks);
+        self.by_batch.locked().insert(time, meta);
         n
     }
 
     fn non_utf8_records(&self, time: Time) -> u64 {
-        self.by_batch
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&time)
-            .map_or(0, |m| m.non_utf8)
+        self.by_batch.locked().get(&time).map_or(0, |m| m.non_utf8)
     }
 
     fn forget(&self, time: Time) {
-        forget_upto(
-            &mut self.allocated.lock().unwrap_or_else(|p| p.into_inner()),
-            time,
-        );
+        forget_upto(&mut self.allocated.locked(), time);
         // The batches up to `time` are processed: their memory is free again.
         let done = {
-            let mut by_batch = self.by_batch.lock().unwrap_or_else(|p| p.into_inner());
+            let mut by_batch = self.by_batch.locked();
             let rest = by_batch.split_off(&Time(time.0 + 1));
             std::mem::replace(&mut *by_batch, rest)
         };

@@ -6,6 +6,7 @@
 //! so that falling back to any kept checkpoint (when a newer one is unreadable) replays
 //! everything after it.
 
+use crate::sync::LockExt;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Mutex;
@@ -62,7 +63,7 @@ impl<T: Data> ReceiverLog<T> {
     /// Logs block `seq` and syncs it. An error means the block is not in the log: it must
     /// not be processed (or acknowledged) as if it were.
     pub(crate) fn append(&self, receiver: &str, seq: u64, block: &[T]) -> Result<()> {
-        let mut wal = self.wal.lock().unwrap_or_else(|p| p.into_inner());
+        let mut wal = self.wal.locked();
         let Some(wal) = wal.as_mut() else {
             return Ok(());
         };
@@ -80,14 +81,11 @@ impl<T: Data> ReceiverLog<T> {
     }
 
     pub(crate) fn allocated(&self, time: Time, last_seq: u64) {
-        self.by_batch
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(time, last_seq);
+        self.by_batch.locked().insert(time, last_seq);
     }
 
     fn positions(&self) -> std::sync::MutexGuard<'_, Positions> {
-        self.positions.lock().unwrap_or_else(|p| p.into_inner())
+        self.positions.locked()
     }
 }
 
@@ -109,8 +107,7 @@ impl<T: Data> Checkpointed for ReceiverState<T> {
         };
         let done = log
             .by_batch
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .range(..=time)
             .map(|(_, seq)| *seq)
             .max();
@@ -163,7 +160,7 @@ impl<T: Data> Checkpointed for ReceiverState<T> {
         let wal = Wal::open(folder.clone())?;
         // Blocks written but not in a checkpointed batch: they go to the first batch.
         let replayed = wal.replay(log.positions().covered())?;
-        let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut blocks = self.blocks.locked();
         let mut records = 0;
         for (seq, bytes) in &replayed {
             match (log.codec.decode)(bytes) {
@@ -186,7 +183,7 @@ impl<T: Data> Checkpointed for ReceiverState<T> {
         if !replayed.is_empty() {
             tracing::info!(receiver = %self.name, blocks = replayed.len(), records, "replaying blocks from the write-ahead log");
         }
-        *log.wal.lock().unwrap_or_else(|p| p.into_inner()) = Some(wal);
+        *log.wal.locked() = Some(wal);
         Ok(())
     }
 
@@ -206,11 +203,8 @@ impl<T: Data> Checkpointed for ReceiverState<T> {
             }
             positions.committed.front().copied().unwrap_or(0)
         };
-        forget_upto(
-            &mut log.by_batch.lock().unwrap_or_else(|p| p.into_inner()),
-            time,
-        );
-        if let Some(wal) = log.wal.lock().unwrap_or_else(|p| p.into_inner()).as_mut()
+        forget_upto(&mut log.by_batch.locked(), time);
+        if let Some(wal) = log.wal.locked().as_mut()
             && let Err(e) = wal.truncate(oldest)
         {
             crate::warning::warn(format_args!(
