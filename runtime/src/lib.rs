@@ -58,6 +58,7 @@ mod clock;
 mod conf;
 mod context;
 mod dstream;
+mod engine;
 mod error;
 mod example;
 mod failpoint;

@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
 use crate::checkpoint;
-use crate::context::{FinalCheckpoint, Shared};
 use crate::dstream::node::AnyNode;
+use crate::engine::{FinalCheckpoint, Shared};
 use crate::error::{Error, Result};
 use crate::metrics::{BatchInfo, StreamingListener};
 use crate::source::InputSource;

@@ -32,7 +32,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::checkpoint::{Checkpointed, Parts};
-use crate::context::Graph;
+use crate::engine::Graph;
 use crate::error::{Error, Result};
 use crate::time::Time;
 

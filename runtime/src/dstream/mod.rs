@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::batch::{Batch, Data};
-use crate::context::Shared;
+use crate::engine::Shared;
 use crate::error::Result;
 use crate::scheduler::Output;
 use crate::time::Time;
