@@ -9,7 +9,9 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::batch::{Batch, Key};
 use crate::batch::{Data, Executor};
+use crate::checkpoint::names::Migration;
 use crate::conf::StreamingConf;
 use crate::dstream::DStream;
 use crate::dstream::node::Node;
@@ -17,6 +19,7 @@ use crate::engine::{JOIN_TIMEOUT, Lifecycle, PendingReceiver, Shared, State, joi
 use crate::error::{Error, Result};
 use crate::metrics::{CounterSnapshot, StreamingListener};
 use crate::scheduler;
+use crate::source::direct::DirectSource;
 use crate::source::file::FileSource;
 use crate::source::queue::QueueSource;
 use crate::source::receiver::{Receiver, ReceiverState};
@@ -24,6 +27,8 @@ use crate::source::receiver_log::ReceiverLog;
 use crate::source::socket::SocketReceiver;
 use crate::source::supervisor::{SupervisorConf, supervise};
 use crate::source::wal::Codec;
+use crate::state::StateData;
+use crate::state::store::{STORE_KINDS, migration, store_types};
 use crate::time::{Time, millis};
 
 /// The entry point of a streaming job, as Spark's `StreamingContext`.
@@ -588,4 +593,295 @@ fn restore(
     saved: crate::checkpoint::Parts,
 ) -> Result<()> {
     parts.restore(dir, time, saved)
+}
+
+// Entry points of `source/queue.rs`.
+impl StreamingContext {
+    /// As [`queue_stream`](Self::queue_stream), with every batch cut into `partitions`
+    /// contiguous slices, as Spark's `queueStream` of RDDs made with
+    /// `sc.makeRDD(seq, partitions)` (the default is the master's thread count).
+    ///
+    /// ```
+    /// let out = cargo_stream_runtime::example_with(Vec::<Vec<i32>>::new(), 2, |ssc, _| {
+    ///     ssc.queue_stream_with_partitions(vec![vec![1, 2, 3, 4, 5], vec![6]], 3).glom()
+    /// });
+    /// assert_eq!(out[0].1, vec![vec![1], vec![2, 3], vec![4, 5]]);
+    /// assert_eq!(out[1].1, vec![vec![], vec![], vec![6]]);
+    /// ```
+    #[track_caller]
+    pub fn queue_stream_with_partitions<T: Data>(
+        &self,
+        batches: impl IntoIterator<Item = Vec<T>>,
+        partitions: usize,
+    ) -> DStream<T> {
+        self.shared.assert_initialized("an input stream");
+        let source = Arc::new(
+            QueueSource::new(batches.into_iter().collect(), self.shared.exec.clone())
+                .with_partitions(partitions),
+        );
+        self.shared.graph_mut().inputs.push(source.clone());
+        let compute = Box::new(move |t| source.compute(t));
+        DStream::from_node(
+            self.shared.clone(),
+            Node::new("queue_stream", self.batch_interval(), compute),
+        )
+    }
+}
+
+// Entry points of `source/direct.rs`.
+impl StreamingContext {
+    /// A custom direct input, as a subclass of Spark's `InputDStream`: at each batch time
+    /// `compute(time)` gives the batch's records, cut into the default number of partitions,
+    /// or `None` for no batch at all at that time. It runs on the batch timer's thread when
+    /// the batch is generated, so a slow batch never changes what the input gave.
+    ///
+    /// With no batch, as in Spark, the operations downstream produce nothing for that time
+    /// and outputs do not run (`print` prints nothing, not even its header), while
+    /// `update_state_by_key` still visits its keys and `map_with_state` its idle keys;
+    /// `ssc.union` and `ssc.transform` fail the job, as Spark's do. A panic in `compute` fails
+    /// the batch.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// # use std::sync::{Arc, Mutex};
+    /// # let clock = cargo_stream_runtime::ManualClock::new();
+    /// let conf = StreamingConf::new("direct").master("local[2]").manual_clock(clock.clone());
+    /// let ssc = StreamingContext::new(conf, Seconds(1))?;
+    /// // A batch every other second.
+    /// let input = ssc.input_stream(|time: Time| (time.millis() % 2000 == 0).then(|| vec![time.millis()]));
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// input.foreach_rdd(move |b, t| sink.lock().unwrap().push((t.millis(), b.collect())))?;
+    /// ssc.start()?;
+    /// for s in 1..=4 {
+    ///     clock.advance(Seconds(1));
+    ///     ssc.await_batch(Time::from_millis(s * 1000), std::time::Duration::from_secs(10))?;
+    /// }
+    /// ssc.stop(false)?;
+    /// assert_eq!(*seen.lock().unwrap(), vec![(2000, vec![2000]), (4000, vec![4000])]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn input_stream<T: Data>(
+        &self,
+        compute: impl FnMut(Time) -> Option<Vec<T>> + Send + 'static,
+    ) -> DStream<T> {
+        let at = Location::caller();
+        self.shared.assert_initialized("an input stream");
+        let source = Arc::new(DirectSource::new(
+            Box::new(compute),
+            self.shared.exec.clone(),
+            at,
+        ));
+        self.shared.graph_mut().inputs.push(source.clone());
+        let compute = Box::new(move |t| source.batch(t));
+        DStream::from_node(
+            self.shared.clone(),
+            Node::new("input_stream", self.batch_interval(), compute),
+        )
+    }
+}
+
+// `ssc.union` and `ssc.transform`: operations over several streams of the same context and
+// interval, as Spark's `StreamingContext.union` and `StreamingContext.transform`.
+impl StreamingContext {
+    /// The records of all `streams`, batch by batch (each batch's partitions one stream after
+    /// the other), as Spark's `StreamingContext.union`.
+    ///
+    /// # Panics
+    /// As Spark fails: when `streams` is empty, or holds streams of another context or with
+    /// different intervals (slides). A stream that gives no batch at a time (a custom
+    /// [`input_stream`](Self::input_stream) returning `None`) fails that batch, as in Spark.
+    ///
+    /// ```
+    /// let out = cargo_stream_runtime::example_with(vec![vec![1, 2]], 1, |ssc, s| {
+    ///     ssc.union(vec![s.clone(), s.map(|x| x + 10), s.map(|x| x + 20)])
+    /// });
+    /// let mut all = out[0].1.clone();
+    /// all.sort();
+    /// assert_eq!(all, vec![1, 2, 11, 12, 21, 22]);
+    /// ```
+    #[track_caller]
+    pub fn union<T: Data>(&self, streams: Vec<DStream<T>>) -> DStream<T> {
+        let at = Location::caller();
+        self.combine("union", streams, at, move |batches, time| {
+            let mut parts = Vec::new();
+            let mut exec = None;
+            for (i, b) in batches.into_iter().enumerate() {
+                let Some(b) = b else {
+                    panic!(
+                        "Could not generate RDD from a parent for unifying at time {} ms: stream {} of the `union` created at {at} gave no batch",
+                        time.millis(),
+                        i + 1
+                    );
+                };
+                exec.get_or_insert_with(|| b.exec.clone());
+                parts.extend(b.parts);
+            }
+            exec.map(|e| Batch::new(parts, e))
+        })
+    }
+
+    /// Applies `f` to the batches of all `streams` at each time, as Spark's
+    /// `StreamingContext.transform` (whose streams may differ in type, which here is one
+    /// `T`: map them to an enum first for mixed streams).
+    ///
+    /// # Panics
+    /// As [`union`](Self::union): when `streams` is empty, mixes contexts or intervals; and a
+    /// stream that gives no batch at a time fails that batch.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let out = cargo_stream_runtime::example_with(vec![vec![1, 2, 3]], 1, |ssc, s| {
+    ///     ssc.transform(vec![s.clone(), s.map(|x| x * 10)], |batches: Vec<Batch<i32>>, _time| {
+    ///         let mut all: Vec<i32> = batches.iter().flat_map(|b| b.collect()).collect();
+    ///         all.sort();
+    ///         batches[0].parallelize(all, 1)
+    ///     })
+    /// });
+    /// assert_eq!(out[0].1, vec![1, 2, 3, 10, 20, 30]);
+    /// ```
+    #[track_caller]
+    pub fn transform<T: Data, U: Data>(
+        &self,
+        streams: Vec<DStream<T>>,
+        f: impl Fn(Vec<Batch<T>>, Time) -> Batch<U> + Send + Sync + 'static,
+    ) -> DStream<U> {
+        let at = Location::caller();
+        self.combine("transform", streams, at, move |batches, time| {
+            let batches = batches
+                .into_iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    b.unwrap_or_else(|| {
+                        panic!(
+                            "Couldn't generate RDD from parent at time {} ms: stream {} of the `transform` created at {at} gave no batch",
+                            time.millis(),
+                            i + 1
+                        )
+                    })
+                })
+                .collect();
+            Some(f(batches, time))
+        })
+    }
+
+    /// A node computed from the batches of `streams` at each time, after Spark's checks.
+    fn combine<T: Data, U: Data>(
+        &self,
+        op: &str,
+        streams: Vec<DStream<T>>,
+        at: &'static Location<'static>,
+        f: impl Fn(Vec<Option<Batch<T>>>, Time) -> Option<Batch<U>> + Send + Sync + 'static,
+    ) -> DStream<U> {
+        self.shared.assert_initialized(&format!("`{op}`"));
+        let Some(first) = streams.first() else {
+            panic!("requirement failed: List of DStreams to {op} is empty (`ssc.{op}` at {at})");
+        };
+        if streams
+            .iter()
+            .any(|s| !Arc::ptr_eq(&s.shared, &self.shared))
+        {
+            panic!(
+                "requirement failed: Some of the DStreams have different contexts (`ssc.{op}` at {at})"
+            );
+        }
+        let slide = first.node.slide;
+        if let Some(other) = streams.iter().find(|s| s.node.slide != slide) {
+            panic!(
+                "requirement failed: Some of the DStreams have different slide durations (`ssc.{op}` at {at}: {} ms and {} ms)",
+                slide.as_millis(),
+                other.node.slide.as_millis()
+            );
+        }
+        let parents: Vec<_> = streams.iter().map(|s| s.node.clone()).collect();
+        parents.iter().for_each(|p| p.add_consumer());
+        let compute = Box::new(move |t| f(parents.iter().map(|p| p.get(t)).collect(), t));
+        DStream::from_node(self.shared.clone(), Node::new(op, slide, compute))
+    }
+}
+
+// Entry points of `state/name.rs`.
+impl StreamingContext {
+    /// Starts the state named `name` empty at this start, whatever the checkpoint holds for
+    /// it: the escape hatch when its type changed, or to drop the saved state of an operation
+    /// that was removed. The environment variable
+    /// [`RESET_STATE_ENV`](crate::RESET_STATE_ENV) (`CARGO_STREAM_RESET_STATE=a,b`) does the
+    /// same for a packaged job. A name that is neither in this job nor in its checkpoint makes
+    /// `start()` fail, so that a typo is not silently ignored.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let dir = tempfile::tempdir()?;
+    /// let ssc = StreamingContext::get_or_create(dir.path(), || {
+    ///     let ssc = StreamingContext::new(StreamingConf::new("totals").master("local[2]"), Seconds(1))?;
+    ///     ssc.queue_stream(vec![vec![("a".to_string(), 1u64)]])
+    ///         .update_state_by_key(|v: Vec<u64>, s: Option<u64>| Some(v.iter().sum::<u64>() + s.unwrap_or(0)))
+    ///         .name("totals")
+    ///         .print(10)?;
+    ///     Ok(ssc)
+    /// })?;
+    /// ssc.reset_state("totals");
+    /// ssc.start()?;
+    /// ssc.stop(true)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reset_state(&self, name: impl AsRef<str>) {
+        self.shared.graph_mut().checkpointed.reset(name.as_ref());
+    }
+
+    /// Converts the saved state named `name` of an `update_state_by_key` or `map_with_state`
+    /// whose state type changed from `Old` to `New` (keys of type `K` unchanged), at this
+    /// start: `f` gets each key and its old state and returns its new state, or `None` to drop
+    /// the key. The alternative to [`reset_state`](Self::reset_state) when the old totals can
+    /// be carried over. `start()` refuses, naming the state, when the checkpoint does not
+    /// hold `K` and `Old`, or the operation does not hold `K` and `New`.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let dir = tempfile::tempdir()?;
+    /// let job = |dir: &std::path::Path, migrate: bool| -> Result<(), Error> {
+    ///     let ssc = StreamingContext::get_or_create(dir, || {
+    ///         let ssc = StreamingContext::new(StreamingConf::new("totals").master("local[2]"), Seconds(1))?;
+    ///         let pairs = ssc.queue_stream(vec![vec![("a".to_string(), 1u64)]]);
+    ///         if migrate {
+    ///             // Version 2 keeps the totals as floats.
+    ///             pairs.update_state_by_key(|v: Vec<u64>, s: Option<f64>| Some(v.len() as f64 + s.unwrap_or(0.0)))
+    ///                 .name("totals")
+    ///                 .print(10)?;
+    ///         } else {
+    ///             pairs.update_state_by_key(|v: Vec<u64>, s: Option<u64>| Some(v.len() as u64 + s.unwrap_or(0)))
+    ///                 .name("totals")
+    ///                 .print(10)?;
+    ///         }
+    ///         Ok(ssc)
+    ///     })?;
+    ///     if migrate {
+    ///         ssc.migrate_state("totals", |_: &String, total: u64| Some(total as f64));
+    ///     }
+    ///     ssc.start()?;
+    ///     ssc.stop(true)
+    /// };
+    /// job(dir.path(), false)?;
+    /// job(dir.path(), true)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn migrate_state<K: Key + StateData, Old: StateData, New: StateData>(
+        &self,
+        name: impl AsRef<str>,
+        f: impl Fn(&K, Old) -> Option<New> + Send + Sync + 'static,
+    ) {
+        let migration = Migration {
+            kinds: &STORE_KINDS,
+            from: store_types::<K, Old>(),
+            to: store_types::<K, New>(),
+            convert: Box::new(migration(f)),
+            at: Location::caller(),
+        };
+        self.shared
+            .graph_mut()
+            .checkpointed
+            .migrate(name.as_ref(), migration);
+    }
 }

@@ -6,9 +6,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::batch::{Batch, Data, Executor, split_even};
-use crate::context::StreamingContext;
-use crate::dstream::DStream;
-use crate::dstream::node::Node;
 use crate::source::InputSource;
 use crate::time::{Time, forget_upto};
 
@@ -61,38 +58,6 @@ impl<T: Data> InputSource for QueueSource<T> {
 
     fn forget(&self, time: Time) {
         forget_upto(&mut self.allocated.locked(), time);
-    }
-}
-
-impl StreamingContext {
-    /// As [`queue_stream`](Self::queue_stream), with every batch cut into `partitions`
-    /// contiguous slices, as Spark's `queueStream` of RDDs made with
-    /// `sc.makeRDD(seq, partitions)` (the default is the master's thread count).
-    ///
-    /// ```
-    /// let out = cargo_stream_runtime::example_with(Vec::<Vec<i32>>::new(), 2, |ssc, _| {
-    ///     ssc.queue_stream_with_partitions(vec![vec![1, 2, 3, 4, 5], vec![6]], 3).glom()
-    /// });
-    /// assert_eq!(out[0].1, vec![vec![1], vec![2, 3], vec![4, 5]]);
-    /// assert_eq!(out[1].1, vec![vec![], vec![], vec![6]]);
-    /// ```
-    #[track_caller]
-    pub fn queue_stream_with_partitions<T: Data>(
-        &self,
-        batches: impl IntoIterator<Item = Vec<T>>,
-        partitions: usize,
-    ) -> DStream<T> {
-        self.shared.assert_initialized("an input stream");
-        let source = Arc::new(
-            QueueSource::new(batches.into_iter().collect(), self.shared.exec.clone())
-                .with_partitions(partitions),
-        );
-        self.shared.graph_mut().inputs.push(source.clone());
-        let compute = Box::new(move |t| source.compute(t));
-        DStream::from_node(
-            self.shared.clone(),
-            Node::new("queue_stream", self.batch_interval(), compute),
-        )
     }
 }
 
