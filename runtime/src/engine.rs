@@ -12,14 +12,14 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::batch::{Data, Executor};
+use crate::batch::Executor;
 use crate::checkpoint::Checkpointed;
 use crate::conf::Resolved;
 use crate::dstream::node::AnyNode;
 use crate::error::{Error, Result};
 use crate::metrics::{Counters, StreamingListener};
 use crate::source::InputSource;
-use crate::source::receiver::ReceiverState;
+use crate::source::receiver_state::ReceiverControl;
 use crate::source::supervisor::SupervisorConf;
 use crate::time::Time;
 use crate::{clock::Clock, scheduler};
@@ -81,27 +81,6 @@ pub(crate) struct PendingReceiver {
     pub(crate) name: String,
     pub(crate) at: &'static Location<'static>,
     pub(crate) launch: Box<dyn FnOnce(SupervisorConf) -> std::io::Result<JoinHandle<()>> + Send>,
-}
-
-/// The stop side of a receiver, type-erased.
-pub(crate) trait ReceiverControl: Send + Sync {
-    fn name(&self) -> &str;
-    fn request_stop(&self);
-    fn finished(&self) -> bool;
-}
-
-impl<T: Data> ReceiverControl for ReceiverState<T> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn request_stop(&self) {
-        self.stop_requested.store(true, Ordering::SeqCst);
-        let _guard = self.control.lock();
-        self.wake.notify_all();
-    }
-    fn finished(&self) -> bool {
-        self.finished.load(Ordering::SeqCst)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use crate::batch::Data;
 use crate::metrics::{Counters, ReceiverInfo, StreamingListener};
-use crate::source::receiver::{Receiver, ReceiverContext, ReceiverState};
+use crate::source::receiver::{Receiver, ReceiverContext};
+use crate::source::receiver_state::ReceiverState;
 
 /// Fails the job: the receiver (its name and creation site) and why.
 pub(crate) type FailJob = Arc<dyn Fn(String, String) + Send + Sync>;
