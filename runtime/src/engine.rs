@@ -14,15 +14,38 @@ use std::time::{Duration, Instant};
 
 use crate::batch::Executor;
 use crate::checkpoint::Checkpointed;
+use crate::clock::Clock;
 use crate::conf::Resolved;
-use crate::dstream::node::AnyNode;
 use crate::error::{Error, Result};
+use crate::metrics::BatchInfo;
 use crate::metrics::{Counters, StreamingListener};
 use crate::source::InputSource;
 use crate::source::receiver_state::ReceiverControl;
 use crate::source::supervisor::SupervisorConf;
 use crate::time::Time;
-use crate::{clock::Clock, scheduler};
+
+/// The job thread's name, which a stop looks for among the threads that did not end.
+pub(crate) const JOBS_THREAD: &str = "stream-jobs";
+
+/// A registered output operation: runs the graph for one batch time.
+pub(crate) struct Output {
+    pub(crate) name: String,
+    pub(crate) run: Box<dyn Fn(Time, Time) + Send + Sync>,
+}
+
+/// A batch whose input is fixed, waiting for the job thread.
+pub(crate) struct PendingBatch {
+    pub(crate) info: BatchInfo,
+    /// Records each input gave the batch, in input order.
+    pub(crate) per_input: Vec<u64>,
+    /// The last batch of a graceful stop: it is checkpointed whatever the interval.
+    pub(crate) last: bool,
+}
+
+/// The type-erased view of a node the context keeps, to clear caches after each batch.
+pub(crate) trait AnyNode: Send + Sync {
+    fn clear(&self);
+}
 
 /// What the context, its DStreams and its threads share.
 pub(crate) struct Shared {
@@ -35,7 +58,7 @@ pub(crate) struct Shared {
     pub(crate) listeners: RwLock<Vec<Arc<dyn StreamingListener>>>,
     pub(crate) lifecycle: Mutex<Lifecycle>,
     pub(crate) lifecycle_cv: Condvar,
-    pub(crate) jobs: Mutex<VecDeque<scheduler::PendingBatch>>,
+    pub(crate) jobs: Mutex<VecDeque<PendingBatch>>,
     pub(crate) jobs_cv: Condvar,
     /// Stop now: no new batch, pending ones dropped.
     pub(crate) hard_stop: AtomicBool,
@@ -62,8 +85,8 @@ pub(crate) struct Shared {
 #[derive(Default)]
 pub(crate) struct Graph {
     pub(crate) nodes: Vec<Arc<dyn AnyNode>>,
-    pub(crate) outputs: Vec<scheduler::Output>,
-    pub(crate) hooks: Vec<scheduler::Output>,
+    pub(crate) outputs: Vec<Output>,
+    pub(crate) hooks: Vec<Output>,
     /// Errors found while building the graph (a window not a multiple of the batch
     /// interval, ...), reported by `start()`.
     pub(crate) problems: Vec<Error>,
@@ -279,7 +302,7 @@ impl Shared {
                 State::Active => {}
             }
         }
-        if std::thread::current().name() == Some(scheduler::JOBS_THREAD) {
+        if std::thread::current().name() == Some(JOBS_THREAD) {
             // Called from an output operation: the job thread cannot wait for itself.
             return Err(Error::IllegalState(
                 "`stop` called from inside an output operation; call it from another thread".into(),
@@ -356,7 +379,7 @@ impl Shared {
         };
         let abandoned = join_bounded(handles, Instant::now() + join_timeout);
         if !abandoned.is_empty() {
-            let activity = if abandoned.iter().any(|t| t == scheduler::JOBS_THREAD) {
+            let activity = if abandoned.iter().any(|t| t == JOBS_THREAD) {
                 format!(" ({})", self.job_thread_activity())
             } else {
                 String::new()
@@ -434,5 +457,40 @@ pub(crate) fn join_bounded(handles: Vec<JoinHandle<()>>, deadline: Instant) -> V
         }
         std::thread::sleep(Duration::from_millis(5));
         running = left;
+    }
+}
+
+impl Graph {
+    /// Registers a part whose state goes into checkpoints, created by the user's code at
+    /// `at`. Register it before creating the node that carries it: that node's stream is the
+    /// one [`DStream::name`](crate::DStream::name) names it through.
+    pub(crate) fn register_checkpointed_at(
+        &mut self,
+        part: Arc<dyn Checkpointed>,
+        at: &'static Location<'static>,
+    ) {
+        let nodes = self.nodes.len();
+        self.checkpointed.register(part, at, nodes);
+        let new = self.checkpointed.parts.last().expect("just registered");
+        if let Some(other) = self.checkpointed.parts[..self.checkpointed.parts.len() - 1]
+            .iter()
+            .find(|p| p.name == new.name)
+        {
+            self.problems.push(Error::InvalidSetting {
+                name: "DStream::name",
+                why: format!(
+                    "{} has the default name of {}; give it another name with `.name(...)`",
+                    other.describe(),
+                    new.describe()
+                ),
+            });
+        }
+    }
+
+    /// Names the state carried by the node at index `node`; a misuse is reported by `start()`.
+    pub(crate) fn name_state(&mut self, node: usize, name: &str, at: &Location<'_>) {
+        if let Err(e) = self.checkpointed.set_name(node, name, at) {
+            self.problems.push(e);
+        }
     }
 }

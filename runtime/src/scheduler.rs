@@ -10,20 +10,11 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
 use crate::checkpoint;
-use crate::dstream::node::AnyNode;
-use crate::engine::{FinalCheckpoint, Shared};
+use crate::engine::{AnyNode, FinalCheckpoint, JOBS_THREAD, Output, PendingBatch, Shared};
 use crate::error::{Error, Result};
 use crate::metrics::{BatchInfo, StreamingListener};
 use crate::source::InputSource;
 use crate::time::Time;
-
-pub(crate) const JOBS_THREAD: &str = "stream-jobs";
-
-/// A registered output operation: runs the graph for one batch time.
-pub(crate) struct Output {
-    pub(crate) name: String,
-    pub(crate) run: Box<dyn Fn(Time, Time) + Send + Sync>,
-}
 
 /// The graph as it runs: fixed at `start()`, read without locks by the timer and job thread.
 pub(crate) struct RunGraph {
@@ -62,15 +53,6 @@ impl CheckpointPlan {
         );
         Ok(())
     }
-}
-
-/// A batch whose input is fixed, waiting for the job thread.
-pub(crate) struct PendingBatch {
-    info: BatchInfo,
-    /// Records each input gave the batch, in input order.
-    per_input: Vec<u64>,
-    /// The last batch of a graceful stop: it is checkpointed whatever the interval.
-    last: bool,
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::batch::{Batch, Data};
+use crate::engine::Output;
 use crate::engine::Shared;
 use crate::error::Result;
-use crate::scheduler::Output;
 use crate::time::Time;
 use node::Node;
 use pipeline::{Lazy, Records};

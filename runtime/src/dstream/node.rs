@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::batch::{Batch, Data};
 use crate::dstream::pipeline::Lazy;
+use crate::engine::AnyNode;
 use crate::time::Time;
 
 type ComputeFn<T> = Box<dyn Fn(Time) -> Option<Batch<T>> + Send + Sync>;
@@ -112,11 +113,6 @@ impl<T: Data> Node<T> {
     pub(crate) fn clear(&self) {
         self.cache.locked().take();
     }
-}
-
-/// The type-erased view of a node the context keeps, to clear caches after each batch.
-pub(crate) trait AnyNode: Send + Sync {
-    fn clear(&self);
 }
 
 impl<T: Data> AnyNode for Node<T> {
