@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::batch::{Batch, Key};
+use crate::batch::{Batch, Key, StaticBatch};
 use crate::batch::{Data, Executor};
 use crate::checkpoint::names::Migration;
 use crate::conf::StreamingConf;
@@ -884,5 +884,24 @@ impl StreamingContext {
             .graph_mut()
             .checkpointed
             .migrate(name.as_ref(), migration);
+    }
+}
+
+// Entry point of `batch/static_batch.rs`.
+impl StreamingContext {
+    /// Reference data cut once into `partitions` contiguous slices, to use inside `transform`
+    /// at every batch, as Spark's `ssc.sparkContext.parallelize(seq, numSlices)`.
+    ///
+    /// ```
+    /// let out = cargo_stream_runtime::example_with(vec![vec![("fr", 3), ("de", 1)]], 1, |ssc, clicks| {
+    ///     let countries = ssc.parallelize(vec![("fr", "France"), ("de", "Germany")], 2);
+    ///     clicks.transform(move |b| b.join(countries.batch(), None).map(|(_, (n, name))| (name, n)))
+    /// });
+    /// let mut joined = out[0].1.clone();
+    /// joined.sort();
+    /// assert_eq!(joined, vec![("France", 3), ("Germany", 1)]);
+    /// ```
+    pub fn parallelize<T: Data>(&self, data: Vec<T>, partitions: usize) -> StaticBatch<T> {
+        StaticBatch::new(data, partitions, self.shared.exec.clone())
     }
 }
