@@ -1,31 +1,36 @@
-//! `StreamingContext`: owns the DStream graph, the receivers, the batch timer and the job
-//! thread, and the job's lifecycle (`start`, `await_termination`, `stop`).
+//! `StreamingContext`: the user-facing API over the engine (`engine.rs`): inputs, checkpointing,
+//! listeners, and the job's lifecycle calls (`start`, `await_termination`, `stop`).
 
-use std::collections::VecDeque;
+use crate::sync::{CondvarExt, LockExt, RwLockExt};
 use std::panic::Location;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::batch::{Batch, Key, StaticBatch};
 use crate::batch::{Data, Executor};
-use crate::checkpoint::Checkpointed;
-use crate::conf::{Resolved, StreamingConf};
+use crate::checkpoint::names::Migration;
+use crate::conf::StreamingConf;
 use crate::dstream::DStream;
-use crate::dstream::node::{AnyNode, Node};
+use crate::dstream::node::Node;
+use crate::engine::{JOIN_TIMEOUT, Lifecycle, PendingReceiver, Shared, State, join_bounded};
 use crate::error::{Error, Result};
-use crate::metrics::{CounterSnapshot, Counters, StreamingListener};
-use crate::source::InputSource;
+use crate::metrics::{CounterSnapshot, StreamingListener};
+use crate::scheduler;
+use crate::source::direct::DirectSource;
 use crate::source::file::FileSource;
 use crate::source::queue::QueueSource;
-use crate::source::receiver::{Receiver, ReceiverState};
+use crate::source::receiver::Receiver;
 use crate::source::receiver_log::ReceiverLog;
+use crate::source::receiver_state::ReceiverState;
 use crate::source::socket::SocketReceiver;
 use crate::source::supervisor::{SupervisorConf, supervise};
 use crate::source::wal::Codec;
+use crate::state::StateData;
+use crate::state::store::{STORE_KINDS, migration, store_types};
 use crate::time::{Time, millis};
-use crate::{clock::Clock, scheduler};
 
 /// The entry point of a streaming job, as Spark's `StreamingContext`.
 ///
@@ -45,113 +50,6 @@ use crate::{clock::Clock, scheduler};
 /// ```
 pub struct StreamingContext {
     pub(crate) shared: Arc<Shared>,
-}
-
-/// What the context, its DStreams and its threads share.
-pub(crate) struct Shared {
-    pub(crate) conf: Resolved,
-    pub(crate) clock: Clock,
-    pub(crate) counters: Arc<Counters>,
-    pub(crate) exec: Arc<OnceLock<Executor>>,
-    pub(crate) zero_time: Arc<OnceLock<Time>>,
-    pub(crate) graph: Mutex<Graph>,
-    pub(crate) listeners: RwLock<Vec<Arc<dyn StreamingListener>>>,
-    pub(crate) lifecycle: Mutex<Lifecycle>,
-    pub(crate) lifecycle_cv: Condvar,
-    pub(crate) jobs: Mutex<VecDeque<scheduler::PendingBatch>>,
-    pub(crate) jobs_cv: Condvar,
-    /// Stop now: no new batch, pending ones dropped.
-    pub(crate) hard_stop: AtomicBool,
-    /// The next batch is the last: it takes every block the stopped receivers left.
-    pub(crate) draining: AtomicBool,
-    pub(crate) generator_done: AtomicBool,
-    /// A batch is being processed.
-    pub(crate) job_running: AtomicBool,
-    /// Asks the job thread to checkpoint the last completed batch before its next batch
-    /// (a graceful stop's first step); the answer goes to `Lifecycle::final_checkpoint`.
-    pub(crate) checkpoint_now: AtomicBool,
-    /// The output operation the job thread is running and its batch, for a stop to name
-    /// when it does not return.
-    pub(crate) running_output: Mutex<Option<(Time, String)>>,
-    checkpoint_dir: Mutex<Option<PathBuf>>,
-    /// A checkpoint found by `get_or_create`, restored by `start()`.
-    restore: Mutex<Option<(Time, crate::checkpoint::Parts)>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
-    receiver_states: Mutex<Vec<Arc<dyn ReceiverControl>>>,
-    stop_lock: Mutex<()>,
-}
-
-/// Everything registered on the graph before `start()`.
-#[derive(Default)]
-pub(crate) struct Graph {
-    pub(crate) nodes: Vec<Arc<dyn AnyNode>>,
-    pub(crate) outputs: Vec<scheduler::Output>,
-    pub(crate) hooks: Vec<scheduler::Output>,
-    /// Errors found while building the graph (a window not a multiple of the batch
-    /// interval, ...), reported by `start()`.
-    pub(crate) problems: Vec<Error>,
-    /// Operations that need a checkpoint directory, with where they were created.
-    pub(crate) needs_checkpoint: Vec<String>,
-    /// What goes into checkpoints, in creation order, with the names it is saved under.
-    pub(crate) checkpointed: crate::checkpoint::Registry,
-    /// Checkpoint intervals asked for with `DStream::checkpoint`.
-    pub(crate) checkpoint_intervals: Vec<Duration>,
-    pub(crate) inputs: Vec<Arc<dyn InputSource>>,
-    receivers: Vec<PendingReceiver>,
-}
-
-struct PendingReceiver {
-    name: String,
-    at: &'static Location<'static>,
-    launch: Box<dyn FnOnce(SupervisorConf) -> std::io::Result<JoinHandle<()>> + Send>,
-}
-
-/// The stop side of a receiver, type-erased.
-trait ReceiverControl: Send + Sync {
-    fn name(&self) -> &str;
-    fn request_stop(&self);
-    fn finished(&self) -> bool;
-}
-
-impl<T: Data> ReceiverControl for ReceiverState<T> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn request_stop(&self) {
-        self.stop_requested.store(true, Ordering::SeqCst);
-        let _guard = self.control.lock();
-        self.wake.notify_all();
-    }
-    fn finished(&self) -> bool {
-        self.finished.load(Ordering::SeqCst)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum State {
-    Initialized,
-    Active,
-    Stopped,
-}
-
-pub(crate) struct Lifecycle {
-    pub(crate) state: State,
-    pub(crate) failure: Option<(u64, String, String)>,
-    pub(crate) last_completed: Option<Time>,
-    /// The job thread's answer to the last `checkpoint_now` request.
-    pub(crate) final_checkpoint: Option<FinalCheckpoint>,
-}
-
-/// What the job thread did when a stop asked it to checkpoint before draining.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum FinalCheckpoint {
-    /// Written for this batch.
-    Written(Time),
-    /// Nothing to write: checkpointing is off, no batch completed, or the last completed
-    /// batch was already checkpointed.
-    NotNeeded,
-    /// The write failed (the job fails with this error).
-    Failed(String),
 }
 
 impl StreamingContext {
@@ -281,12 +179,7 @@ impl StreamingContext {
         let name = receiver.name();
         self.shared
             .assert_initialized(&format!("receiver `{name}`"));
-        let index = self
-            .shared
-            .receiver_states
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len();
+        let index = self.shared.receiver_states.locked().len();
         let log = match (self.shared.conf.write_ahead_log, codec) {
             (false, _) => None,
             (true, Some(codec)) => {
@@ -345,11 +238,7 @@ impl StreamingContext {
             launch,
         });
         drop(graph);
-        self.shared
-            .receiver_states
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(state.clone());
+        self.shared.receiver_states.locked().push(state.clone());
         let compute = Box::new(move |t| state.compute(t));
         DStream::from_node(
             self.shared.clone(),
@@ -364,11 +253,7 @@ impl StreamingContext {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io("failed to create checkpoint directory", &dir, e))?;
-        *self
-            .shared
-            .checkpoint_dir
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(dir);
+        *self.shared.checkpoint_dir.locked() = Some(dir);
         Ok(())
     }
 
@@ -407,7 +292,7 @@ impl StreamingContext {
         ssc.checkpoint(&dir)?;
         if let Some((time, parts)) = found {
             tracing::info!(dir = %dir.display(), batch = time.millis(), "recovering from checkpoint");
-            *ssc.shared.restore.lock().unwrap_or_else(|p| p.into_inner()) = Some((time, parts));
+            *ssc.shared.restore.locked() = Some((time, parts));
         }
         Ok(ssc)
     }
@@ -416,8 +301,7 @@ impl StreamingContext {
     pub fn add_streaming_listener(&self, listener: impl StreamingListener + 'static) {
         self.shared
             .listeners
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .write_locked()
             .push(Arc::new(listener));
     }
 
@@ -488,10 +372,7 @@ impl StreamingContext {
                 return Err(e);
             }
         };
-        sh.threads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(handles);
+        sh.threads.locked().extend(handles);
         life.state = State::Active;
         drop(life);
         if sh.conf.stop_on_signal {
@@ -506,8 +387,7 @@ impl StreamingContext {
             "streaming context started"
         );
         sh.listeners
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .read_locked()
             .iter()
             .for_each(|l| l.on_streaming_started(first));
         Ok(())
@@ -551,9 +431,7 @@ impl StreamingContext {
             Some(dir) => {
                 let lock = crate::checkpoint::lock(&dir)?;
                 let parts = std::mem::take(&mut graph.checkpointed);
-                if let Some((time, saved)) =
-                    sh.restore.lock().unwrap_or_else(|p| p.into_inner()).take()
-                {
+                if let Some((time, saved)) = sh.restore.locked().take() {
                     restore(&dir, time, &parts, saved)?;
                 }
                 for p in &parts {
@@ -583,11 +461,7 @@ impl StreamingContext {
         let zero = Time(start - interval);
         let _ = sh.zero_time.set(zero);
 
-        let listeners = sh
-            .listeners
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let listeners = sh.listeners.read_locked().clone();
         // A receiver that failed too often stops the job as a failed batch does.
         let fail_job: crate::source::supervisor::FailJob = {
             let weak = Arc::downgrade(sh);
@@ -669,8 +543,7 @@ impl StreamingContext {
             life = self
                 .shared
                 .lifecycle_cv
-                .wait_timeout(life, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
+                .wait_timeout_locked(life, deadline - now)
                 .0;
         }
     }
@@ -723,349 +596,312 @@ fn restore(
     parts.restore(dir, time, saved)
 }
 
-impl Shared {
-    pub(crate) fn lifecycle(&self) -> std::sync::MutexGuard<'_, Lifecycle> {
-        self.lifecycle.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn graph_mut(&self) -> std::sync::MutexGuard<'_, Graph> {
-        self.graph.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Registers a part whose state goes into checkpoints, named after the user's code that
-    /// created it (the caller's location, through `#[track_caller]` operations).
+// Entry points of `source/queue.rs`.
+impl StreamingContext {
+    /// As [`queue_stream`](Self::queue_stream), with every batch cut into `partitions`
+    /// contiguous slices, as Spark's `queueStream` of RDDs made with
+    /// `sc.makeRDD(seq, partitions)` (the default is the master's thread count).
+    ///
+    /// ```
+    /// let out = cargo_stream_runtime::example_with(Vec::<Vec<i32>>::new(), 2, |ssc, _| {
+    ///     ssc.queue_stream_with_partitions(vec![vec![1, 2, 3, 4, 5], vec![6]], 3).glom()
+    /// });
+    /// assert_eq!(out[0].1, vec![vec![1], vec![2, 3], vec![4, 5]]);
+    /// assert_eq!(out[1].1, vec![vec![], vec![], vec![6]]);
+    /// ```
     #[track_caller]
-    pub(crate) fn register_checkpointed(&self, part: Arc<dyn Checkpointed>) {
-        self.graph_mut()
-            .register_checkpointed_at(part, Location::caller());
-    }
-
-    pub(crate) fn checkpoint_dir(&self) -> Option<PathBuf> {
-        self.checkpoint_dir
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    #[track_caller]
-    fn add_input(&self, input: Arc<dyn InputSource>) {
-        self.assert_initialized("an input stream");
-        self.graph_mut().inputs.push(input);
-    }
-
-    /// Spark's rule: the graph is fixed once the context started. Every operation (input,
-    /// transformation, output) added later panics, as Spark throws `IllegalStateException`,
-    /// with Spark's message, then the operation and the caller's file and line.
-    #[track_caller]
-    pub(crate) fn assert_initialized(&self, what: &str) {
-        let state = self.lifecycle().state;
-        let after = match state {
-            State::Initialized => return,
-            State::Active => "starting",
-            State::Stopped => "stopping",
-        };
-        panic!(
-            "Adding new inputs, transformations, and output operations after {after} a context is not supported: {what} at {}; build the whole graph before `ssc.start()`",
-            Location::caller()
+    pub fn queue_stream_with_partitions<T: Data>(
+        &self,
+        batches: impl IntoIterator<Item = Vec<T>>,
+        partitions: usize,
+    ) -> DStream<T> {
+        self.shared.assert_initialized("an input stream");
+        let source = Arc::new(
+            QueueSource::new(batches.into_iter().collect(), self.shared.exec.clone())
+                .with_partitions(partitions),
         );
-    }
-
-    fn failure_error(life: &Lifecycle) -> Option<Error> {
-        life.failure.as_ref().map(|(t, op, msg)| Error::JobFailed {
-            batch_time: *t,
-            operation: op.clone(),
-            message: msg.clone(),
-        })
-    }
-
-    fn await_stopped(&self, timeout: Option<Duration>) -> Result<bool> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut life = self.lifecycle();
-        while life.state != State::Stopped {
-            life = match deadline {
-                None => self
-                    .lifecycle_cv
-                    .wait(life)
-                    .unwrap_or_else(|p| p.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Ok(false);
-                    }
-                    self.lifecycle_cv
-                        .wait_timeout(life, d - now)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
-                }
-            };
-        }
-        match Self::failure_error(&life) {
-            Some(e) => Err(e),
-            None => Ok(true),
-        }
-    }
-
-    fn receivers_finished(&self) -> bool {
-        self.receiver_states
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .all(|r| r.finished())
-    }
-
-    pub(crate) fn request_receivers_stop(&self) {
-        self.receiver_states
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .for_each(|r| r.request_stop());
-    }
-
-    /// The receivers that have not finished stopping, by name.
-    fn receivers_running(&self) -> Vec<String> {
-        self.receiver_states
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter(|r| !r.finished())
-            .map(|r| format!("`{}`", r.name()))
-            .collect()
-    }
-
-    /// Waits until `done()` holds; false at `deadline`, or once the context is halted (a
-    /// second signal, a failed batch), when nothing more will come.
-    fn wait_until(&self, deadline: Instant, done: impl Fn() -> bool) -> bool {
-        while !done() {
-            if Instant::now() >= deadline || self.hard_stop.load(Ordering::SeqCst) {
-                return done();
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        true
-    }
-
-    /// A graceful stop's first step: asks the job thread, which owns checkpoint writes, to
-    /// checkpoint the last completed batch before it runs another, and waits for its answer
-    /// until `deadline` (`None`: no answer, the job thread is busy or gone).
-    fn checkpoint_before_drain(&self, deadline: Instant) -> Option<FinalCheckpoint> {
-        self.lifecycle().final_checkpoint = None;
-        {
-            let _jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-            self.checkpoint_now.store(true, Ordering::SeqCst);
-            self.jobs_cv.notify_all();
-        }
-        let mut life = self.lifecycle();
-        loop {
-            if let Some(answer) = life.final_checkpoint.take() {
-                return Some(answer);
-            }
-            let now = Instant::now();
-            if now >= deadline || self.hard_stop.load(Ordering::SeqCst) {
-                return None;
-            }
-            life = self
-                .lifecycle_cv
-                .wait_timeout(life, (deadline - now).min(Duration::from_millis(20)))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-    }
-
-    /// What the job thread is doing, for a stop that cannot wait for it any longer.
-    fn job_thread_activity(&self) -> String {
-        match &*self
-            .running_output
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-        {
-            Some((time, op)) => {
-                format!("output operation `{op}` of batch {time} was still running")
-            }
-            None => {
-                let queued = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).len();
-                format!("{queued} batch(es) were still queued")
-            }
-        }
-    }
-
-    /// Stops the context (see [`StreamingContext::stop`]). Every wait is bounded: the
-    /// graceful part by `graceful_stop_timeout`, then each thread's end by `JOIN_TIMEOUT`
-    /// (graceful) or `HALT_JOIN_TIMEOUT`; a thread that does not end in time (a receiver
-    /// whose `on_stop` blocks, an output operation that does not return) is left running and
-    /// named in the error.
-    pub(crate) fn stop(&self, graceful: bool) -> Result<()> {
-        let _one_at_a_time = self.stop_lock.lock().unwrap_or_else(|p| p.into_inner());
-        {
-            let mut life = self.lifecycle();
-            match life.state {
-                State::Stopped => {
-                    tracing::debug!("StreamingContext has already been stopped");
-                    return Ok(());
-                }
-                State::Initialized => {
-                    // As Spark: the context is stopped even if it never started.
-                    tracing::warn!("StreamingContext has not been started yet");
-                    life.state = State::Stopped;
-                    self.lifecycle_cv.notify_all();
-                    return Ok(());
-                }
-                State::Active => {}
-            }
-        }
-        if std::thread::current().name() == Some(scheduler::JOBS_THREAD) {
-            // Called from an output operation: the job thread cannot wait for itself.
-            return Err(Error::IllegalState(
-                "`stop` called from inside an output operation; call it from another thread".into(),
-            ));
-        }
-        let started = Instant::now();
-        let timeout = self.conf.graceful_stop_timeout;
-        let deadline = started + timeout;
-        let mut pending = Vec::new();
-        let mut checkpoint_failed = false;
-        if graceful {
-            tracing::info!(
-                timeout_ms = timeout.as_millis() as u64,
-                "stopping gracefully: checkpointing the last completed batch, then stopping receivers and processing what they received"
-            );
-            // First the checkpoint, before any more input is drained: a kill from now on
-            // loses nothing that this checkpoint (and the write-ahead log) does not cover.
-            if self.checkpoint_dir().is_some() {
-                match self.checkpoint_before_drain(deadline) {
-                    Some(FinalCheckpoint::Written(t)) => {
-                        tracing::info!(
-                            batch = t.millis(),
-                            "final checkpoint written before draining"
-                        );
-                    }
-                    Some(FinalCheckpoint::NotNeeded) => {
-                        tracing::debug!("the last completed batch is already checkpointed");
-                    }
-                    Some(FinalCheckpoint::Failed(_)) => checkpoint_failed = true,
-                    None => pending.push(format!(
-                        "the final checkpoint was not written ({})",
-                        self.job_thread_activity()
-                    )),
-                }
-            }
-            if pending.is_empty() && !checkpoint_failed {
-                self.request_receivers_stop();
-                if !self.wait_until(deadline, || self.receivers_finished()) {
-                    pending.push(format!(
-                        "receiver(s) {} had not stopped",
-                        self.receivers_running().join(", ")
-                    ));
-                } else {
-                    self.draining.store(true, Ordering::SeqCst);
-                    if !self.wait_until(deadline, || {
-                        self.generator_done.load(Ordering::SeqCst) && self.jobs_idle()
-                    }) {
-                        pending.push(format!(
-                            "not everything received was processed: {}",
-                            self.job_thread_activity()
-                        ));
-                    }
-                }
-            }
-            if self.hard_stop.load(Ordering::SeqCst) {
-                // Cut short, not timed out: what was pending then is moot.
-                pending.clear();
-                pending.push(
-                    "the graceful stop was cut short by a stop at once (a second signal, or a failed batch)".to_owned(),
-                );
-            } else if !pending.is_empty() {
-                pending.push(format!(
-                    "raise `graceful_stop_timeout` (now {} ms) if that is normal",
-                    timeout.as_millis()
-                ));
-            }
-        }
-        self.halt();
-        let handles = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
-        let join_timeout = if graceful {
-            JOIN_TIMEOUT
-        } else {
-            HALT_JOIN_TIMEOUT
-        };
-        let abandoned = join_bounded(handles, Instant::now() + join_timeout);
-        if !abandoned.is_empty() {
-            let activity = if abandoned.iter().any(|t| t == scheduler::JOBS_THREAD) {
-                format!(" ({})", self.job_thread_activity())
-            } else {
-                String::new()
-            };
-            pending.push(format!(
-                "thread(s) {} did not end within {} ms and were left running{activity}: a receiver's `on_stop` or an output operation does not return; make it return once `ReceiverContext::is_stopped()` is true or its work is done",
-                abandoned
-                    .iter()
-                    .map(|t| format!("`{t}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                join_timeout.as_millis()
-            ));
-        }
-        let mut life = self.lifecycle();
-        life.state = State::Stopped;
-        self.lifecycle_cv.notify_all();
-        let waited_ms = started.elapsed().as_millis() as u64;
-        // A batch or the final checkpoint failed during a graceful stop: that is its outcome.
-        if graceful && let Some(e) = Self::failure_error(&life) {
-            return Err(e);
-        }
-        if pending.is_empty() {
-            tracing::info!(ms = waited_ms, "streaming context stopped");
-            Ok(())
-        } else {
-            let pending = pending.join("; ");
-            tracing::warn!("stop timed out after {waited_ms} ms: {pending}");
-            Err(Error::StopTimedOut { waited_ms, pending })
-        }
-    }
-
-    /// Stops every thread without waiting for pending batches.
-    pub(crate) fn halt(&self) {
-        self.hard_stop.store(true, Ordering::SeqCst);
-        self.request_receivers_stop();
-        let _guard = self.jobs.lock();
-        self.jobs_cv.notify_all();
-    }
-
-    fn jobs_idle(&self) -> bool {
-        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        jobs.is_empty() && !self.job_running.load(Ordering::SeqCst)
+        self.shared.graph_mut().inputs.push(source.clone());
+        let compute = Box::new(move |t| source.compute(t));
+        DStream::from_node(
+            self.shared.clone(),
+            Node::new("queue_stream", self.batch_interval(), compute),
+        )
     }
 }
 
-/// How long a stop waits for each thread to end after a graceful stop (or its timeout): their
-/// work is done by then, so this only catches a thread that will not end.
-pub(crate) const JOIN_TIMEOUT: Duration = Duration::from_secs(1);
+// Entry points of `source/direct.rs`.
+impl StreamingContext {
+    /// A custom direct input, as a subclass of Spark's `InputDStream`: at each batch time
+    /// `compute(time)` gives the batch's records, cut into the default number of partitions,
+    /// or `None` for no batch at all at that time. It runs on the batch timer's thread when
+    /// the batch is generated, so a slow batch never changes what the input gave.
+    ///
+    /// With no batch, as in Spark, the operations downstream produce nothing for that time
+    /// and outputs do not run (`print` prints nothing, not even its header), while
+    /// `update_state_by_key` still visits its keys and `map_with_state` its idle keys;
+    /// `ssc.union` and `ssc.transform` fail the job, as Spark's do. A panic in `compute` fails
+    /// the batch.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// # use std::sync::{Arc, Mutex};
+    /// # let clock = cargo_stream_runtime::ManualClock::new();
+    /// let conf = StreamingConf::new("direct").master("local[2]").manual_clock(clock.clone());
+    /// let ssc = StreamingContext::new(conf, Seconds(1))?;
+    /// // A batch every other second.
+    /// let input = ssc.input_stream(|time: Time| (time.millis() % 2000 == 0).then(|| vec![time.millis()]));
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// input.foreach_rdd(move |b, t| sink.lock().unwrap().push((t.millis(), b.collect())))?;
+    /// ssc.start()?;
+    /// for s in 1..=4 {
+    ///     clock.advance(Seconds(1));
+    ///     ssc.await_batch(Time::from_millis(s * 1000), std::time::Duration::from_secs(10))?;
+    /// }
+    /// ssc.stop(false)?;
+    /// assert_eq!(*seen.lock().unwrap(), vec![(2000, vec![2000]), (4000, vec![4000])]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn input_stream<T: Data>(
+        &self,
+        compute: impl FnMut(Time) -> Option<Vec<T>> + Send + 'static,
+    ) -> DStream<T> {
+        let at = Location::caller();
+        self.shared.assert_initialized("an input stream");
+        let source = Arc::new(DirectSource::new(
+            Box::new(compute),
+            self.shared.exec.clone(),
+            at,
+        ));
+        self.shared.graph_mut().inputs.push(source.clone());
+        let compute = Box::new(move |t| source.batch(t));
+        DStream::from_node(
+            self.shared.clone(),
+            Node::new("input_stream", self.batch_interval(), compute),
+        )
+    }
+}
 
-/// How long a stop without draining waits for the threads, the batch running now among them
-/// (Spark's `JobScheduler.stop(false)` waits 2 s for running jobs).
-pub(crate) const HALT_JOIN_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Joins `handles` until `deadline`; the names of the threads still running then, which are
-/// left running (detached) rather than waited for.
-fn join_bounded(handles: Vec<JoinHandle<()>>, deadline: Instant) -> Vec<String> {
-    let mut running = handles;
-    loop {
-        let (done, left): (Vec<_>, Vec<_>) = running.into_iter().partition(|h| h.is_finished());
-        for h in done {
-            let name = h.thread().name().unwrap_or("unnamed").to_owned();
-            if h.join().is_err() {
-                tracing::warn!(thread = %name, "a runtime thread panicked");
+// `ssc.union` and `ssc.transform`: operations over several streams of the same context and
+// interval, as Spark's `StreamingContext.union` and `StreamingContext.transform`.
+impl StreamingContext {
+    /// The records of all `streams`, batch by batch (each batch's partitions one stream after
+    /// the other), as Spark's `StreamingContext.union`.
+    ///
+    /// # Panics
+    /// As Spark fails: when `streams` is empty, or holds streams of another context or with
+    /// different intervals (slides). A stream that gives no batch at a time (a custom
+    /// [`input_stream`](Self::input_stream) returning `None`) fails that batch, as in Spark.
+    ///
+    /// ```
+    /// let out = cargo_stream_runtime::example_with(vec![vec![1, 2]], 1, |ssc, s| {
+    ///     ssc.union(vec![s.clone(), s.map(|x| x + 10), s.map(|x| x + 20)])
+    /// });
+    /// let mut all = out[0].1.clone();
+    /// all.sort();
+    /// assert_eq!(all, vec![1, 2, 11, 12, 21, 22]);
+    /// ```
+    #[track_caller]
+    pub fn union<T: Data>(&self, streams: Vec<DStream<T>>) -> DStream<T> {
+        let at = Location::caller();
+        self.combine("union", streams, at, move |batches, time| {
+            let mut parts = Vec::new();
+            let mut exec = None;
+            for (i, b) in batches.into_iter().enumerate() {
+                let Some(b) = b else {
+                    panic!(
+                        "Could not generate RDD from a parent for unifying at time {} ms: stream {} of the `union` created at {at} gave no batch",
+                        time.millis(),
+                        i + 1
+                    );
+                };
+                exec.get_or_insert_with(|| b.exec.clone());
+                parts.extend(b.parts);
             }
-        }
-        if left.is_empty() {
-            return Vec::new();
-        }
-        if Instant::now() >= deadline {
-            return left
-                .iter()
-                .map(|h| h.thread().name().unwrap_or("unnamed").to_owned())
+            exec.map(|e| Batch::new(parts, e))
+        })
+    }
+
+    /// Applies `f` to the batches of all `streams` at each time, as Spark's
+    /// `StreamingContext.transform` (whose streams may differ in type, which here is one
+    /// `T`: map them to an enum first for mixed streams).
+    ///
+    /// # Panics
+    /// As [`union`](Self::union): when `streams` is empty, mixes contexts or intervals; and a
+    /// stream that gives no batch at a time fails that batch.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let out = cargo_stream_runtime::example_with(vec![vec![1, 2, 3]], 1, |ssc, s| {
+    ///     ssc.transform(vec![s.clone(), s.map(|x| x * 10)], |batches: Vec<Batch<i32>>, _time| {
+    ///         let mut all: Vec<i32> = batches.iter().flat_map(|b| b.collect()).collect();
+    ///         all.sort();
+    ///         batches[0].parallelize(all, 1)
+    ///     })
+    /// });
+    /// assert_eq!(out[0].1, vec![1, 2, 3, 10, 20, 30]);
+    /// ```
+    #[track_caller]
+    pub fn transform<T: Data, U: Data>(
+        &self,
+        streams: Vec<DStream<T>>,
+        f: impl Fn(Vec<Batch<T>>, Time) -> Batch<U> + Send + Sync + 'static,
+    ) -> DStream<U> {
+        let at = Location::caller();
+        self.combine("transform", streams, at, move |batches, time| {
+            let batches = batches
+                .into_iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    b.unwrap_or_else(|| {
+                        panic!(
+                            "Couldn't generate RDD from parent at time {} ms: stream {} of the `transform` created at {at} gave no batch",
+                            time.millis(),
+                            i + 1
+                        )
+                    })
+                })
                 .collect();
+            Some(f(batches, time))
+        })
+    }
+
+    /// A node computed from the batches of `streams` at each time, after Spark's checks.
+    fn combine<T: Data, U: Data>(
+        &self,
+        op: &str,
+        streams: Vec<DStream<T>>,
+        at: &'static Location<'static>,
+        f: impl Fn(Vec<Option<Batch<T>>>, Time) -> Option<Batch<U>> + Send + Sync + 'static,
+    ) -> DStream<U> {
+        self.shared.assert_initialized(&format!("`{op}`"));
+        let Some(first) = streams.first() else {
+            panic!("requirement failed: List of DStreams to {op} is empty (`ssc.{op}` at {at})");
+        };
+        if streams
+            .iter()
+            .any(|s| !Arc::ptr_eq(&s.shared, &self.shared))
+        {
+            panic!(
+                "requirement failed: Some of the DStreams have different contexts (`ssc.{op}` at {at})"
+            );
         }
-        std::thread::sleep(Duration::from_millis(5));
-        running = left;
+        let slide = first.node.slide;
+        if let Some(other) = streams.iter().find(|s| s.node.slide != slide) {
+            panic!(
+                "requirement failed: Some of the DStreams have different slide durations (`ssc.{op}` at {at}: {} ms and {} ms)",
+                slide.as_millis(),
+                other.node.slide.as_millis()
+            );
+        }
+        let parents: Vec<_> = streams.iter().map(|s| s.node.clone()).collect();
+        parents.iter().for_each(|p| p.add_consumer());
+        let compute = Box::new(move |t| f(parents.iter().map(|p| p.get(t)).collect(), t));
+        DStream::from_node(self.shared.clone(), Node::new(op, slide, compute))
+    }
+}
+
+// Entry points of `state/name.rs`.
+impl StreamingContext {
+    /// Starts the state named `name` empty at this start, whatever the checkpoint holds for
+    /// it: the escape hatch when its type changed, or to drop the saved state of an operation
+    /// that was removed. The environment variable
+    /// [`RESET_STATE_ENV`](crate::RESET_STATE_ENV) (`CARGO_STREAM_RESET_STATE=a,b`) does the
+    /// same for a packaged job. A name that is neither in this job nor in its checkpoint makes
+    /// `start()` fail, so that a typo is not silently ignored.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let dir = tempfile::tempdir()?;
+    /// let ssc = StreamingContext::get_or_create(dir.path(), || {
+    ///     let ssc = StreamingContext::new(StreamingConf::new("totals").master("local[2]"), Seconds(1))?;
+    ///     ssc.queue_stream(vec![vec![("a".to_string(), 1u64)]])
+    ///         .update_state_by_key(|v: Vec<u64>, s: Option<u64>| Some(v.iter().sum::<u64>() + s.unwrap_or(0)))
+    ///         .name("totals")
+    ///         .print(10)?;
+    ///     Ok(ssc)
+    /// })?;
+    /// ssc.reset_state("totals");
+    /// ssc.start()?;
+    /// ssc.stop(true)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reset_state(&self, name: impl AsRef<str>) {
+        self.shared.graph_mut().checkpointed.reset(name.as_ref());
+    }
+
+    /// Converts the saved state named `name` of an `update_state_by_key` or `map_with_state`
+    /// whose state type changed from `Old` to `New` (keys of type `K` unchanged), at this
+    /// start: `f` gets each key and its old state and returns its new state, or `None` to drop
+    /// the key. The alternative to [`reset_state`](Self::reset_state) when the old totals can
+    /// be carried over. `start()` refuses, naming the state, when the checkpoint does not
+    /// hold `K` and `Old`, or the operation does not hold `K` and `New`.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let dir = tempfile::tempdir()?;
+    /// let job = |dir: &std::path::Path, migrate: bool| -> Result<(), Error> {
+    ///     let ssc = StreamingContext::get_or_create(dir, || {
+    ///         let ssc = StreamingContext::new(StreamingConf::new("totals").master("local[2]"), Seconds(1))?;
+    ///         let pairs = ssc.queue_stream(vec![vec![("a".to_string(), 1u64)]]);
+    ///         if migrate {
+    ///             // Version 2 keeps the totals as floats.
+    ///             pairs.update_state_by_key(|v: Vec<u64>, s: Option<f64>| Some(v.len() as f64 + s.unwrap_or(0.0)))
+    ///                 .name("totals")
+    ///                 .print(10)?;
+    ///         } else {
+    ///             pairs.update_state_by_key(|v: Vec<u64>, s: Option<u64>| Some(v.len() as u64 + s.unwrap_or(0)))
+    ///                 .name("totals")
+    ///                 .print(10)?;
+    ///         }
+    ///         Ok(ssc)
+    ///     })?;
+    ///     if migrate {
+    ///         ssc.migrate_state("totals", |_: &String, total: u64| Some(total as f64));
+    ///     }
+    ///     ssc.start()?;
+    ///     ssc.stop(true)
+    /// };
+    /// job(dir.path(), false)?;
+    /// job(dir.path(), true)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn migrate_state<K: Key + StateData, Old: StateData, New: StateData>(
+        &self,
+        name: impl AsRef<str>,
+        f: impl Fn(&K, Old) -> Option<New> + Send + Sync + 'static,
+    ) {
+        let migration = Migration {
+            kinds: &STORE_KINDS,
+            from: store_types::<K, Old>(),
+            to: store_types::<K, New>(),
+            convert: Box::new(migration(f)),
+            at: Location::caller(),
+        };
+        self.shared
+            .graph_mut()
+            .checkpointed
+            .migrate(name.as_ref(), migration);
+    }
+}
+
+// Entry point of `batch/static_batch.rs`.
+impl StreamingContext {
+    /// Reference data cut once into `partitions` contiguous slices, to use inside `transform`
+    /// at every batch, as Spark's `ssc.sparkContext.parallelize(seq, numSlices)`.
+    ///
+    /// ```
+    /// let out = cargo_stream_runtime::example_with(vec![vec![("fr", 3), ("de", 1)]], 1, |ssc, clicks| {
+    ///     let countries = ssc.parallelize(vec![("fr", "France"), ("de", "Germany")], 2);
+    ///     clicks.transform(move |b| b.join(countries.batch(), None).map(|(_, (n, name))| (name, n)))
+    /// });
+    /// let mut joined = out[0].1.clone();
+    /// joined.sort();
+    /// assert_eq!(joined, vec![("France", 3), ("Germany", 1)]);
+    /// ```
+    pub fn parallelize<T: Data>(&self, data: Vec<T>, partitions: usize) -> StaticBatch<T> {
+        StaticBatch::new(data, partitions, self.shared.exec.clone())
     }
 }

@@ -1,6 +1,7 @@
 //! `example`: run a stream on fixed input batches and collect each batch's output, on a
 //! manual clock, so docs and tests are exact and fast (as `timely::example`).
 
+use crate::sync::LockExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,11 +61,7 @@ pub fn example_every<I: Data, O: Data>(
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     output
-        .foreach_rdd(move |b, t| {
-            sink.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((t.millis() / ms, b.collect()))
-        })
+        .foreach_rdd(move |b, t| sink.locked().push((t.millis() / ms, b.collect())))
         .expect("example output");
     ssc.start().expect("example start");
     for i in 1..=batches_to_run as u64 {
@@ -75,6 +72,6 @@ pub fn example_every<I: Data, O: Data>(
         assert!(done, "example batch {i} did not complete");
     }
     ssc.stop(false).expect("example stop");
-    let mut out = seen.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = seen.locked();
     std::mem::take(&mut *out)
 }

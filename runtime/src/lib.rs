@@ -58,6 +58,7 @@ mod clock;
 mod conf;
 mod context;
 mod dstream;
+mod engine;
 mod error;
 mod example;
 mod failpoint;
@@ -70,6 +71,7 @@ mod source;
 #[cfg(feature = "sql")]
 pub mod sql;
 mod state;
+mod sync;
 mod time;
 mod warning;
 

@@ -3,26 +3,18 @@
 //! queued batches one after another, in time order, so a slow batch delays the next but
 //! nothing is dropped.
 
+use crate::sync::{CondvarExt, LockExt, RwLockExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
 use crate::checkpoint;
-use crate::context::{FinalCheckpoint, Shared};
-use crate::dstream::node::AnyNode;
+use crate::engine::{AnyNode, FinalCheckpoint, JOBS_THREAD, Output, PendingBatch, Shared};
 use crate::error::{Error, Result};
 use crate::metrics::{BatchInfo, StreamingListener};
 use crate::source::InputSource;
 use crate::time::Time;
-
-pub(crate) const JOBS_THREAD: &str = "stream-jobs";
-
-/// A registered output operation: runs the graph for one batch time.
-pub(crate) struct Output {
-    pub(crate) name: String,
-    pub(crate) run: Box<dyn Fn(Time, Time) + Send + Sync>,
-}
 
 /// The graph as it runs: fixed at `start()`, read without locks by the timer and job thread.
 pub(crate) struct RunGraph {
@@ -63,15 +55,6 @@ impl CheckpointPlan {
     }
 }
 
-/// A batch whose input is fixed, waiting for the job thread.
-pub(crate) struct PendingBatch {
-    info: BatchInfo,
-    /// Records each input gave the batch, in input order.
-    per_input: Vec<u64>,
-    /// The last batch of a graceful stop: it is checkpointed whatever the interval.
-    last: bool,
-}
-
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(name.into())
@@ -106,14 +89,11 @@ pub(crate) fn spawn_generator(
             listeners(&sh)
                 .iter()
                 .for_each(|l| l.on_batch_submitted(&info));
-            sh.jobs
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push_back(PendingBatch {
-                    info,
-                    per_input,
-                    last,
-                });
+            sh.jobs.locked().push_back(PendingBatch {
+                info,
+                per_input,
+                last,
+            });
             sh.jobs_cv.notify_all();
             if last {
                 break;
@@ -127,10 +107,7 @@ pub(crate) fn spawn_generator(
 }
 
 fn listeners(sh: &Shared) -> Vec<Arc<dyn StreamingListener>> {
-    sh.listeners
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
+    sh.listeners.read_locked().clone()
 }
 
 /// What the job thread does next.
@@ -152,7 +129,7 @@ pub(crate) fn spawn_jobs(sh: Arc<Shared>, run: Arc<RunGraph>) -> Result<JoinHand
         let mut checkpointed: Option<Time> = None;
         loop {
             let next = {
-                let mut jobs = sh.jobs.lock().unwrap_or_else(|p| p.into_inner());
+                let mut jobs = sh.jobs.locked();
                 loop {
                     // Served before anything else, even a halt: a stop's checkpoint comes first.
                     if sh.checkpoint_now.swap(false, Ordering::SeqCst) {
@@ -168,7 +145,7 @@ pub(crate) fn spawn_jobs(sh: Arc<Shared>, run: Arc<RunGraph>) -> Result<JoinHand
                     if sh.generator_done.load(Ordering::SeqCst) {
                         break Next::Exit;
                     }
-                    jobs = sh.jobs_cv.wait(jobs).unwrap_or_else(|p| p.into_inner());
+                    jobs = sh.jobs_cv.wait_locked(jobs);
                 }
             };
             let failed = match next {
@@ -270,10 +247,9 @@ fn run_batch(sh: &Shared, graph: &RunGraph, batch: PendingBatch, zero: Time) -> 
         if failure.is_some() {
             break;
         }
-        *sh.running_output.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((time, out.name.clone()));
+        *sh.running_output.locked() = Some((time, out.name.clone()));
         let ran = catch_unwind(AssertUnwindSafe(|| (out.run)(time, zero)));
-        *sh.running_output.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *sh.running_output.locked() = None;
         if let Err(panic) = ran {
             failure = Some((time.millis(), out.name.clone(), panic_message(panic)));
         }

@@ -6,7 +6,7 @@ use std::sync::Weak;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::context::{Shared, State};
+use crate::engine::{Shared, State};
 
 pub(crate) fn install(shared: Weak<Shared>) {
     let mut signals = match Signals::new([SIGTERM, SIGINT]) {

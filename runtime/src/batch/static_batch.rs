@@ -4,7 +4,6 @@
 use std::sync::{Arc, OnceLock};
 
 use super::{Batch, Data, Executor, split_even};
-use crate::context::StreamingContext;
 
 /// A collection cut into partitions once, usable as a [`Batch`] inside `transform` and
 /// `foreach_rdd` at every batch (Spark's RDD made with `ssc.sparkContext.parallelize`).
@@ -24,6 +23,14 @@ impl<T> Clone for StaticBatch<T> {
 }
 
 impl<T: Data> StaticBatch<T> {
+    /// `data` cut into `partitions` (at least one) contiguous slices, run on `exec`.
+    pub(crate) fn new(data: Vec<T>, partitions: usize, exec: Arc<OnceLock<Executor>>) -> Self {
+        StaticBatch {
+            parts: Arc::new(split_even(data, partitions.max(1))),
+            exec,
+        }
+    }
+
     /// The records as a [`Batch`] on the context's workers, to combine with a stream's batch
     /// (`join`, `union`, `cogroup`, ...). Each call copies the records, as each Spark job
     /// reads a cached RDD again; for large reference data looked up by key, a `HashMap`
@@ -50,26 +57,5 @@ impl<T: Data> StaticBatch<T> {
     /// The number of partitions.
     pub fn num_partitions(&self) -> usize {
         self.parts.len()
-    }
-}
-
-impl StreamingContext {
-    /// Reference data cut once into `partitions` contiguous slices, to use inside `transform`
-    /// at every batch, as Spark's `ssc.sparkContext.parallelize(seq, numSlices)`.
-    ///
-    /// ```
-    /// let out = cargo_stream_runtime::example_with(vec![vec![("fr", 3), ("de", 1)]], 1, |ssc, clicks| {
-    ///     let countries = ssc.parallelize(vec![("fr", "France"), ("de", "Germany")], 2);
-    ///     clicks.transform(move |b| b.join(countries.batch(), None).map(|(_, (n, name))| (name, n)))
-    /// });
-    /// let mut joined = out[0].1.clone();
-    /// joined.sort();
-    /// assert_eq!(joined, vec![("France", 3), ("Germany", 1)]);
-    /// ```
-    pub fn parallelize<T: Data>(&self, data: Vec<T>, partitions: usize) -> StaticBatch<T> {
-        StaticBatch {
-            parts: Arc::new(split_even(data, partitions.max(1))),
-            exec: self.shared.exec.clone(),
-        }
     }
 }

@@ -32,7 +32,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::checkpoint::{Checkpointed, Parts};
-use crate::context::Graph;
 use crate::error::{Error, Result};
 use crate::time::Time;
 
@@ -61,7 +60,7 @@ pub(crate) struct SavedPart {
 /// A registered part and the name it is saved under.
 pub(crate) struct Named {
     part: Arc<dyn Checkpointed>,
-    name: String,
+    pub(crate) name: String,
     at: &'static Location<'static>,
     /// The index, in the graph's nodes, of the node that carries this part: the first node
     /// created after it was registered.
@@ -84,7 +83,7 @@ impl Named {
         self.part.committed(time)
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!("`{}` (`{}` at {})", self.name, self.kind(), self.at)
     }
 }
@@ -107,7 +106,7 @@ pub(crate) struct Migration {
 /// The graph's checkpointed parts, in creation order, with their names.
 #[derive(Default)]
 pub(crate) struct Registry {
-    parts: Vec<Named>,
+    pub(crate) parts: Vec<Named>,
     /// Names whose saved state is ignored (`StreamingContext::reset_state`).
     resets: Vec<String>,
     /// Conversions of saved states by name (`StreamingContext::migrate_state`).
@@ -180,7 +179,7 @@ fn show_types(types: &[(String, String)]) -> String {
 impl Registry {
     /// Registers `part`, created by the code at `at`, carried by the node created next (whose
     /// index will be `nodes`).
-    fn register(
+    pub(crate) fn register(
         &mut self,
         part: Arc<dyn Checkpointed>,
         at: &'static Location<'static>,
@@ -203,7 +202,7 @@ impl Registry {
 
     /// Names the parts carried by the node at index `node` (`totals`, then `totals#2`, ...
     /// when it carries several).
-    fn set_name(&mut self, node: usize, name: &str, at: &Location<'_>) -> Result<()> {
+    pub(crate) fn set_name(&mut self, node: usize, name: &str, at: &Location<'_>) -> Result<()> {
         let name = name.trim();
         let problem = |why: String| Error::InvalidSetting {
             name: "DStream::name",
@@ -535,44 +534,10 @@ impl Registry {
     }
 }
 
-impl Graph {
-    /// Registers a part whose state goes into checkpoints, created by the user's code at
-    /// `at`. Register it before creating the node that carries it: that node's stream is the
-    /// one [`DStream::name`](crate::DStream::name) names it through.
-    pub(crate) fn register_checkpointed_at(
-        &mut self,
-        part: Arc<dyn Checkpointed>,
-        at: &'static Location<'static>,
-    ) {
-        let nodes = self.nodes.len();
-        self.checkpointed.register(part, at, nodes);
-        let new = self.checkpointed.parts.last().expect("just registered");
-        if let Some(other) = self.checkpointed.parts[..self.checkpointed.parts.len() - 1]
-            .iter()
-            .find(|p| p.name == new.name)
-        {
-            self.problems.push(Error::InvalidSetting {
-                name: "DStream::name",
-                why: format!(
-                    "{} has the default name of {}; give it another name with `.name(...)`",
-                    other.describe(),
-                    new.describe()
-                ),
-            });
-        }
-    }
-
-    /// Names the state carried by the node at index `node`; a misuse is reported by `start()`.
-    pub(crate) fn name_state(&mut self, node: usize, name: &str, at: &Location<'_>) {
-        if let Err(e) = self.checkpointed.set_name(node, name, at) {
-            self.problems.push(e);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Graph;
     use crate::state::store::Store;
 
     #[test]

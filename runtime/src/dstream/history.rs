@@ -13,6 +13,7 @@
 //! one: windows that slide slower than the batch interval then produce at the same times after
 //! a restart as in a run without one (Spark restores its graph's `zeroTime` too).
 
+use crate::sync::LockExt;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -66,7 +67,7 @@ impl<T: StateData> History<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, Slices<T>> {
-        self.slices.lock().unwrap_or_else(|p| p.into_inner())
+        self.slices.locked()
     }
 
     fn insert(&self, time: Time, batch: Batch<T>) {

@@ -8,11 +8,12 @@ pub(crate) mod pipeline;
 
 use std::panic::Location;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::batch::{Batch, Data};
-use crate::context::Shared;
+use crate::engine::Output;
+use crate::engine::Shared;
 use crate::error::Result;
-use crate::scheduler::Output;
 use crate::time::Time;
 use node::Node;
 use pipeline::{Lazy, Records};
@@ -44,6 +45,30 @@ impl<T: Data> DStream<T> {
         DStream { node, shared }
     }
 
+    /// The one node builder every transformation goes through: checks the graph is still open
+    /// (panicking at the caller's line otherwise), that every other parent belongs to the same
+    /// context, counts this stream as a consumer of its parent, and adds the node `make` builds
+    /// (from the parent and its slide) to the graph.
+    #[track_caller]
+    fn child<U: Data>(
+        &self,
+        name: &str,
+        others: &[&Arc<Shared>],
+        make: impl FnOnce(Arc<Node<T>>, Duration) -> Node<U>,
+    ) -> DStream<U> {
+        self.shared.assert_initialized(&format!("`{name}`"));
+        for other in others {
+            assert!(
+                Arc::ptr_eq(&self.shared, other),
+                "`{name}` needs two streams of the same streaming context"
+            );
+        }
+        let parent = self.node.clone();
+        parent.add_consumer();
+        let node = make(parent, self.node.slide);
+        DStream::from_node(self.shared.clone(), node)
+    }
+
     /// A new stream computed from this one's batch at each time by `f`.
     #[track_caller]
     pub(crate) fn derive<U: Data>(
@@ -51,14 +76,10 @@ impl<T: Data> DStream<T> {
         name: &str,
         f: impl Fn(Batch<T>, Time) -> Batch<U> + Send + Sync + 'static,
     ) -> DStream<U> {
-        self.shared.assert_initialized(&format!("`{name}`"));
-        let parent = self.node.clone();
-        parent.add_consumer();
-        let compute = Box::new(move |t| parent.get(t).map(|b| f(b, t)));
-        DStream::from_node(
-            self.shared.clone(),
-            Node::new(name, self.node.slide, compute),
-        )
+        self.child(name, &[], |parent, slide| {
+            let compute = Box::new(move |t| parent.get(t).map(|b| f(b, t)));
+            Node::new(name, slide, compute)
+        })
     }
 
     /// A narrow operation: `f` turns each partition's records into the new stream's, pipelined
@@ -69,11 +90,10 @@ impl<T: Data> DStream<T> {
         name: &str,
         f: impl Fn(Records<T>) -> Records<U> + Send + Sync + 'static,
     ) -> DStream<U> {
-        self.shared.assert_initialized(&format!("`{name}`"));
-        let parent = self.node.clone();
-        parent.add_consumer();
-        let make = Box::new(move |t| parent.get_lazy(t).map(|l| l.then(&f)));
-        DStream::from_node(self.shared.clone(), Node::lazy(name, self.node.slide, make))
+        self.child(name, &[], |parent, slide| {
+            let make = Box::new(move |t| parent.get_lazy(t).map(|l| l.then(&f)));
+            Node::lazy(name, slide, make)
+        })
     }
 
     /// A new stream computed from this one's records, as iterators, by `f` (a shuffle's map
@@ -84,14 +104,10 @@ impl<T: Data> DStream<T> {
         name: &str,
         f: impl Fn(Lazy<T>, Time) -> Batch<U> + Send + Sync + 'static,
     ) -> DStream<U> {
-        self.shared.assert_initialized(&format!("`{name}`"));
-        let parent = self.node.clone();
-        parent.add_consumer();
-        let compute = Box::new(move |t| parent.get_lazy(t).map(|l| f(l, t)));
-        DStream::from_node(
-            self.shared.clone(),
-            Node::new(name, self.node.slide, compute),
-        )
+        self.child(name, &[], |parent, slide| {
+            let compute = Box::new(move |t| parent.get_lazy(t).map(|l| f(l, t)));
+            Node::new(name, slide, compute)
+        })
     }
 
     /// A new stream computed from this one's and `other`'s batches at each time by `f`.
@@ -102,22 +118,15 @@ impl<T: Data> DStream<T> {
         name: &str,
         f: impl Fn(Batch<T>, Batch<U>, Time) -> Batch<V> + Send + Sync + 'static,
     ) -> DStream<V> {
-        self.shared.assert_initialized(&format!("`{name}`"));
-        assert!(
-            Arc::ptr_eq(&self.shared, &other.shared),
-            "`{name}` needs two streams of the same streaming context"
-        );
-        let (a, b) = (self.node.clone(), other.node.clone());
-        a.add_consumer();
-        b.add_consumer();
-        let compute = Box::new(move |t| {
-            let (x, y) = (a.get(t), b.get(t));
-            Some(f(x?, y?, t))
-        });
-        DStream::from_node(
-            self.shared.clone(),
-            Node::new(name, self.node.slide, compute),
-        )
+        self.child(name, &[&other.shared], |a, slide| {
+            let b = other.node.clone();
+            b.add_consumer();
+            let compute = Box::new(move |t| {
+                let (x, y) = (a.get(t), b.get(t));
+                Some(f(x?, y?, t))
+            });
+            Node::new(name, slide, compute)
+        })
     }
 
     /// Registers an output operation that runs `f` on this stream's batch at each of its times.

@@ -1,12 +1,14 @@
 //! A node of the DStream graph: computes its batch for a time at most once, shared by its
 //! consumers, and hands the last consumer the batch itself instead of a copy.
 
+use crate::sync::LockExt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::batch::{Batch, Data};
 use crate::dstream::pipeline::Lazy;
+use crate::engine::AnyNode;
 use crate::time::Time;
 
 type ComputeFn<T> = Box<dyn Fn(Time) -> Option<Batch<T>> + Send + Sync>;
@@ -73,7 +75,7 @@ impl<T: Data> Node<T> {
         if consumers <= 1 {
             return self.compute(time);
         }
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.cache.locked();
         if let Some(c) = cache.as_mut().filter(|c| c.time == time) {
             c.remaining = c.remaining.saturating_sub(1);
             return if c.remaining == 0 {
@@ -109,13 +111,8 @@ impl<T: Data> Node<T> {
 
     /// Drops what the cache holds (at the end of a batch, whoever did not consume it).
     pub(crate) fn clear(&self) {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.cache.locked().take();
     }
-}
-
-/// The type-erased view of a node the context keeps, to clear caches after each batch.
-pub(crate) trait AnyNode: Send + Sync {
-    fn clear(&self);
 }
 
 impl<T: Data> AnyNode for Node<T> {

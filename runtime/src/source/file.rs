@@ -2,6 +2,7 @@
 //! Lines that are not valid UTF-8 are kept with U+FFFD in place of the bad bytes (as Spark's
 //! text input does), counted in the batch's metrics and logged with the file and line.
 
+use crate::sync::LockExt;
 use std::collections::{BTreeMap, HashSet};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -74,12 +75,7 @@ impl FileSource {
     /// The batch at `time`: the lines of each file allocated to it, one partition per file.
     pub(crate) fn compute(&self, time: Time) -> Option<Batch<String>> {
         let exec = self.exec.get()?.clone();
-        let files = self
-            .allocated
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&time)
-            .unwrap_or_default();
+        let files = self.allocated.locked().remove(&time).unwrap_or_default();
         let paths = Batch::new(files.into_iter().map(|f| vec![f]).collect(), exec);
         let replaced = AtomicU64::new(0);
         let batch = paths.map_parts(|p| {
@@ -87,14 +83,8 @@ impl FileSource {
                 .flat_map(|f| read_lines(f, &self.counters, &replaced))
                 .collect()
         });
-        self.read
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(time, batch.count());
-        self.replaced
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(time, replaced.into_inner());
+        self.read.locked().insert(time, batch.count());
+        self.replaced.locked().insert(time, replaced.into_inner());
         Some(batch)
     }
 }
@@ -123,10 +113,7 @@ impl InputSource for FileSource {
             ),
         })?;
         tracing::info!(dir = %self.dir.display(), ignored = existing.len(), "watching for new files (files already there are ignored)");
-        self.seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(existing);
+        self.seen.locked().extend(existing);
         Ok(())
     }
 
@@ -139,9 +126,9 @@ impl InputSource for FileSource {
                 return 0;
             }
         };
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = self.seen.locked();
         // Files of batches a restored checkpoint did not cover come first.
-        let mut new = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut new = std::mem::take(&mut *self.pending.locked());
         new.extend(listed.iter().filter(|f| !seen.contains(*f)).cloned());
         // Forget names no longer listed, so a new file under an old name is read again.
         let present: HashSet<&PathBuf> = listed.iter().collect();
@@ -149,41 +136,28 @@ impl InputSource for FileSource {
         seen.extend(new.iter().cloned());
         if !new.is_empty() {
             tracing::debug!(files = new.len(), "new files for batch {time}");
-            self.allocated
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(time, new);
+            self.allocated.locked().insert(time, new);
         }
         0
     }
 
     fn records_read(&self, time: Time) -> u64 {
-        self.read
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&time)
-            .copied()
-            .unwrap_or(0)
+        self.read.locked().get(&time).copied().unwrap_or(0)
     }
 
     fn non_utf8_records(&self, time: Time) -> u64 {
-        self.replaced
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&time)
-            .copied()
-            .unwrap_or(0)
+        self.replaced.locked().get(&time).copied().unwrap_or(0)
     }
 
     fn forget(&self, time: Time) {
         let keep = Time(time.0 + 1);
         if !self.checkpointing.load(Ordering::SeqCst) {
-            let mut a = self.allocated.lock().unwrap_or_else(|p| p.into_inner());
+            let mut a = self.allocated.locked();
             *a = a.split_off(&keep);
         }
-        let mut r = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        let mut r = self.read.locked();
         *r = r.split_off(&keep);
-        let mut r = self.replaced.lock().unwrap_or_else(|p| p.into_inner());
+        let mut r = self.replaced.locked();
         *r = r.split_off(&keep);
     }
 }
@@ -258,17 +232,11 @@ impl Checkpointed for FileSource {
 
     fn save(&self, time: Time) -> Result<Vec<u8>> {
         let pending: Vec<PathBuf> = {
-            let mut a = self.allocated.lock().unwrap_or_else(|p| p.into_inner());
+            let mut a = self.allocated.locked();
             forget_upto(&mut a, time);
             a.values().flatten().cloned().collect()
         };
-        let mut seen: Vec<PathBuf> = self
-            .seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect();
+        let mut seen: Vec<PathBuf> = self.seen.locked().iter().cloned().collect();
         seen.sort();
         postcard::to_stdvec(&Saved { seen, pending }).map_err(|e| {
             Error::IllegalState(format!("could not encode the file source position: {e}"))
@@ -284,8 +252,8 @@ impl Checkpointed for FileSource {
             pending = saved.pending.len(),
             "file source restored: files of unfinished batches are read again"
         );
-        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = saved.seen.into_iter().collect();
-        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = saved.pending;
+        *self.seen.locked() = saved.seen.into_iter().collect();
+        *self.pending.locked() = saved.pending;
         self.restored.store(true, Ordering::SeqCst);
         Ok(())
     }

@@ -7,6 +7,7 @@ pub(crate) mod queue;
 pub(crate) mod rate;
 pub(crate) mod receiver;
 pub(crate) mod receiver_log;
+pub(crate) mod receiver_state;
 pub(crate) mod socket;
 pub(crate) mod supervisor;
 pub(crate) mod wal;

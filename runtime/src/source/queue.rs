@@ -1,13 +1,11 @@
 //! `queue_stream`: one queued collection per batch, for tests and exercises; and
 //! `queue_stream_with_partitions`, each batch cut into a given number of partitions.
 
+use crate::sync::LockExt;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::batch::{Batch, Data, Executor, split_even};
-use crate::context::StreamingContext;
-use crate::dstream::DStream;
-use crate::dstream::node::Node;
 use crate::source::InputSource;
 use crate::time::{Time, forget_upto};
 
@@ -38,12 +36,7 @@ impl<T: Data> QueueSource<T> {
     /// The batch at `time`: the collection allocated to it, sliced like `parallelize`.
     pub(crate) fn compute(&self, time: Time) -> Option<Batch<T>> {
         let exec = self.exec.get()?.clone();
-        let data = self
-            .allocated
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&time)
-            .unwrap_or_default();
+        let data = self.allocated.locked().remove(&time).unwrap_or_default();
         let n = self.partitions.unwrap_or(exec.parallelism);
         Some(Batch::new(split_even(data, n), exec))
     }
@@ -55,58 +48,16 @@ impl<T: Data> InputSource for QueueSource<T> {
     }
 
     fn allocate(&self, time: Time) -> u64 {
-        let next = self
-            .queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front();
+        let next = self.queue.locked().pop_front();
         let n = next.as_ref().map_or(0, |v| v.len() as u64);
         if let Some(v) = next {
-            self.allocated
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(time, v);
+            self.allocated.locked().insert(time, v);
         }
         n
     }
 
     fn forget(&self, time: Time) {
-        forget_upto(
-            &mut self.allocated.lock().unwrap_or_else(|p| p.into_inner()),
-            time,
-        );
-    }
-}
-
-impl StreamingContext {
-    /// As [`queue_stream`](Self::queue_stream), with every batch cut into `partitions`
-    /// contiguous slices, as Spark's `queueStream` of RDDs made with
-    /// `sc.makeRDD(seq, partitions)` (the default is the master's thread count).
-    ///
-    /// ```
-    /// let out = cargo_stream_runtime::example_with(Vec::<Vec<i32>>::new(), 2, |ssc, _| {
-    ///     ssc.queue_stream_with_partitions(vec![vec![1, 2, 3, 4, 5], vec![6]], 3).glom()
-    /// });
-    /// assert_eq!(out[0].1, vec![vec![1], vec![2, 3], vec![4, 5]]);
-    /// assert_eq!(out[1].1, vec![vec![], vec![], vec![6]]);
-    /// ```
-    #[track_caller]
-    pub fn queue_stream_with_partitions<T: Data>(
-        &self,
-        batches: impl IntoIterator<Item = Vec<T>>,
-        partitions: usize,
-    ) -> DStream<T> {
-        self.shared.assert_initialized("an input stream");
-        let source = Arc::new(
-            QueueSource::new(batches.into_iter().collect(), self.shared.exec.clone())
-                .with_partitions(partitions),
-        );
-        self.shared.graph_mut().inputs.push(source.clone());
-        let compute = Box::new(move |t| source.compute(t));
-        DStream::from_node(
-            self.shared.clone(),
-            Node::new("queue_stream", self.batch_interval(), compute),
-        )
+        forget_upto(&mut self.allocated.locked(), time);
     }
 }
 

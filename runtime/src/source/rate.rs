@@ -1,6 +1,7 @@
 //! Rate control for receivers: a limiter that spaces stores, and Spark's PID estimator that
 //! lowers the rate when batches take longer than the interval (backpressure).
 
+use crate::sync::LockExt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -38,7 +39,7 @@ impl RateLimiter {
             return;
         }
         let wait = {
-            let mut next = self.next_free.lock().unwrap_or_else(|p| p.into_inner());
+            let mut next = self.next_free.locked();
             let now = Instant::now();
             let start = (*next).max(now);
             *next = start + Duration::from_secs_f64(n as f64 / rate as f64);
@@ -91,7 +92,7 @@ impl PidEstimator {
         processing_ms: u64,
         scheduling_ms: u64,
     ) -> Option<f64> {
-        let mut p = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = self.state.locked();
         if time_ms <= p.latest_time || elements == 0 || processing_ms == 0 {
             return None;
         }

@@ -6,18 +6,13 @@
 //! partition of the next batch. What a receiver holds (stored, cut, and in batches not yet
 //! processed) is bounded by `receiver_max_buffered_bytes`: past it, stores wait.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use crate::sync::LockExt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use crate::batch::{Batch, Data, Executor};
+use crate::batch::Data;
 use crate::error::{Error, Result};
-use crate::metrics::Counters;
-use crate::source::InputSource;
-use crate::source::rate::{PidEstimator, RateLimiter};
-use crate::source::receiver_log::ReceiverLog;
-use crate::time::{Time, forget_upto};
+use crate::source::receiver_state::ReceiverState;
 
 /// A custom source of records, as Spark's `Receiver`.
 ///
@@ -215,7 +210,7 @@ impl<T: Data> ReceiverContext<T> {
         if self.is_stopped() {
             return;
         }
-        let mut c = self.state.control.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = self.state.control.locked();
         c.restart = Some(reason.into());
         self.state.wake.notify_all();
     }
@@ -226,7 +221,7 @@ impl<T: Data> ReceiverContext<T> {
         if self.is_stopped() {
             return;
         }
-        let mut c = self.state.control.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = self.state.control.locked();
         c.failure = Some(reason.into());
         self.state.wake.notify_all();
     }
@@ -235,12 +230,7 @@ impl<T: Data> ReceiverContext<T> {
     pub fn report_error(&self, message: impl Into<String>) {
         let message = message.into();
         tracing::error!(receiver = %self.state.name, "{message}");
-        self.state
-            .control
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .errors
-            .push(message);
+        self.state.control.locked().errors.push(message);
         self.state.wake.notify_all();
     }
 
@@ -252,413 +242,12 @@ impl<T: Data> ReceiverContext<T> {
     }
 }
 
-#[derive(Default)]
-pub(crate) struct Control {
-    pub(crate) restart: Option<String>,
-    /// A failure of the receiver's thread (counted, unlike `restart`).
-    pub(crate) failure: Option<String>,
-    pub(crate) errors: Vec<String>,
-}
-
-/// What the memory bound and the batch metrics need to know of stored records.
-#[derive(Debug, Default, Clone, Copy)]
-struct Meta {
-    bytes: u64,
-    non_utf8: u64,
-}
-
-impl Meta {
-    fn add(&mut self, other: Meta) {
-        self.bytes += other.bytes;
-        self.non_utf8 += other.non_utf8;
-    }
-}
-
-/// Records stored since the last cut.
-struct Buffer<T> {
-    records: Vec<T>,
-    meta: Meta,
-}
-
-impl<T> Default for Buffer<T> {
-    fn default() -> Self {
-        Buffer {
-            records: Vec::new(),
-            meta: Meta::default(),
-        }
-    }
-}
-
-/// A block cut, with its sequence number, not yet in the log.
-struct Cut<T> {
-    seq: u64,
-    records: Vec<T>,
-    meta: Meta,
-}
-
-/// How long a store waiting for memory sleeps before it looks at `is_stopped` again.
-const ROOM_POLL: Duration = Duration::from_millis(100);
-
-/// Everything one receiver shares with the runtime: its buffer, its cut blocks and its controls.
-pub(crate) struct ReceiverState<T> {
-    pub(crate) name: String,
-    buffer: Mutex<Buffer<T>>,
-    /// A cut block the write-ahead log has not taken yet: retried at each cut, never given
-    /// to a batch before it is logged. Its lock orders cuts (sequence numbers, log appends).
-    pending: Mutex<Option<Cut<T>>>,
-    /// Cut blocks not yet allocated to a batch, with their sequence numbers.
-    pub(crate) blocks: Mutex<VecDeque<(u64, Vec<T>)>>,
-    /// Sizes of the cut blocks not yet allocated (none for blocks replayed from the log).
-    block_meta: Mutex<HashMap<u64, Meta>>,
-    pub(crate) next_seq: AtomicU64,
-    allocated: Mutex<BTreeMap<Time, Vec<Vec<T>>>>,
-    /// Sizes of the batches allocated and not yet processed.
-    by_batch: Mutex<BTreeMap<Time, Meta>>,
-    /// The write-ahead log, for receivers whose records can be encoded.
-    pub(crate) log: Option<ReceiverLog<T>>,
-    pub(crate) control: Mutex<Control>,
-    pub(crate) wake: Condvar,
-    pub(crate) generation: AtomicU64,
-    pub(crate) stop_requested: AtomicBool,
-    pub(crate) finished: AtomicBool,
-    pub(crate) stored_since_start: AtomicBool,
-    /// Caps the store rate: the configured maximum, lowered by backpressure.
-    pub(crate) limiter: Option<RateLimiter>,
-    /// With backpressure on, the estimator that sets the limiter's rate.
-    estimator: Option<PidEstimator>,
-    /// Bytes held: buffer, pending and cut blocks, allocated batches not yet processed.
-    held: AtomicU64,
-    /// The bound on `held` (`receiver_max_buffered_bytes`).
-    max_held: AtomicU64,
-    room: Condvar,
-    room_lock: Mutex<()>,
-    warned_full: AtomicBool,
-    record_bytes: OnceLock<fn(&T) -> usize>,
-    pub(crate) counters: Arc<Counters>,
-    exec: Arc<OnceLock<Executor>>,
-}
-
-impl<T: Data> ReceiverState<T> {
-    pub(crate) fn new(
-        name: String,
-        max_rate: Option<u64>,
-        backpressure: Option<std::time::Duration>,
-        counters: Arc<Counters>,
-        exec: Arc<OnceLock<Executor>>,
-        log: Option<ReceiverLog<T>>,
-    ) -> Self {
-        ReceiverState {
-            name,
-            buffer: Mutex::default(),
-            pending: Mutex::default(),
-            blocks: Mutex::default(),
-            block_meta: Mutex::default(),
-            next_seq: AtomicU64::new(1),
-            allocated: Mutex::default(),
-            by_batch: Mutex::default(),
-            log,
-            control: Mutex::default(),
-            wake: Condvar::new(),
-            generation: AtomicU64::new(0),
-            stop_requested: AtomicBool::new(false),
-            finished: AtomicBool::new(false),
-            stored_since_start: AtomicBool::new(false),
-            limiter: match (max_rate, backpressure) {
-                (Some(max), _) => Some(RateLimiter::new(max)),
-                (None, Some(_)) => Some(RateLimiter::new(u64::MAX)),
-                (None, None) => None,
-            },
-            estimator: backpressure.map(PidEstimator::new),
-            held: AtomicU64::new(0),
-            max_held: AtomicU64::new(u64::MAX),
-            room: Condvar::new(),
-            room_lock: Mutex::new(()),
-            warned_full: AtomicBool::new(false),
-            record_bytes: OnceLock::new(),
-            counters,
-            exec,
-        }
-    }
-
-    /// Settings the supervisor applies before the first start: the memory bound, the
-    /// backpressure initial rate, and how to size a record.
-    pub(crate) fn configure(
-        &self,
-        max_held_bytes: u64,
-        initial_rate: Option<u64>,
-        record_bytes: fn(&T) -> usize,
-    ) {
-        self.max_held.store(max_held_bytes, Ordering::SeqCst);
-        if let (Some(rate), Some(limiter), Some(_)) = (initial_rate, &self.limiter, &self.estimator)
-        {
-            limiter.set_rate(rate);
-        }
-        let _ = self.record_bytes.set(record_bytes);
-    }
-
-    fn bytes_of(&self, item: &T) -> u64 {
-        self.record_bytes
-            .get()
-            .map_or(std::mem::size_of::<T>(), |f| f(item)) as u64
-    }
-
-    /// Waits for the rate limit, then for room under the memory bound (or a stop), and
-    /// counts `bytes` as held. A receiver holding nothing may store one oversized chunk.
-    fn admit(&self, records: u64, bytes: u64, stopped: impl Fn() -> bool) {
-        if let Some(l) = &self.limiter {
-            l.acquire(records);
-        }
-        let max = self.max_held.load(Ordering::Relaxed);
-        // Room under the bound: taken without the lock (the compare-and-swap keeps stores
-        // racing here within the bound; one racing the slow path below may pass it by a chunk).
-        if self
-            .held
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |h| {
-                (h.saturating_add(bytes) <= max).then(|| h + bytes)
-            })
-            .is_ok()
-        {
-            return;
-        }
-        let mut guard = self.room_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut waiting_since: Option<Instant> = None;
-        loop {
-            let held = self.held.load(Ordering::SeqCst);
-            // On a stop, what the receiver read is kept rather than dropped: one chunk more.
-            if held == 0 || held.saturating_add(bytes) <= max || stopped() {
-                break;
-            }
-            if waiting_since.is_none() {
-                waiting_since = Some(Instant::now());
-                Counters::add(&self.counters.receiver_memory_waits, 1);
-                if !self.warned_full.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        receiver = %self.name,
-                        held_bytes = held,
-                        max_bytes = max,
-                        "receiver holds {held} bytes, its bound `receiver_max_buffered_bytes`: it stops reading until batches are processed (logged once)"
-                    );
-                }
-            }
-            guard = self
-                .room
-                .wait_timeout(guard, ROOM_POLL)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        self.held.fetch_add(bytes, Ordering::SeqCst);
-        drop(guard);
-        if let Some(since) = waiting_since {
-            tracing::debug!(receiver = %self.name, waited_ms = since.elapsed().as_millis() as u64, "store waited for memory");
-        }
-    }
-
-    /// Frees `bytes` of the bound and wakes the stores waiting for room.
-    fn release(&self, bytes: u64) {
-        if bytes == 0 {
-            return;
-        }
-        let _ = self
-            .held
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |h| {
-                Some(h.saturating_sub(bytes))
-            });
-        let _guard = self.room_lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.room.notify_all();
-    }
-
-    /// Bytes held now (for tests and logs).
-    #[cfg(test)]
-    fn held(&self) -> u64 {
-        self.held.load(Ordering::SeqCst)
-    }
-
-    fn push(&self, items: impl IntoIterator<Item = T>, n: u64, bytes: u64, non_utf8: u64) {
-        {
-            let mut buf = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
-            buf.records.extend(items);
-            buf.meta.add(Meta { bytes, non_utf8 });
-        }
-        if non_utf8 > 0 {
-            Counters::add(&self.counters.non_utf8_lines, non_utf8);
-        }
-        self.note_stored(n);
-    }
-
-    fn note_stored(&self, n: u64) {
-        self.stored_since_start.store(true, Ordering::Relaxed);
-        Counters::add(&self.counters.records_received, n);
-    }
-
-    /// Moves what was stored since the last cut into a block (one future partition).
-    /// With the write-ahead log on, the block is on disk before any batch can take it: a
-    /// block the log refused stays pending (in memory, never given to a batch) and is
-    /// retried at the next cut, and the error is returned for the supervisor to act on.
-    pub(crate) fn cut_block(&self) -> Result<()> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        self.cut_locked(&mut pending)
-    }
-
-    fn cut_locked(&self, pending: &mut Option<Cut<T>>) -> Result<()> {
-        // A block the log refused goes first, under its sequence number.
-        self.log_and_queue(pending)?;
-        let buf = std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|p| p.into_inner()));
-        if buf.records.is_empty() {
-            return Ok(());
-        }
-        *pending = Some(Cut {
-            seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
-            records: buf.records,
-            meta: buf.meta,
-        });
-        self.log_and_queue(pending)
-    }
-
-    /// Puts records in the buffer as a store would, without waiting (for tests).
-    #[cfg(test)]
-    pub(crate) fn buffer_records(&self, items: impl IntoIterator<Item = T>) {
-        let items: Vec<T> = items.into_iter().collect();
-        let n = items.len() as u64;
-        self.push(items, n, 0, 0);
-    }
-
-    /// Cuts the buffer, then makes `items` a block of their own, both logged.
-    fn cut_with(&self, items: Vec<T>, bytes: u64) -> Result<()> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        self.cut_locked(&mut pending)?;
-        *pending = Some(Cut {
-            seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
-            records: items,
-            meta: Meta { bytes, non_utf8: 0 },
-        });
-        let logged = self.log_and_queue(&mut pending);
-        if logged.is_err() {
-            // The caller keeps these records and sends them again: the block is dropped
-            // (its sequence number stays unused).
-            *pending = None;
-        }
-        logged
-    }
-
-    fn log_and_queue(&self, pending: &mut Option<Cut<T>>) -> Result<()> {
-        let Some(cut) = pending.as_ref() else {
-            return Ok(());
-        };
-        if let Some(log) = &self.log {
-            log.append(&self.name, cut.seq, &cut.records)?;
-        }
-        let cut = pending.take().expect("checked above");
-        self.block_meta
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(cut.seq, cut.meta);
-        self.blocks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back((cut.seq, cut.records));
-        Ok(())
-    }
-
-    /// Records stored but in no block yet, or in a block the log has not taken.
-    pub(crate) fn unqueued_records(&self) -> usize {
-        self.buffer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .records
-            .len()
-            + self
-                .pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-                .map_or(0, |c| c.records.len())
-    }
-
-    /// The batch at `time`: one partition per block allocated to it.
-    pub(crate) fn compute(&self, time: Time) -> Option<Batch<T>> {
-        let exec = self.exec.get()?.clone();
-        let blocks = self
-            .allocated
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&time)
-            .unwrap_or_default();
-        Some(Batch::new(blocks, exec))
-    }
-}
-
-impl<T: Data> InputSource for ReceiverState<T> {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    fn allocate(&self, time: Time) -> u64 {
-        let taken: Vec<(u64, Vec<T>)> = self
-            .blocks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-            .collect();
-        if let (Some(log), Some((last, _))) = (&self.log, taken.last()) {
-            log.allocated(time, *last);
-        }
-        let mut meta = Meta::default();
-        {
-            let mut sizes = self.block_meta.lock().unwrap_or_else(|p| p.into_inner());
-            for (seq, _) in &taken {
-                if let Some(m) = sizes.remove(seq) {
-                    meta.add(m);
-                }
-            }
-        }
-        let blocks: Vec<Vec<T>> = taken.into_iter().map(|(_, b)| b).collect();
-        let n = blocks.iter().map(|b| b.len() as u64).sum();
-        self.allocated
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(time, blocks);
-        self.by_batch
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(time, meta);
-        n
-    }
-
-    fn non_utf8_records(&self, time: Time) -> u64 {
-        self.by_batch
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&time)
-            .map_or(0, |m| m.non_utf8)
-    }
-
-    fn forget(&self, time: Time) {
-        forget_upto(
-            &mut self.allocated.lock().unwrap_or_else(|p| p.into_inner()),
-            time,
-        );
-        // The batches up to `time` are processed: their memory is free again.
-        let done = {
-            let mut by_batch = self.by_batch.lock().unwrap_or_else(|p| p.into_inner());
-            let rest = by_batch.split_off(&Time(time.0 + 1));
-            std::mem::replace(&mut *by_batch, rest)
-        };
-        self.release(done.values().map(|m| m.bytes).sum());
-    }
-
-    fn on_batch_completed(&self, time: Time, records: u64, processing_ms: u64, scheduling_ms: u64) {
-        if let (Some(est), Some(limiter)) = (&self.estimator, &self.limiter)
-            && let Some(rate) = est.compute(time.millis(), records, processing_ms, scheduling_ms)
-        {
-            limiter.set_rate(rate as u64);
-            tracing::debug!(receiver = %self.name, rate = limiter.rate(), "backpressure: new receive rate");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::InputSource;
+    use crate::time::Time;
+    use std::time::Duration;
 
     fn state(max_held: u64) -> Arc<ReceiverState<String>> {
         let s = Arc::new(ReceiverState::new(

@@ -7,6 +7,7 @@
 //! `on_receiver_error`), counted, and followed by a restart after the back-off delay. The
 //! `receiver_max_failures`-th failure within its window fails the job instead.
 
+use crate::sync::{CondvarExt, LockExt};
 use std::any::Any;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use crate::batch::Data;
 use crate::metrics::{Counters, ReceiverInfo, StreamingListener};
-use crate::source::receiver::{Receiver, ReceiverContext, ReceiverState};
+use crate::source::receiver::{Receiver, ReceiverContext};
+use crate::source::receiver_state::ReceiverState;
 
 /// Fails the job: the receiver (its name and creation site) and why.
 pub(crate) type FailJob = Arc<dyn Fn(String, String) + Send + Sync>;
@@ -224,18 +226,14 @@ fn run<T: Data>(
     info: &dyn Fn(Option<String>) -> ReceiverInfo,
 ) -> Ended {
     loop {
-        let mut control = state.control.lock().unwrap_or_else(|p| p.into_inner());
+        let mut control = state.control.locked();
         let now = Instant::now();
         if now < *next_cut
             && control.restart.is_none()
             && control.failure.is_none()
             && control.errors.is_empty()
         {
-            control = state
-                .wake
-                .wait_timeout(control, *next_cut - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            control = state.wake.wait_timeout_locked(control, *next_cut - now).0;
         }
         let errors = std::mem::take(&mut control.errors);
         let restart = control.restart.take();

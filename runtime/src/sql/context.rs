@@ -1,6 +1,7 @@
 //! [`SqlContext`]: the static tables, functions and settings every SQL query of a job sees
 //! (Spark's `SparkSession` as seen from a streaming job).
 
+use crate::sync::RwLockExt;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
@@ -139,20 +140,14 @@ impl SqlContext {
         }
         self.inner
             .tables
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .write_locked()
             .insert(name.to_owned(), table);
         Ok(())
     }
 
     /// Removes the static table `name`; whether it was there.
     pub fn deregister_table(&self, name: &str) -> bool {
-        self.inner
-            .tables
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name)
-            .is_some()
+        self.inner.tables.write_locked().remove(name).is_some()
     }
 
     /// The static tables' names, sorted.
@@ -212,8 +207,7 @@ impl SqlContext {
     pub(crate) fn tables(&self) -> Vec<(String, Arc<dyn TableProvider>)> {
         self.inner
             .tables
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .read_locked()
             .iter()
             .map(|(n, t)| (n.clone(), t.clone()))
             .collect()

@@ -1,5 +1,6 @@
 //! [`Query`]: one SQL query, checked once, run on batch after batch.
 
+use crate::sync::LockExt;
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::record_batch::RecordBatch;
@@ -206,7 +207,7 @@ impl<T, U> Inner<T, U> {
     where
         T: Serialize + DeserializeOwned,
     {
-        let ctx = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let ctx = self.session.locked();
         let schema = self.input.schema();
         let partitions = if partitions.is_empty() {
             vec![vec![RecordBatch::new_empty(schema.clone())]]

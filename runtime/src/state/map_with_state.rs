@@ -1,6 +1,7 @@
 //! `map_with_state`: Spark's `mapWithState`. Only the keys of the batch (and keys timing out)
 //! are touched, so the work per batch follows the batch, not the total state.
 
+use crate::sync::LockExt;
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
@@ -227,10 +228,7 @@ impl<K: Key + StateData, S: StateData, M: Data> MapWithStateDStream<K, S, M> {
     pub fn checkpoint(&self, interval: impl Into<Duration>) -> &Self {
         let interval = interval.into();
         self.mapped.checkpoint(interval);
-        *self
-            .checkpoint_interval
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(interval);
+        *self.checkpoint_interval.locked() = Some(interval);
         self
     }
 
@@ -294,12 +292,9 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
             let exec = batch.exec.clone();
             let buckets = shuffle(batch.into_partitions(), n);
             let mut parts = std::mem::take(&mut *s.lock());
-            let mut idx = std::mem::take(&mut *index.lock().unwrap_or_else(|p| p.into_inner()));
+            let mut idx = std::mem::take(&mut *index.locked());
             // Spark looks for idle keys only at checkpoint batches (its "full scan").
-            let every = interval
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .unwrap_or(default_interval);
+            let every = interval.locked().unwrap_or(default_interval);
             let zero = zero.get().copied().unwrap_or_default();
             let scan = (time.0.saturating_sub(zero.0)) % millis(every).max(1) == 0;
             let threshold = timeout
@@ -360,7 +355,7 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
                     .collect()
             });
             *s.lock() = parts;
-            *index.lock().unwrap_or_else(|p| p.into_inner()) = idx;
+            *index.locked() = idx;
             Some(Batch::new(out, exec))
         });
         let mapped = DStream::from_node(

@@ -5,12 +5,9 @@
 use std::panic::Location;
 use std::sync::Arc;
 
-use crate::batch::{Data, Key};
-use crate::checkpoint::names::Migration;
-use crate::context::StreamingContext;
+use crate::batch::Data;
 use crate::dstream::DStream;
-use crate::state::store::{STORE_KINDS, migration, store_types};
-use crate::state::{MapWithStateDStream, StateData};
+use crate::state::MapWithStateDStream;
 
 impl<T: Data> DStream<T> {
     /// Names the state this stream carries in checkpoints (and returns the same stream), so
@@ -26,7 +23,7 @@ impl<T: Data> DStream<T> {
     /// kind, format and key and value types match is restored; a saved state no operation has
     /// any more is dropped with a warning; a new one starts empty; a changed type is refused
     /// with [`Error::Checkpoint`](crate::Error::Checkpoint) naming it, unless it is reset with
-    /// [`StreamingContext::reset_state`].
+    /// [`StreamingContext::reset_state`](crate::StreamingContext::reset_state).
     ///
     /// ```
     /// let out = cargo_stream_runtime::example_with(vec![vec![("a".to_string(), 1)]], 1, |ssc, s| {
@@ -71,89 +68,5 @@ impl<K: Data, S, M: Data> MapWithStateDStream<K, S, M> {
     pub fn name(&self, name: impl AsRef<str>) -> Self {
         self.mapped.name(name);
         self.clone()
-    }
-}
-
-impl StreamingContext {
-    /// Starts the state named `name` empty at this start, whatever the checkpoint holds for
-    /// it: the escape hatch when its type changed, or to drop the saved state of an operation
-    /// that was removed. The environment variable
-    /// [`RESET_STATE_ENV`](crate::RESET_STATE_ENV) (`CARGO_STREAM_RESET_STATE=a,b`) does the
-    /// same for a packaged job. A name that is neither in this job nor in its checkpoint makes
-    /// `start()` fail, so that a typo is not silently ignored.
-    ///
-    /// ```
-    /// use cargo_stream_runtime::prelude::*;
-    /// let dir = tempfile::tempdir()?;
-    /// let ssc = StreamingContext::get_or_create(dir.path(), || {
-    ///     let ssc = StreamingContext::new(StreamingConf::new("totals").master("local[2]"), Seconds(1))?;
-    ///     ssc.queue_stream(vec![vec![("a".to_string(), 1u64)]])
-    ///         .update_state_by_key(|v: Vec<u64>, s: Option<u64>| Some(v.iter().sum::<u64>() + s.unwrap_or(0)))
-    ///         .name("totals")
-    ///         .print(10)?;
-    ///     Ok(ssc)
-    /// })?;
-    /// ssc.reset_state("totals");
-    /// ssc.start()?;
-    /// ssc.stop(true)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn reset_state(&self, name: impl AsRef<str>) {
-        self.shared.graph_mut().checkpointed.reset(name.as_ref());
-    }
-
-    /// Converts the saved state named `name` of an `update_state_by_key` or `map_with_state`
-    /// whose state type changed from `Old` to `New` (keys of type `K` unchanged), at this
-    /// start: `f` gets each key and its old state and returns its new state, or `None` to drop
-    /// the key. The alternative to [`reset_state`](Self::reset_state) when the old totals can
-    /// be carried over. `start()` refuses, naming the state, when the checkpoint does not
-    /// hold `K` and `Old`, or the operation does not hold `K` and `New`.
-    ///
-    /// ```
-    /// use cargo_stream_runtime::prelude::*;
-    /// let dir = tempfile::tempdir()?;
-    /// let job = |dir: &std::path::Path, migrate: bool| -> Result<(), Error> {
-    ///     let ssc = StreamingContext::get_or_create(dir, || {
-    ///         let ssc = StreamingContext::new(StreamingConf::new("totals").master("local[2]"), Seconds(1))?;
-    ///         let pairs = ssc.queue_stream(vec![vec![("a".to_string(), 1u64)]]);
-    ///         if migrate {
-    ///             // Version 2 keeps the totals as floats.
-    ///             pairs.update_state_by_key(|v: Vec<u64>, s: Option<f64>| Some(v.len() as f64 + s.unwrap_or(0.0)))
-    ///                 .name("totals")
-    ///                 .print(10)?;
-    ///         } else {
-    ///             pairs.update_state_by_key(|v: Vec<u64>, s: Option<u64>| Some(v.len() as u64 + s.unwrap_or(0)))
-    ///                 .name("totals")
-    ///                 .print(10)?;
-    ///         }
-    ///         Ok(ssc)
-    ///     })?;
-    ///     if migrate {
-    ///         ssc.migrate_state("totals", |_: &String, total: u64| Some(total as f64));
-    ///     }
-    ///     ssc.start()?;
-    ///     ssc.stop(true)
-    /// };
-    /// job(dir.path(), false)?;
-    /// job(dir.path(), true)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[track_caller]
-    pub fn migrate_state<K: Key + StateData, Old: StateData, New: StateData>(
-        &self,
-        name: impl AsRef<str>,
-        f: impl Fn(&K, Old) -> Option<New> + Send + Sync + 'static,
-    ) {
-        let migration = Migration {
-            kinds: &STORE_KINDS,
-            from: store_types::<K, Old>(),
-            to: store_types::<K, New>(),
-            convert: Box::new(migration(f)),
-            at: Location::caller(),
-        };
-        self.shared
-            .graph_mut()
-            .checkpointed
-            .migrate(name.as_ref(), migration);
     }
 }

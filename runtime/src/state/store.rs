@@ -1,6 +1,7 @@
 //! `Store<K, S>`: per-partition hash maps of state, with each entry's last update time, and
 //! their checkpoint.
 
+use crate::sync::LockExt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -62,7 +63,7 @@ impl<K: Key + StateData, S: StateData> Store<K, S> {
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Partition<K, S>>> {
-        self.parts.lock().unwrap_or_else(|p| p.into_inner())
+        self.parts.locked()
     }
 
     /// Every key and its state, a partition each.

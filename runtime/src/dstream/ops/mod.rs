@@ -1,6 +1,5 @@
 //! DStream operations, each the batch operation of the same name applied at every batch time.
 
-mod combine;
 mod join;
 mod narrow;
 mod pair;

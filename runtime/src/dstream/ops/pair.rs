@@ -5,6 +5,7 @@ use crate::batch::shuffle::{merge_by_key, reduce_combined};
 use crate::batch::{Data, Key};
 use crate::dstream::DStream;
 
+use std::sync::Arc;
 impl<K: Key, V: Data> DStream<(K, V)> {
     /// Merges the values of each key in each batch with `f`.
     ///
@@ -90,7 +91,11 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         &self,
         f: impl Fn(V) -> U + Send + Sync + 'static,
     ) -> DStream<(K, U)> {
-        self.derive("map_values", move |b, _| b.map_values(&f))
+        let f = Arc::new(f);
+        self.derive_narrow("map_values", move |it| {
+            let f = f.clone();
+            Box::new(it.map(move |(k, v)| (k, f(v))))
+        })
     }
 
     /// Applies `f` to each value and pairs each result with the key.

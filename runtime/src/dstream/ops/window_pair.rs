@@ -14,6 +14,7 @@
 //! produces what a run without a restart would have (see `dstream/history.rs` for why window
 //! elements are [`StateData`]).
 
+use crate::sync::LockExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,15 +49,14 @@ impl<K: Key + StateData, V: StateData> Checkpointed for Incremental<K, V> {
     }
 
     fn save(&self, _time: Time) -> Result<Vec<u8>> {
-        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let last = self.last.locked();
         self.history
             .save_with(&last.as_ref().map(|(t, parts)| (t.0, parts)))
     }
 
     fn restore(&self, bytes: &[u8]) -> Result<()> {
         let last: Option<(u64, Vec<Vec<(K, V)>>)> = self.history.restore_with(bytes)?;
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
-            last.map(|(t, parts)| (Time(t), parts));
+        *self.last.locked() = last.map(|(t, parts)| (Time(t), parts));
         Ok(())
     }
 }
@@ -195,12 +195,7 @@ impl<K: Key + StateData, V: StateData> DStream<(K, V)> {
                 Some(p) => b.filter(|kv| p(kv)),
                 None => b,
             };
-            let previous = state
-                .last
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-                .filter(|(pt, _)| *pt < t);
+            let previous = state.last.locked().take().filter(|(pt, _)| *pt < t);
             let result = match previous {
                 // The first window (Scala's previous window is empty before the zero time).
                 None => keep(reduce(history.slice(before(t, w), t))),
@@ -225,8 +220,7 @@ impl<K: Key + StateData, V: StateData> DStream<(K, V)> {
             };
             // What the next window reduces out is after `t - w`.
             history.hold_after(before(t, w));
-            *state.last.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some((t, result.partitions().to_vec()));
+            *state.last.locked() = Some((t, result.partitions().to_vec()));
             Some(result)
         })
     }
