@@ -117,15 +117,7 @@ pub fn read_pairs(path: &Path) -> Vec<(String, u64)> {
 /// The batch time of the newest checkpoint in `dir` (`checkpoint-<ms>`): the one a restart
 /// restores.
 pub fn newest_checkpoint(dir: &Path) -> Option<u64> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_prefix("checkpoint-")?
-                .parse()
-                .ok()
-        })
-        .max()
+    cargo_stream_tests::jobs::checkpoint_times(dir)
+        .last()
+        .copied()
 }

@@ -101,8 +101,9 @@ fn serve(
     }
 }
 
-/// Whether the other end closed the connection (jobs never write to the feed).
-fn peer_closed(conn: &TcpStream) -> bool {
+/// Whether the other end closed the connection (jobs never write to the feed): a write could
+/// still succeed once into the kernel's buffer, and would be counted as sent.
+pub fn peer_closed(conn: &TcpStream) -> bool {
     if conn.set_nonblocking(true).is_err() {
         return true;
     }

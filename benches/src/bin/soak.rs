@@ -202,7 +202,7 @@ fn feed(
                 // at most a second's worth at once.
                 let n = due.saturating_sub(sent.len()).min(rate as usize);
                 if n > 0 {
-                    if peer_closed(&conn) {
+                    if cargo_stream_tests::feed::peer_closed(&conn) {
                         return;
                     }
                     let first = sent.len() as u64;
@@ -217,21 +217,6 @@ fn feed(
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// Whether the job closed its end (it never writes): a write could still succeed once into
-/// the kernel's buffer, and would be counted as sent.
-fn peer_closed(conn: &TcpStream) -> bool {
-    if conn.set_nonblocking(true).is_err() {
-        return true;
-    }
-    let mut byte = [0u8; 1];
-    let closed = match conn.peek(&mut byte) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
-    };
-    closed || conn.set_nonblocking(false).is_err()
 }
 
 /// The peak resident memory seen of one run of the job.
