@@ -44,7 +44,10 @@
 //! - `sql`: SQL on every batch with Apache DataFusion (the `sql` module,
 //!   `DStream::transform_sql`): batches of `serde` rows as Arrow tables, static tables joined
 //!   per batch, queries checked when the stream is built. Needs Rust 1.94.
-//! - `full`: every optional part (`sql`).
+//! - `kafka`: Spark's Kafka 0-10 direct stream (the `kafka` module), with rdkafka and
+//!   librdkafka built from its bundled sources, linked statically.
+//! - `postgres`: exactly-once output of a Kafka stream into PostgreSQL.
+//! - `full`: every optional part (`sql`, `kafka`, `postgres`).
 //!
 //! A cluster build is not a feature but `--cfg cargo_stream_cluster`, which
 //! `cargo stream package` passes: a local master set in code is then ignored with a logged
@@ -70,6 +73,8 @@ mod signals;
 mod source;
 #[cfg(feature = "sql")]
 pub mod sql;
+#[cfg(feature = "kafka")]
+pub use source::kafka;
 mod state;
 mod sync;
 mod time;

@@ -1,7 +1,7 @@
 //! Support for the end-to-end tests in `tests/e2e/`: the built `cargo-stream` binary, temporary
 //! projects, commands with time limits, and jobs read line by line while they run; and the
-//! throwaway servers tests start on 127.0.0.1 (PostgreSQL in [`postgres`], also used by the
-//! examples' tests as a dev-dependency).
+//! throwaway servers tests start on 127.0.0.1 (PostgreSQL in [`postgres`], a Kafka-compatible
+//! broker in [`kafka`], also used by the runtime's and the examples' tests as a dev-dependency).
 //!
 //! Every generated crate builds into one shared target folder, `<workspace>/target/e2e`, so
 //! that the runtime and its dependencies compile once for the whole suite.
@@ -11,6 +11,7 @@ pub mod slurm;
 pub mod client;
 pub mod feed;
 pub mod jobs;
+pub mod kafka;
 pub mod postgres;
 pub mod spark;
 pub mod sshd;

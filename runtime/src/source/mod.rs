@@ -3,6 +3,8 @@
 
 pub(crate) mod direct;
 pub(crate) mod file;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub(crate) mod queue;
 pub(crate) mod rate;
 pub(crate) mod receiver;

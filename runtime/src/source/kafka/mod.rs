@@ -1,0 +1,16 @@
+//! Spark's Kafka 0-10 *direct* stream (feature `kafka`): at each batch time the driver fixes
+//! one [`OffsetRange`] per partition, the batch reads exactly those ranges (one partition of
+//! the batch per Kafka partition, on the worker threads), and the ranges of every generated
+//! batch are part of the checkpoint, so a batch replayed after a crash reads the same records.
+//!
+//! Public as `cargo_stream_runtime::kafka`.
+
+mod params;
+mod range;
+mod record;
+mod strategy;
+
+pub use params::KafkaParams;
+pub use range::{OffsetRange, TopicPartition};
+pub use record::{ConsumerRecord, RecordError};
+pub use strategy::ConsumerStrategy;
