@@ -39,12 +39,17 @@ pub(crate) enum Clock {
     Manual(ManualClock),
 }
 
+/// The wall clock in milliseconds since the Unix epoch (event times, whatever the batch clock).
+pub(crate) fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 impl Clock {
     pub(crate) fn now_ms(&self) -> u64 {
         match self {
-            Clock::System => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            Clock::System => wall_ms(),
             Clock::Manual(m) => m.millis(),
         }
     }

@@ -88,6 +88,10 @@ pub struct StreamingConf {
     backpressure_initial_rate: Option<u64>,
     receiver_max_buffered_bytes: u64,
     receiver_max_failures: (u32, Duration),
+    ui: bool,
+    ui_port: u16,
+    ui_host: String,
+    event_log: bool,
     pub(crate) clock: Clock,
 }
 
@@ -108,6 +112,9 @@ pub(crate) struct Resolved {
     pub(crate) receiver_max_buffered_bytes: u64,
     pub(crate) receiver_max_failures: u32,
     pub(crate) receiver_failures_within: Duration,
+    /// Where the status server listens (host, first port tried), `None` when disabled.
+    pub(crate) ui: Option<(String, u16)>,
+    pub(crate) event_log: bool,
 }
 
 /// The longest default graceful stop: with the final checkpoint and the threads' 1 s to end,
@@ -121,6 +128,8 @@ const DEFAULT_RECEIVER_MAX_BUFFERED_BYTES: u64 = 512 * 1024 * 1024;
 /// Default of [`StreamingConf::receiver_max_failures`]: 4 failures (as Spark's
 /// `spark.task.maxFailures`) within 5 minutes.
 const DEFAULT_RECEIVER_MAX_FAILURES: (u32, Duration) = (4, Duration::from_secs(300));
+/// Spark's `spark.ui.port` default.
+pub(crate) const DEFAULT_UI_PORT: u16 = 4040;
 
 impl StreamingConf {
     /// Settings for the application `app_name`, with Spark's defaults.
@@ -138,6 +147,10 @@ impl StreamingConf {
             backpressure_initial_rate: None,
             receiver_max_buffered_bytes: DEFAULT_RECEIVER_MAX_BUFFERED_BYTES,
             receiver_max_failures: DEFAULT_RECEIVER_MAX_FAILURES,
+            ui: true,
+            ui_port: DEFAULT_UI_PORT,
+            ui_host: "127.0.0.1".into(),
+            event_log: true,
             clock: Clock::System,
         }
     }
@@ -269,6 +282,65 @@ impl StreamingConf {
         self
     }
 
+    /// Whether the context serves its status page, Spark's streaming REST API, `/metrics`,
+    /// `/healthz` and `/readyz` while it runs (default true, as `spark.ui.enabled`). The server
+    /// listens on [`ui_host`](Self::ui_host) from [`ui_port`](Self::ui_port) up: as Spark's,
+    /// the next port is tried when one is taken, 16 times; when none is free the job runs
+    /// without it, with a warning. `start()` logs its URL, and
+    /// [`StreamingContext::ui_url`](crate::StreamingContext::ui_url) gives it.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").ui(false);
+    /// # let _ = conf;
+    /// ```
+    pub fn ui(mut self, enabled: bool) -> Self {
+        self.ui = enabled;
+        self
+    }
+
+    /// The first port the status server tries (default 4040, as `spark.ui.port`); 0 lets
+    /// the system choose a free one.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").ui_port(0);
+    /// # let _ = conf;
+    /// ```
+    pub fn ui_port(mut self, port: u16) -> Self {
+        self.ui_port = port;
+        self
+    }
+
+    /// The address the status server binds (default `127.0.0.1`: only this machine sees it;
+    /// `0.0.0.0` for every interface, as `spark.driver.bindAddress`). The page has no
+    /// authentication: expose it only on a trusted network.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").ui_host("0.0.0.0");
+    /// # let _ = conf;
+    /// ```
+    pub fn ui_host(mut self, host: impl Into<String>) -> Self {
+        self.ui_host = host.into();
+        self
+    }
+
+    /// Whether a job with a checkpoint directory appends one JSON line per batch, receiver
+    /// event and checkpoint to an event log in `<checkpoint>/events/` (default true), from
+    /// which [`ui::serve_history`](crate::ui::serve_history) serves the status page after the
+    /// job has ended. The log is bounded: files rotate at 8 MiB, the newest 8 are kept.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").event_log(false);
+    /// # let _ = conf;
+    /// ```
+    pub fn event_log(mut self, enabled: bool) -> Self {
+        self.event_log = enabled;
+        self
+    }
+
     /// Runs batches on a [`ManualClock`] instead of the system clock (for tests).
     pub fn manual_clock(mut self, clock: ManualClock) -> Self {
         self.clock = Clock::Manual(clock);
@@ -332,6 +404,12 @@ impl StreamingConf {
                 why: "needs at least 1 failure within a window longer than zero; the default is 4 within 5 minutes".into(),
             });
         }
+        if self.ui && self.ui_host.trim().is_empty() {
+            return Err(Error::InvalidSetting {
+                name: "ui_host",
+                why: "the status server needs an address to bind, e.g. `127.0.0.1`; or turn it off with `ui(false)`".into(),
+            });
+        }
         if self.app_name.trim().is_empty() {
             return Err(Error::InvalidSetting {
                 name: "app_name",
@@ -359,6 +437,10 @@ impl StreamingConf {
             receiver_max_buffered_bytes: self.receiver_max_buffered_bytes,
             receiver_max_failures: self.receiver_max_failures.0,
             receiver_failures_within: self.receiver_max_failures.1,
+            ui: self
+                .ui
+                .then(|| (self.ui_host.trim().to_owned(), self.ui_port)),
+            event_log: self.event_log,
         })
     }
 

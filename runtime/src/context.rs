@@ -86,6 +86,7 @@ impl StreamingContext {
                 threads: Mutex::default(),
                 receiver_states: Mutex::default(),
                 stop_lock: Mutex::new(()),
+                ui: Mutex::default(),
             }),
         })
     }
@@ -223,6 +224,7 @@ impl StreamingContext {
                 .push(format!("the write-ahead log of `{name}` at {at}"));
             graph.register_checkpointed_at(state.clone(), at);
         }
+        let stream_id = self.shared.graph_mut().inputs.len();
         self.shared.add_input(state.clone());
         let s = state.clone();
         let launch = Box::new(move |conf: SupervisorConf| {
@@ -234,6 +236,7 @@ impl StreamingContext {
         let mut graph = self.shared.graph_mut();
         graph.receivers.push(PendingReceiver {
             name: name.clone(),
+            stream_id,
             at,
             launch,
         });
@@ -353,10 +356,12 @@ impl StreamingContext {
                 )));
             }
         }
+        self.start_ui();
         let mut handles = Vec::new();
         let first = match self.launch(&mut handles) {
             Ok(first) => first,
             Err(e) => {
+                sh.ui.locked().take();
                 // As Spark: "Error starting the context, marking it as stopped".
                 tracing::error!("error starting the context, marking it as stopped: {e}");
                 sh.halt();
@@ -390,7 +395,64 @@ impl StreamingContext {
             .read_locked()
             .iter()
             .for_each(|l| l.on_streaming_started(first));
+        if let Some(url) = self.ui_url() {
+            tracing::info!(url = %url, "status page at {url}");
+        }
         Ok(())
+    }
+
+    /// The status page's URL (`http://127.0.0.1:4040/`) while the context runs and until it
+    /// is dropped; `None` before `start()`, with [`StreamingConf::ui`]`(false)`, or when no
+    /// port was free. Spark's streaming REST API is under it at `api/v1/applications`.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("t").master("local[2]").stop_on_signal(false).ui_port(0);
+    /// let ssc = StreamingContext::new(conf, Seconds(1))?;
+    /// ssc.queue_stream(vec![vec![1]]).print(10)?;
+    /// assert_eq!(ssc.ui_url(), None);
+    /// ssc.start()?;
+    /// assert!(ssc.ui_url().unwrap().starts_with("http://127.0.0.1:"));
+    /// ssc.stop(false)?;
+    /// # Ok::<(), cargo_stream_runtime::Error>(())
+    /// ```
+    pub fn ui_url(&self) -> Option<String> {
+        self.shared.ui.locked().as_ref().and_then(|u| u.url())
+    }
+
+    /// Starts the status server and the event log's listener, before the threads that report
+    /// to it.
+    fn start_ui(&self) {
+        let sh = &self.shared;
+        let event_dir = sh
+            .checkpoint_dir()
+            .filter(|_| sh.conf.event_log)
+            .map(|d| d.join(crate::ui::EVENTS_DIR));
+        if sh.conf.ui.is_none() && event_dir.is_none() {
+            return;
+        }
+        let (inputs, receivers) = {
+            let graph = sh.graph_mut();
+            (
+                graph.inputs.iter().map(|i| i.name()).collect(),
+                graph
+                    .receivers
+                    .iter()
+                    .map(|r| (r.stream_id, r.name.clone()))
+                    .collect(),
+            )
+        };
+        let ui = crate::ui::Ui::start(crate::ui::UiSetup {
+            app_name: sh.conf.app_name.clone(),
+            batch_ms: millis(sh.conf.batch_interval),
+            bind: sh.conf.ui.clone(),
+            event_dir,
+            counters: sh.counters.clone(),
+            inputs,
+            receivers,
+        });
+        sh.listeners.write_locked().push(ui.listener());
+        *sh.ui.locked() = Some(ui);
     }
 
     /// Validates the graph and starts the threads that run it (into `handles`, so that a
@@ -492,6 +554,7 @@ impl StreamingContext {
                 max_buffered_bytes: sh.conf.receiver_max_buffered_bytes,
                 initial_rate: sh.conf.backpressure_initial_rate,
                 fail_job: fail_job.clone(),
+                stream_id: r.stream_id,
             };
             handles.push((r.launch)(conf).map_err(|e| Error::Source {
                 source_name: r.name.clone(),
@@ -583,6 +646,8 @@ impl Drop for StreamingContext {
         if self.shared.lifecycle().state == State::Active {
             let _ = self.shared.stop(false);
         }
+        // The status server lives as long as the context, stopped or not.
+        self.shared.ui.locked().take();
     }
 }
 

@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     pub(crate) threads: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) receiver_states: Mutex<Vec<Arc<dyn ReceiverControl>>>,
     pub(crate) stop_lock: Mutex<()>,
+    /// The status server and event log, from `start()` until the context is dropped.
+    pub(crate) ui: Mutex<Option<crate::ui::Ui>>,
 }
 
 /// Everything registered on the graph before `start()`.
@@ -102,6 +104,8 @@ pub(crate) struct Graph {
 
 pub(crate) struct PendingReceiver {
     pub(crate) name: String,
+    /// The input stream id of the receiver's stream.
+    pub(crate) stream_id: usize,
     pub(crate) at: &'static Location<'static>,
     pub(crate) launch: Box<dyn FnOnce(SupervisorConf) -> std::io::Result<JoinHandle<()>> + Send>,
 }
@@ -393,6 +397,9 @@ impl Shared {
                     .join(", "),
                 join_timeout.as_millis()
             ));
+        }
+        if let Some(ui) = self.ui.locked().as_ref() {
+            ui.stopped();
         }
         let mut life = self.lifecycle();
         life.state = State::Stopped;

@@ -78,6 +78,7 @@ pub use source::kafka;
 mod state;
 mod sync;
 mod time;
+pub mod ui;
 mod warning;
 
 pub use batch::{Batch, Data, Key, StaticBatch};
@@ -88,7 +89,10 @@ pub use context::StreamingContext;
 pub use dstream::DStream;
 pub use error::{Error, Result};
 pub use example::{example, example_every, example_with};
-pub use metrics::{BatchInfo, CounterSnapshot, ReceiverInfo, StreamingListener};
+pub use metrics::{
+    BatchInfo, CheckpointInfo, CounterSnapshot, OutputOperationInfo, ReceiverInfo, StreamInputInfo,
+    StreamingListener,
+};
 pub use render::Render;
 pub use source::receiver::{Receiver, ReceiverContext};
 pub use state::{MapWithStateDStream, State, StateData, StateSpec, UpdateInput};

@@ -1,4 +1,7 @@
 //! Per-batch metrics, counters of skipped or repaired input, and the `StreamingListener` trait.
+//!
+//! The listener events carry what the status page and its REST API serve (`crate::ui`), so a
+//! user's listener sees what the page shows; they serialize to the lines of the event log.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -6,7 +9,7 @@ use std::time::Duration;
 use crate::time::Time;
 
 /// What happened to one batch, as Spark's `BatchInfo`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BatchInfo {
     /// The batch time.
     pub batch_time: Time,
@@ -21,6 +24,73 @@ pub struct BatchInfo {
     /// Records of the batch that were not valid UTF-8 (socket lines, lines of new files):
     /// kept, with each invalid sequence replaced by U+FFFD, as Spark decodes them.
     pub non_utf8_records: u64,
+    /// Each input's part of the batch, by input stream id (Spark's `streamIdToInputInfo`).
+    #[serde(default)]
+    pub input_infos: Vec<StreamInputInfo>,
+    /// The batch's output operations, by id (Spark's `outputOperationInfos`): filled in as
+    /// they run, complete in `on_batch_completed` and `on_batch_failed`.
+    #[serde(default)]
+    pub output_operation_infos: Vec<OutputOperationInfo>,
+    /// Why the batch failed: the first failed output operation's reason, or the failed step
+    /// (checkpoint, internal operation) and its message. `None` for a batch that succeeded.
+    #[serde(default)]
+    pub failure_reason: Option<String>,
+}
+
+/// What one input gave one batch, as Spark's `StreamInputInfo`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StreamInputInfo {
+    /// The input's id: its rank among the context's inputs, in creation order (Spark's
+    /// `inputStreamId`).
+    pub input_stream_id: usize,
+    /// The input's name, with its address or path.
+    pub name: String,
+    /// Records the input gave the batch.
+    pub num_records: u64,
+    /// What the batch read, when the source says (Kafka offset ranges, files); Spark's
+    /// `metadata("Description")`.
+    pub description: Option<String>,
+}
+
+/// One output operation of one batch, as Spark's `OutputOperationInfo`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutputOperationInfo {
+    /// The batch time.
+    pub batch_time: Time,
+    /// The operation's id: its rank among the context's output operations.
+    pub id: usize,
+    /// The operation (`print`, `foreach_rdd`, ...).
+    pub name: String,
+    /// The operation and where the job's code registered it (`print at src/main.rs:14:5`).
+    pub description: String,
+    /// When it started (wall-clock ms, or the manual clock's).
+    pub start_time: Option<u64>,
+    /// When it ended.
+    pub end_time: Option<u64>,
+    /// Why it failed (its panic message), if it did.
+    pub failure_reason: Option<String>,
+}
+
+impl OutputOperationInfo {
+    /// How long it ran.
+    pub fn duration(&self) -> Option<Duration> {
+        Some(Duration::from_millis(
+            self.end_time?.saturating_sub(self.start_time?),
+        ))
+    }
+}
+
+/// A checkpoint written after a batch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CheckpointInfo {
+    /// The batch whose state it holds.
+    pub batch_time: Time,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// How long writing it took, in milliseconds.
+    pub duration_ms: u64,
+    /// The checkpoint directory.
+    pub dir: String,
 }
 
 impl BatchInfo {
@@ -44,12 +114,18 @@ impl BatchInfo {
 }
 
 /// A receiver as listeners see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReceiverInfo {
     /// The receiver's name (its kind and address).
     pub name: String,
     /// The last error or restart reason, if any.
     pub last_error: Option<String>,
+    /// The input stream id of the receiver's stream (Spark's `streamId`).
+    #[serde(default)]
+    pub stream_id: usize,
+    /// When the event happened (wall-clock ms since the Unix epoch).
+    #[serde(default)]
+    pub time: u64,
 }
 
 /// Callbacks on batches and receivers, as Spark's `StreamingListener`; every method has an
@@ -63,6 +139,15 @@ pub trait StreamingListener: Send + Sync {
     fn on_batch_started(&self, _info: &BatchInfo) {}
     /// A batch finished processing.
     fn on_batch_completed(&self, _info: &BatchInfo) {}
+    /// A batch failed (an output operation panicked, its checkpoint failed): the context
+    /// stops. `info.failure_reason` says why.
+    fn on_batch_failed(&self, _info: &BatchInfo) {}
+    /// An output operation of a batch started.
+    fn on_output_operation_started(&self, _info: &OutputOperationInfo) {}
+    /// An output operation of a batch ended (`failure_reason` set if it failed).
+    fn on_output_operation_completed(&self, _info: &OutputOperationInfo) {}
+    /// A checkpoint was written and is durable.
+    fn on_checkpoint_written(&self, _info: &CheckpointInfo) {}
     /// A receiver started (or restarted).
     fn on_receiver_started(&self, _info: &ReceiverInfo) {}
     /// A receiver reported an error or asked to restart.

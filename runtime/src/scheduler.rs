@@ -12,7 +12,9 @@ use std::thread::JoinHandle;
 use crate::checkpoint;
 use crate::engine::{AnyNode, FinalCheckpoint, JOBS_THREAD, Output, PendingBatch, Shared};
 use crate::error::{Error, Result};
-use crate::metrics::{BatchInfo, StreamingListener};
+use crate::metrics::{
+    BatchInfo, CheckpointInfo, OutputOperationInfo, StreamInputInfo, StreamingListener,
+};
 use crate::source::InputSource;
 use crate::time::Time;
 
@@ -38,20 +40,26 @@ pub(crate) struct CheckpointPlan {
 impl CheckpointPlan {
     /// Writes the state as of the end of batch `time`. The parts hear `committed` only once
     /// the checkpoint is durable; a failed write leaves them (and their logs) as they were.
-    fn write(&self, time: Time) -> Result<()> {
+    fn write(&self, time: Time) -> Result<CheckpointInfo> {
         let started = std::time::Instant::now();
         let parts = self.parts.save(time)?;
         let bytes = checkpoint::write(&self.dir, time, &parts)?;
         for p in &self.parts {
             p.committed(time);
         }
+        let duration_ms = started.elapsed().as_millis() as u64;
         tracing::info!(
             batch = time.millis(),
             bytes,
-            ms = started.elapsed().as_millis() as u64,
+            ms = duration_ms,
             "checkpoint written"
         );
-        Ok(())
+        Ok(CheckpointInfo {
+            batch_time: time,
+            bytes: bytes as u64,
+            duration_ms,
+            dir: self.dir.display().to_string(),
+        })
     }
 }
 
@@ -78,6 +86,18 @@ pub(crate) fn spawn_generator(
             let last = sh.draining.load(Ordering::SeqCst);
             let per_input: Vec<u64> = run.inputs.iter().map(|i| i.allocate(time)).collect();
             let records = per_input.iter().sum();
+            let input_infos = run
+                .inputs
+                .iter()
+                .zip(&per_input)
+                .enumerate()
+                .map(|(id, (input, &records))| StreamInputInfo {
+                    input_stream_id: id,
+                    name: input.name(),
+                    num_records: records,
+                    description: input.description(time),
+                })
+                .collect();
             let info = BatchInfo {
                 batch_time: time,
                 num_records: records,
@@ -85,6 +105,9 @@ pub(crate) fn spawn_generator(
                 processing_start_time: None,
                 processing_end_time: None,
                 non_utf8_records: 0,
+                input_infos,
+                output_operation_infos: Vec::new(),
+                failure_reason: None,
             };
             listeners(&sh)
                 .iter()
@@ -151,7 +174,7 @@ pub(crate) fn spawn_jobs(sh: Arc<Shared>, run: Arc<RunGraph>) -> Result<JoinHand
             let failed = match next {
                 Next::Exit => break,
                 Next::Checkpoint => {
-                    let answer = checkpoint_now(&run, completed, &mut checkpointed);
+                    let answer = checkpoint_now(&sh, &run, completed, &mut checkpointed);
                     let failed = match &answer {
                         FinalCheckpoint::Failed(message) => {
                             let t = completed.map_or(0, Time::millis);
@@ -210,6 +233,7 @@ fn checkpoint_due(plan: &CheckpointPlan, time: Time, zero: Time, last: bool) -> 
 
 /// Serves a stop's request: checkpoints the last completed batch unless it already is.
 fn checkpoint_now(
+    sh: &Shared,
     run: &RunGraph,
     completed: Option<Time>,
     checkpointed: &mut Option<Time>,
@@ -222,8 +246,11 @@ fn checkpoint_now(
     }
     // A panic while saving a part is a failed checkpoint, as in `run_batch`.
     match catch_unwind(AssertUnwindSafe(|| plan.write(time))) {
-        Ok(Ok(())) => {
+        Ok(Ok(written)) => {
             *checkpointed = Some(time);
+            listeners(sh)
+                .iter()
+                .for_each(|l| l.on_checkpoint_written(&written));
             FinalCheckpoint::Written(time)
         }
         Ok(Err(e)) => FinalCheckpoint::Failed(e.to_string()),
@@ -243,21 +270,59 @@ fn run_batch(sh: &Shared, graph: &RunGraph, batch: PendingBatch, zero: Time) -> 
     info.processing_start_time = Some(sh.clock.now_ms());
     listeners.iter().for_each(|l| l.on_batch_started(&info));
     let mut failure = failpoint_at("batch::before_outputs").map(|m| (time.millis(), m.0, m.1));
-    for out in graph.hooks.iter().chain(&graph.outputs) {
+    let hooks = graph.hooks.len();
+    for (index, out) in graph.hooks.iter().chain(&graph.outputs).enumerate() {
         if failure.is_some() {
             break;
         }
+        // Output operations (not the internal hooks) are reported, as Spark's.
+        let op = index.checked_sub(hooks).map(|id| {
+            let op = OutputOperationInfo {
+                batch_time: time,
+                id,
+                name: out
+                    .name
+                    .split(" at ")
+                    .next()
+                    .unwrap_or(&out.name)
+                    .to_owned(),
+                description: out.name.clone(),
+                start_time: Some(sh.clock.now_ms()),
+                end_time: None,
+                failure_reason: None,
+            };
+            listeners
+                .iter()
+                .for_each(|l| l.on_output_operation_started(&op));
+            op
+        });
         *sh.running_output.locked() = Some((time, out.name.clone()));
         let ran = catch_unwind(AssertUnwindSafe(|| (out.run)(time, zero)));
         *sh.running_output.locked() = None;
-        if let Err(panic) = ran {
-            failure = Some((time.millis(), out.name.clone(), panic_message(panic)));
+        let reason = ran.err().map(panic_message);
+        if let Some(mut op) = op {
+            op.end_time = Some(sh.clock.now_ms());
+            op.failure_reason = reason.clone();
+            listeners
+                .iter()
+                .for_each(|l| l.on_output_operation_completed(&op));
+            info.output_operation_infos.push(op);
+        }
+        if let Some(message) = reason {
+            failure = Some((time.millis(), out.name.clone(), message));
         }
     }
     graph.nodes.iter().for_each(|n| n.clear());
-    for input in &graph.inputs {
-        info.num_records += input.records_read(time);
+    for (id, input) in graph.inputs.iter().enumerate() {
+        let read = input.records_read(time);
+        info.num_records += read;
         info.non_utf8_records += input.non_utf8_records(time);
+        if let Some(i) = info.input_infos.get_mut(id) {
+            i.num_records += read;
+            if i.description.is_none() {
+                i.description = input.description(time);
+            }
+        }
         input.forget(time);
     }
     if failure.is_none()
@@ -269,7 +334,9 @@ fn run_batch(sh: &Shared, graph: &RunGraph, batch: PendingBatch, zero: Time) -> 
             // A panic while saving a part fails the batch like any other: the job thread
             // must not die with the job still reported running.
             match catch_unwind(AssertUnwindSafe(|| plan.write(time))) {
-                Ok(Ok(())) => {}
+                Ok(Ok(written)) => listeners
+                    .iter()
+                    .for_each(|l| l.on_checkpoint_written(&written)),
                 Ok(Err(e)) => failure = Some((time.millis(), "checkpoint".into(), e.to_string())),
                 Err(panic) => {
                     failure = Some((time.millis(), "checkpoint".into(), panic_message(panic)))
@@ -281,6 +348,13 @@ fn run_batch(sh: &Shared, graph: &RunGraph, batch: PendingBatch, zero: Time) -> 
     let failed = failure.is_some();
     if let Some((t, op, msg)) = failure {
         tracing::error!(batch = t, operation = %op, "job failed, stopping the context: {msg}");
+        info.failure_reason = Some(
+            info.output_operation_infos
+                .iter()
+                .find_map(|o| o.failure_reason.clone())
+                .unwrap_or_else(|| format!("{op}: {msg}")),
+        );
+        listeners.iter().for_each(|l| l.on_batch_failed(&info));
         sh.lifecycle().failure = Some((t, op, msg));
     } else {
         tracing::info!(

@@ -5,7 +5,20 @@ use std::time::Duration;
 
 /// A point on the streaming clock, in milliseconds since the Unix epoch (or since zero on a
 /// [`ManualClock`](crate::ManualClock)); batch times are multiples of the batch interval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Time(pub(crate) u64);
 
 impl Time {

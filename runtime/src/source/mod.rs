@@ -36,6 +36,10 @@ pub(crate) trait InputSource: Send + Sync {
     fn non_utf8_records(&self, _time: Time) -> u64 {
         0
     }
+    /// What the batch at `time` read, for the status page and listeners (Spark's `StreamInputInfo` description): Kafka offset ranges, files.
+    fn description(&self, _time: Time) -> Option<String> {
+        None
+    }
     /// Drops what was allocated to batches up to `time`, once they are done.
     fn forget(&self, time: Time);
     /// After a batch: how many records this input gave it and how it went (for backpressure).

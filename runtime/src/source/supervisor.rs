@@ -39,6 +39,8 @@ pub(crate) struct SupervisorConf {
     pub(crate) initial_rate: Option<u64>,
     /// Stops the context with an error naming the receiver.
     pub(crate) fail_job: FailJob,
+    /// The input stream id of the receiver's stream, for listeners.
+    pub(crate) stream_id: usize,
 }
 
 const FIRST_RESTART_DELAY: Duration = Duration::from_millis(100);
@@ -76,6 +78,8 @@ pub(crate) fn supervise<R: Receiver>(
     let info = |err: Option<String>| ReceiverInfo {
         name: state.name.clone(),
         last_error: err,
+        stream_id: conf.stream_id,
+        time: crate::clock::wall_ms(),
     };
     let report = |message: &str| {
         tracing::error!(receiver = %state.name, created_at = %conf.created_at, "{message}");
@@ -320,6 +324,7 @@ mod tests {
             max_buffered_bytes: u64::MAX,
             initial_rate: None,
             fail_job: Arc::new(move |op, msg| *sink.lock().unwrap() = Some((op, msg))),
+            stream_id: 0,
         };
         let starts = Arc::new(AtomicUsize::new(0));
         let receiver = FailsInItsThread(starts.clone());
