@@ -431,7 +431,7 @@ impl StreamingContext {
         if sh.conf.ui.is_none() && event_dir.is_none() {
             return;
         }
-        let (inputs, receivers) = {
+        let (inputs, receivers, output_ops) = {
             let graph = sh.graph_mut();
             (
                 graph.inputs.iter().map(|i| i.name()).collect(),
@@ -440,6 +440,7 @@ impl StreamingContext {
                     .iter()
                     .map(|r| (r.stream_id, r.name.clone()))
                     .collect(),
+                graph.outputs.len(),
             )
         };
         let ui = crate::ui::Ui::start(crate::ui::UiSetup {
@@ -450,6 +451,7 @@ impl StreamingContext {
             counters: sh.counters.clone(),
             inputs,
             receivers,
+            output_ops,
         });
         sh.listeners.write_locked().push(ui.listener());
         *sh.ui.locked() = Some(ui);

@@ -325,23 +325,9 @@ impl Stats {
         all
     }
 
-    /// The number of output operations of the job, as the newest batch ran them.
-    pub(crate) fn total_output_ops(&self) -> usize {
-        self.completed
-            .iter()
-            .rev()
-            .map(|b| b.output_operation_infos.len())
-            .find(|n| *n > 0)
-            .unwrap_or(0)
-    }
-
     /// One batch in Spark's shape.
     pub(crate) fn batch_info(&self, status: BatchStatus, b: &Batch) -> BatchInfo {
         let ops = &b.output_operation_infos;
-        let total = match status {
-            BatchStatus::Completed => ops.len(),
-            _ => self.total_output_ops().max(ops.len()),
-        };
         BatchInfo {
             batch_id: b.batch_time.millis(),
             batch_time: date(b.batch_time.millis() as i64),
@@ -357,7 +343,7 @@ impl Stats {
                 .filter(|o| o.end_time.is_some() && o.failure_reason.is_none())
                 .count(),
             num_failed_output_ops: ops.iter().filter(|o| o.failure_reason.is_some()).count(),
-            num_total_output_ops: total,
+            num_total_output_ops: self.output_ops.max(ops.len()),
             first_failure_reason: b.failure_reason.clone(),
         }
     }

@@ -23,6 +23,9 @@ pub(crate) enum Event {
         inputs: Vec<String>,
         /// Every receiver's input stream id and name.
         receivers: Vec<(usize, String)>,
+        /// The job's output operations.
+        #[serde(default)]
+        output_ops: usize,
     },
     BatchSubmitted {
         batch: BatchInfo,

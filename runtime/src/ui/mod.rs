@@ -33,12 +33,13 @@ mod svg;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::metrics::{
     BatchInfo, CheckpointInfo, Counters, OutputOperationInfo, ReceiverInfo, StreamingListener,
 };
+use crate::sync::LockExt;
 use crate::time::Time;
 use event::Event;
 pub(crate) use event_log::EVENTS_DIR;
@@ -122,6 +123,7 @@ pub(crate) struct UiSetup {
     pub(crate) counters: Arc<Counters>,
     pub(crate) inputs: Vec<String>,
     pub(crate) receivers: Vec<(usize, String)>,
+    pub(crate) output_ops: usize,
 }
 
 /// A running context's status: the statistics, the server and the event log.
@@ -159,7 +161,7 @@ impl Ui {
         Ui {
             listener: Arc::new(UiListener {
                 status,
-                log: OnceLock::new(),
+                log: Mutex::new(LogState::Pending(Vec::new())),
                 app_id,
                 setup,
             }),
@@ -185,11 +187,22 @@ impl Ui {
     }
 }
 
+/// Events logged before the context has started are held until the log opens.
+const MAX_PENDING: usize = 1024;
+
+/// The event log of a running context.
+enum LogState {
+    /// Not open yet: the context has not started (its checkpoint directory is then this
+    /// job's); the events so far.
+    Pending(Vec<Event>),
+    /// Open, or `None`: no log.
+    Open(Option<EventLog>),
+}
+
 /// Turns listener calls into events for the statistics and the event log.
 struct UiListener {
     status: Arc<Status>,
-    /// Opened when the context has started (its checkpoint directory is then this job's).
-    log: OnceLock<Option<EventLog>>,
+    log: Mutex<LogState>,
     app_id: String,
     setup: UiSetup,
 }
@@ -197,27 +210,20 @@ struct UiListener {
 impl UiListener {
     fn record(&self, event: Event) {
         self.status.apply(&event);
-        if event.logged()
-            && let Some(Some(log)) = self.log.get()
-        {
-            log.append(&event);
+        if !event.logged() {
+            return;
+        }
+        match &mut *self.log.locked() {
+            LogState::Pending(events) if events.len() < MAX_PENDING => events.push(event),
+            LogState::Pending(_) | LogState::Open(None) => {}
+            LogState::Open(Some(log)) => log.append(&event),
         }
     }
 }
 
 impl StreamingListener for UiListener {
     fn on_streaming_started(&self, time: Time) {
-        self.log.get_or_init(|| {
-            let dir = self.setup.event_dir.clone()?;
-            match EventLog::create(dir) {
-                Ok(log) => Some(log),
-                Err(e) => {
-                    tracing::warn!("no event log (the status history will be missing): {e}");
-                    None
-                }
-            }
-        });
-        self.record(Event::Started {
+        let started = Event::Started {
             app_name: self.setup.app_name.clone(),
             app_id: self.app_id.clone(),
             batch_ms: self.setup.batch_ms,
@@ -225,7 +231,28 @@ impl StreamingListener for UiListener {
             first_batch: time,
             inputs: self.setup.inputs.clone(),
             receivers: self.setup.receivers.clone(),
-        });
+            output_ops: self.setup.output_ops,
+        };
+        self.status.apply(&started);
+        let mut state = self.log.locked();
+        let log = self
+            .setup
+            .event_dir
+            .clone()
+            .and_then(|dir| match EventLog::create(dir) {
+                Ok(log) => Some(log),
+                Err(e) => {
+                    tracing::warn!("no event log (the status history will be missing): {e}");
+                    None
+                }
+            });
+        if let Some(log) = &log {
+            log.append(&started);
+            if let LogState::Pending(events) = &*state {
+                events.iter().for_each(|e| log.append(e));
+            }
+        }
+        *state = LogState::Open(log);
     }
     fn on_batch_submitted(&self, info: &BatchInfo) {
         self.record(Event::BatchSubmitted {

@@ -66,6 +66,8 @@ pub(crate) struct Stats {
     /// The newest event's wall-clock time.
     pub(crate) last_updated: u64,
     pub(crate) inputs: Vec<String>,
+    /// The job's output operations.
+    pub(crate) output_ops: usize,
     pub(crate) receivers: BTreeMap<usize, ReceiverRow>,
     pub(crate) waiting: BTreeMap<Time, BatchInfo>,
     pub(crate) running: BTreeMap<Time, BatchInfo>,
@@ -100,7 +102,9 @@ impl Stats {
                 first_batch,
                 inputs,
                 receivers,
+                output_ops,
             } => {
+                self.output_ops = *output_ops;
                 self.app_name = app_name.clone();
                 self.app_id = app_id.clone();
                 self.batch_ms = *batch_ms;
@@ -135,7 +139,10 @@ impl Stats {
             }
             Event::BatchCompleted { batch } | Event::BatchFailed { batch } => {
                 self.waiting.remove(&batch.batch_time);
-                self.running.remove(&batch.batch_time);
+                if self.running.remove(&batch.batch_time).is_none() {
+                    // Replayed from the event log, which has no start lines.
+                    self.total_received_records += batch.num_records;
+                }
                 self.total_completed += 1;
                 self.total_processed_records += batch.num_records;
                 if let Some(reason) = &batch.failure_reason {

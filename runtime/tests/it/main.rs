@@ -10,6 +10,8 @@ mod receiver_failures;
 mod sources;
 mod spark_api;
 mod support;
+mod ui;
+mod ui_page;
 mod upgrade;
 mod window_recovery;
 mod windows;
