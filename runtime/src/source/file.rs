@@ -145,6 +145,27 @@ impl InputSource for FileSource {
         self.read.locked().get(&time).copied().unwrap_or(0)
     }
 
+    /// The files of the batch, as Spark's `FileInputDStream` describes its batches.
+    fn description(&self, time: Time) -> Option<String> {
+        const SHOWN: usize = 10;
+        let allocated = self.allocated.locked();
+        let files = allocated.get(&time)?;
+        let mut names: Vec<String> = files
+            .iter()
+            .take(SHOWN)
+            .map(|f| {
+                f.file_name().map_or_else(
+                    || f.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        if files.len() > SHOWN {
+            names.push(format!("and {} more", files.len() - SHOWN));
+        }
+        Some(format!("{} file(s): {}", files.len(), names.join(", ")))
+    }
+
     fn non_utf8_records(&self, time: Time) -> u64 {
         self.replaced.locked().get(&time).copied().unwrap_or(0)
     }

@@ -176,3 +176,36 @@ pub(crate) fn read(dir: &Path) -> Result<Vec<Event>> {
     }
     Ok(events)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stopped(time: u64) -> Event {
+        Event::Stopped { time }
+    }
+
+    #[test]
+    fn the_log_rotates_and_keeps_the_newest_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = serde_json::to_vec(&stopped(1_000_000)).unwrap().len() as u64 + 1;
+        // Three lines per file, at most two files.
+        let log = EventLog::with_limits(dir.path().to_owned(), line * 3, 2).unwrap();
+        for t in 1_000_000..1_000_010 {
+            log.append(&stopped(t));
+        }
+        let names: Vec<u64> = files(dir.path()).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec![3, 4]);
+        let events = read(dir.path()).unwrap();
+        assert_eq!(
+            events,
+            (1_000_006..1_000_010).map(stopped).collect::<Vec<_>>()
+        );
+        // A new run starts a new file after the existing ones.
+        drop(log);
+        let log = EventLog::with_limits(dir.path().to_owned(), line * 3, 2).unwrap();
+        log.append(&stopped(1_000_010));
+        let names: Vec<u64> = files(dir.path()).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec![4, 5]);
+    }
+}

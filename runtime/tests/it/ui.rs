@@ -889,3 +889,40 @@ fn the_server_takes_the_next_free_port_and_can_be_turned_off() {
     assert_eq!(off.ui_url(), None);
     off.stop(false).unwrap();
 }
+
+#[test]
+fn each_batch_says_what_it_read() {
+    let clock = ManualClock::new();
+    let conf = StreamingConf::new("ui-files")
+        .master("local[2]")
+        .stop_on_signal(false)
+        .ui_port(0)
+        .manual_clock(clock.clone());
+    let ssc = StreamingContext::new(conf, Seconds(1)).unwrap();
+    let input = tempfile::tempdir().unwrap();
+    ssc.text_file_stream(input.path()).print(1).unwrap();
+    let events = Events::default();
+    ssc.add_streaming_listener(events.clone());
+    ssc.start().unwrap();
+    std::fs::write(input.path().join("clicks-0001.log"), "a\nb\nc\n").unwrap();
+    std::fs::write(input.path().join("clicks-0002.log"), "d\n").unwrap();
+    clock.advance(Seconds(1));
+    assert!(
+        ssc.await_batch(Time::from_millis(1000), Duration::from_secs(20))
+            .unwrap()
+    );
+    let infos = events.1.lock().unwrap().clone();
+    let input_info = &infos[0].input_infos[0];
+    assert_eq!(input_info.num_records, 4);
+    assert_eq!(
+        input_info.description.as_deref(),
+        Some("2 file(s): clicks-0001.log, clicks-0002.log")
+    );
+    let (_, page) = get(&ssc.ui_url().unwrap());
+    let row = &page[page.find("data-batch-id=\"1000\"").unwrap()..];
+    assert!(
+        row.contains("2 file(s): clicks-0001.log, clicks-0002.log"),
+        "{row}"
+    );
+    ssc.stop(false).unwrap();
+}
