@@ -321,7 +321,7 @@ impl Stats {
             .chain(self.running.values().map(|b| (BatchStatus::Processing, b)))
             .chain(self.completed.iter().map(|b| (BatchStatus::Completed, b)))
             .collect();
-        all.sort_by(|a, b| b.1.batch_time.cmp(&a.1.batch_time));
+        all.sort_by_key(|b| std::cmp::Reverse(b.1.batch_time));
         all
     }
 

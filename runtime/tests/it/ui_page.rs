@@ -78,9 +78,7 @@ fn the_page_renders_the_jobs_numbers_in_chromium() {
     let Some(browser) = chromium() else { return };
     let job = Job::start("ui-page");
     let url = job.url();
-    assert!(wait_for(10, || get(&format!("{url}"))
-        .1
-        .contains(RECEIVER_ERROR)));
+    assert!(wait_for(10, || get(&url).1.contains(RECEIVER_ERROR)));
     for s in 1..=5 {
         assert!(job.run_batch(s).unwrap());
     }
