@@ -68,7 +68,7 @@ pub(crate) fn timeline(
     };
     let x = |t: u64| LEFT + (t - x0) as f64 / (x1 - x0) as f64 * plot_w;
     let y = |v: f64| TOP + plot_h - v / max_y * plot_h;
-    axes(&mut s, max_y, unit);
+    axes(&mut s, max_y / 1.1, max_y, unit);
     if let Some(t) = threshold {
         let _ = write!(
             s,
@@ -108,15 +108,17 @@ pub(crate) fn timeline(
     s
 }
 
-fn axes(s: &mut String, max_y: f64, unit: &str) {
+/// The axes, with `label` (the largest value) at its height on a scale up to `scale`.
+fn axes(s: &mut String, label: f64, scale: f64, unit: &str) {
     let bottom = HEIGHT - BOTTOM;
+    let label_y = TOP + (HEIGHT - TOP - BOTTOM) * (1.0 - label / scale) + 4.0;
     let _ = write!(
         s,
         r##"<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{bottom}" stroke="#555"/><line x1="{LEFT}" x2="{}" y1="{bottom}" y2="{bottom}" stroke="#555"/><text x="{}" y="{}" text-anchor="end" font-size="10">{}</text><text x="{}" y="{bottom}" text-anchor="end" font-size="10">0</text><text x="{}" y="{}" font-size="10" fill="#555">{}</text>"##,
         WIDTH - RIGHT,
         LEFT - 4.0,
-        TOP + 10.0,
-        short(max_y),
+        label_y,
+        short(label),
         LEFT - 4.0,
         LEFT + 4.0,
         HEIGHT - 4.0,
@@ -144,8 +146,9 @@ pub(crate) fn histogram(id: &str, unit: &str, values: &[f64]) -> String {
         let i = ((v / width) as usize).min(BINS - 1);
         counts[i] += 1;
     }
-    let top = counts.iter().copied().max().unwrap_or(0).max(1) as f64 * 1.1;
-    axes(&mut s, top, "batches");
+    let most = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let top = most * 1.1;
+    axes(&mut s, most, top, "batches");
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
     let bar = plot_w / BINS as f64;
