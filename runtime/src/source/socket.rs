@@ -294,7 +294,10 @@ mod tests {
         let refused = std::io::Error::from(ErrorKind::ConnectionRefused);
         let t0 = Instant::now();
         let first = r.failed(t0, &refused).expect("the first failure is logged");
-        assert!(first.starts_with("cannot connect to 127.0.0.1:9999: "), "{first}");
+        assert!(
+            first.starts_with("cannot connect to 127.0.0.1:9999: "),
+            "{first}"
+        );
         assert!(first.contains("nc -lk 9999"), "{first}");
         // Every 2 s for just under the interval: nothing more.
         let mut t = t0;
