@@ -174,7 +174,7 @@ impl ConnectRetries {
             None => {
                 self.last_logged = Some(now);
                 Some(format!(
-                    "cannot connect to {}: {error}; retrying every {} s until a server listens there (to try it, run `nc -lk {}` and type lines)",
+                    "could not connect to {}: {error}; retrying every {} s until a server listens there (to try it, run `nc -lk {}` and type lines)",
                     self.address,
                     MAX_RETRY_DELAY.as_secs(),
                     self.port
@@ -183,7 +183,7 @@ impl ConnectRetries {
             Some(last) if now.duration_since(last) >= RETRY_LOG_EVERY => {
                 self.last_logged = Some(now);
                 Some(format!(
-                    "still cannot connect to {} after {} attempts in {} s: {error}",
+                    "still could not connect to {} after {} attempts in {} s: {error}",
                     self.address,
                     self.attempts,
                     now.duration_since(first).as_secs()
@@ -295,7 +295,7 @@ mod tests {
         let t0 = Instant::now();
         let first = r.failed(t0, &refused).expect("the first failure is logged");
         assert!(
-            first.starts_with("cannot connect to 127.0.0.1:9999: "),
+            first.starts_with("could not connect to 127.0.0.1:9999: "),
             "{first}"
         );
         assert!(first.contains("nc -lk 9999"), "{first}");
@@ -308,7 +308,8 @@ mod tests {
         t += MAX_RETRY_DELAY;
         let again = r.failed(t, &refused).expect("a line at the interval");
         assert!(
-            again.starts_with("still cannot connect to 127.0.0.1:9999 after 16 attempts in 30 s"),
+            again
+                .starts_with("still could not connect to 127.0.0.1:9999 after 16 attempts in 30 s"),
             "{again}"
         );
         assert_eq!(r.failed(t + MAX_RETRY_DELAY, &refused), None);
