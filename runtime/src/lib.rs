@@ -48,6 +48,8 @@
 //!   librdkafka built from its bundled sources, linked statically.
 //! - `postgres`: exactly-once output of a Kafka stream into PostgreSQL.
 //! - `full`: every optional part (`sql`, `kafka`, `postgres`).
+//! - `logging` (default): `logging::init`, the log subscriber a job's `main` installs
+//!   (`RUST_LOG`, JSON lines with `CARGO_STREAM_LOG_FORMAT=json`), with `tracing-subscriber`.
 //!
 //! A cluster build is not a feature but `--cfg cargo_stream_cluster`, which
 //! `cargo stream package` passes: a local master set in code is then ignored with a logged
@@ -65,6 +67,7 @@ mod engine;
 mod error;
 mod example;
 mod failpoint;
+pub mod logging;
 mod metrics;
 mod output;
 mod render;

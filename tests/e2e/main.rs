@@ -3,6 +3,7 @@
 //! 127.0.0.1.
 
 mod exercises;
+mod first_run;
 mod new;
 mod package;
 mod scripts;

@@ -561,6 +561,78 @@ fn rejected(args: &[&str], expected: &[&str]) {
 }
 
 #[test]
+fn bad_defines_are_refused_and_write_nothing() {
+    rejected(
+        &["job", "-d", "port=abc"],
+        &[
+            "error: invalid value `abc` for `port`: expected a TCP port from 1 to 65535",
+            "help: pass e.g. `--define port=1`",
+        ],
+    );
+    rejected(
+        &["job", "-d", "port=99999"],
+        &["error: invalid value `99999` for `port`: a TCP port must be from 1 to 65535"],
+    );
+    rejected(
+        &["job", "-d", "batch_seconds=0"],
+        &[
+            "error: invalid value `0` for `batch_seconds`: a whole number of seconds must be from 1 s",
+        ],
+    );
+    rejected(
+        &["job", "-d", "host=example.com:9999"],
+        &[
+            "error: invalid value `example.com:9999` for `host`",
+            "without a port",
+        ],
+    );
+    rejected(
+        &[
+            "job",
+            "--template",
+            "windowed-word-count",
+            "-d",
+            "window_seconds=5",
+        ],
+        &[
+            "error: `window_seconds` (5) must be a multiple of `batch_seconds` (2)",
+            "help: pass `--define window_seconds=4` or `--define window_seconds=6`, or change `batch_seconds`",
+        ],
+    );
+    rejected(
+        &[
+            "job",
+            "--template",
+            "windowed-word-count",
+            "-d",
+            "slide_seconds=3",
+        ],
+        &["error: `slide_seconds` (3) must be a multiple of `batch_seconds` (2)"],
+    );
+    rejected(
+        &[
+            "job",
+            "--template",
+            "postgres-word-count",
+            "-d",
+            "database_url=x\"); evil(); (\"",
+        ],
+        &[
+            "error: invalid value",
+            "for `database_url`: it may not contain",
+        ],
+    );
+}
+
+#[test]
+fn durations_are_rendered_in_seconds() {
+    let tmp = tempfile::tempdir().unwrap();
+    new(tmp.path(), &["minute", "-d", "batch_seconds=1m", "--yes"]);
+    let main = std::fs::read_to_string(tmp.path().join("minute/src/main.rs")).unwrap();
+    assert!(main.contains("Seconds(60)"), "{main}");
+}
+
+#[test]
 fn unknown_template_is_an_error() {
     rejected(
         &["job", "--template", "nope"],

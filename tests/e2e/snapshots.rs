@@ -67,7 +67,7 @@ fn error_texts() {
             ("src/bin/b.rs", "fn main() {}\n"),
         ],
     );
-    let cases: [(&str, &Path, &[&str]); 6] = [
+    let cases: [(&str, &Path, &[&str]); 8] = [
         (
             "error-unknown-template",
             tmp.path(),
@@ -79,6 +79,23 @@ fn error_texts() {
             "error-unknown-define",
             tmp.path(),
             &["new", "job", "-d", "colour=red"],
+        ),
+        (
+            "error-bad-define",
+            tmp.path(),
+            &["new", "job", "-d", "port=99999"],
+        ),
+        (
+            "error-window-not-a-multiple",
+            tmp.path(),
+            &[
+                "new",
+                "job",
+                "--template",
+                "windowed-word-count",
+                "-d",
+                "window_seconds=5",
+            ],
         ),
         ("error-outside-a-crate", tmp.path(), &["package"]),
         ("error-several-bins", &two, &["package", "--dry-run"]),

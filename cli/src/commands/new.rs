@@ -161,8 +161,9 @@ fn list(shell: &mut Shell, json: bool) -> anyhow::Result<()> {
             };
             shell.out(format!("  {:width$}  {}{default}", t.name, t.description))?;
             for (key, var) in &t.vars {
+                let hint = var.hint().map(|h| format!(" ({h})")).unwrap_or_default();
                 shell.out(format!(
-                    "  {:width$}    --define {key}={}  {}",
+                    "  {:width$}    --define {key}={}  {}{hint}",
                     "", var.default, var.description
                 ))?;
             }
@@ -171,7 +172,8 @@ fn list(shell: &mut Shell, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Asks for each variable not set with `--define`; an empty answer takes the default.
+/// Asks for each variable not set with `--define`; an empty answer takes the default, and an
+/// answer that fails the variable's check is asked again.
 fn ask_vars(
     template: &templates::Template,
     defines: &mut Vec<(String, String)>,
@@ -181,23 +183,33 @@ fn ask_vars(
         if defines.iter().any(|(k, _)| k == key) {
             continue;
         }
-        eprint!("{} ({key}) [{}]: ", var.description, var.default);
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        if stdin
-            .lock()
-            .read_line(&mut answer)
-            .context("failed to read an answer")?
-            == 0
-        {
-            return Err(with_help(
-                anyhow::anyhow!("no answer for `{key}`"),
-                "pass `--yes` to take the defaults",
-            ));
-        }
-        let answer = answer.trim();
-        if !answer.is_empty() {
-            defines.push((key.clone(), answer.to_owned()));
+        let hint = var.hint().map(|h| format!(", {h}")).unwrap_or_default();
+        loop {
+            eprint!("{} ({key}{hint}) [{}]: ", var.description, var.default);
+            std::io::stderr().flush()?;
+            let mut answer = String::new();
+            if stdin
+                .lock()
+                .read_line(&mut answer)
+                .context("failed to read an answer")?
+                == 0
+            {
+                return Err(with_help(
+                    anyhow::anyhow!("no answer for `{key}`"),
+                    "pass `--yes` to take the defaults",
+                ));
+            }
+            let answer = answer.trim();
+            if answer.is_empty() {
+                break;
+            }
+            match var.check(key, answer) {
+                Ok(_) => {
+                    defines.push((key.clone(), answer.to_owned()));
+                    break;
+                }
+                Err(e) => eprintln!("{e}; try again, or press Enter for the default"),
+            }
         }
     }
     Ok(())

@@ -8,7 +8,10 @@
 //!
 //! - `template.toml`: `description`; `runtime-features`, the optional features of the runtime
 //!   it needs (e.g. `["sql"]`), added to the generated dependency; and `[vars.<key>]` tables with
-//!   a `default` and a `description` for each value `--define key=value` may set;
+//!   a `default` and a `description` for each value `--define key=value` may set, its `type`
+//!   (`port`, `integer`, `seconds`, `host`, `path`, `text`) and `min`/`max`; and
+//!   `[[constraints]]` between them (`multiple-of = ["window_seconds", "batch_seconds"]`),
+//!   all checked by `new` before anything is written ([`vars`]);
 //! - the files of the generated crate. Files whose names end in `.tmpl` are rendered (the
 //!   suffix is dropped): `{{key}}` is replaced by the variable's value, and an unknown key is an
 //!   error. All other files are copied as they are. `_gitignore` becomes `.gitignore`.
@@ -23,6 +26,7 @@ pub mod generate;
 pub mod name;
 pub mod render;
 pub mod runtime_dep;
+pub mod vars;
 
 use std::collections::BTreeMap;
 
@@ -54,6 +58,27 @@ pub struct Var {
     pub default: String,
     /// What it is for.
     pub description: String,
+    /// What its value is; checked by `new`.
+    #[serde(default, rename = "type")]
+    pub ty: vars::VarType,
+    /// The smallest value of a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u64>,
+    /// The largest value of a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
+}
+
+impl Var {
+    /// Checks `value` for variable `key`; the value as rendered.
+    pub fn check(&self, key: &str, value: &str) -> anyhow::Result<String> {
+        vars::check(key, self.ty, self.min, self.max, value)
+    }
+
+    /// A short hint on the values it takes (`port, 1-65535`), if it is not plain text.
+    pub fn hint(&self) -> Option<String> {
+        vars::hint(self.ty, self.min, self.max)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +89,8 @@ struct TemplateToml {
     runtime_features: Vec<String>,
     #[serde(default)]
     vars: BTreeMap<String, Var>,
+    #[serde(default)]
+    constraints: Vec<vars::Constraint>,
 }
 
 /// One template or exercise of the catalog.
@@ -79,6 +106,9 @@ pub struct Template {
     pub vars: BTreeMap<String, Var>,
     /// The optional features of the runtime it needs (`runtime-features` in template.toml).
     pub runtime_features: Vec<String>,
+    /// Rules between its variables.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<vars::Constraint>,
     #[serde(skip)]
     dir: String,
 }
@@ -125,6 +155,7 @@ pub fn catalog() -> anyhow::Result<Vec<Template>> {
             description: parsed.description,
             vars: parsed.vars,
             runtime_features: parsed.runtime_features,
+            constraints: parsed.constraints,
             dir: dir.to_owned(),
         });
     }
@@ -163,7 +194,8 @@ pub fn find(name: &str, kind: Kind) -> anyhow::Result<Template> {
     Err(with_help(anyhow::anyhow!("no {what} named `{name}`"), help))
 }
 
-/// Checks `--define` keys against the template's variables and returns every variable's value.
+/// Checks `--define` keys against the template's variables, each value against its type and
+/// the template's constraints, and returns every variable's value as rendered.
 pub fn resolve_vars(
     template: &Template,
     defines: &[(String, String)],
@@ -174,7 +206,7 @@ pub fn resolve_vars(
         .map(|(k, v)| (k.clone(), v.default.clone()))
         .collect();
     for (key, value) in defines {
-        if !template.vars.contains_key(key) {
+        let Some(var) = template.vars.get(key) else {
             let known: Vec<_> = template.vars.keys().map(|k| format!("`{k}`")).collect();
             let help = if known.is_empty() {
                 format!("`{}` takes no variables", template.name)
@@ -185,9 +217,23 @@ pub fn resolve_vars(
                 anyhow::anyhow!("unknown variable `{key}` in `--define {key}={value}`"),
                 help,
             ));
-        }
-        values.insert(key.clone(), value.clone());
+        };
+        values.insert(key.clone(), var.check(key, value)?);
     }
+    // The defaults too: a template whose defaults fail its own checks is a bug, caught by the
+    // tests that generate every template.
+    for (key, var) in &template.vars {
+        if !defines.iter().any(|(k, _)| k == key) {
+            let checked = var.check(key, &values[key]).with_context(|| {
+                format!(
+                    "the default of `{key}` in template `{}` is invalid (a bug in this build of cargo-stream)",
+                    template.name
+                )
+            })?;
+            values.insert(key.clone(), checked);
+        }
+    }
+    vars::check_constraints(&template.name, &template.constraints, &values)?;
     Ok(values)
 }
 
@@ -240,6 +286,52 @@ mod tests {
                 .iter()
                 .all(|(p, _)| !p.contains("solution/"))
         );
+    }
+
+    #[test]
+    fn bad_defines_name_the_variable_and_the_fix() {
+        let t = find(DEFAULT_TEMPLATE, Kind::Template).unwrap();
+        for (key, value, expected) in [
+            ("port", "abc", "invalid value `abc` for `port`"),
+            ("port", "99999", "invalid value `99999` for `port`"),
+            (
+                "batch_seconds",
+                "0",
+                "invalid value `0` for `batch_seconds`",
+            ),
+            ("host", "a b", "invalid value `a b` for `host`"),
+        ] {
+            let err = resolve_vars(&t, &[(key.into(), value.into())]).unwrap_err();
+            assert!(err.to_string().contains(expected), "{err}");
+            assert!(crate::error::help_of(&err).is_some(), "{err}: no help");
+        }
+        let w = find("windowed-word-count", Kind::Template).unwrap();
+        let err = resolve_vars(&w, &[("window_seconds".into(), "5".into())]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`window_seconds` (5) must be a multiple of `batch_seconds` (2)"
+        );
+    }
+
+    #[test]
+    fn every_variable_is_typed_where_its_value_is_code() {
+        // A value rendered as a number or a host must be checked, or a bad one reaches rustc.
+        for t in catalog().unwrap() {
+            for (key, var) in &t.vars {
+                let expected = if key == "port" {
+                    Some(vars::VarType::Port)
+                } else if key.ends_with("_seconds") {
+                    Some(vars::VarType::Seconds)
+                } else if key == "host" {
+                    Some(vars::VarType::Host)
+                } else {
+                    None
+                };
+                if let Some(ty) = expected {
+                    assert_eq!(var.ty, ty, "{}: `{key}`", t.name);
+                }
+            }
+        }
     }
 
     #[test]

@@ -234,6 +234,13 @@ impl<T: Data> ReceiverContext<T> {
         self.state.wake.notify_all();
     }
 
+    /// Passes an error to the listeners without logging it, for a receiver that logs its own
+    /// line (the socket receiver's connection retries, logged once then at intervals).
+    pub(crate) fn tell_listeners(&self, message: impl Into<String>) {
+        self.state.control.locked().errors.push(message.into());
+        self.state.wake.notify_all();
+    }
+
     /// True once the receiver is being stopped or restarted: threads started by
     /// `on_start` must then return.
     pub fn is_stopped(&self) -> bool {

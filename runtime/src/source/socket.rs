@@ -2,16 +2,28 @@
 //! back-off when the server is absent or closes the connection. Lines that are not valid
 //! UTF-8 are kept with U+FFFD in place of the bad bytes (as Spark's decoder does), counted and
 //! logged with the server's address and the line number.
+//!
+//! A server that is not there is retried without end, as Spark's receiver restarts do, but not
+//! silently and not in a flood: the first failure is logged with the address and how to feed
+//! it, then one line every [`RETRY_LOG_EVERY`] with the number of attempts (each retry counts
+//! as a receiver restart, and each logged line reaches the listeners as a receiver error).
 
 use std::io::{ErrorKind, Read};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::metrics::Counters;
 use crate::source::receiver::{Receiver, ReceiverContext};
 
 /// How long one read may block before the reader checks for a stop.
 const POLL: Duration = Duration::from_millis(100);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The first wait between connection attempts; it doubles up to [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// The longest wait between connection attempts (Spark's `spark.streaming.receiverRestartDelay`).
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
+/// While a server stays absent, how often a line says so again.
+pub(crate) const RETRY_LOG_EVERY: Duration = Duration::from_secs(30);
 
 pub(crate) struct SocketReceiver {
     pub(crate) host: String,
@@ -62,11 +74,37 @@ impl Receiver for SocketReceiver {
 const ALLOCATION_OVERHEAD: usize = 16;
 
 fn receive(host: &str, port: u16, ctx: &ReceiverContext<String>) {
-    let mut stream = match connect(host, port) {
-        Ok(s) => s,
-        Err(e) => return ctx.restart(format!("could not connect to {host}:{port}: {e}")),
+    let mut retries = ConnectRetries::new(format!("{host}:{port}"), port);
+    let mut delay = FIRST_RETRY_DELAY;
+    let mut stream = loop {
+        if ctx.is_stopped() {
+            return;
+        }
+        match connect(host, port) {
+            Ok(s) => break s,
+            Err(e) => {
+                if let Some(line) = retries.failed(Instant::now(), &e) {
+                    tracing::warn!(receiver = %ctx.state.name, address = %retries.address, attempts = retries.attempts, "{line}");
+                    ctx.tell_listeners(line);
+                }
+                Counters::add(&ctx.state.counters.receiver_restarts, 1);
+                let until = Instant::now() + delay;
+                while Instant::now() < until && !ctx.is_stopped() {
+                    std::thread::sleep(POLL.min(until.saturating_duration_since(Instant::now())));
+                }
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
+            }
+        }
     };
-    tracing::info!("connected to {host}:{port}");
+    match retries.attempts {
+        0 => tracing::info!(receiver = %ctx.state.name, "connected to {host}:{port}"),
+        n => tracing::info!(
+            receiver = %ctx.state.name,
+            attempts = n + 1,
+            "connected to {host}:{port} after {} attempts",
+            n + 1
+        ),
+    }
     if let Err(e) = stream.set_read_timeout(Some(POLL)) {
         return ctx.restart(format!(
             "could not set a read timeout on {host}:{port}: {e}"
@@ -103,6 +141,57 @@ fn connect(host: &str, port: u16) -> std::io::Result<TcpStream> {
         }
     }
     Err(last)
+}
+
+/// Counts failed connection attempts and says when one deserves a line: the first, then one
+/// every [`RETRY_LOG_EVERY`].
+struct ConnectRetries {
+    /// `host:port`.
+    address: String,
+    port: u16,
+    /// Failed attempts so far.
+    attempts: u64,
+    first: Option<Instant>,
+    last_logged: Option<Instant>,
+}
+
+impl ConnectRetries {
+    fn new(address: String, port: u16) -> Self {
+        ConnectRetries {
+            address,
+            port,
+            attempts: 0,
+            first: None,
+            last_logged: None,
+        }
+    }
+
+    /// Records a failed attempt at `now`; the line to log, if this one gets one.
+    fn failed(&mut self, now: Instant, error: &std::io::Error) -> Option<String> {
+        self.attempts += 1;
+        let first = *self.first.get_or_insert(now);
+        match self.last_logged {
+            None => {
+                self.last_logged = Some(now);
+                Some(format!(
+                    "could not connect to {}: {error}; retrying every {} s until a server listens there (to try it, run `nc -lk {}` and type lines)",
+                    self.address,
+                    MAX_RETRY_DELAY.as_secs(),
+                    self.port
+                ))
+            }
+            Some(last) if now.duration_since(last) >= RETRY_LOG_EVERY => {
+                self.last_logged = Some(now);
+                Some(format!(
+                    "still could not connect to {} after {} attempts in {} s: {error}",
+                    self.address,
+                    self.attempts,
+                    now.duration_since(first).as_secs()
+                ))
+            }
+            Some(_) => None,
+        }
+    }
 }
 
 /// Cuts a byte stream into lines, keeping a partial line across reads; lines that are not
@@ -192,5 +281,37 @@ fn decode(line: &[u8]) -> (String, bool) {
     match String::from_utf8_lossy(line) {
         std::borrow::Cow::Borrowed(s) => (s.to_owned(), false),
         std::borrow::Cow::Owned(s) => (s, true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_connection_is_logged_once_then_at_intervals_with_the_count() {
+        let mut r = ConnectRetries::new("127.0.0.1:9999".into(), 9999);
+        let refused = std::io::Error::from(ErrorKind::ConnectionRefused);
+        let t0 = Instant::now();
+        let first = r.failed(t0, &refused).expect("the first failure is logged");
+        assert!(
+            first.starts_with("could not connect to 127.0.0.1:9999: "),
+            "{first}"
+        );
+        assert!(first.contains("nc -lk 9999"), "{first}");
+        // Every 2 s for just under the interval: nothing more.
+        let mut t = t0;
+        for _ in 0..14 {
+            t += MAX_RETRY_DELAY;
+            assert_eq!(r.failed(t, &refused), None);
+        }
+        t += MAX_RETRY_DELAY;
+        let again = r.failed(t, &refused).expect("a line at the interval");
+        assert!(
+            again
+                .starts_with("still could not connect to 127.0.0.1:9999 after 16 attempts in 30 s"),
+            "{again}"
+        );
+        assert_eq!(r.failed(t + MAX_RETRY_DELAY, &refused), None);
     }
 }

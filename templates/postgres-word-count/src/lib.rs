@@ -35,8 +35,63 @@ pub fn write_partition(client: &mut Client, batch_time_ms: i64, counts: &[(Strin
 }
 
 /// Creates the table if needed.
-pub fn create_table(url: &str) -> Result<(), postgres::Error> {
-    Client::connect(url, NoTls)?.batch_execute(CREATE_TABLE)
+pub fn create_table(url: &str) -> Result<(), SetupError> {
+    Client::connect(url, NoTls)
+        .and_then(|mut client| client.batch_execute(CREATE_TABLE))
+        .map_err(|source| SetupError { server: server_of(url), source })
+}
+
+/// The table could not be created: which server (never the password), with the driver's error
+/// (e.g. `error connecting to server: Connection refused`) as its cause.
+#[derive(Debug)]
+pub struct SetupError {
+    server: String,
+    source: postgres::Error,
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot create the table `word_counts` in PostgreSQL at {}; start PostgreSQL there, or set DATABASE_URL to a server that runs",
+            self.server
+        )
+    }
+}
+
+impl std::error::Error for SetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// `host:port` (database `db`, user `u`) from a connection string, without its password.
+pub fn server_of(url: &str) -> String {
+    let Ok(config) = url.parse::<postgres::Config>() else {
+        return "the address in DATABASE_URL (which does not parse)".to_owned();
+    };
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            match host {
+                postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+                postgres::config::Host::Unix(dir) => format!("{}/.s.PGSQL.{port}", dir.display()),
+            }
+        })
+        .collect();
+    let mut out = if hosts.is_empty() { "localhost:5432".to_owned() } else { hosts.join(", ") };
+    if let Some(db) = config.get_dbname() {
+        out.push_str(&format!(" (database `{db}`"));
+        if let Some(user) = config.get_user() {
+            out.push_str(&format!(", user `{user}`"));
+        }
+        out.push(')');
+    }
+    out
 }
 
 /// Saves every batch's counts: on the worker threads, each partition opens its own connection
@@ -56,4 +111,22 @@ pub fn save_to_postgres(counts: &DStream<(String, u64)>, url: String) -> Result<
             }
         });
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    /// A refused connection names the server and keeps the driver's cause; no password shows.
+    #[test]
+    fn a_refused_connection_names_the_server_and_its_cause() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("host=127.0.0.1 port={port} user=job password=hunter2 dbname=stream connect_timeout=5");
+        let err = super::create_table(&url).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains(&format!("127.0.0.1:{port} (database `stream`, user `job`)")), "{message}");
+        let cause = err.source().expect("the driver's error is the cause").to_string();
+        assert!(cause.to_lowercase().contains("connection refused"), "{cause}");
+        assert!(!format!("{message}{cause}").contains("hunter2"));
+    }
 }

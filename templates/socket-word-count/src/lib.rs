@@ -1,4 +1,5 @@
-//! The job's logic, kept apart from its sources and outputs so that tests can feed it batches.
+//! The job's logic, kept apart from its sources and outputs so that tests can feed it batches;
+//! and the `--demo` text server.
 
 use cargo_stream_runtime::prelude::*;
 
@@ -9,3 +10,5 @@ pub fn word_counts(lines: DStream<String>) -> DStream<(String, u64)> {
         .map(|word| (word, 1u64))
         .reduce_by_key(|a, b| a + b)
 }
+
+pub mod demo;
