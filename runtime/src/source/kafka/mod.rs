@@ -6,6 +6,8 @@
 //! Public as `cargo_stream_runtime::kafka`.
 
 mod params;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod range;
 mod record;
 mod strategy;
