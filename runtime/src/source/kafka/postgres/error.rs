@@ -60,20 +60,6 @@ pub enum OffsetStoreError {
         /// The batch's end for the partition (exclusive).
         until_offset: i64,
     },
-    /// The batch was written in part before, under other ranges (a stored end inside one of
-    /// its ranges, or some partitions written and others not): writing it would count the
-    /// written records twice, skipping it would lose the others. Nothing was written.
-    #[error(
-        "offsets of job `{job}` in table `{table}`: this batch was partly written before under other offset ranges ({details}); writing it would count records twice and skipping it would lose some, so the batch is refused; restart the job without its checkpoint so that the stream starts from the stored offsets (`ConsumerStrategy::with_offsets(store.starting_offsets(..)?)`)"
-    )]
-    PartlyWritten {
-        /// The job name the offsets are stored under.
-        job: String,
-        /// The offsets table.
-        table: String,
-        /// Each range of the batch with the end stored for its partition.
-        details: String,
-    },
     /// The ranges given are not a batch's (a partition twice, a range ending before it starts).
     #[error("invalid offset ranges for job `{job}`: {message}")]
     InvalidRanges {

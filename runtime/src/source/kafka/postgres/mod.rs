@@ -1,8 +1,9 @@
 //! Exactly-once output of a Kafka direct stream into PostgreSQL (features `kafka` and
 //! `postgres`), beyond what Spark gives: a batch's results *and* its offset ranges are written
-//! in one transaction, guarded by "the end stored for each partition equals this batch's
-//! start", so a batch replayed after a crash (or run twice by a zombie driver) writes nothing;
-//! and with no checkpoint, the stream starts where the stored offsets end.
+//! in one transaction, guarded by the end stored for each partition: a batch replayed after a
+//! crash (or run twice by a zombie driver) writes nothing, and a batch regenerated with other
+//! ranges than the ones written writes only the records after the stored ends. With no
+//! checkpoint, the stream starts where the stored offsets end.
 //!
 //! Public as `cargo_stream_runtime::kafka::postgres`.
 //!
@@ -34,9 +35,14 @@
 //! - all at or past the batch's ends: the batch was written before (a replay after a restart
 //!   from the checkpoint, a zombie, a retried commit whose answer was lost), nothing is written:
 //!   [`BatchWrite::Skipped`], logged at `info`;
-//! - a stored end before a start: the records between would be lost, so the batch is refused
-//!   ([`OffsetStoreError::Gap`]); a stored end inside a range, or some partitions written and
-//!   some not, is refused too ([`OffsetStoreError::PartlyWritten`]).
+//! - some inside a range: the batch was regenerated with other ranges than the batches written
+//!   (a restart from a checkpoint older than the last batch written); the write is given the
+//!   records still to write ([`Unwritten`], from each stored end to the range's end) and must
+//!   take its results from those only;
+//! - a stored end before a start: the records between would never be written, so the batch
+//!   is refused ([`OffsetStoreError::Gap`]), nothing written.
+//!
+//! Stored ends only move forward.
 //!
 //! A failed connection, a serialization failure (`40001`), a deadlock (`40P01`) or a lock
 //! timeout (`55P03`) rolls the transaction back and runs it again, a bounded number of times
@@ -49,6 +55,7 @@ mod error;
 mod guard;
 #[cfg(test)]
 mod tests;
+mod unwritten;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -61,6 +68,7 @@ use crate::failpoint::failpoint;
 pub use error::OffsetStoreError;
 use error::{describe, retryable};
 use guard::Verdict;
+pub use unwritten::Unwritten;
 
 /// The offsets of a job's Kafka partitions in PostgreSQL, and the one-transaction writes that
 /// keep them with the results: see the [module docs](self).
@@ -80,7 +88,9 @@ use guard::Verdict;
 /// // In `foreach_rdd`: the batch's ranges and its results, in one transaction.
 /// let ranges = [OffsetRange::new("lines", 0, 0, 3)];
 /// let counts = vec![("to".to_string(), 2i64), ("be".to_string(), 1)];
-/// let written = store.write_batch(&ranges, |tx| {
+/// let written = store.write_batch(&ranges, |tx, unwritten| {
+///     // A batch written in part before would take its counts from `unwritten`'s records.
+///     assert!(unwritten.is_whole());
 ///     for (word, n) in &counts {
 ///         tx.execute(
 ///             "INSERT INTO totals (word, n) VALUES ($1, $2)
@@ -331,9 +341,13 @@ impl OffsetStore {
 
     /// Writes a batch: runs `write` in a transaction that also moves the stored offsets of the
     /// batch's partitions from the `from_offset`s of `ranges` to their `until_offset`s, and
-    /// commits, only if the stored ends equal the batch's starts. See the [module docs](self)
-    /// for what happens otherwise; `write` runs again on each retried attempt, so it must
-    /// only write through the transaction it is given.
+    /// commits, when PostgreSQL holds none of the batch's records yet (each stored end equals
+    /// the batch's start). `write` gets the transaction and the records to write
+    /// ([`Unwritten`]: the whole batch, unless part of it was written before under other
+    /// ranges). A batch written before writes nothing ([`BatchWrite::Skipped`]); a stored end
+    /// before the batch's start fails ([`OffsetStoreError::Gap`]). See the
+    /// [module docs](self). `write` runs again on each retried attempt, so it must only write
+    /// through the transaction it is given.
     ///
     /// ```no_run
     /// use cargo_stream_runtime::kafka::postgres::OffsetStore;
@@ -342,7 +356,7 @@ impl OffsetStore {
     /// let store = OffsetStore::connect("host=127.0.0.1 user=postgres dbname=stream", "clicks")?;
     /// let ranges = vec![OffsetRange::new("clicks", 0, 100, 250), OffsetRange::new("clicks", 1, 90, 240)];
     /// let per_user: Vec<(String, i64)> = vec![("ada".into(), 3), ("bob".into(), 1)];
-    /// let written = store.write_batch(&ranges, |tx| {
+    /// let written = store.write_batch(&ranges, |tx, _unwritten| {
     ///     let (users, clicks): (Vec<&str>, Vec<i64>) =
     ///         per_user.iter().map(|(u, n)| (u.as_str(), *n)).unzip();
     ///     tx.execute(
@@ -359,7 +373,7 @@ impl OffsetStore {
     pub fn write_batch<R>(
         &self,
         ranges: &[OffsetRange],
-        mut write: impl FnMut(&mut Transaction<'_>) -> Result<R, postgres::Error>,
+        mut write: impl FnMut(&mut Transaction<'_>, &Unwritten) -> Result<R, postgres::Error>,
     ) -> Result<BatchWrite<R>, OffsetStoreError> {
         let ranges = self.sorted(ranges)?;
         let what = || format!("writing batch {}", list(&ranges));
@@ -384,7 +398,7 @@ impl OffsetStore {
         &self,
         client: &mut Client,
         ranges: &[OffsetRange],
-        write: &mut impl FnMut(&mut Transaction<'_>) -> Result<R, postgres::Error>,
+        write: &mut impl FnMut(&mut Transaction<'_>, &Unwritten) -> Result<R, postgres::Error>,
     ) -> Result<BatchWrite<R>, Failure> {
         let topics: Vec<&str> = ranges.iter().map(|r| r.topic.as_str()).collect();
         let partitions: Vec<i32> = ranges.iter().map(|r| r.partition).collect();
@@ -399,20 +413,15 @@ impl OffsetStore {
         // guard): the insert waits for a concurrent writer's uncommitted row of the same
         // partition, then leaves it be. Rolled back with the rest when the batch is not
         // written. Partitions in one order (sorted) in every writer: no deadlock.
-        let never_written: Vec<TopicPartition> = tx
-            .query(
-                &format!(
-                    "INSERT INTO {} (job, topic, partition, until_offset)
-                     SELECT $1, t, p, f FROM UNNEST($2::text[], $3::int[], $4::bigint[]) AS u(t, p, f)
-                     ON CONFLICT (job, topic, partition) DO NOTHING
-                     RETURNING topic, partition",
-                    self.table
-                ),
-                &[&self.job, &topics, &partitions, &froms],
-            )?
-            .iter()
-            .map(|row| TopicPartition::new(row.get::<_, String>(0), row.get(1)))
-            .collect();
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (job, topic, partition, until_offset)
+                 SELECT $1, t, p, f FROM UNNEST($2::text[], $3::int[], $4::bigint[]) AS u(t, p, f)
+                 ON CONFLICT (job, topic, partition) DO NOTHING",
+                self.table
+            ),
+            &[&self.job, &topics, &partitions, &froms],
+        )?;
         // Lock the rows: a second writer of this batch waits here until the first commits,
         // then reads the ends it committed.
         let rows = tx.query(
@@ -432,11 +441,10 @@ impl OffsetStore {
                     row.get(2),
                 )
             })
-            .filter(|(tp, _)| !never_written.contains(tp))
             .collect();
-        match self.verdict(ranges, &stored) {
-            Verdict::Apply => {}
-            Verdict::Replay(stored) => return Ok(BatchWrite::Skipped { stored }),
+        let unwritten = match self.verdict(ranges, &stored) {
+            Verdict::Write(unwritten) => Unwritten::new(unwritten, ranges),
+            Verdict::Written(stored) => return Ok(BatchWrite::Skipped { stored }),
             Verdict::Gap(range, stored_until) => {
                 return Err(Failure::Refused(OffsetStoreError::Gap {
                     job: self.job.clone(),
@@ -448,25 +456,19 @@ impl OffsetStore {
                     until_offset: range.until_offset,
                 }));
             }
-            Verdict::PartlyWritten(details) => {
-                return Err(Failure::Refused(OffsetStoreError::PartlyWritten {
-                    job: self.job.clone(),
-                    table: self.table.clone(),
-                    details: details
-                        .iter()
-                        .map(|(r, end)| match end {
-                            Some(end) => format!("{r} stored up to {end}"),
-                            None => format!("{r} never written"),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                }));
-            }
+        };
+        if !unwritten.is_whole() {
+            tracing::info!(
+                job = %self.job,
+                "batch {} partly written before (under other ranges): writing {} only",
+                list(ranges),
+                list(unwritten.ranges())
+            );
         }
-        let result = write(&mut tx)?;
+        let result = write(&mut tx, &unwritten)?;
         let moved = tx.execute(
             &format!(
-                "UPDATE {} o SET until_offset = u.e, updated_at = now()
+                "UPDATE {} o SET until_offset = GREATEST(o.until_offset, u.e), updated_at = now()
                  FROM UNNEST($2::text[], $3::int[], $4::bigint[]) AS u(t, p, e)
                  WHERE o.job = $1 AND o.topic = u.t AND o.partition = u.p",
                 self.table
@@ -483,9 +485,11 @@ impl OffsetStore {
     }
 
     /// The guard's verdict; the `kafka::postgres::no_guard` failpoint (tests only, feature
-    /// `failpoints`) makes every batch pass, to prove the exactly-once test catches its loss.
+    /// `failpoints`) writes every batch whole, to prove that the exactly-once test catches its loss.
     fn verdict(&self, ranges: &[OffsetRange], stored: &BTreeMap<TopicPartition, i64>) -> Verdict {
-        failpoint!("kafka::postgres::no_guard", |_| Verdict::Apply);
+        failpoint!("kafka::postgres::no_guard", |_| Verdict::Write(
+            ranges.to_vec()
+        ));
         guard::check(ranges, stored)
     }
 

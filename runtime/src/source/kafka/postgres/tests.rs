@@ -61,7 +61,7 @@ fn a_batch_is_applied_once_and_its_replay_skipped() {
         OffsetRange::new("lines", 1, 0, 2),
     ];
     let written = store
-        .write_batch(&first, |tx| add(tx, &[("to", 2), ("be", 1)]))
+        .write_batch(&first, |tx, _| add(tx, &[("to", 2), ("be", 1)]))
         .unwrap();
     assert_eq!(written, BatchWrite::Applied(2));
     assert_eq!(
@@ -74,7 +74,7 @@ fn a_batch_is_applied_once_and_its_replay_skipped() {
         OffsetRange::new("lines", 1, 2, 2),
     ];
     let written = store
-        .write_batch(&second, |tx| add(tx, &[("to", 1)]))
+        .write_batch(&second, |tx, _| add(tx, &[("to", 1)]))
         .unwrap();
     assert!(written.is_applied());
     assert_eq!(totals(&db), vec![("be".into(), 1), ("to".into(), 3)]);
@@ -84,7 +84,7 @@ fn a_batch_is_applied_once_and_its_replay_skipped() {
     for batch in [&first, &second] {
         let mut ran = false;
         let written = store
-            .write_batch(batch, |tx| {
+            .write_batch(batch, |tx, _| {
                 ran = true;
                 add(tx, &[("to", 100)])
             })
@@ -92,7 +92,7 @@ fn a_batch_is_applied_once_and_its_replay_skipped() {
         assert!(matches!(written, BatchWrite::Skipped { .. }), "{written:?}");
         assert!(!ran);
     }
-    let replay = store.write_batch(&first, |_| Ok(())).unwrap();
+    let replay = store.write_batch(&first, |_, _| Ok(())).unwrap();
     assert_eq!(
         replay,
         BatchWrite::Skipped {
@@ -110,16 +110,16 @@ fn a_batch_is_applied_once_and_its_replay_skipped() {
 }
 
 #[test]
-fn a_gap_or_a_partly_written_batch_is_refused_with_the_fix() {
+fn a_gap_is_refused_with_the_fix() {
     let db = started("gap");
     let store = fast(&db, "wc");
     store
-        .write_batch(&[OffsetRange::new("lines", 2, 0, 5)], |tx| {
+        .write_batch(&[OffsetRange::new("lines", 2, 0, 5)], |tx, _| {
             add(tx, &[("a", 1)])
         })
         .unwrap();
     let gap = store
-        .write_batch(&[OffsetRange::new("lines", 2, 8, 12)], |tx| {
+        .write_batch(&[OffsetRange::new("lines", 2, 8, 12)], |tx, _| {
             add(tx, &[("a", 1)])
         })
         .unwrap_err();
@@ -141,37 +141,12 @@ fn a_gap_or_a_partly_written_batch_is_refused_with_the_fix() {
     ] {
         assert!(message.contains(part), "{part:?} not in: {message}");
     }
+    assert_eq!(totals(&db), vec![("a".into(), 1)]);
     // The fix given works: the stored end moved by hand, the batch is written.
     db.query("UPDATE kafka_offsets SET until_offset = 8 WHERE job = 'wc' AND topic = 'lines' AND partition = 2");
-    let overlap = store
-        .write_batch(&[OffsetRange::new("lines", 2, 6, 12)], |tx| {
-            add(tx, &[("a", 1)])
-        })
-        .unwrap_err();
-    assert!(
-        overlap.to_string().contains(
-            "partly written before under other offset ranges (lines-2 [6, 12) stored up to 8)"
-        ),
-        "{overlap}"
-    );
-    let mixed = store
-        .write_batch(
-            &[
-                OffsetRange::new("lines", 2, 0, 5),
-                OffsetRange::new("lines", 0, 0, 4),
-            ],
-            |tx| add(tx, &[("a", 1)]),
-        )
-        .unwrap_err();
-    assert!(
-        mixed
-            .to_string()
-            .contains("lines-0 [0, 4) never written, lines-2 [0, 5) stored up to 8"),
-        "{mixed}"
-    );
     assert!(
         store
-            .write_batch(&[OffsetRange::new("lines", 2, 8, 12)], |tx| add(
+            .write_batch(&[OffsetRange::new("lines", 2, 8, 12)], |tx, _| add(
                 tx,
                 &[("a", 1)]
             ))
@@ -179,11 +154,87 @@ fn a_gap_or_a_partly_written_batch_is_refused_with_the_fix() {
             .is_applied()
     );
     assert_eq!(totals(&db), vec![("a".into(), 2)]);
-    // A refused batch leaves no row behind for the partition it never wrote.
+    // A refused batch leaves no row behind for a partition it would have started.
+    let e = store.write_batch(
+        &[
+            OffsetRange::new("lines", 0, 0, 3),
+            OffsetRange::new("lines", 2, 20, 22),
+        ],
+        |_, _| Ok(()),
+    );
+    assert!(matches!(e, Err(OffsetStoreError::Gap { .. })), "{e:?}");
     assert_eq!(
         store.stored_offsets().unwrap(),
         BTreeMap::from([(tp("lines", 2), 12)])
     );
+}
+
+#[test]
+fn a_batch_regenerated_with_other_ranges_writes_only_the_records_not_written() {
+    let db = started("partly");
+    let store = fast(&db, "wc");
+    // Two batches written: lines-0 [0, 4) then [4, 6); lines-1 [0, 3).
+    for ranges in [
+        vec![
+            OffsetRange::new("lines", 0, 0, 4),
+            OffsetRange::new("lines", 1, 0, 3),
+        ],
+        vec![
+            OffsetRange::new("lines", 0, 4, 6),
+            OffsetRange::new("lines", 1, 3, 3),
+        ],
+    ] {
+        store
+            .write_batch(&ranges, |_, u| {
+                assert!(u.is_whole());
+                Ok(())
+            })
+            .unwrap();
+    }
+    // A restart from a checkpoint taken after the first regenerates from its end with one
+    // longer batch, and a new partition appears.
+    let regenerated = [
+        OffsetRange::new("lines", 0, 4, 9),
+        OffsetRange::new("lines", 1, 3, 5),
+        OffsetRange::new("lines", 2, 0, 2),
+    ];
+    let written = store
+        .write_batch(&regenerated, |_, unwritten| Ok(unwritten.clone()))
+        .unwrap();
+    let BatchWrite::Applied(unwritten) = written else {
+        panic!("{written:?}")
+    };
+    assert!(!unwritten.is_whole());
+    assert_eq!(
+        unwritten.ranges(),
+        [
+            OffsetRange::new("lines", 0, 6, 9),
+            OffsetRange::new("lines", 1, 3, 5),
+            OffsetRange::new("lines", 2, 0, 2)
+        ]
+    );
+    assert!(!unwritten.contains("lines", 0, 5) && unwritten.contains("lines", 0, 6));
+    assert!(!unwritten.contains("lines", 0, 9) && !unwritten.contains("other", 0, 6));
+    assert_eq!(
+        store.stored_offsets().unwrap(),
+        BTreeMap::from([
+            (tp("lines", 0), 9),
+            (tp("lines", 1), 5),
+            (tp("lines", 2), 2)
+        ])
+    );
+    // An older batch whose partitions are all written further: skipped, and no end moves back.
+    let old = store
+        .write_batch(
+            &[
+                OffsetRange::new("lines", 0, 0, 4),
+                OffsetRange::new("lines", 1, 0, 3),
+            ],
+            |_, _| Ok(()),
+        )
+        .unwrap();
+    assert!(!old.is_applied());
+    assert_eq!(store.stored_offsets().unwrap()[&tp("lines", 0)], 9);
 }
 
 #[test]
@@ -207,7 +258,7 @@ fn two_writers_of_one_batch_apply_it_exactly_once() {
                 std::thread::spawn(move || {
                     barrier.wait();
                     store
-                        .write_batch(&ranges, |tx| {
+                        .write_batch(&ranges, |tx, _| {
                             let n = add(tx, &[("x", 1)])?;
                             // Hold the transaction open: the other writer is waiting or about
                             // to read the old ends.
@@ -240,12 +291,12 @@ fn the_starting_offsets_are_the_stored_ends_of_the_job() {
                 OffsetRange::new("lines", 2, 4, 9),
                 OffsetRange::new("other", 0, 0, 1),
             ],
-            |_| Ok(()),
+            |_, _| Ok(()),
         )
         .unwrap();
     // Another job's offsets, in the same table, are its own.
     fast(&db, "another")
-        .write_batch(&[OffsetRange::new("lines", 0, 0, 99)], |_| Ok(()))
+        .write_batch(&[OffsetRange::new("lines", 0, 0, 99)], |_, _| Ok(()))
         .unwrap();
     // A new store (a restarted job without its checkpoint) reads them back.
     let restarted = fast(&db, "wc");
@@ -267,7 +318,7 @@ fn serialization_failures_are_retried_and_then_reported() {
     let conflict =
         "DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = 'serialization_failure'; END $$";
     let written = store
-        .write_batch(&[OffsetRange::new("lines", 0, 0, 4)], |tx| {
+        .write_batch(&[OffsetRange::new("lines", 0, 0, 4)], |tx, _| {
             // Written, then the transaction fails: the first attempt is rolled back whole.
             add(tx, &[("a", 1)])?;
             if calls.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -286,7 +337,7 @@ fn serialization_failures_are_retried_and_then_reported() {
         .connect()
         .unwrap();
     let e = store
-        .write_batch(&[OffsetRange::new("lines", 0, 4, 8)], |tx| {
+        .write_batch(&[OffsetRange::new("lines", 0, 4, 8)], |tx, _| {
             tx.batch_execute(conflict)
         })
         .unwrap_err();
@@ -301,7 +352,7 @@ fn serialization_failures_are_retried_and_then_reported() {
     // An error a retry cannot fix fails at once, nothing written.
     let calls = AtomicU32::new(0);
     let e = store
-        .write_batch(&[OffsetRange::new("lines", 0, 4, 8)], |tx| {
+        .write_batch(&[OffsetRange::new("lines", 0, 4, 8)], |tx, _| {
             calls.fetch_add(1, Ordering::SeqCst);
             tx.execute("INSERT INTO missing VALUES (1)", &[])
         })
@@ -320,7 +371,7 @@ fn a_server_restart_is_retried_and_a_server_down_is_a_clear_error() {
     let db = started("restart");
     let store = fast(&db, "wc");
     store
-        .write_batch(&[OffsetRange::new("lines", 0, 0, 2)], |tx| {
+        .write_batch(&[OffsetRange::new("lines", 0, 0, 2)], |tx, _| {
             add(tx, &[("a", 1)])
         })
         .unwrap();
@@ -328,7 +379,7 @@ fn a_server_restart_is_retried_and_a_server_down_is_a_clear_error() {
     db.stop();
     db.start_again();
     store
-        .write_batch(&[OffsetRange::new("lines", 0, 2, 3)], |tx| {
+        .write_batch(&[OffsetRange::new("lines", 0, 2, 3)], |tx, _| {
             add(tx, &[("a", 1)])
         })
         .unwrap();
@@ -336,7 +387,7 @@ fn a_server_restart_is_retried_and_a_server_down_is_a_clear_error() {
 
     db.stop();
     let e = store
-        .write_batch(&[OffsetRange::new("lines", 0, 3, 4)], |tx| {
+        .write_batch(&[OffsetRange::new("lines", 0, 3, 4)], |tx, _| {
             add(tx, &[("a", 1)])
         })
         .unwrap_err();
@@ -399,7 +450,7 @@ fn invalid_ranges_are_refused_and_a_named_table_is_used() {
                 OffsetRange::new("lines", 0, 0, 2),
                 OffsetRange::new("lines", 0, 2, 4),
             ],
-            |_| Ok(()),
+            |_, _| Ok(()),
         )
         .unwrap_err();
     assert!(
@@ -407,7 +458,7 @@ fn invalid_ranges_are_refused_and_a_named_table_is_used() {
         "{e}"
     );
     let e = store
-        .write_batch(&[OffsetRange::new("lines", 0, 5, 2)], |_| Ok(()))
+        .write_batch(&[OffsetRange::new("lines", 0, 5, 2)], |_, _| Ok(()))
         .unwrap_err();
     assert!(
         e.to_string()
@@ -415,7 +466,7 @@ fn invalid_ranges_are_refused_and_a_named_table_is_used() {
         "{e}"
     );
     store
-        .write_batch(&[OffsetRange::new("lines", 0, 0, 2)], |_| Ok(()))
+        .write_batch(&[OffsetRange::new("lines", 0, 0, 2)], |_, _| Ok(()))
         .unwrap();
     assert_eq!(
         db.query("SELECT until_offset FROM jobs.offsets").trim(),
