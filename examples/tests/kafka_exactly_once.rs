@@ -24,7 +24,7 @@ const TOPIC: &str = "lines";
 const GROUP: &str = "exactly-once-test";
 /// Lines produced, in chunks, while the job is killed and restarted.
 const LINES: usize = 3000;
-const CHUNK: usize = 100;
+const CHUNK: usize = 60;
 const KILLS: usize = 6;
 const BATCH_MS: u64 = 200;
 
@@ -73,7 +73,8 @@ impl Job {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let (out, err) = (Arc::default(), Arc::default());
+        let out: Arc<Mutex<Vec<String>>> = Arc::default();
+        let err: Arc<Mutex<String>> = Arc::default();
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (o, e) = (Arc::clone(&out), Arc::clone(&err));
@@ -85,7 +86,7 @@ impl Job {
             }),
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    let mut e: std::sync::MutexGuard<'_, String> = e.lock().unwrap();
+                    let mut e = e.lock().unwrap();
                     e.push_str(&line);
                     e.push('\n');
                 }
@@ -108,6 +109,18 @@ impl Job {
             .count()
     }
 
+    /// Waits until the job wrote a checkpoint (false after `limit`).
+    fn wait_checkpoint(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.err.lock().unwrap().contains("checkpoint written") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        false
+    }
+
     /// Waits until the job applied `n` batches (false after `limit`, or when it exited).
     fn wait_applied(&mut self, n: usize, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
@@ -116,7 +129,10 @@ impl Job {
                 return true;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the job exited with {status}:\n{}", self.err.lock().unwrap());
+                panic!(
+                    "the job exited with {status}:\n{}",
+                    self.err.lock().unwrap()
+                );
             }
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -180,7 +196,7 @@ fn scenario(env: &[(&str, &str)]) -> Outcome {
         *expected.entry(w.to_owned()).or_insert(0i64) += 1;
     }
 
-    // Produced in chunks over about 3 s, keyed so that all 3 partitions get lines.
+    // Produced in chunks over about 8 s, keyed so that all 3 partitions get lines.
     let bootstrap = broker.bootstrap();
     let producer = std::thread::spawn(move || {
         let producer = KafkaProducer::new(&bootstrap).unwrap();
@@ -192,7 +208,7 @@ fn scenario(env: &[(&str, &str)]) -> Outcome {
                     .unwrap();
             }
             producer.flush(Duration::from_secs(10)).unwrap();
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(150));
         }
     });
 
@@ -212,10 +228,14 @@ fn scenario(env: &[(&str, &str)]) -> Outcome {
     ];
     let (mut skipped, mut partly, mut story) = (0, 0, Vec::new());
     let mut tally = |out: &[String], err: &str, story: &mut Vec<String>, how: String| {
-        skipped += out.iter().filter(|l| l.contains(": skipped")).count();
-        partly += err.matches("partly written before").count();
+        let skips = out.iter().filter(|l| l.contains(": skipped")).count();
+        let parts = err.matches("partly written before").count();
         let applied = out.iter().filter(|l| l.contains(": applied ")).count();
-        story.push(format!("{how}: {applied} batch(es) applied"));
+        skipped += skips;
+        partly += parts;
+        story.push(format!(
+            "{how}: {applied} batch(es) applied ({parts} in part), {skips} skipped"
+        ));
     };
     for k in 0..KILLS {
         // Every other restart without the checkpoint: the stream then starts at the offsets
@@ -228,21 +248,20 @@ fn scenario(env: &[(&str, &str)]) -> Outcome {
         let how = match rng.below(3) {
             0 => {
                 // Any moment: starting, reading, writing, checkpointing.
-                let ms = 300 + rng.below(1700);
+                let ms = 300 + rng.below(2000);
                 std::thread::sleep(Duration::from_millis(ms));
                 format!("killed after {ms} ms")
             }
-            1 => {
-                // At once after a commit, before the checkpoint that covers it.
-                let n = 1 + rng.below(6) as usize;
-                job.wait_applied(n, Duration::from_secs(20));
-                format!("killed at once after {n} batch(es)")
-            }
-            _ => {
-                let (n, ms) = (1 + rng.below(4) as usize, rng.below(BATCH_MS));
-                job.wait_applied(n, Duration::from_secs(20));
+            mode => {
+                // A few batches after a checkpoint: at once after a commit (before the
+                // checkpoint that covers it), or a moment later (reading, writing).
+                let n = 1 + rng.below(4) as usize;
+                let ms = if mode == 1 { 0 } else { rng.below(BATCH_MS) };
+                job.wait_checkpoint(Duration::from_secs(20));
+                let done = job.applied();
+                job.wait_applied(done + n, Duration::from_secs(20));
                 std::thread::sleep(Duration::from_millis(ms));
-                format!("killed {ms} ms after {n} batch(es)")
+                format!("killed {ms} ms after batch {n} since a checkpoint")
             }
         };
         let (out, err) = job.kill();
@@ -288,8 +307,7 @@ fn scenario(env: &[(&str, &str)]) -> Outcome {
     let (out, err) = job.kill();
     tally(&out, &err, &mut story, "last run".into());
     assert_eq!(
-        written,
-        LINES as i64,
+        written, LINES as i64,
         "the stored offsets cover every record produced, once: {story:#?}\n{err}"
     );
     let totals = client

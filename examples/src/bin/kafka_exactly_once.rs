@@ -180,7 +180,10 @@ fn word_counts(batch: &Batch<ConsumerRecord>, unwritten: &Unwritten) -> Vec<(Str
         .collect()
 }
 
-fn add_counts(tx: &mut Transaction<'_>, counts: &[(String, i64)]) -> Result<usize, postgres::Error> {
+fn add_counts(
+    tx: &mut Transaction<'_>,
+    counts: &[(String, i64)],
+) -> Result<usize, postgres::Error> {
     let (words, totals): (Vec<&str>, Vec<i64>) =
         counts.iter().map(|(w, n)| (w.as_str(), *n)).unzip();
     tx.execute(ADD, &[&words, &totals])?;
