@@ -50,6 +50,8 @@
 //!
 //! The results of a batch have to reach the driver to be written in one transaction: collect
 //! them in `foreach_rdd` (small results, like counts per key, are what this fits).
+//! [`Unwritten`] shows a whole job; `examples/src/bin/kafka_exactly_once.rs` is a word count
+//! into running totals, with its SIGKILL test.
 
 mod error;
 mod guard;

@@ -14,24 +14,42 @@ use super::super::record::ConsumerRecord;
 ///
 /// Cheap to clone (to move into a batch's closures).
 ///
+/// A job adding the bytes of each batch's records to a table, exactly once:
+///
 /// ```no_run
-/// # use cargo_stream_runtime::kafka::postgres::OffsetStore;
-/// # use cargo_stream_runtime::kafka::ConsumerRecord;
-/// # use cargo_stream_runtime::Batch;
-/// # fn f(store: &OffsetStore, batch: &Batch<ConsumerRecord>) -> Result<(), Box<dyn std::error::Error>> {
-/// let ranges = batch.offset_ranges().unwrap_or_default().to_vec();
-/// store.write_batch(&ranges, |tx, unwritten| {
-///     let keep = unwritten.clone();
-///     let bytes: i64 = batch
-///         .clone()
-///         .filter(move |r| keep.contains_record(r))
-///         .map(|r| r.value().map_or(0, |v| v.len() as i64))
-///         .collect()
-///         .iter()
-///         .sum();
-///     tx.execute("INSERT INTO volume (bytes) VALUES ($1)", &[&bytes])?;
-///     Ok(())
+/// use cargo_stream_runtime::kafka::postgres::OffsetStore;
+/// use cargo_stream_runtime::kafka::{ConsumerRecord, ConsumerStrategy, KafkaParams, KafkaUtils};
+/// use cargo_stream_runtime::prelude::*;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = OffsetStore::connect("host=127.0.0.1 user=postgres dbname=stream", "volume")?;
+/// let ssc = StreamingContext::new(StreamingConf::new("volume").master("local[2]"), Seconds(1))?;
+/// let params = KafkaParams::new()
+///     .set("bootstrap.servers", "127.0.0.1:9092")
+///     .set("group.id", "volume");
+/// let strategy =
+///     ConsumerStrategy::subscribe(["clicks"]).with_offsets(store.starting_offsets(["clicks"])?);
+/// let stream = KafkaUtils::create_direct_stream(&ssc, strategy, params);
+/// stream.foreach_rdd(move |batch: &Batch<ConsumerRecord>, _time| {
+///     let ranges = batch.offset_ranges().unwrap_or_default().to_vec();
+///     store
+///         .write_batch(&ranges, |tx, unwritten| {
+///             let keep = unwritten.clone();
+///             let bytes: i64 = batch
+///                 .clone()
+///                 .filter(move |r| keep.contains_record(r))
+///                 .map(|r| r.value().map_or(0, |v| v.len() as i64))
+///                 .collect()
+///                 .iter()
+///                 .sum();
+///             tx.execute("INSERT INTO volume (bytes) VALUES ($1)", &[&bytes])?;
+///             Ok(())
+///         })
+///         // Fails the batch, and the job, with the error; nothing of the batch is written.
+///         .unwrap_or_else(|e| panic!("{e}"));
 /// })?;
+/// ssc.start()?;
+/// ssc.await_termination()?;
 /// # Ok(())
 /// # }
 /// ```
