@@ -245,7 +245,15 @@ fn scenario(env: &[(&str, &str)]) -> Outcome {
             let _ = std::fs::remove_dir_all(&dir);
         }
         let mut job = Job::spawn(&args, env);
-        let how = match rng.below(3) {
+        // The run before a restart from the checkpoint is killed a few batches after one, so
+        // that the restart regenerates batches written before; the others at any moment.
+        let before_checkpoint_restart = k % 2 == 1;
+        let mode = if before_checkpoint_restart {
+            1 + rng.below(2)
+        } else {
+            rng.below(3)
+        };
+        let how = match mode {
             0 => {
                 // Any moment: starting, reading, writing, checkpointing.
                 let ms = 300 + rng.below(2000);
@@ -268,10 +276,10 @@ fn scenario(env: &[(&str, &str)]) -> Outcome {
         let how = format!(
             "run {} ({}) {how}",
             k + 1,
-            if with_checkpoint {
-                "with the checkpoint"
-            } else {
-                "without checkpoint"
+            match (k, with_checkpoint) {
+                (0, _) => "first",
+                (_, true) => "from the checkpoint",
+                (_, false) => "without checkpoint",
             }
         );
         tally(&out, &err, &mut story, how);
@@ -332,6 +340,11 @@ fn killed_at_random_points_and_restarted_the_job_writes_each_record_once() {
     assert_eq!(
         outcome.totals, outcome.expected,
         "totals differ from the counts produced; runs: {:#?}",
+        outcome.story
+    );
+    assert!(
+        outcome.skipped + outcome.partly > 0,
+        "the restarts from the checkpoint regenerated no batch written before: the guard was not tested; runs: {:#?}",
         outcome.story
     );
     eprintln!(

@@ -347,7 +347,8 @@ impl OffsetStore {
     /// the batch's start). `write` gets the transaction and the records to write
     /// ([`Unwritten`]: the whole batch, unless part of it was written before under other
     /// ranges). A batch written before writes nothing ([`BatchWrite::Skipped`]); a stored end
-    /// before the batch's start fails ([`OffsetStoreError::Gap`]). See the
+    /// before the batch's start fails ([`OffsetStoreError::Gap`]); no ranges at all write
+    /// nothing (skipped: there is nothing to guard the write with). See the
     /// [module docs](self). `write` runs again on each retried attempt, so it must only write
     /// through the transaction it is given.
     ///
@@ -378,6 +379,15 @@ impl OffsetStore {
         mut write: impl FnMut(&mut Transaction<'_>, &Unwritten) -> Result<R, postgres::Error>,
     ) -> Result<BatchWrite<R>, OffsetStoreError> {
         let ranges = self.sorted(ranges)?;
+        if ranges.is_empty() {
+            // Nothing to guard: writing would not be exactly-once. A direct stream's batch with
+            // no partitions has nothing to write; a transformed stream's batch has no ranges.
+            tracing::info!(
+                job = %self.job,
+                "no offset ranges given, nothing written (for a transformed stream's batch, take them from `DirectKafkaStream::offset_ranges_at(time)`)"
+            );
+            return Ok(BatchWrite::Skipped { stored: Vec::new() });
+        }
         let what = || format!("writing batch {}", list(&ranges));
         let written = self.run(what, |client| self.try_write(client, &ranges, &mut write))?;
         if let BatchWrite::Skipped { stored } = &written {

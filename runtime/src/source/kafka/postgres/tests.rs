@@ -465,6 +465,13 @@ fn invalid_ranges_are_refused_and_a_named_table_is_used() {
             .contains("range lines-0 [5, 2) is not a range"),
         "{e}"
     );
+    // No ranges (a transformed stream's batch has none): nothing to guard with, so nothing
+    // written.
+    let none = store
+        .write_batch(&[], |tx, _| add(tx, &[("a", 1)]))
+        .unwrap();
+    assert_eq!(none, BatchWrite::Skipped { stored: vec![] });
+    assert!(totals(&db).is_empty());
     store
         .write_batch(&[OffsetRange::new("lines", 0, 0, 2)], |_, _| Ok(()))
         .unwrap();
