@@ -171,6 +171,62 @@ struct Outcome {
     story: Vec<String>,
 }
 
+/// `n` lines of 1 to 8 words from 40, and the count of each word.
+fn lines_and_counts(rng: &mut Rng, n: usize) -> (Vec<String>, BTreeMap<String, i64>) {
+    let lines: Vec<String> = (0..n)
+        .map(|_| {
+            (0..1 + rng.below(8))
+                .map(|_| format!("w{:02}", rng.below(40)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let mut counts = BTreeMap::new();
+    for w in lines.iter().flat_map(|l| l.split(' ')) {
+        *counts.entry(w.to_owned()).or_insert(0i64) += 1;
+    }
+    (lines, counts)
+}
+
+/// Produces `lines` to the topic in chunks of `CHUNK`, `pause_ms` apart, keyed so that all 3
+/// partitions get lines.
+fn produce(bootstrap: String, lines: Vec<String>, pause_ms: u64) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let producer = KafkaProducer::new(&bootstrap).unwrap();
+        for (chunk, part) in lines.chunks(CHUNK).enumerate() {
+            for (i, line) in part.iter().enumerate() {
+                let key = format!("k{}", chunk * CHUNK + i);
+                producer
+                    .send(TOPIC, Some(key.as_bytes()), line.as_bytes())
+                    .unwrap();
+            }
+            producer.flush(Duration::from_secs(10)).unwrap();
+            std::thread::sleep(Duration::from_millis(pause_ms));
+        }
+    })
+}
+
+/// The sum of the job's stored ends: the records written (offsets are consecutive here).
+fn stored_ends(client: &mut Client) -> i64 {
+    client
+        .query_one(
+            "SELECT COALESCE(SUM(until_offset), 0)::bigint FROM kafka_offsets WHERE job = $1",
+            &[&GROUP],
+        )
+        .map(|r| r.get(0))
+        // The job creates the table at its start.
+        .unwrap_or(0)
+}
+
+fn totals(client: &mut Client) -> BTreeMap<String, i64> {
+    client
+        .query("SELECT word, total FROM word_totals", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
 /// Produces `LINES` lines while killing and restarting the job `KILLS` times, then lets a last
 /// run catch up and returns the totals it left in PostgreSQL.
 fn scenario(env: &[(&str, &str)]) -> Outcome {
@@ -182,35 +238,8 @@ fn scenario(env: &[(&str, &str)]) -> Outcome {
     let checkpoint = tempfile::tempdir().unwrap();
     let dir = checkpoint.path().join("checkpoint");
 
-    // Lines of 1 to 8 words from 40, and their counts.
-    let lines: Vec<String> = (0..LINES)
-        .map(|_| {
-            (0..1 + rng.below(8))
-                .map(|_| format!("w{:02}", rng.below(40)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
-    let mut expected = BTreeMap::new();
-    for w in lines.iter().flat_map(|l| l.split(' ')) {
-        *expected.entry(w.to_owned()).or_insert(0i64) += 1;
-    }
-
-    // Produced in chunks over about 8 s, keyed so that all 3 partitions get lines.
-    let bootstrap = broker.bootstrap();
-    let producer = std::thread::spawn(move || {
-        let producer = KafkaProducer::new(&bootstrap).unwrap();
-        for (chunk, part) in lines.chunks(CHUNK).enumerate() {
-            for (i, line) in part.iter().enumerate() {
-                let key = format!("k{}", chunk * CHUNK + i);
-                producer
-                    .send(TOPIC, Some(key.as_bytes()), line.as_bytes())
-                    .unwrap();
-            }
-            producer.flush(Duration::from_secs(10)).unwrap();
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    });
+    let (lines, expected) = lines_and_counts(&mut rng, LINES);
+    let producer = produce(broker.bootstrap(), lines, 150);
 
     let (url, bootstrap) = (db.url(), broker.bootstrap());
     let dir_arg = dir.to_str().unwrap().to_owned();
@@ -291,13 +320,7 @@ fn scenario(env: &[(&str, &str)]) -> Outcome {
     let mut client = Client::connect(&db.url(), NoTls).unwrap();
     let deadline = Instant::now() + Duration::from_secs(40);
     let written = loop {
-        let ends: i64 = client
-            .query_one(
-                "SELECT COALESCE(SUM(until_offset), 0)::bigint FROM kafka_offsets WHERE job = $1",
-                &[&GROUP],
-            )
-            .unwrap()
-            .get(0);
+        let ends = stored_ends(&mut client);
         if ends >= LINES as i64 || Instant::now() > deadline {
             break ends;
         }
@@ -318,12 +341,7 @@ fn scenario(env: &[(&str, &str)]) -> Outcome {
         written, LINES as i64,
         "the stored offsets cover every record produced, once: {story:#?}\n{err}"
     );
-    let totals = client
-        .query("SELECT word, total FROM word_totals", &[])
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let totals = totals(&mut client);
     story.push(format!("in {:.1} s", started.elapsed().as_secs_f64()));
     Outcome {
         expected,
@@ -368,4 +386,67 @@ fn without_the_offsets_guard_the_same_kills_count_records_twice() {
         "with the guard off the totals should count some records twice; runs: {:#?}",
         outcome.story
     );
+}
+
+/// PostgreSQL stopped (as a crash stops it) and started again under a running job: the writes
+/// are retried, or, when the outage outlasts the retries, the job fails with the server's
+/// address and cause and is restarted; either way every record is counted once.
+#[test]
+fn a_postgres_outage_is_retried_or_fails_clearly_and_counts_stay_exact() {
+    let mut rng = Rng::seeded();
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, 3);
+    let db = Postgres::start("outage");
+    let checkpoint = tempfile::tempdir().unwrap();
+    let (lines, expected) = lines_and_counts(&mut rng, 1200);
+    let producer = produce(broker.bootstrap(), lines, 150);
+    let (url, bootstrap) = (db.url(), broker.bootstrap());
+    let dir = checkpoint.path().to_str().unwrap().to_owned();
+    let args = [
+        bootstrap.as_str(),
+        TOPIC,
+        url.as_str(),
+        "--checkpoint",
+        dir.as_str(),
+        "--group",
+        GROUP,
+        "--batch-ms",
+        "200",
+    ];
+    let mut job = Job::spawn(&args, &[]);
+    assert!(job.wait_applied(2, Duration::from_secs(30)));
+    db.stop();
+    std::thread::sleep(Duration::from_millis(500 + rng.below(1500)));
+    db.start_again();
+    let mut client = Client::connect(&db.url(), NoTls).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut stderr = String::new();
+    while stored_ends(&mut client) < 1200 && Instant::now() < deadline {
+        if let Ok(Some(status)) = job.child.try_wait() {
+            // The outage outlasted the retries: the job stopped with the error; restart it.
+            let (_, err) = job.kill();
+            assert!(!status.success());
+            let error = err
+                .lines()
+                .find(|l| l.starts_with("error: "))
+                .unwrap_or_else(|| panic!("no error line: {err}"));
+            assert!(
+                error.contains(&format!("PostgreSQL at 127.0.0.1:{}", db.port()))
+                    && error.contains("attempt(s)"),
+                "{error}"
+            );
+            stderr.push_str(&err);
+            job = Job::spawn(&args, &[]);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    producer.join().unwrap();
+    let (_, err) = job.kill();
+    stderr.push_str(&err);
+    assert!(
+        stderr.contains("attempt 1 of 5 failed"),
+        "the outage was seen and retried: {stderr}"
+    );
+    assert_eq!(stored_ends(&mut client), 1200, "{stderr}");
+    assert_eq!(totals(&mut client), expected);
 }
