@@ -435,6 +435,7 @@ fn a_postgres_outage_is_retried_or_fails_clearly_and_counts_stay_exact() {
                     && error.contains("attempt(s)"),
                 "{error}"
             );
+            eprintln!("the job failed and is restarted: {error}");
             stderr.push_str(&err);
             job = Job::spawn(&args, &[]);
         }
