@@ -205,7 +205,8 @@ impl OffsetStoreBuilder {
     }
 
     /// How long a write waits for the lock on its partitions' offsets (held by another writer
-    /// of the same job) before the attempt fails and is retried; 30 s unless set.
+    /// of the same job), or for any lock its statements need, before the attempt fails
+    /// (`55P03`) and is retried; 30 s unless set.
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
         self
