@@ -109,34 +109,37 @@ impl Job {
             .count()
     }
 
-    /// Waits until the job wrote a checkpoint (false after `limit`).
-    fn wait_checkpoint(&mut self, limit: Duration) -> bool {
+    /// Waits until the job wrote a checkpoint; panics after `limit`, or when it exited.
+    fn wait_checkpoint(&mut self, limit: Duration) {
         let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if self.err.lock().unwrap().contains("checkpoint written") {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(2));
+        while !self.err.lock().unwrap().contains("checkpoint written") {
+            self.check_running(deadline, "write a checkpoint");
         }
-        false
     }
 
-    /// Waits until the job applied `n` batches (false after `limit`, or when it exited).
-    fn wait_applied(&mut self, n: usize, limit: Duration) -> bool {
+    /// Waits until the job applied `n` batches; panics after `limit`, or when it exited.
+    fn wait_applied(&mut self, n: usize, limit: Duration) {
         let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if self.applied() >= n {
-                return true;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "the job exited with {status}:\n{}",
-                    self.err.lock().unwrap()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(2));
+        while self.applied() < n {
+            self.check_running(deadline, &format!("apply {n} batch(es)"));
         }
-        false
+    }
+
+    /// Panics with the job's output when it exited or `deadline` passed; else waits a little.
+    fn check_running(&mut self, deadline: Instant, what: &str) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!(
+                "the job exited with {status}:\n{}",
+                self.err.lock().unwrap()
+            );
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "the job did not {what} in time:\n{}",
+                self.err.lock().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 
     /// SIGKILL; then what it printed (stdout, stderr).
@@ -294,9 +297,9 @@ fn scenario(env: &[(&str, &str)]) -> Outcome {
                 // checkpoint that covers it), or a moment later (reading, writing).
                 let n = 1 + rng.below(4) as usize;
                 let ms = if mode == 1 { 0 } else { rng.below(BATCH_MS) };
-                job.wait_checkpoint(Duration::from_secs(20));
+                job.wait_checkpoint(Duration::from_secs(10));
                 let done = job.applied();
-                job.wait_applied(done + n, Duration::from_secs(20));
+                job.wait_applied(done + n, Duration::from_secs(10));
                 std::thread::sleep(Duration::from_millis(ms));
                 format!("killed {ms} ms after batch {n} since a checkpoint")
             }
@@ -414,7 +417,7 @@ fn a_postgres_outage_is_retried_or_fails_clearly_and_counts_stay_exact() {
         "200",
     ];
     let mut job = Job::spawn(&args, &[]);
-    assert!(job.wait_applied(2, Duration::from_secs(30)));
+    job.wait_applied(2, Duration::from_secs(20));
     db.stop();
     std::thread::sleep(Duration::from_millis(500 + rng.below(1500)));
     db.start_again();
