@@ -92,6 +92,10 @@ pub struct StreamingConf {
     ui_port: u16,
     ui_host: String,
     event_log: bool,
+    kafka_max_rate_per_partition: Option<u64>,
+    kafka_min_rate_per_partition: u64,
+    kafka_poll_timeout: Duration,
+    kafka_driver_timeout: Duration,
     pub(crate) clock: Clock,
 }
 
@@ -115,6 +119,14 @@ pub(crate) struct Resolved {
     /// Where the status server listens (host, first port tried), `None` when disabled.
     pub(crate) ui: Option<(String, u16)>,
     pub(crate) event_log: bool,
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) kafka_max_rate_per_partition: Option<u64>,
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) kafka_min_rate_per_partition: u64,
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) kafka_poll_timeout: Duration,
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) kafka_driver_timeout: Duration,
 }
 
 /// The longest default graceful stop: with the final checkpoint and the threads' 1 s to end,
@@ -151,6 +163,10 @@ impl StreamingConf {
             ui_port: DEFAULT_UI_PORT,
             ui_host: "127.0.0.1".into(),
             event_log: true,
+            kafka_max_rate_per_partition: None,
+            kafka_min_rate_per_partition: 1,
+            kafka_poll_timeout: Duration::from_secs(120),
+            kafka_driver_timeout: Duration::from_secs(60),
             clock: Clock::System,
         }
     }
@@ -338,6 +354,60 @@ impl StreamingConf {
     /// ```
     pub fn event_log(mut self, enabled: bool) -> Self {
         self.event_log = enabled;
+    /// The most records per second each Kafka partition gives a direct stream's batch
+    /// (Spark's `spark.streaming.kafka.maxRatePerPartition`): a batch reads at most this
+    /// times the batch interval in seconds from each partition. Unlimited by default.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").kafka_max_rate_per_partition(10_000);
+    /// # let _ = conf;
+    /// ```
+    pub fn kafka_max_rate_per_partition(mut self, records_per_second: u64) -> Self {
+        self.kafka_max_rate_per_partition = Some(records_per_second);
+        self
+    }
+
+    /// The fewest records each Kafka partition may give a batch when a rate limit applies
+    /// (Spark's `spark.streaming.kafka.minRatePerPartition`, default 1), so that backpressure
+    /// never stops a partition. As in Spark's code, the bound is on the batch's count, not
+    /// multiplied by the batch interval.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").backpressure(true).kafka_min_rate_per_partition(100);
+    /// # let _ = conf;
+    /// ```
+    pub fn kafka_min_rate_per_partition(mut self, records_per_second: u64) -> Self {
+        self.kafka_min_rate_per_partition = records_per_second;
+        self
+    }
+
+    /// How long a worker waits for the records of a Kafka offset range without receiving any
+    /// before it fails the batch naming the range (Spark's
+    /// `spark.streaming.kafka.consumer.poll.ms`). Default 120 s.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").kafka_poll_timeout(Seconds(30));
+    /// # let _ = conf;
+    /// ```
+    pub fn kafka_poll_timeout(mut self, timeout: impl Into<Duration>) -> Self {
+        self.kafka_poll_timeout = timeout.into();
+        self
+    }
+
+    /// How long the driver retries (with back-off) a Kafka request it needs to fix a batch
+    /// (metadata, latest or committed offsets) before failing with an error naming the
+    /// bootstrap servers (Kafka's `default.api.timeout.ms`). Default 60 s.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").kafka_driver_timeout(Seconds(10));
+    /// # let _ = conf;
+    /// ```
+    pub fn kafka_driver_timeout(mut self, timeout: impl Into<Duration>) -> Self {
+        self.kafka_driver_timeout = timeout.into();
         self
     }
 
@@ -408,6 +478,17 @@ impl StreamingConf {
             return Err(Error::InvalidSetting {
                 name: "ui_host",
                 why: "the status server needs an address to bind, e.g. `127.0.0.1`; or turn it off with `ui(false)`".into(),
+        if self.kafka_max_rate_per_partition == Some(0) {
+            return Err(Error::InvalidSetting {
+                name: "kafka_max_rate_per_partition",
+                why: "must be at least 1 record per second (leave it unset for no limit)".into(),
+            });
+        }
+        if self.kafka_poll_timeout.is_zero() || self.kafka_driver_timeout.is_zero() {
+            return Err(Error::InvalidDuration {
+                what: "Kafka timeout",
+                why: "`kafka_poll_timeout` and `kafka_driver_timeout` must be greater than zero"
+                    .into(),
             });
         }
         if self.app_name.trim().is_empty() {
@@ -441,6 +522,10 @@ impl StreamingConf {
                 .ui
                 .then(|| (self.ui_host.trim().to_owned(), self.ui_port)),
             event_log: self.event_log,
+            kafka_max_rate_per_partition: self.kafka_max_rate_per_partition,
+            kafka_min_rate_per_partition: self.kafka_min_rate_per_partition,
+            kafka_poll_timeout: self.kafka_poll_timeout,
+            kafka_driver_timeout: self.kafka_driver_timeout,
         })
     }
 

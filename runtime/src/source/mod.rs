@@ -36,7 +36,8 @@ pub(crate) trait InputSource: Send + Sync {
     fn non_utf8_records(&self, _time: Time) -> u64 {
         0
     }
-    /// What the batch at `time` read, for the status page and listeners (Spark's `StreamInputInfo` description): Kafka offset ranges, files.
+    /// What the batch at `time` read, for people (Spark's `StreamInputInfo` description):
+    /// the Kafka offset ranges of a direct stream; `None` when there is nothing to tell.
     fn description(&self, _time: Time) -> Option<String> {
         None
     }
