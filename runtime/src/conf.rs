@@ -354,6 +354,9 @@ impl StreamingConf {
     /// ```
     pub fn event_log(mut self, enabled: bool) -> Self {
         self.event_log = enabled;
+        self
+    }
+
     /// The most records per second each Kafka partition gives a direct stream's batch
     /// (Spark's `spark.streaming.kafka.maxRatePerPartition`): a batch reads at most this
     /// times the batch interval in seconds from each partition. Unlimited by default.
@@ -478,6 +481,8 @@ impl StreamingConf {
             return Err(Error::InvalidSetting {
                 name: "ui_host",
                 why: "the status server needs an address to bind, e.g. `127.0.0.1`; or turn it off with `ui(false)`".into(),
+            });
+        }
         if self.kafka_max_rate_per_partition == Some(0) {
             return Err(Error::InvalidSetting {
                 name: "kafka_max_rate_per_partition",
