@@ -20,8 +20,8 @@ const QUEUE: usize = 64;
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest request head read.
 const MAX_HEAD: usize = 16 * 1024;
-/// How often the accept loop looks at its stop flag.
-const POLL: Duration = Duration::from_millis(25);
+/// How long a stop's wake-up connection may take.
+const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Ports tried after the first one, as Spark's `spark.port.maxRetries`.
 pub(crate) const PORT_RETRIES: u16 = 16;
 
@@ -76,7 +76,8 @@ pub(crate) fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
     Err(last.unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::AddrInUse)))
 }
 
-/// A running server; dropping it stops accepting (queued and running requests finish).
+/// A running server; dropping it stops accepting (queued and running requests finish). The
+/// accept loop blocks in `accept` (no polling while idle); a stop wakes it with a connection.
 pub(crate) struct HttpServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -87,7 +88,6 @@ impl HttpServer {
     /// Serves `handler` on `listener`.
     pub(crate) fn start(listener: TcpListener, handler: Handler) -> std::io::Result<HttpServer> {
         let addr = listener.local_addr()?;
-        listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = sync_channel::<TcpStream>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
@@ -117,36 +117,41 @@ impl HttpServer {
 impl Drop for HttpServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(h) = self.accept.take() {
-            // The loop looks at the flag every `POLL`.
-            let _ = h.join();
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        match TcpStream::connect_timeout(&wake, WAKE_TIMEOUT) {
+            Ok(_) => {
+                if let Some(h) = self.accept.take() {
+                    let _ = h.join();
+                }
+            }
+            Err(e) => tracing::warn!(
+                "the status server on {} did not stop accepting (could not wake it: {e}); its thread is left running",
+                self.addr
+            ),
         }
     }
 }
 
 fn accept_loop(listener: TcpListener, tx: SyncSender<TcpStream>, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if stream.set_nonblocking(false).is_err() {
-                    continue;
-                }
-                let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-                let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-                match tx.try_send(stream) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(mut s)) => {
-                        let _ =
-                            write_response(&mut s, &Response::text(503, "busy, try again"), false);
-                    }
-                    Err(TrySendError::Disconnected(_)) => return,
-                }
+    for stream in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = stream else { continue };
+        let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+        match tx.try_send(stream) {
+            Ok(()) => {}
+            Err(TrySendError::Full(mut s)) => {
+                let _ = write_response(&mut s, &Response::text(503, "busy, try again"), false);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(POLL),
-            Err(e) => {
-                tracing::debug!("status server accept failed: {e}");
-                std::thread::sleep(POLL);
-            }
+            Err(TrySendError::Disconnected(_)) => return,
         }
     }
     // Dropping `tx` ends the workers once the queue is empty.
