@@ -797,6 +797,21 @@ fn on_a_terminal_new_asks_for_each_variable() {
         main.contains("None => 7000") && main.contains("\"127.0.0.1\""),
         "{main}"
     );
+    // A bad answer is refused and asked again.
+    let out = on_a_terminal(
+        tmp.path(),
+        "new asked-again --color never",
+        "\n\n99999\n7001\n",
+    );
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("invalid value `99999` for `port`: a TCP port must be from 1 to 65535"),
+        "{}",
+        out.stdout
+    );
+    let main = std::fs::read_to_string(tmp.path().join("asked-again/src/main.rs")).unwrap();
+    assert!(main.contains("None => 7001"), "{main}");
     // `--yes` asks nothing.
     let out = on_a_terminal(tmp.path(), "new quiet-one --yes", "");
     assert_eq!(out.code, Some(0), "{}", out.stdout);
