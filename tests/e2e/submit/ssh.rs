@@ -18,6 +18,15 @@ use sha2::Digest as _;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// A fresh host with its throwaway user, and a client whose only cluster profile, `box`,
+/// reaches it.
+fn host_box() -> (Sshd, Client) {
+    let sshd = Sshd::start();
+    let client = Client::new();
+    client.set_clusters(&sshd.profile("box"));
+    (sshd, client)
+}
+
 /// The remote folder a submission made (`~/cargo-stream/<id>`).
 fn job_dir(sshd: &Sshd, id: &str) -> PathBuf {
     sshd.home().join("cargo-stream").join(id)
@@ -87,9 +96,7 @@ fn assert_no_job_left(sshd: &Sshd) {
 fn ssh_kill_checkpoints() {
     // Packaged before any server starts.
     jobs::running_word_count();
-    let sshd = Sshd::start();
-    let client = Client::new();
-    client.set_clusters(&sshd.profile("box"));
+    let (sshd, client) = host_box();
     let feed = TextFeed::start("to be or not to be");
     let port = feed.port.to_string();
     let (out, id) =
@@ -133,9 +140,7 @@ fn ssh_kill_checkpoints() {
 fn ssh_kill_forces_after_the_grace_period() {
     // Packaged before any server starts.
     jobs::running_word_count();
-    let sshd = Sshd::start();
-    let client = Client::new();
-    client.set_clusters(&sshd.profile("box"));
+    let (sshd, client) = host_box();
     let feed = TextFeed::start("to be");
     let port = feed.port.to_string();
     let (_, id) = client.submit_word_count("box", &port, &[]);
@@ -159,9 +164,7 @@ fn ssh_kill_forces_after_the_grace_period() {
 fn ssh_wait_exits_by_how_the_job_ended() {
     let jar = jobs::finite();
     let jar = jar.to_str().unwrap();
-    let sshd = Sshd::start();
-    let client = Client::new();
-    client.set_clusters(&sshd.profile("box"));
+    let (sshd, client) = host_box();
 
     let out = client.submit_finite("box");
     let id = out.stdout.trim();
@@ -191,9 +194,7 @@ fn ssh_wait_exits_by_how_the_job_ended() {
 #[test]
 fn ssh_supervise_restarts_a_crashed_job() {
     let jar = jobs::finite();
-    let sshd = Sshd::start();
-    let client = Client::new();
-    client.set_clusters(&sshd.profile("box"));
+    let (sshd, client) = host_box();
     let out = client
         .submit(
             "box",
@@ -414,9 +415,7 @@ fn ssh_unreachable_host_is_a_clear_error() {
 
 #[test]
 fn ssh_jar_escaping_its_folder_is_refused() {
-    let sshd = Sshd::start();
-    let client = Client::new();
-    client.set_clusters(&sshd.profile("box"));
+    let (sshd, client) = host_box();
     let jar = client.dir().join("evil.jar");
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&jar).unwrap());
     let options = zip::write::SimpleFileOptions::default();
@@ -439,9 +438,7 @@ fn ssh_jar_escaping_its_folder_is_refused() {
 #[test]
 fn ssh_damaged_upload_in_place_is_replaced() {
     let jar = jobs::finite();
-    let sshd = Sshd::start();
-    let client = Client::new();
-    client.set_clusters(&sshd.profile("box"));
+    let (sshd, client) = host_box();
     // A file under the upload's own name whose bytes are not the jar's (a copy cut short by
     // another tool): its checksum does not match, so it is uploaded again and replaced.
     let uploads = sshd.home().join("cargo-stream/uploads");
