@@ -92,15 +92,45 @@ fn assert_no_job_left(sshd: &Sshd) {
     }
 }
 
-#[test]
-fn ssh_kill_checkpoints() {
-    // Packaged before any server starts.
+/// The running word count on a fresh host `box`, fed from this machine.
+struct WordCountOnBox {
+    _feed: TextFeed,
+    client: Client,
+    sshd: Sshd,
+    /// `submit`'s run.
+    out: Run,
+    /// The job's ID.
+    id: String,
+}
+
+/// Submits the running word count (packaged before any server starts) to a fresh host `box`,
+/// fed `text`, with `extra` arguments for `submit`.
+fn word_count_on_box(text: &str, extra: &[&str]) -> WordCountOnBox {
     jobs::running_word_count();
     let (sshd, client) = host_box();
-    let feed = TextFeed::start("to be or not to be");
-    let port = feed.port.to_string();
-    let (out, id) =
-        client.submit_word_count("box", &port, &["--env", "CHECKPOINT_DIR=checkpoints"]);
+    let feed = TextFeed::start(text);
+    let (out, id) = client.submit_word_count("box", &feed.port.to_string(), extra);
+    WordCountOnBox {
+        _feed: feed,
+        client,
+        sshd,
+        out,
+        id,
+    }
+}
+
+#[test]
+fn ssh_kill_checkpoints() {
+    let WordCountOnBox {
+        sshd,
+        client,
+        _feed,
+        out,
+        id,
+    } = word_count_on_box(
+        "to be or not to be",
+        &["--env", "CHECKPOINT_DIR=checkpoints"],
+    );
     assert!(out.stderr.contains("Uploaded"), "{}", out.stderr);
     let dir = job_dir(&sshd, &id);
     assert!(
@@ -138,12 +168,13 @@ fn ssh_kill_checkpoints() {
 
 #[test]
 fn ssh_kill_forces_after_the_grace_period() {
-    // Packaged before any server starts.
-    jobs::running_word_count();
-    let (sshd, client) = host_box();
-    let feed = TextFeed::start("to be");
-    let port = feed.port.to_string();
-    let (_, id) = client.submit_word_count("box", &port, &[]);
+    let WordCountOnBox {
+        sshd,
+        client,
+        _feed,
+        id,
+        ..
+    } = word_count_on_box("to be", &[]);
     client.wait_for_state(&id, "RUNNING", MINUTE);
     // No grace at all: SIGTERM, then SIGKILL to the job's whole process group at once.
     let out = client
