@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use job::{Job, TEXT, printed_batches, text_server};
+use job::{COUNTS, Job, TEXT, printed_batches, text_server};
 
 /// Parses `print` output into (time, records) per batch, checking Spark's layout exactly.
 /// Outputs come every `interval_ms` (a window's slide), at batch times: multiples of 1 s.
@@ -62,17 +62,6 @@ fn only_nonempty_batch(out: &str, interval_ms: u64) -> Vec<String> {
     records.sort();
     records
 }
-
-const COUNTS: [&str; 8] = [
-    "(be,3)",
-    "(is,1)",
-    "(not,1)",
-    "(or,1)",
-    "(question,1)",
-    "(that,1)",
-    "(the,1)",
-    "(to,3)",
-];
 
 fn socket_example(bin: &str) {
     let (port, go) = text_server(TEXT);

@@ -152,6 +152,18 @@ const RULE: &str = "-------------------------------------------";
 /// The text the examples are fed, three lines of Hamlet.
 pub(crate) const TEXT: &str = "to be or not to be\nthat is the question\nto be\n";
 
+/// The word counts of [`TEXT`] as `print` shows them, sorted.
+pub(crate) const COUNTS: [&str; 8] = [
+    "(be,3)",
+    "(is,1)",
+    "(not,1)",
+    "(or,1)",
+    "(question,1)",
+    "(that,1)",
+    "(the,1)",
+    "(to,3)",
+];
+
 /// `print`'s output as (batch time in ms, records) per printed batch, in printed order,
 /// checking Spark's layout exactly.
 pub(crate) fn printed_batches(out: &str) -> Vec<(u64, Vec<String>)> {

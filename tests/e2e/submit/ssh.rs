@@ -318,19 +318,25 @@ fn ssh_agent_key_is_used_without_identity_file() {
     );
 }
 
+/// Submits the finite job to `box` with `known_hosts` in place of the host's own
+/// known-hosts file: the refused run.
+fn refused_against(sshd: &Sshd, client: &Client, known_hosts: &Path) -> Run {
+    client.set_clusters(&sshd.profile("box").replace(
+        &sshd.known_hosts().display().to_string(),
+        &known_hosts.display().to_string(),
+    ));
+    client
+        .submit("box", jobs::finite().to_str().unwrap(), &[], &[])
+        .failure()
+}
+
 #[test]
 fn ssh_unknown_host_key_is_refused() {
     let sshd = Sshd::start();
     let client = Client::new();
     let known_hosts = sshd.scratch().join("empty_known_hosts");
     std::fs::write(&known_hosts, "").unwrap();
-    client.set_clusters(&sshd.profile("box").replace(
-        &sshd.known_hosts().display().to_string(),
-        &known_hosts.display().to_string(),
-    ));
-    let out = client
-        .submit("box", jobs::finite().to_str().unwrap(), &[], &[])
-        .failure();
+    let out = refused_against(&sshd, &client, &known_hosts);
     let scan = format!(
         "ssh-keyscan -p {} 127.0.0.1 >> {}",
         sshd.port(),
@@ -364,13 +370,7 @@ fn ssh_changed_host_key_is_refused() {
         ),
     )
     .unwrap();
-    client.set_clusters(&sshd.profile("box").replace(
-        &sshd.known_hosts().display().to_string(),
-        &known_hosts.display().to_string(),
-    ));
-    let out = client
-        .submit("box", jobs::finite().to_str().unwrap(), &[], &[])
-        .failure();
+    let out = refused_against(&sshd, &client, &known_hosts);
     assert_refused(
         &out,
         &[
