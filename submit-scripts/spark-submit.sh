@@ -16,8 +16,6 @@ MAIN_CLASS=@@MAIN_CLASS@@
 DRIVER_CORES=@@DRIVER_CORES@@
 DRIVER_MEMORY=@@DRIVER_MEMORY@@
 
-me=$(basename "$0")
-die() { echo "$me: error: $*" >&2; exit 1; }
 usage() {
     cat <<EOF
 Submits $APP_NAME $APP_VERSION to a Spark standalone cluster in cluster mode, with the
@@ -41,15 +39,11 @@ Options:
 EOF
 }
 
-# One shell word for any string: single quotes, with each ' written as '\''.
-quote() {
-    q=$(printf '%sX' "$1" | sed "s/'/'\\\\''/g")
-    printf "'%s'" "${q%X}"
-}
-
 case $JAR_FILE in
-    @@*) die "this is the unfilled template: run the copy that \`cargo stream package\` wrote beside the jar" ;;
+    @@*) echo "$(basename "$0"): error: this is the unfilled template: run the copy that \`cargo stream package\` wrote beside the jar" >&2; exit 1 ;;
 esac
+# `me`, `die`, `quote` and `need` (put in here by `cargo stream package`).
+. "$(dirname "$0")/common.sh"
 
 master=
 rest=0
@@ -61,7 +55,6 @@ jar=
 print=0
 confs=
 conf=
-need() { [ "$1" -ge 2 ] || die "$2 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
     case $1 in
         --master) need $# "$1"; master=$2; shift 2 ;;

@@ -16,8 +16,6 @@ APP_VERSION=@@VERSION@@
 JAR_FILE=@@JAR_FILE@@
 JAR_SHA256=@@JAR_SHA256@@
 
-me=$(basename "$0")
-die() { echo "$me: error: $*" >&2; exit 1; }
 usage() {
     cat <<EOF
 Launches $APP_NAME $APP_VERSION on a Linux host over SSH: copies the jar (under a temporary
@@ -42,15 +40,11 @@ its key is in known_hosts.
 EOF
 }
 
-# One shell word for any string: single quotes, with each ' written as '\''.
-quote() {
-    q=$(printf '%sX' "$1" | sed "s/'/'\\\\''/g")
-    printf "'%s'" "${q%X}"
-}
-
 case $JAR_FILE in
-    @@*) die "this is the unfilled template: run the copy that \`cargo stream package\` wrote beside the jar" ;;
+    @@*) echo "$(basename "$0"): error: this is the unfilled template: run the copy that \`cargo stream package\` wrote beside the jar" >&2; exit 1 ;;
 esac
+# `me`, `die`, `quote` and `need` (put in here by `cargo stream package`).
+. "$(dirname "$0")/common.sh"
 
 # BatchMode: keys only, no prompt. StrictHostKeyChecking=yes: never add or skip a host key.
 # ssh keeps the first value given for an option, so these come before the user's.
@@ -59,7 +53,6 @@ port=
 dir=cargo-stream
 jar=
 dest=
-need() { [ "$1" -ge 2 ] || die "$2 needs a value (see --help)"; }
 while [ $# -gt 0 ]; do
     case $1 in
         -p) need $# "$1"; port=$2; shift 2 ;;

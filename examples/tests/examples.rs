@@ -10,40 +10,25 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use job::{Job, text_server};
-
-const RULE: &str = "-------------------------------------------";
+use job::{COUNTS, Job, TEXT, printed_batches, text_server};
 
 /// Parses `print` output into (time, records) per batch, checking Spark's layout exactly.
 /// Outputs come every `interval_ms` (a window's slide), at batch times: multiples of 1 s.
 fn parse_batches(out: &str, interval_ms: u64) -> Vec<(u64, Vec<String>)> {
-    let mut lines = out.lines();
-    let mut batches: Vec<(u64, Vec<String>)> = Vec::new();
-    while let Some(first) = lines.next() {
-        assert_eq!(first, RULE, "output: {out}");
-        let time = lines
-            .next()
-            .unwrap()
-            .strip_prefix("Time: ")
-            .unwrap()
-            .strip_suffix(" ms")
-            .unwrap();
-        let time: u64 = time.parse().unwrap();
+    let batches = printed_batches(out);
+    for (i, (time, _)) in batches.iter().enumerate() {
         assert_eq!(
             time % 1000,
             0,
             "batch times are multiples of the batch interval"
         );
-        if let Some((prev, _)) = batches.last() {
-            assert_eq!(time, prev + interval_ms, "every batch is printed, in order");
+        if i > 0 {
+            assert_eq!(
+                *time,
+                batches[i - 1].0 + interval_ms,
+                "every batch is printed, in order"
+            );
         }
-        assert_eq!(lines.next(), Some(RULE));
-        let records: Vec<String> = lines
-            .by_ref()
-            .take_while(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect();
-        batches.push((time, records));
     }
     batches
 }
@@ -77,18 +62,6 @@ fn only_nonempty_batch(out: &str, interval_ms: u64) -> Vec<String> {
     records.sort();
     records
 }
-
-const TEXT: &str = "to be or not to be\nthat is the question\nto be\n";
-const COUNTS: [&str; 8] = [
-    "(be,3)",
-    "(is,1)",
-    "(not,1)",
-    "(or,1)",
-    "(question,1)",
-    "(that,1)",
-    "(the,1)",
-    "(to,3)",
-];
 
 fn socket_example(bin: &str) {
     let (port, go) = text_server(TEXT);

@@ -12,10 +12,8 @@ mod sink;
 use std::time::Duration;
 
 use cargo_stream_tests::postgres::Postgres;
-use job::{Job, text_server};
+use job::{Job, TEXT, text_server};
 use postgres::{Client, NoTls};
-
-const TEXT: &str = "to be or not to be\nthat is the question\nto be\n";
 
 fn expected() -> Vec<(String, i64)> {
     [

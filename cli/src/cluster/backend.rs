@@ -93,23 +93,36 @@ impl Payload {
     /// A record's payload: tagged with its kind, or as records written before the tag were
     /// (the same keys, untagged: the kind is told by the key only its backend writes).
     pub fn from_record<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Payload, D::Error> {
-        let mut value = serde_json::Value::deserialize(d)?;
-        if let serde_json::Value::Object(map) = &mut value
-            && !map.contains_key("kind")
-        {
-            let kind = if map.contains_key("gateway") {
-                "spark-rest"
-            } else if map.contains_key("files_on") {
-                "slurm"
-            } else if map.contains_key("dir") {
-                "ssh"
-            } else {
-                "spark-ssh"
-            };
-            map.insert("kind".into(), kind.into());
-        }
-        Payload::deserialize(value).map_err(serde::de::Error::custom)
+        Ok(match RecordPayload::deserialize(d)? {
+            RecordPayload::Tagged(payload) => payload,
+            RecordPayload::Untagged(Untagged::SparkRest(own)) => Payload::SparkRest(own),
+            RecordPayload::Untagged(Untagged::Slurm(own)) => Payload::Slurm(own),
+            RecordPayload::Untagged(Untagged::Ssh(own)) => Payload::Ssh(own),
+            RecordPayload::Untagged(Untagged::SparkSsh(own)) => Payload::SparkSsh(own),
+        })
     }
+}
+
+/// A payload as each version of the record wrote it.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RecordPayload {
+    /// Tagged with its `kind` (this version).
+    Tagged(Payload),
+    /// Before the tag.
+    Untagged(Untagged),
+}
+
+/// An untagged payload: the first kind whose required keys it has, in an order where no
+/// kind's keys are a subset of an earlier one's (`spark-rest` has `gateway`, `slurm`
+/// `files_on`, `ssh` `dir`; `spark-ssh` only `appResource`, which `spark-rest` has too).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Untagged {
+    SparkRest(crate::cluster::backends::spark_rest::Submission),
+    Slurm(crate::cluster::backends::slurm::Submission),
+    Ssh(crate::cluster::backends::ssh_host::Submission),
+    SparkSsh(crate::cluster::backends::spark_ssh::Submission),
 }
 
 /// A job's state, in Spark's driver states; other cluster managers map onto them.
@@ -150,7 +163,11 @@ impl JobState {
 
     /// Parses Spark's spelling (`RUNNING`, ...).
     pub fn parse(text: &str) -> Option<JobState> {
-        serde_json::from_value(serde_json::Value::String(text.to_ascii_uppercase())).ok()
+        use serde::de::IntoDeserializer as _;
+        let upper = text.to_ascii_uppercase();
+        let d: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+            upper.as_str().into_deserializer();
+        JobState::deserialize(d).ok()
     }
 }
 

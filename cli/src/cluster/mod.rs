@@ -9,10 +9,10 @@ pub mod backends;
 pub mod follow;
 pub mod profile;
 pub mod record;
+pub mod run_sh;
 pub mod stage;
 pub mod submit;
 pub mod transport;
-pub mod unpack;
 pub mod utc;
 
 pub use backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};

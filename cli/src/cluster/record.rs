@@ -220,8 +220,13 @@ mod tests {
                 .payload::<crate::cluster::backends::slurm::Submission>()
                 .is_err()
         );
-        // The other backends' payloads, as they were written untagged.
+        // Each backend's payload, as it was written untagged: its own kind, never another
+        // whose keys it also has (a `spark-rest` payload has `spark-ssh`'s `appResource`).
         for (old, kind) in [
+            (
+                r#"{"gateway": "http://m:6066", "appResource": "file:///j.jar"}"#,
+                Kind::SparkRest,
+            ),
             (r#"{"appResource": "file:///j.jar"}"#, Kind::SparkSsh),
             (
                 r#"{"host": "u@h:22", "dir": "/home/u/x", "pid": 7, "location": "/home/u/j.jar"}"#,
@@ -232,11 +237,26 @@ mod tests {
                 Kind::Slurm,
             ),
         ] {
-            let mut value: serde_json::Value = serde_json::from_str(old).unwrap();
-            let data = Payload::from_record(value.take()).unwrap();
-            let tagged = serde_json::to_value(&data).unwrap();
-            assert_eq!(tagged["kind"], kind.name(), "{old}");
+            let data = Payload::from_record(&mut serde_json::Deserializer::from_str(old)).unwrap();
+            let read = match data {
+                Payload::SparkRest(_) => Kind::SparkRest,
+                Payload::SparkSsh(_) => Kind::SparkSsh,
+                Payload::Ssh(_) => Kind::Ssh,
+                Payload::Slurm(_) => Kind::Slurm,
+            };
+            assert_eq!(read, kind, "{old}");
+            // Written again, tagged, it reads the same.
+            let tagged = serde_json::to_string(&data).unwrap();
+            assert!(
+                tagged.contains(&format!(r#""kind":"{}""#, kind.name())),
+                "{tagged}"
+            );
+            let again = Payload::from_record(&mut serde_json::Deserializer::from_str(&tagged));
+            assert_eq!(again.unwrap(), data);
         }
+        assert!(
+            Payload::from_record(&mut serde_json::Deserializer::from_str(r#"{"x": 1}"#)).is_err()
+        );
         // And what this version writes, it reads.
         let again: Record = serde_json::from_str(&serde_json::to_string(&record).unwrap()).unwrap();
         assert_eq!(again.profile, record.profile);

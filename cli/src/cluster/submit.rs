@@ -229,12 +229,16 @@ pub fn check_artifact(artifact: &Path) -> anyhow::Result<(String, String)> {
         .map_err(|_| not_bundle("it has no `stream-manifest.json`".into()))?
         .read_to_string(&mut text)
         .map_err(|e| not_bundle(e.to_string()))?;
-    let manifest: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| not_bundle(e.to_string()))?;
-    let name = manifest["name"]
-        .as_str()
-        .ok_or_else(|| not_bundle("its manifest has no `name`".into()))?
-        .to_owned();
+    /// The one field of `stream-manifest.json` read here (every version of the manifest has
+    /// it; the rest is the package's business).
+    #[derive(serde::Deserialize)]
+    struct Named {
+        name: Option<String>,
+    }
+    let manifest: Named = serde_json::from_str(&text).map_err(|e| not_bundle(e.to_string()))?;
+    let name = manifest
+        .name
+        .ok_or_else(|| not_bundle("its manifest has no `name`".into()))?;
     Ok((sha256, name))
 }
 

@@ -20,6 +20,11 @@ pub const SPARK_SUBMIT_SH: &str = include_str!("../../../submit-scripts/spark-su
 /// `submit-scripts/ssh-launch.sh`: copies, checks, unpacks and starts the bundle detached on a
 /// Linux host over SSH.
 pub const SSH_LAUNCH_SH: &str = include_str!("../../../submit-scripts/ssh-launch.sh");
+/// `submit-scripts/common.sh`: the helpers both scripts share; [`fill`] puts it in place of the
+/// line that sources it, so that each filled-in script stands alone.
+pub const COMMON_SH: &str = include_str!("../../../submit-scripts/common.sh");
+/// The line of a script that sources [`COMMON_SH`].
+const SOURCES_COMMON: &str = ". \"$(dirname \"$0\")/common.sh\"\n";
 
 /// The driver cores the `spark-submit` wrapper asks for unless told otherwise.
 pub const DEFAULT_DRIVER_CORES: u32 = 1;
@@ -85,7 +90,8 @@ impl JobValues {
 }
 
 /// Replaces every `@@KEY@@` (`KEY` of `A-Z`, `0-9`, `_`) in `template` by its value, quoted;
-/// an unknown key is an error. Other `@@` text is left alone.
+/// an unknown key is an error. Other `@@` text is left alone. The line sourcing
+/// `common.sh`, if any, becomes [`COMMON_SH`] itself.
 ///
 /// # Examples
 ///
@@ -103,8 +109,9 @@ impl JobValues {
 /// assert_eq!(fill("APP=@@NAME@@ SHA=@@JAR_SHA256@@", &values).unwrap(), "APP='wc' SHA=''");
 /// ```
 pub fn fill(template: &str, values: &JobValues) -> anyhow::Result<String> {
+    let template = template.replacen(SOURCES_COMMON, COMMON_SH, 1);
     let mut out = String::with_capacity(template.len() + 256);
-    let mut rest = template;
+    let mut rest = template.as_str();
     while let Some(start) = rest.find("@@") {
         let after = &rest[start + 2..];
         let key_len = after
@@ -253,6 +260,11 @@ mod tests {
                 assert!(
                     !text.contains("=@@"),
                     "{} keeps a placeholder:\n{text}",
+                    entry.name
+                );
+                assert!(
+                    text.contains(COMMON_SH) && !text.contains("common.sh\"\n"),
+                    "{} does not stand alone:\n{text}",
                     entry.name
                 );
                 assert!(

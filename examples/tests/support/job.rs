@@ -149,22 +149,50 @@ pub(crate) fn text_server(text: &'static str) -> (u16, mpsc::Sender<()>) {
 
 const RULE: &str = "-------------------------------------------";
 
-/// The records of each printed batch that has any, in printed order, checking the layout.
-pub(crate) fn nonempty_batches(out: &str) -> Vec<Vec<String>> {
+/// The text the examples are fed, three lines of Hamlet.
+pub(crate) const TEXT: &str = "to be or not to be\nthat is the question\nto be\n";
+
+/// The word counts of [`TEXT`] as `print` shows them, sorted.
+pub(crate) const COUNTS: [&str; 8] = [
+    "(be,3)",
+    "(is,1)",
+    "(not,1)",
+    "(or,1)",
+    "(question,1)",
+    "(that,1)",
+    "(the,1)",
+    "(to,3)",
+];
+
+/// `print`'s output as (batch time in ms, records) per printed batch, in printed order,
+/// checking Spark's layout exactly.
+pub(crate) fn printed_batches(out: &str) -> Vec<(u64, Vec<String>)> {
     let mut lines = out.lines();
     let mut batches = Vec::new();
     while let Some(first) = lines.next() {
         assert_eq!(first, RULE, "output: {out}");
-        assert!(lines.next().unwrap().starts_with("Time: "), "output: {out}");
+        let time = lines
+            .next()
+            .and_then(|l| l.strip_prefix("Time: "))
+            .and_then(|t| t.strip_suffix(" ms"))
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no `Time: N ms` line after a rule in output: {out}"));
         assert_eq!(lines.next(), Some(RULE));
         let records: Vec<String> = lines
             .by_ref()
             .take_while(|l| !l.is_empty())
             .map(str::to_owned)
             .collect();
-        if !records.is_empty() {
-            batches.push(records);
-        }
+        batches.push((time, records));
     }
     batches
+}
+
+/// The records of each printed batch that has any, in printed order, checking the layout.
+pub(crate) fn nonempty_batches(out: &str) -> Vec<Vec<String>> {
+    printed_batches(out)
+        .into_iter()
+        .map(|(_, records)| records)
+        .filter(|records| !records.is_empty())
+        .collect()
 }

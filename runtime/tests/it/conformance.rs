@@ -114,6 +114,48 @@ fn checkpointed(ssc: &StreamingContext) {
     ssc.checkpoint(dir).unwrap();
 }
 
+// The incremental windows, over `window` one-second slides: the 3- and 5-slide cases share
+// them (checkpointed, as Spark requires for an inverse function).
+
+fn count_by_window(ssc: &StreamingContext, s: DStream<String>, window: u64) -> DStream<u64> {
+    checkpointed(ssc);
+    s.count_by_window(Seconds(window), Seconds(1))
+}
+
+fn reduce_by_window_inv(ssc: &StreamingContext, s: DStream<i64>, window: u64) -> DStream<i64> {
+    checkpointed(ssc);
+    s.reduce_by_window_inv(|a, b| a + b, |a, b| a - b, Seconds(window), Seconds(1))
+}
+
+fn reduce_by_key_and_window_inv(
+    ssc: &StreamingContext,
+    s: DStream<Pair>,
+    window: u64,
+) -> DStream<Pair> {
+    checkpointed(ssc);
+    s.reduce_by_key_and_window_inv(|a, b| a + b, |a, b| a - b, Seconds(window), Seconds(1))
+}
+
+fn inv_with_filter(ssc: &StreamingContext, s: DStream<Pair>, window: u64) -> DStream<Pair> {
+    checkpointed(ssc);
+    s.reduce_by_key_and_window_inv_with_filter(
+        |a, b| a + b,
+        |a, b| a - b,
+        Seconds(window),
+        Seconds(1),
+        |kv: &Pair| kv.1 > 0,
+    )
+}
+
+fn count_by_value_and_window(
+    ssc: &StreamingContext,
+    s: DStream<String>,
+    window: u64,
+) -> DStream<(String, u64)> {
+    checkpointed(ssc);
+    s.count_by_value_and_window(Seconds(window), Seconds(1))
+}
+
 // mapWithState is not in PySpark: its cases were recorded with the Scala API (spark-shell).
 
 #[allow(clippy::ptr_arg)] // `StateSpec` passes `&K`, here `&String`
@@ -209,34 +251,13 @@ conformance! {
     // recomputes windows shorter than five slides instead, so for those the `_scala` twins are
     // asserted (see `PYSPARK_RECORDS`); for five slides or more both engines agree and both
     // fixtures are.
-    count_by_window_3_1_scala => |ssc, s: DStream<String>, _| {
-        checkpointed(ssc);
-        s.count_by_window(Seconds(3), Seconds(1))
-    };
-    reduce_by_window_inv_3_1_scala => |ssc, s: DStream<i64>, _| {
-        checkpointed(ssc);
-        s.reduce_by_window_inv(|a, b| a + b, |a, b| a - b, Seconds(3), Seconds(1))
-    };
-    reduce_by_key_and_window_inv_3_1_scala => |ssc, s: DStream<Pair>, _| {
-        checkpointed(ssc);
-        s.reduce_by_key_and_window_inv(|a, b| a + b, |a, b| a - b, Seconds(3), Seconds(1))
-    };
+    count_by_window_3_1_scala => |ssc, s, _| count_by_window(ssc, s, 3);
+    reduce_by_window_inv_3_1_scala => |ssc, s, _| reduce_by_window_inv(ssc, s, 3);
+    reduce_by_key_and_window_inv_3_1_scala => |ssc, s, _| reduce_by_key_and_window_inv(ssc, s, 3);
     reduce_by_key_and_window_inv_filter_3_1,
-    reduce_by_key_and_window_inv_filter_3_1_scala => |ssc, s: DStream<Pair>, _| {
-        checkpointed(ssc);
-        s.reduce_by_key_and_window_inv_with_filter(
-            |a, b| a + b,
-            |a, b| a - b,
-            Seconds(3),
-            Seconds(1),
-            |kv: &Pair| kv.1 > 0,
-        )
-    };
+    reduce_by_key_and_window_inv_filter_3_1_scala => |ssc, s, _| inv_with_filter(ssc, s, 3);
     count_by_value_and_window_3_1,
-    count_by_value_and_window_3_1_scala => |ssc, s: DStream<String>, _| {
-        checkpointed(ssc);
-        s.count_by_value_and_window(Seconds(3), Seconds(1))
-    };
+    count_by_value_and_window_3_1_scala => |ssc, s, _| count_by_value_and_window(ssc, s, 3);
     course_window_6_4_scala => |ssc, s: DStream<String>, _| {
         checkpointed(ssc);
         s.map(|w| (w, 1i64)).reduce_by_key_and_window_inv(
@@ -246,34 +267,15 @@ conformance! {
             Seconds(4),
         )
     };
-    count_by_window_5_1, count_by_window_5_1_scala => |ssc, s: DStream<String>, _| {
-        checkpointed(ssc);
-        s.count_by_window(Seconds(5), Seconds(1))
-    };
-    reduce_by_window_inv_5_1, reduce_by_window_inv_5_1_scala => |ssc, s: DStream<i64>, _| {
-        checkpointed(ssc);
-        s.reduce_by_window_inv(|a, b| a + b, |a, b| a - b, Seconds(5), Seconds(1))
+    count_by_window_5_1, count_by_window_5_1_scala => |ssc, s, _| count_by_window(ssc, s, 5);
+    reduce_by_window_inv_5_1, reduce_by_window_inv_5_1_scala => |ssc, s, _| {
+        reduce_by_window_inv(ssc, s, 5)
     };
     reduce_by_key_and_window_inv_5_1,
-    reduce_by_key_and_window_inv_5_1_scala => |ssc, s: DStream<Pair>, _| {
-        checkpointed(ssc);
-        s.reduce_by_key_and_window_inv(|a, b| a + b, |a, b| a - b, Seconds(5), Seconds(1))
-    };
+    reduce_by_key_and_window_inv_5_1_scala => |ssc, s, _| reduce_by_key_and_window_inv(ssc, s, 5);
     reduce_by_key_and_window_inv_filter_5_1,
-    reduce_by_key_and_window_inv_filter_5_1_scala => |ssc, s: DStream<Pair>, _| {
-        checkpointed(ssc);
-        s.reduce_by_key_and_window_inv_with_filter(
-            |a, b| a + b,
-            |a, b| a - b,
-            Seconds(5),
-            Seconds(1),
-            |kv: &Pair| kv.1 > 0,
-        )
-    };
-    count_by_value_and_window_5_1_scala => |ssc, s: DStream<String>, _| {
-        checkpointed(ssc);
-        s.count_by_value_and_window(Seconds(5), Seconds(1))
-    };
+    reduce_by_key_and_window_inv_filter_5_1_scala => |ssc, s, _| inv_with_filter(ssc, s, 5);
+    count_by_value_and_window_5_1_scala => |ssc, s, _| count_by_value_and_window(ssc, s, 5);
 
     update_state_running_sum => |ssc, s: DStream<Pair>, _| {
         checkpointed(ssc);

@@ -69,6 +69,35 @@ fn indexed<T>(batches: Vec<Vec<T>>) -> Out<T> {
     (1..).zip(batches).collect()
 }
 
+/// Asserts that `out` has a batch a second from the first, `batches[i]` (the keys as `&str`)
+/// at batch i + 1.
+#[track_caller]
+fn assert_pairs<S: Clone + PartialEq + std::fmt::Debug>(
+    out: Out<(String, S)>,
+    batches: &[&[(&str, S)]],
+) {
+    assert_eq!(out, indexed(batches.iter().map(|b| pairs(b)).collect()));
+}
+
+/// The input of Spark's `StreamingContext.union` and `.transform` tests: four numbers a batch,
+/// which the tests read three times, shifted by 0, 4 and 8.
+fn three_batches() -> Vec<Option<Vec<i32>>> {
+    vec![
+        Some((1..=4).collect()),
+        Some((101..=104).collect()),
+        Some((201..=204).collect()),
+    ]
+}
+
+/// What the three shifted readings of [`three_batches`] hold together.
+fn three_batches_shifted() -> Out<i32> {
+    indexed(vec![
+        (1..=12).collect(),
+        (101..=112).collect(),
+        (201..=212).collect(),
+    ])
+}
+
 /// The input of Spark's `updateStateByKey` tests.
 fn abc() -> Vec<Option<Vec<String>>> {
     words(&[
@@ -98,16 +127,16 @@ fn update_state_by_key_testing_time_stamps_as_input() {
         )
     })
     .unwrap();
-    assert_eq!(
+    assert_pairs(
         out,
-        indexed(vec![
-            pairs(&[("a", 1000u64), ("c", 0)]),
-            pairs(&[("a", 3000), ("b", 2000), ("c", 0)]),
-            pairs(&[("a", 6000), ("b", 5000), ("c", 3000)]),
-            pairs(&[("a", 10000), ("b", 9000), ("c", 3000)]),
-            pairs(&[("a", 15000), ("b", 9000), ("c", 3000)]),
-            pairs(&[("a", 15000), ("b", 9000), ("c", 3000)]),
-        ])
+        &[
+            &[("a", 1000u64), ("c", 0)],
+            &[("a", 3000), ("b", 2000), ("c", 0)],
+            &[("a", 6000), ("b", 5000), ("c", 3000)],
+            &[("a", 10000), ("b", 9000), ("c", 3000)],
+            &[("a", 15000), ("b", 9000), ("c", 3000)],
+            &[("a", 15000), ("b", 9000), ("c", 3000)],
+        ],
     );
 }
 
@@ -123,16 +152,16 @@ fn update_state_by_key_iterator_form_with_initial_value() {
         )
     })
     .unwrap();
-    assert_eq!(
+    assert_pairs(
         out,
-        indexed(vec![
-            pairs(&[("a", 2), ("c", 2)]),
-            pairs(&[("a", 3), ("b", 1), ("c", 2)]),
-            pairs(&[("a", 4), ("b", 2), ("c", 3)]),
-            pairs(&[("a", 5), ("b", 3), ("c", 3)]),
-            pairs(&[("a", 6), ("b", 3), ("c", 3)]),
-            pairs(&[("a", 6), ("b", 3), ("c", 3)]),
-        ])
+        &[
+            &[("a", 2), ("c", 2)],
+            &[("a", 3), ("b", 1), ("c", 2)],
+            &[("a", 4), ("b", 2), ("c", 3)],
+            &[("a", 5), ("b", 3), ("c", 3)],
+            &[("a", 6), ("b", 3), ("c", 3)],
+            &[("a", 6), ("b", 3), ("c", 3)],
+        ],
     );
 }
 
@@ -182,16 +211,16 @@ fn update_state_by_key_object_lifecycle_with_input_stream_returning_none() {
             .map_values(|(counter, _)| counter)
     })
     .unwrap();
-    assert_eq!(
+    assert_pairs(
         out,
-        indexed(vec![
-            pairs(&[("a", 1), ("b", 1)]),
-            pairs(&[("a", 1), ("b", 1)]),
-            pairs(&[("a", 3), ("c", 1)]),
-            pairs(&[("a", 3), ("c", 2)]),
-            pairs(&[("c", 2)]),
-            vec![],
-        ])
+        &[
+            &[("a", 1), ("b", 1)],
+            &[("a", 1), ("b", 1)],
+            &[("a", 3), ("c", 1)],
+            &[("a", 3), ("c", 2)],
+            &[("c", 2)],
+            &[],
+        ],
     );
 }
 
@@ -235,15 +264,7 @@ fn map_with_state_sees_the_time_and_drops_none() {
         },
     )
     .unwrap();
-    assert_eq!(
-        out,
-        indexed(vec![
-            vec![],
-            pairs(&[("a", 2000u64)]),
-            pairs(&[("b", 3000)]),
-            vec![],
-        ])
-    );
+    assert_pairs(out, &[&[], &[("a", 2000u64)], &[("b", 3000)], &[]]);
 }
 
 #[test]
@@ -257,28 +278,17 @@ fn map_with_state_takes_no_batch_as_an_empty_one() {
         s.map(|w| (w, 1)).map_with_state(spec).state_snapshots()
     })
     .unwrap();
-    assert_eq!(out, indexed(vec![pairs(&[("a", 1)]), pairs(&[("a", 1)])]));
+    assert_pairs(out, &[&[("a", 1)], &[("a", 1)]]);
 }
 
 #[test]
 fn streaming_context_union() {
-    let input: Vec<Option<Vec<i32>>> = vec![
-        Some((1..=4).collect()),
-        Some((101..=104).collect()),
-        Some((201..=204).collect()),
-    ];
+    let input = three_batches();
     let out = run(input, 3, |ssc, s| {
         ssc.union(vec![s.clone(), s.map(|x| x + 4), s.map(|x| x + 8)])
     })
     .unwrap();
-    assert_eq!(
-        out,
-        indexed(vec![
-            (1..=12).collect(),
-            (101..=112).collect(),
-            (201..=212).collect()
-        ])
-    );
+    assert_eq!(out, three_batches_shifted());
 }
 
 #[test]
@@ -297,11 +307,7 @@ fn streaming_context_union_with_input_stream_return_none_fails() {
 
 #[test]
 fn streaming_context_transform() {
-    let input: Vec<Option<Vec<i32>>> = vec![
-        Some((1..=4).collect()),
-        Some((101..=104).collect()),
-        Some((201..=204).collect()),
-    ];
+    let input = three_batches();
     let out = run(input.clone(), 3, |ssc, s| {
         ssc.transform(
             vec![s.clone(), s.map(|x| x + 4), s.map(|x| x + 8)],
@@ -315,14 +321,7 @@ fn streaming_context_transform() {
         )
     })
     .unwrap();
-    assert_eq!(
-        out,
-        indexed(vec![
-            (1..=12).collect(),
-            (101..=112).collect(),
-            (201..=212).collect()
-        ])
-    );
+    assert_eq!(out, three_batches_shifted());
     let mut none = input;
     none.push(None);
     let err = run(none, 4, |ssc, s| {

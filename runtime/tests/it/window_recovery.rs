@@ -29,94 +29,88 @@ fn checkpointed_batch(dir: &Path, interval_ms: u64) -> u64 {
         .map_or(0, |ms| ms / interval_ms)
 }
 
-/// One life of a job: restored from `dir` if it holds a checkpoint, fed `inputs[first - 1..]`
-/// from batch `first` on (a replayable source, as Spark's suite assumes), checkpointed every
-/// `every` batches, run through batch `last`, then stopped without draining (a crash: what
-/// was not checkpointed is lost). Returns (batch index, canonical elements) per output.
-#[allow(clippy::too_many_arguments)]
-fn life<I: Data, O: Data + Serialize>(
-    dir: &Path,
+/// A job replayed across restarts: its batch interval, its input (a replayable source, as
+/// Spark's suite assumes; `inputs[i]` is batch i + 1), how many batches apart it checkpoints,
+/// and its pipeline.
+struct Job<'a, I, O> {
     interval: Duration,
-    inputs: &[Vec<I>],
-    first: u64,
-    last: u64,
+    inputs: &'a [Vec<I>],
     every: u32,
-    build: &dyn Fn(DStream<I>) -> DStream<O>,
-) -> Outputs {
-    let ms = interval.as_millis() as u64;
-    let clock = ManualClock::new();
-    clock.advance(Duration::from_millis((first - 1) * ms));
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    let ssc = StreamingContext::get_or_create(dir, || {
-        let conf = StreamingConf::new("window-recovery")
-            .master("local[2]")
-            .manual_clock(clock.clone())
-            .stop_on_signal(false);
-        let ssc = StreamingContext::new(conf, interval)?;
-        let input = ssc.queue_stream(inputs[(first - 1) as usize..].to_vec());
-        input.checkpoint(interval * every);
-        build(input).foreach_rdd(move |b, t| {
-            let elements = b
-                .collect()
-                .iter()
-                .map(|o| serde_json::to_value(o).unwrap())
-                .collect();
-            sink.lock()
-                .unwrap()
-                .push((t.millis() / ms, canonical(elements)));
-        })?;
-        Ok(ssc)
-    })
-    .unwrap();
-    ssc.start().unwrap();
-    for i in first..=last {
-        clock.advance(interval);
-        let done = ssc
-            .await_batch(Time::from_millis(i * ms), Duration::from_secs(60))
-            .unwrap();
-        assert!(done, "batch {i} did not complete");
-    }
-    ssc.stop(false).unwrap();
-    std::mem::take(&mut *seen.lock().unwrap())
+    build: &'a dyn Fn(DStream<I>) -> DStream<O>,
 }
 
-/// Runs batches 1..=`stop_after`, crashes, restarts from the newest checkpoint and runs to
-/// `total`; checks each life's outputs against `expected` (a run without a restart). Returns
-/// the batch the second life started from.
-#[allow(clippy::too_many_arguments)]
-fn restarted<I: Data, O: Data + Serialize>(
-    what: &str,
-    interval: Duration,
-    inputs: &[Vec<I>],
-    total: u64,
-    stop_after: u64,
-    every: u32,
-    expected: &Outputs,
-    build: &dyn Fn(DStream<I>) -> DStream<O>,
-) -> u64 {
-    let dir = tempfile::tempdir().unwrap();
-    let before = life(dir.path(), interval, inputs, 1, stop_after, every, build);
-    let resumed = checkpointed_batch(dir.path(), interval.as_millis() as u64) + 1;
-    let after = life(dir.path(), interval, inputs, resumed, total, every, build);
-    let part = |from: u64, to: u64| -> Outputs {
-        expected
-            .iter()
-            .filter(|(i, _)| (from..=to).contains(i))
-            .map(|(i, e)| (*i, canonical(e.clone())))
-            .collect()
-    };
-    assert_eq!(
-        before,
-        part(1, stop_after),
-        "{what}: before the crash after batch {stop_after} (checkpointed every {every})"
-    );
-    assert_eq!(
-        after,
-        part(resumed, total),
-        "{what}: after the crash after batch {stop_after}, restarted at batch {resumed} (checkpointed every {every})"
-    );
-    resumed
+impl<I: Data, O: Data + Serialize> Job<'_, I, O> {
+    /// One life of the job: restored from `dir` if it holds a checkpoint, fed from batch
+    /// `first` on, run through batch `last`, then stopped without draining (a crash: what was
+    /// not checkpointed is lost). Returns (batch index, canonical elements) per output.
+    fn life(&self, dir: &Path, first: u64, last: u64) -> Outputs {
+        let interval = self.interval;
+        let ms = interval.as_millis() as u64;
+        let clock = ManualClock::new();
+        clock.advance(Duration::from_millis((first - 1) * ms));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let ssc = StreamingContext::get_or_create(dir, || {
+            let conf = StreamingConf::new("window-recovery")
+                .master("local[2]")
+                .manual_clock(clock.clone())
+                .stop_on_signal(false);
+            let ssc = StreamingContext::new(conf, interval)?;
+            let input = ssc.queue_stream(self.inputs[(first - 1) as usize..].to_vec());
+            input.checkpoint(interval * self.every);
+            (self.build)(input).foreach_rdd(move |b, t| {
+                let elements = b
+                    .collect()
+                    .iter()
+                    .map(|o| serde_json::to_value(o).unwrap())
+                    .collect();
+                sink.lock()
+                    .unwrap()
+                    .push((t.millis() / ms, canonical(elements)));
+            })?;
+            Ok(ssc)
+        })
+        .unwrap();
+        ssc.start().unwrap();
+        for i in first..=last {
+            clock.advance(interval);
+            let done = ssc
+                .await_batch(Time::from_millis(i * ms), Duration::from_secs(60))
+                .unwrap();
+            assert!(done, "batch {i} did not complete");
+        }
+        ssc.stop(false).unwrap();
+        std::mem::take(&mut *seen.lock().unwrap())
+    }
+
+    /// Runs batches 1..=`stop_after`, crashes, restarts from the newest checkpoint and runs to
+    /// `total`; checks each life's outputs against `expected` (a run without a restart).
+    /// Returns the batch the second life started from.
+    fn restarted(&self, what: &str, total: u64, stop_after: u64, expected: &Outputs) -> u64 {
+        let every = self.every;
+        let dir = tempfile::tempdir().unwrap();
+        let before = self.life(dir.path(), 1, stop_after);
+        let resumed = checkpointed_batch(dir.path(), self.interval.as_millis() as u64) + 1;
+        let after = self.life(dir.path(), resumed, total);
+        let part = |from: u64, to: u64| -> Outputs {
+            expected
+                .iter()
+                .filter(|(i, _)| (from..=to).contains(i))
+                .map(|(i, e)| (*i, canonical(e.clone())))
+                .collect()
+        };
+        assert_eq!(
+            before,
+            part(1, stop_after),
+            "{what}: before the crash after batch {stop_after} (checkpointed every {every})"
+        );
+        assert_eq!(
+            after,
+            part(resumed, total),
+            "{what}: after the crash after batch {stop_after}, restarted at batch {resumed} (checkpointed every {every})"
+        );
+        resumed
+    }
 }
 
 fn json<T: Serialize>(outputs: Vec<(u64, Vec<T>)>) -> Outputs {
@@ -143,15 +137,11 @@ fn recovery_with_invertible_reduce_by_key_and_window() {
         (1..w).map(|i| vec![("a".into(), i as i64)]).collect();
     output.extend((0..=n - w).map(|_| vec![("a".to_string(), w as i64)]));
     let expected = json((1..=n).zip(output).collect());
-    let resumed = restarted(
-        "recovery with invertible reduceByKeyAndWindow",
+    let job = Job {
         interval,
-        &input,
-        n,
-        7,
-        2,
-        &expected,
-        &|s: DStream<String>| {
+        inputs: &input,
+        every: 2,
+        build: &|s: DStream<String>| {
             let out = s.map(|x| (x, 1i64)).reduce_by_key_and_window_inv(
                 |a, b| a + b,
                 |a, b| a - b,
@@ -161,6 +151,12 @@ fn recovery_with_invertible_reduce_by_key_and_window() {
             out.checkpoint(interval * 2);
             out
         },
+    };
+    let resumed = job.restarted(
+        "recovery with invertible reduceByKeyAndWindow",
+        n,
+        7,
+        &expected,
     );
     assert_eq!(
         resumed, 7,
@@ -253,10 +249,14 @@ where
     let total = inputs.len() as u64;
     let interval = Duration::from_secs(f.batch_seconds);
     for every in [1, 2] {
+        let job = Job {
+            interval,
+            inputs: &inputs,
+            every,
+            build: &build,
+        };
         for stop_after in 1..total {
-            restarted(
-                case, interval, &inputs, total, stop_after, every, &f.outputs, &build,
-            );
+            job.restarted(case, total, stop_after, &f.outputs);
         }
     }
 }
@@ -337,11 +337,17 @@ fn a_restart_long_after_the_checkpoint_reduces_out_every_batch_that_left() {
         s.map(|x| (x, 1i64))
             .reduce_by_key_and_window_inv(sum, minus, Seconds(4), Seconds(1))
     };
+    let job = Job {
+        interval,
+        inputs: &inputs,
+        every: 2,
+        build: &build,
+    };
     let dir = tempfile::tempdir().unwrap();
-    let before = life(dir.path(), interval, &inputs, 1, 6, 2, &build);
+    let before = job.life(dir.path(), 1, 6);
     assert_eq!(before.last().unwrap().0, 6);
     assert_eq!(checkpointed_batch(dir.path(), 1000), 6);
-    let after = life(dir.path(), interval, &inputs, 21, 22, 2, &build);
+    let after = job.life(dir.path(), 21, 22);
     let expected = json(vec![
         (21, vec![("a".to_string(), 1i64), ("b".to_string(), 0)]),
         (22, vec![("a".to_string(), 1i64), ("b".to_string(), 0)]),

@@ -18,6 +18,15 @@ use sha2::Digest as _;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// A fresh host with its throwaway user, and a client whose only cluster profile, `box`,
+/// reaches it.
+fn host_box() -> (Sshd, Client) {
+    let sshd = Sshd::start();
+    let client = Client::new();
+    client.set_clusters(&sshd.profile("box"));
+    (sshd, client)
+}
+
 /// The remote folder a submission made (`~/cargo-stream/<id>`).
 fn job_dir(sshd: &Sshd, id: &str) -> PathBuf {
     sshd.home().join("cargo-stream").join(id)
@@ -83,17 +92,45 @@ fn assert_no_job_left(sshd: &Sshd) {
     }
 }
 
+/// The running word count on a fresh host `box`, fed from this machine.
+struct WordCountOnBox {
+    _feed: TextFeed,
+    client: Client,
+    sshd: Sshd,
+    /// `submit`'s run.
+    out: Run,
+    /// The job's ID.
+    id: String,
+}
+
+/// Submits the running word count (packaged before any server starts) to a fresh host `box`,
+/// fed `text`, with `extra` arguments for `submit`.
+fn word_count_on_box(text: &str, extra: &[&str]) -> WordCountOnBox {
+    jobs::running_word_count();
+    let (sshd, client) = host_box();
+    let feed = TextFeed::start(text);
+    let (out, id) = client.submit_word_count("box", &feed.port.to_string(), extra);
+    WordCountOnBox {
+        _feed: feed,
+        client,
+        sshd,
+        out,
+        id,
+    }
+}
+
 #[test]
 fn ssh_kill_checkpoints() {
-    // Packaged before any server starts.
-    jobs::running_word_count();
-    let sshd = Sshd::start();
-    let client = Client::new();
-    client.set_clusters(&sshd.profile("box"));
-    let feed = TextFeed::start("to be or not to be");
-    let port = feed.port.to_string();
-    let (out, id) =
-        client.submit_word_count("box", &port, &["--env", "CHECKPOINT_DIR=checkpoints"]);
+    let WordCountOnBox {
+        sshd,
+        client,
+        _feed,
+        out,
+        id,
+    } = word_count_on_box(
+        "to be or not to be",
+        &["--env", "CHECKPOINT_DIR=checkpoints"],
+    );
     assert!(out.stderr.contains("Uploaded"), "{}", out.stderr);
     let dir = job_dir(&sshd, &id);
     assert!(
@@ -131,14 +168,13 @@ fn ssh_kill_checkpoints() {
 
 #[test]
 fn ssh_kill_forces_after_the_grace_period() {
-    // Packaged before any server starts.
-    jobs::running_word_count();
-    let sshd = Sshd::start();
-    let client = Client::new();
-    client.set_clusters(&sshd.profile("box"));
-    let feed = TextFeed::start("to be");
-    let port = feed.port.to_string();
-    let (_, id) = client.submit_word_count("box", &port, &[]);
+    let WordCountOnBox {
+        sshd,
+        client,
+        _feed,
+        id,
+        ..
+    } = word_count_on_box("to be", &[]);
     client.wait_for_state(&id, "RUNNING", MINUTE);
     // No grace at all: SIGTERM, then SIGKILL to the job's whole process group at once.
     let out = client
@@ -159,9 +195,7 @@ fn ssh_kill_forces_after_the_grace_period() {
 fn ssh_wait_exits_by_how_the_job_ended() {
     let jar = jobs::finite();
     let jar = jar.to_str().unwrap();
-    let sshd = Sshd::start();
-    let client = Client::new();
-    client.set_clusters(&sshd.profile("box"));
+    let (sshd, client) = host_box();
 
     let out = client.submit_finite("box");
     let id = out.stdout.trim();
@@ -191,9 +225,7 @@ fn ssh_wait_exits_by_how_the_job_ended() {
 #[test]
 fn ssh_supervise_restarts_a_crashed_job() {
     let jar = jobs::finite();
-    let sshd = Sshd::start();
-    let client = Client::new();
-    client.set_clusters(&sshd.profile("box"));
+    let (sshd, client) = host_box();
     let out = client
         .submit(
             "box",
@@ -286,19 +318,25 @@ fn ssh_agent_key_is_used_without_identity_file() {
     );
 }
 
+/// Submits the finite job to `box` with `known_hosts` in place of the host's own
+/// known-hosts file: the refused run.
+fn refused_against(sshd: &Sshd, client: &Client, known_hosts: &Path) -> Run {
+    client.set_clusters(&sshd.profile("box").replace(
+        &sshd.known_hosts().display().to_string(),
+        &known_hosts.display().to_string(),
+    ));
+    client
+        .submit("box", jobs::finite().to_str().unwrap(), &[], &[])
+        .failure()
+}
+
 #[test]
 fn ssh_unknown_host_key_is_refused() {
     let sshd = Sshd::start();
     let client = Client::new();
     let known_hosts = sshd.scratch().join("empty_known_hosts");
     std::fs::write(&known_hosts, "").unwrap();
-    client.set_clusters(&sshd.profile("box").replace(
-        &sshd.known_hosts().display().to_string(),
-        &known_hosts.display().to_string(),
-    ));
-    let out = client
-        .submit("box", jobs::finite().to_str().unwrap(), &[], &[])
-        .failure();
+    let out = refused_against(&sshd, &client, &known_hosts);
     let scan = format!(
         "ssh-keyscan -p {} 127.0.0.1 >> {}",
         sshd.port(),
@@ -332,13 +370,7 @@ fn ssh_changed_host_key_is_refused() {
         ),
     )
     .unwrap();
-    client.set_clusters(&sshd.profile("box").replace(
-        &sshd.known_hosts().display().to_string(),
-        &known_hosts.display().to_string(),
-    ));
-    let out = client
-        .submit("box", jobs::finite().to_str().unwrap(), &[], &[])
-        .failure();
+    let out = refused_against(&sshd, &client, &known_hosts);
     assert_refused(
         &out,
         &[
@@ -414,9 +446,7 @@ fn ssh_unreachable_host_is_a_clear_error() {
 
 #[test]
 fn ssh_jar_escaping_its_folder_is_refused() {
-    let sshd = Sshd::start();
-    let client = Client::new();
-    client.set_clusters(&sshd.profile("box"));
+    let (sshd, client) = host_box();
     let jar = client.dir().join("evil.jar");
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&jar).unwrap());
     let options = zip::write::SimpleFileOptions::default();
@@ -439,9 +469,7 @@ fn ssh_jar_escaping_its_folder_is_refused() {
 #[test]
 fn ssh_damaged_upload_in_place_is_replaced() {
     let jar = jobs::finite();
-    let sshd = Sshd::start();
-    let client = Client::new();
-    client.set_clusters(&sshd.profile("box"));
+    let (sshd, client) = host_box();
     // A file under the upload's own name whose bytes are not the jar's (a copy cut short by
     // another tool): its checksum does not match, so it is uploaded again and replaced.
     let uploads = sshd.home().join("cargo-stream/uploads");

@@ -2,6 +2,7 @@
 //! Spark's REST gateway, `spark-submit` over SSH, a plain Linux host over SSH, and Slurm.
 
 pub mod slurm;
+pub mod spark_master;
 pub mod spark_rest;
 pub mod spark_ssh;
 pub mod ssh_host;

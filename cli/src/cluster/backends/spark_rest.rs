@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
+use crate::cluster::backends::spark_master::{MasterState, RestAnswer};
 use crate::cluster::profile::{Profile, SparkRestKeys};
 use crate::cluster::record::Record;
 use crate::cluster::stage;
@@ -114,7 +115,7 @@ impl SparkRest {
         path: &str,
         body: Option<&Value>,
         prefer: Option<&str>,
-    ) -> anyhow::Result<(String, Value)> {
+    ) -> anyhow::Result<(String, RestAnswer)> {
         let mut order: Vec<&String> = self.gateways.iter().collect();
         if let Some(first) = prefer
             && let Some(i) = order.iter().position(|g| *g == first)
@@ -145,14 +146,15 @@ impl SparkRest {
             let text = response
                 .text()
                 .with_context(|| format!("{method} {url}: failed to read the answer"))?;
-            let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            let message = value["message"]
-                .as_str()
-                .map(str::to_owned)
+            // Not JSON, or not the protocol's: no fields, and the text is the message.
+            let answer: RestAnswer = serde_json::from_str(&text).unwrap_or_default();
+            let message = answer
+                .message
+                .clone()
                 .unwrap_or_else(|| text.trim().chars().take(500).collect());
             match code.as_u16() {
-                200 if value["success"].as_bool() == Some(true) => {
-                    return Ok((gateway.clone(), value));
+                200 if answer.success == Some(true) => {
+                    return Ok((gateway.clone(), answer));
                 }
                 200 => {
                     // A standby master, or an ID this master does not know: try the next.
@@ -190,7 +192,7 @@ impl SparkRest {
                     ));
                 }
                 468 => {
-                    let highest = value["highestProtocolVersion"].as_str().unwrap_or("?");
+                    let highest = answer.highest_protocol_version.as_deref().unwrap_or("?");
                     return Err(with_help(
                         anyhow::anyhow!(
                             "{method} {url}: HTTP 468, the master does not speak this protocol version (it speaks up to {highest}): {}",
@@ -221,18 +223,11 @@ impl SparkRest {
         Err(err)
     }
 
-    fn state_of(value: &Value) -> Status {
-        let state = value["driverState"]
-            .as_str()
-            .and_then(JobState::parse)
-            .unwrap_or(JobState::Unknown);
+    fn state_of(answer: RestAnswer) -> Status {
         Status {
-            state,
-            message: value["message"]
-                .as_str()
-                .filter(|m| !m.is_empty())
-                .map(str::to_owned),
-            location: value["workerHostPort"].as_str().map(str::to_owned),
+            state: answer.state(),
+            message: answer.message.filter(|m| !m.is_empty()),
+            location: answer.worker_host_port,
         }
     }
 
@@ -244,11 +239,11 @@ impl SparkRest {
             None,
             Some(record.payload::<Submission>()?.gateway.as_str()),
         )?;
-        let worker = status["workerId"]
-            .as_str()
+        let worker = status
+            .worker_id
             .ok_or_else(|| anyhow::anyhow!("driver `{}` is not on a worker yet", record.id))?;
         let url = format!("{}/json/", self.ui);
-        let master: Value = self
+        let master: MasterState = self
             .client
             .get(&url)
             .send()
@@ -263,13 +258,8 @@ impl SparkRest {
                     ),
                 )
             })?;
-        master["workers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|w| w["id"].as_str() == Some(worker))
-            .and_then(|w| w["webuiaddress"].as_str())
-            .map(|s| s.trim_end_matches('/').to_owned())
+        master
+            .worker_ui(&worker)
             .ok_or_else(|| anyhow::anyhow!("the master at {} lists no worker `{worker}`", self.ui))
     }
 }
@@ -320,18 +310,17 @@ impl Backend for SparkRest {
                     self.cluster
                 )
             })?;
-        let id = answer["submissionId"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("the master accepted the job but gave no submissionId"))?
-            .to_owned();
+        let id = answer.submission_id.ok_or_else(|| {
+            anyhow::anyhow!("the master accepted the job but gave no submissionId")
+        })?;
         Ok(Submitted {
             id,
-            message: answer["message"].as_str().unwrap_or_default().to_owned(),
+            message: answer.message.unwrap_or_default(),
             location: staged.url.clone(),
             data: Payload::SparkRest(Submission {
                 gateway,
                 app_resource: staged.url,
-                server_spark_version: answer["serverSparkVersion"].as_str().map(str::to_owned),
+                server_spark_version: answer.server_spark_version,
             }),
         })
     }
@@ -343,7 +332,7 @@ impl Backend for SparkRest {
             None,
             Some(record.payload::<Submission>()?.gateway.as_str()),
         ) {
-            Ok((_, value)) => Ok(SparkRest::state_of(&value)),
+            Ok((_, answer)) => Ok(SparkRest::state_of(answer)),
             Err(e) if e.downcast_ref::<Refused>().is_some() => Ok(Status {
                 state: JobState::Unknown,
                 message: Some(e.to_string()),
@@ -373,7 +362,7 @@ impl Backend for SparkRest {
                     record.id, self.cluster
                 )
             })?;
-        let message = answer["message"].as_str().unwrap_or_default().to_owned();
+        let message = answer.message.unwrap_or_default();
         let deadline = std::time::Instant::now() + grace;
         loop {
             let status = self.status(record)?;

@@ -10,9 +10,8 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
+use crate::cluster::backends::spark_master::MasterState;
 use crate::cluster::backends::spark_rest::driver_log;
 use crate::cluster::profile::{Profile, SparkSshKeys, Upload};
 use crate::cluster::record::Record;
@@ -81,7 +80,7 @@ impl SparkSsh {
     }
 
     /// The master's `/json/` as the host sees it.
-    fn master_state(&self, session: &Session) -> anyhow::Result<Value> {
+    fn master_state(&self, session: &Session) -> anyhow::Result<MasterState> {
         let url = format!("{}/json/", self.ui);
         let body = session.http_get(&url).map_err(|e| {
             with_help(
@@ -92,16 +91,8 @@ impl SparkSsh {
                 ),
             )
         })?;
-        serde_json::from_str(&body).map_err(|e| anyhow::anyhow!("{url} did not answer JSON: {e}"))
-    }
-
-    /// The driver's entry in the master's state, if the master knows it.
-    fn driver(&self, state: &Value, id: &str) -> Option<Value> {
-        ["activedrivers", "completeddrivers"]
-            .iter()
-            .flat_map(|list| state[*list].as_array().into_iter().flatten())
-            .find(|d| d["id"].as_str() == Some(id))
-            .cloned()
+        serde_json::from_str(&body)
+            .map_err(|e| anyhow::anyhow!("{url} did not answer the master's JSON state: {e}"))
     }
 }
 
@@ -182,17 +173,11 @@ impl Backend for SparkSsh {
     fn status(&self, record: &Record) -> anyhow::Result<Status> {
         let session = self.ssh.get()?;
         let state = self.master_state(session)?;
-        Ok(match self.driver(&state, &record.id) {
+        Ok(match state.driver(&record.id) {
             Some(driver) => Status {
-                state: driver["state"]
-                    .as_str()
-                    .and_then(JobState::parse)
-                    .unwrap_or(JobState::Unknown),
+                state: driver.state(),
                 message: None,
-                location: driver["worker"]
-                    .as_str()
-                    .filter(|w| *w != "None")
-                    .map(str::to_owned),
+                location: driver.worker().map(str::to_owned),
             },
             None => Status {
                 state: JobState::Unknown,
@@ -245,19 +230,10 @@ impl Backend for SparkSsh {
     fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {
         let session = self.ssh.get()?;
         let state = self.master_state(session)?;
-        let Some(worker) = self
-            .driver(&state, &record.id)
-            .and_then(|d| d["worker"].as_str().map(str::to_owned))
-        else {
-            return Ok(Vec::new());
-        };
-        let Some(ui) = state["workers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|w| w["id"].as_str() == Some(worker.as_str()))
-            .and_then(|w| w["webuiaddress"].as_str())
-            .map(|s| s.trim_end_matches('/').to_owned())
+        let Some(ui) = state
+            .driver(&record.id)
+            .and_then(|d| d.worker.as_deref())
+            .and_then(|worker| state.worker_ui(worker))
         else {
             return Ok(Vec::new());
         };

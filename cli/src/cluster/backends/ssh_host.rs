@@ -29,9 +29,9 @@ use anyhow::Context as _;
 use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
 use crate::cluster::profile::{Profile, SshTarget};
 use crate::cluster::record::Record;
+use crate::cluster::run_sh::unpack_fn;
 use crate::cluster::stage::staged_name;
 use crate::cluster::transport::ssh::{LazySession, Output, Session, quote};
-use crate::cluster::unpack::UNPACK_FN;
 use crate::cluster::utc::Utc;
 use crate::error::with_help;
 use crate::shell::Shell;
@@ -347,6 +347,7 @@ impl SshHost {
         }
         let args: Vec<String> = job.args.iter().map(|a| quote(a)).collect();
         let run_sh = String::from_utf8_lossy(crate::package::RUN_SH);
+        let unpack = unpack_fn();
         let wrapper = WRAPPER.replace("@SUPERVISE@", if job.supervise { "1" } else { "0" });
         Ok(format!(
             r#"umask 022
@@ -357,7 +358,7 @@ mkdir -- {id} || fail "cannot create the folder {id}"
 made=1
 cd -- {id} || fail "cannot enter the folder {id}"
 pwd
-{UNPACK_FN}
+{unpack}
 unpack "$jar" bundle
 if [ ! -f bundle/run.sh ]; then
 cat > bundle/run.sh <<'CARGO_STREAM_RUN_SH'

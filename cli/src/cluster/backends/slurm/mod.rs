@@ -134,7 +134,7 @@ impl Way {
     /// key, our key and its `sbatch`), before anything is copied.
     fn check_reach(&self) -> anyhow::Result<()> {
         match self {
-            Way::Rest(rest) => rest.get("ping").map(drop),
+            Way::Rest(rest) => rest.get::<serde::de::IgnoredAny>("ping").map(drop),
             Way::Ssh(ssh) => ssh.check(),
         }
     }
@@ -146,7 +146,7 @@ impl Way {
         }
     }
 
-    fn job(&self, id: &str) -> anyhow::Result<Option<serde_json::Value>> {
+    fn job(&self, id: &str) -> anyhow::Result<Option<state::Job>> {
         match self {
             Way::Rest(rest) => rest.job(id),
             Way::Ssh(ssh) => ssh.job(id),

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use base64::Engine as _;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::state::{Job, NoVal};
 use super::{Accepted, DEFAULT_PATH, Request};
 use crate::cluster::transport::http::describe;
 use crate::error::with_help;
@@ -148,13 +151,13 @@ impl Rest {
         Ok(Credentials { user, token })
     }
 
-    /// `GET path`: the answer's JSON.
-    pub fn get(&self, path: &str) -> anyhow::Result<Value> {
+    /// `GET path`: the answer, read as a `T`.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.call(reqwest::Method::GET, path, None)
     }
 
-    /// `POST path` with a JSON body: the answer's JSON.
-    pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+    /// `POST path` with a JSON body: the answer, read as a `T`.
+    pub fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> anyhow::Result<T> {
         self.call(reqwest::Method::POST, path, Some(body))
     }
 
@@ -191,48 +194,51 @@ impl Rest {
         let text = response
             .text()
             .with_context(|| format!("{method} {url}: failed to read the answer"))?;
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         Ok(Answer {
             method,
             url,
             user: credentials.user,
             code,
-            errors: slurm_errors(&value),
-            value,
+            errors: slurm_errors(&text),
             text,
         })
     }
 
-    fn call(
+    fn call<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
-    ) -> anyhow::Result<Value> {
+    ) -> anyhow::Result<T> {
         let answer = self.send(method, path, body)?;
         self.check(answer)
     }
 
-    /// The answer's JSON if it is a success; else an error naming the URL, the status and
-    /// slurmrestd's words, with the likely fix.
-    pub fn check(&self, answer: Answer) -> anyhow::Result<Value> {
+    /// The answer read as a `T` if it is a success; else an error naming the URL, the
+    /// status and slurmrestd's words, with the likely fix.
+    pub fn check<T: DeserializeOwned>(&self, answer: Answer) -> anyhow::Result<T> {
         let Answer {
             method,
             url,
             user,
             code,
             errors,
-            value,
             text,
         } = answer;
         if (200..300).contains(&code) && errors.is_empty() {
-            if value.is_null() {
-                anyhow::bail!(
-                    "{method} {url}: HTTP {code}, but the answer is not JSON: {}",
-                    excerpt(&text)
-                );
-            }
-            return Ok(value);
+            return serde_json::from_str(&text).map_err(|e| {
+                with_help(
+                    anyhow::anyhow!(
+                        "{method} {url}: HTTP {code}, but the answer is not what slurmrestd `{}` gives ({e}): {}",
+                        self.api,
+                        excerpt(&text)
+                    ),
+                    format!(
+                        "check that `url` under `[clusters.{}]` is slurmrestd's, and that `api-version` names a version it serves",
+                        self.cluster
+                    ),
+                )
+            });
         }
         let said = if errors.is_empty() {
             excerpt(&text)
@@ -272,36 +278,18 @@ impl Rest {
 impl Rest {
     /// `POST job/submit`: the job's ID and slurmrestd's words about it.
     pub fn submit(&self, request: &Request) -> anyhow::Result<Accepted> {
-        let answer = self.post("job/submit", &description(request))?;
-        let id = match &answer["job_id"] {
-            Value::Number(n) => n.to_string(),
-            Value::String(s) if !s.is_empty() => s.clone(),
-            _ => anyhow::bail!("slurmrestd accepted the job but gave no job_id: {answer}"),
-        };
-        let mut message = format!("Submitted batch job {id}");
-        if let Some(note) = answer["job_submit_user_msg"]
-            .as_str()
-            .filter(|m| !m.is_empty())
-        {
-            message.push_str(&format!(" ({note})"));
-        }
-        Ok(Accepted { id, message })
+        let answer: SubmitAnswer = self.post("job/submit", &description(request))?;
+        answer.accepted()
     }
 
     /// `GET job/ID`: the job's entry of the `jobs` list; `None` when Slurm does not know it.
-    pub fn job(&self, id: &str) -> anyhow::Result<Option<Value>> {
+    pub fn job(&self, id: &str) -> anyhow::Result<Option<Job>> {
         let answer = self.send(reqwest::Method::GET, &format!("job/{id}"), None)?;
         if answer.errors.iter().any(|e| e.is_unknown_job()) {
             return Ok(None);
         }
-        let value = self.check(answer)?;
-        Ok(value["jobs"]
-            .as_array()
-            .and_then(|jobs| {
-                jobs.iter()
-                    .find(|j| j["job_id"].as_u64().is_some_and(|n| n.to_string() == id))
-            })
-            .cloned())
+        let jobs: Jobs = self.check(answer)?;
+        Ok(jobs.jobs.into_iter().find(|j| j.is(id)))
     }
 
     /// `DELETE job/ID` (Slurm's cancel); false when Slurm does not know the job.
@@ -310,7 +298,7 @@ impl Rest {
         if answer.errors.iter().any(|e| e.is_unknown_job()) {
             return Ok(false);
         }
-        self.check(answer)?;
+        self.check::<serde::de::IgnoredAny>(answer)?;
         Ok(true)
     }
 }
@@ -356,9 +344,55 @@ pub struct Answer {
     pub code: u16,
     /// The `errors` it listed.
     pub errors: Vec<SlurmError>,
-    /// The body as JSON (`null` if it is not JSON).
-    pub value: Value,
-    text: String,
+    /// The body.
+    pub text: String,
+}
+
+/// `job/submit`'s answer: the fields read.
+#[derive(Debug, Deserialize)]
+struct SubmitAnswer {
+    #[serde(default)]
+    job_id: Option<JobId>,
+    #[serde(default)]
+    job_submit_user_msg: Option<String>,
+}
+
+impl SubmitAnswer {
+    /// The job's ID and slurmrestd's words about it.
+    fn accepted(self) -> anyhow::Result<Accepted> {
+        let note = self.job_submit_user_msg.filter(|m| !m.is_empty());
+        let id = match self.job_id {
+            Some(JobId::Number(n)) => match n.get() {
+                Some(n) => n.to_string(),
+                None => anyhow::bail!("slurmrestd accepted the job but gave an unset job_id"),
+            },
+            Some(JobId::Text(s)) if !s.is_empty() => s,
+            _ => anyhow::bail!(
+                "slurmrestd accepted the job but gave no job_id{}",
+                note.map(|n| format!(" (it said: {n})")).unwrap_or_default()
+            ),
+        };
+        let mut message = format!("Submitted batch job {id}");
+        if let Some(note) = note {
+            message.push_str(&format!(" ({note})"));
+        }
+        Ok(Accepted { id, message })
+    }
+}
+
+/// A job ID as slurmrestd gives it: a number (plain or `{"set", "number"}`), or a string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum JobId {
+    Number(NoVal),
+    Text(String),
+}
+
+/// `job/ID`'s answer.
+#[derive(Debug, Deserialize)]
+struct Jobs {
+    #[serde(default)]
+    jobs: Vec<Job>,
 }
 
 /// One entry of an answer's `errors` list.
@@ -404,20 +438,38 @@ impl std::fmt::Display for SlurmError {
 }
 
 /// The `errors` of an answer (v0.0.38 gives `error`, `error_number` or `error_code`,
-/// `description`, `source`).
-pub fn slurm_errors(value: &Value) -> Vec<SlurmError> {
-    value["errors"]
-        .as_array()
+/// `description`, `source`); none when the body is not JSON or lists none.
+pub fn slurm_errors(text: &str) -> Vec<SlurmError> {
+    /// An entry of `errors`, each field as lenient as the versions need.
+    #[derive(Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        error_number: Option<i64>,
+        #[serde(default)]
+        error_code: Option<i64>,
+        #[serde(default)]
+        error: Option<String>,
+        #[serde(default)]
+        description: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Errors {
+        #[serde(default)]
+        errors: Option<Vec<Entry>>,
+    }
+    let entries = serde_json::from_str::<Errors>(text)
+        .ok()
+        .and_then(|e| e.errors)
+        .unwrap_or_default();
+    entries
         .into_iter()
-        .flatten()
         .map(|e| SlurmError {
-            number: e["error_number"].as_i64().or(e["error_code"].as_i64()),
-            error: e["error"]
-                .as_str()
-                .or(e["description"].as_str())
-                .unwrap_or("unknown error")
-                .to_owned(),
-            description: e["description"].as_str().map(str::to_owned),
+            number: e.error_number.or(e.error_code),
+            error: e
+                .error
+                .or_else(|| e.description.clone())
+                .unwrap_or_else(|| "unknown error".to_owned()),
+            description: e.description,
         })
         .collect()
 }
@@ -428,8 +480,11 @@ pub fn token_user(token: &str) -> Option<String> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
-    let claims: Value = serde_json::from_slice(&bytes).ok()?;
-    claims["sun"].as_str().map(str::to_owned)
+    #[derive(Deserialize)]
+    struct Claims {
+        sun: Option<String>,
+    }
+    serde_json::from_slice::<Claims>(&bytes).ok()?.sun
 }
 
 /// The token as a header value marked sensitive, so that no debug output shows it.
@@ -472,22 +527,24 @@ fn excerpt(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn errors_of_both_spellings_parse() {
-        let errors = slurm_errors(&json!({"errors": [
+        let errors = slurm_errors(
+            r#"{"errors": [
             {"description": "Unable to find JobId=9", "error_number": 2017,
              "error": "Invalid job id specified", "source": "slurm_load_job"},
-            {"error_code": 2000, "error": "Invalid partition name specified"},
-        ]}));
+            {"error_code": 2000, "error": "Invalid partition name specified"}
+        ]}"#,
+        );
         assert!(errors[0].is_unknown_job());
         assert_eq!(
             errors[0].to_string(),
             "Invalid job id specified (Unable to find JobId=9) [error 2017]"
         );
         assert_eq!(errors[1].number, Some(2000));
-        assert!(slurm_errors(&json!({"errors": []})).is_empty());
+        assert!(slurm_errors(r#"{"errors": []}"#).is_empty());
+        assert!(slurm_errors("<html>502</html>").is_empty());
     }
 
     #[test]
@@ -516,6 +573,49 @@ mod tests {
         assert_eq!(job["time_limit"], 60);
         assert_eq!(job["qos"], "debug");
         assert_eq!(body["script"], "#!/bin/sh\n");
+    }
+
+    #[test]
+    fn submit_answers_of_every_version_give_the_id() {
+        let read = |json: &str| {
+            serde_json::from_str::<SubmitAnswer>(json)
+                .unwrap()
+                .accepted()
+        };
+        // v0.0.38 (Slurm 22.05).
+        let v38 = read(
+            r#"{"meta": {}, "errors": [], "job_id": 12, "step_id": "BATCH",
+                           "job_submit_user_msg": ""}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (v38.id.as_str(), v38.message.as_str()),
+            ("12", "Submitted batch job 12")
+        );
+        // v0.0.40 and later (`result` holds the same again).
+        let v40 = read(
+            r#"{"result": {"job_id": 13, "step_id": "batch", "error_code": 0,
+                                      "error": "", "job_submit_user_msg": "queued behind 4"},
+                           "job_id": 13, "step_id": "batch",
+                           "job_submit_user_msg": "queued behind 4", "errors": [],
+                           "warnings": []}"#,
+        )
+        .unwrap();
+        assert_eq!(v40.message, "Submitted batch job 13 (queued behind 4)");
+        let err = read(r#"{"job_submit_user_msg": "denied"}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "slurmrestd accepted the job but gave no job_id (it said: denied)"
+        );
+        let jobs: Jobs = serde_json::from_str(
+            r#"{"jobs": [{"job_id": 5, "job_state": ["RUNNING"]},
+                                                      {"job_id": 6, "job_state": "PENDING"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            jobs.jobs.iter().find(|j| j.is("6")).unwrap().state(),
+            "PENDING"
+        );
     }
 
     #[test]

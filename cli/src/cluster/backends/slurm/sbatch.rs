@@ -15,8 +15,7 @@
 //! whose default configuration is another cluster's); every value is quoted with
 //! [`quote`].
 
-use serde_json::{Value, json};
-
+use super::state::{ExitCode, Job};
 use super::{Accepted, Request};
 use crate::cluster::profile::SshTarget;
 use crate::cluster::transport::ssh::{LazySession, Output, Session, quote};
@@ -101,7 +100,7 @@ impl Sbatch {
 
     /// The job as slurmrestd's `job/ID` would give it (see [`parse_show_job`]); `None` when
     /// neither the controller nor accounting knows it.
-    pub fn job(&self, id: &str) -> anyhow::Result<Option<Value>> {
+    pub fn job(&self, id: &str) -> anyhow::Result<Option<Job>> {
         let out = self.run(
             "scontrol",
             &["-o".into(), "show".into(), "job".into(), id.into()],
@@ -228,7 +227,7 @@ pub fn parse_job_id(stdout: &str) -> Option<String> {
 /// `scontrol -o show job ID`'s line for job `id` as the fields of slurmrestd's `job/ID` that
 /// [`super::state::status_of`] reads: `job_state`, `state_reason`, `exit_code` (a wait(2)
 /// status, from `ExitCode=EXIT:SIGNAL`), `batch_host` and `nodes`.
-pub fn parse_show_job(text: &str, id: &str) -> Option<Value> {
+pub fn parse_show_job(text: &str, id: &str) -> Option<Job> {
     text.lines().find_map(|line| {
         let field = |key: &str| {
             line.split_whitespace()
@@ -238,26 +237,20 @@ pub fn parse_show_job(text: &str, id: &str) -> Option<Value> {
         if field("JobId")? != id {
             return None;
         }
-        let mut job = json!({ "job_state": field("JobState")? });
-        if let Some(reason) = field("Reason") {
-            job["state_reason"] = reason.into();
-        }
-        if let Some(code) = field("ExitCode").and_then(wait_status) {
-            job["exit_code"] = code.into();
-        }
-        if let Some(host) = field("BatchHost") {
-            job["batch_host"] = host.into();
-        }
-        if let Some(nodes) = field("NodeList") {
-            job["nodes"] = nodes.into();
-        }
-        Some(job)
+        Some(Job {
+            job_state: vec![field("JobState")?.to_owned()],
+            state_reason: field("Reason").map(str::to_owned),
+            exit_code: field("ExitCode").and_then(wait_status),
+            batch_host: field("BatchHost").map(str::to_owned),
+            nodes: field("NodeList").map(str::to_owned),
+            ..Job::default()
+        })
     })
 }
 
 /// `sacct -n -X -P -o JobID,State,ExitCode,NodeList`'s line for job `id`, as
 /// [`parse_show_job`] gives it.
-fn parse_sacct(text: &str, id: &str) -> Option<Value> {
+fn parse_sacct(text: &str, id: &str) -> Option<Job> {
     text.lines().find_map(|line| {
         let mut fields = line.split('|');
         if fields.next()?.trim() != id {
@@ -265,21 +258,25 @@ fn parse_sacct(text: &str, id: &str) -> Option<Value> {
         }
         // `CANCELLED by 1000`: the state is the first word.
         let state = fields.next()?.split_whitespace().next()?;
-        let mut job = json!({ "job_state": state });
-        if let Some(code) = fields.next().and_then(wait_status) {
-            job["exit_code"] = code.into();
-        }
-        if let Some(nodes) = fields.next().map(str::trim).filter(|n| !n.is_empty()) {
-            job["nodes"] = nodes.into();
-        }
-        Some(job)
+        Some(Job {
+            job_state: vec![state.to_owned()],
+            exit_code: fields.next().and_then(wait_status),
+            nodes: fields
+                .next()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned),
+            ..Job::default()
+        })
     })
 }
 
 /// Slurm's `EXIT:SIGNAL` as a wait(2) status.
-fn wait_status(text: &str) -> Option<u64> {
+fn wait_status(text: &str) -> Option<ExitCode> {
     let (exit, signal) = text.trim().split_once(':')?;
-    Some((exit.parse::<u64>().ok()? << 8) | signal.parse::<u64>().ok()?)
+    Some(ExitCode::WaitStatus(
+        (exit.parse::<u64>().ok()? << 8) | signal.parse::<u64>().ok()?,
+    ))
 }
 
 /// Whether a Slurm command failed because the controller does not know the job.
@@ -366,6 +363,11 @@ mod tests {
         assert_eq!(parse_job_id(""), None);
     }
 
+    /// A job as slurmrestd v0.0.38 gives it.
+    fn rest_job(json: &str) -> Job {
+        serde_json::from_str(json).unwrap()
+    }
+
     #[test]
     fn scontrol_lines_read_as_rest_jobs() {
         let line = "JobId=7 JobName=wc UserId=u(1001) GroupId=u(1001) Priority=1 \
@@ -375,8 +377,10 @@ mod tests {
         let job = parse_show_job(line, "7").unwrap();
         assert_eq!(
             job,
-            json!({"job_state": "FAILED", "state_reason": "NonZeroExitCode",
-                   "exit_code": 256, "batch_host": "n1", "nodes": "n1"})
+            rest_job(
+                r#"{"job_state": "FAILED", "state_reason": "NonZeroExitCode",
+                   "exit_code": 256, "batch_host": "n1", "nodes": "n1"}"#
+            )
         );
         let status = super::super::state::status_of(&job);
         assert_eq!(
@@ -385,12 +389,14 @@ mod tests {
         );
         let pending = "JobId=8 JobState=PENDING Reason=Resources ExitCode=0:0 NodeList=(null)";
         let job = parse_show_job(pending, "8").unwrap();
-        assert_eq!(job["job_state"], "PENDING");
-        assert!(job.get("nodes").is_none());
+        assert_eq!(job.state(), "PENDING");
+        assert_eq!(job.nodes, None);
         assert_eq!(parse_show_job(line, "70"), None);
         assert_eq!(
-            parse_show_job("JobId=9 JobState=CANCELLED ExitCode=0:15", "9").unwrap()["exit_code"],
-            15
+            parse_show_job("JobId=9 JobState=CANCELLED ExitCode=0:15", "9")
+                .unwrap()
+                .exit_code,
+            Some(ExitCode::WaitStatus(15))
         );
     }
 
@@ -399,7 +405,7 @@ mod tests {
         let job = parse_sacct("7|CANCELLED by 1001|0:15|n1\n", "7").unwrap();
         assert_eq!(
             job,
-            json!({"job_state": "CANCELLED", "exit_code": 15, "nodes": "n1"})
+            rest_job(r#"{"job_state": "CANCELLED", "exit_code": 15, "nodes": "n1"}"#)
         );
         assert_eq!(parse_sacct("", "7"), None);
     }

@@ -14,7 +14,7 @@
 use crate::quote::single_quoted;
 use std::collections::BTreeMap;
 
-use crate::cluster::unpack::UNPACK_FN;
+use crate::cluster::run_sh::{bundle_job_fn, unpack_fn};
 
 /// What the script needs to know.
 #[derive(Clone, Debug)]
@@ -49,22 +49,9 @@ if command -v sha256sum >/dev/null 2>&1; then
 fi
 bundle=$dir/bundle
 rm -rf "$bundle"
-@UNPACK_FN@
+@FUNCTIONS@
 unpack "$jar" "$bundle"
-[ -f "$bundle/META-INF/MANIFEST.MF" ] || fail "$jar is not a cargo-stream bundle (no META-INF/MANIFEST.MF)"
-binary=$(tr -d '\r' < "$bundle/META-INF/MANIFEST.MF" | sed -n 's/^Cargo-Stream-Binary: //p' | head -n 1)
-[ -n "$binary" ] || fail "the bundle's manifest names no Cargo-Stream-Binary"
-case "$binary" in /*|*..*) fail "refusing the binary path $binary";; esac
-exe=$bundle/$binary
-[ -f "$exe" ] || fail "missing $binary in the bundle"
-[ -x "$exe" ] || chmod +x "$exe" || fail "cannot make $exe executable"
-CARGO_STREAM_DEPLOY_MODE=cluster
-CARGO_STREAM_BUNDLE_DIR=$bundle
-export CARGO_STREAM_DEPLOY_MODE CARGO_STREAM_BUNDLE_DIR
-if [ -f "$bundle/Stream.toml" ]; then
-    CARGO_STREAM_CONFIG=$bundle/Stream.toml
-    export CARGO_STREAM_CONFIG
-fi
+bundle_job "$bundle"
 cd "$dir"
 exec "$exe"@ARGS@
 "#;
@@ -91,6 +78,8 @@ impl Script<'_> {
             single_quoted(self.sha256),
             single_quoted(self.dir),
         );
+        // `run.sh`'s own functions: unpack the jar, find the binary, set the environment.
+        let functions = format!("{}{}", unpack_fn(), bundle_job_fn());
         let values: [(&str, &str); 7] = [
             ("@JAR_NAME@", &name),
             ("@JAR@", &jar),
@@ -98,10 +87,10 @@ impl Script<'_> {
             ("@DIR@", &dir),
             ("@ARGS@", &args),
             ("@EXPORTS@", &exports),
-            ("@UNPACK_FN@", UNPACK_FN),
+            ("@FUNCTIONS@", &functions),
         ];
         // One pass over the template: a value that happens to hold `@ARGS@` stays as it is.
-        let mut out = String::with_capacity(TEMPLATE.len() + UNPACK_FN.len());
+        let mut out = String::with_capacity(TEMPLATE.len() + functions.len());
         let mut rest = TEMPLATE;
         while let Some(at) = rest.find('@') {
             out.push_str(&rest[..at]);

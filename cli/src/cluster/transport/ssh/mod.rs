@@ -21,7 +21,6 @@ use anyhow::Context as _;
 
 use crate::cluster::profile::{SshTarget, expand_home};
 use crate::error::with_help;
-use crate::shell::Shell;
 
 pub use crate::quote::quote;
 pub use lazy::LazySession;
@@ -172,23 +171,6 @@ impl Session {
             _ => channel.exit_status().with_context(failed)?,
         };
         Ok((code, stdout, stderr))
-    }
-
-    /// Uploads `local` as `remote_dir/file_name`: creates the folder, writes under a temporary
-    /// name with a progress bar (plain lines when stderr is not a terminal), has the host
-    /// compute the copy's sha256 (as it arrives with python3, else afterwards with `openssl` or
-    /// `sha256sum`) and compare it with `sha256`, then renames it into place. A cut-off or mismatching upload is removed and is an error; a file already there
-    /// with the right checksum is reused without uploading. `remote_dir` may be relative to the
-    /// remote user's home (`cargo-stream/uploads`, `~/x`). Returns the remote absolute path.
-    pub fn upload(
-        &self,
-        shell: &mut Shell,
-        local: &Path,
-        remote_dir: &str,
-        file_name: &str,
-        sha256: &str,
-    ) -> anyhow::Result<String> {
-        upload::upload(self, shell, local, remote_dir, file_name, sha256)
     }
 
     /// The bytes of the remote file `remote_path` from byte `offset` on (at most 8 MiB at a

@@ -74,142 +74,150 @@ fn unique_suffix() -> String {
     format!("{:x}-{nanos:08x}", std::process::id())
 }
 
-pub(super) fn upload(
-    session: &Session,
-    shell: &mut Shell,
-    local: &Path,
-    remote_dir: &str,
-    file_name: &str,
-    sha256: &str,
-) -> anyhow::Result<String> {
-    let target = &session.target;
-    if file_name.is_empty() || file_name.contains('/') || file_name.starts_with('.') {
-        anyhow::bail!("`{file_name}` is not a plain file name to upload as");
-    }
-    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        anyhow::bail!("`{sha256}` is not a sha256 in hex");
-    }
-    let sha256 = sha256.to_ascii_lowercase();
-    let mut input = std::fs::File::open(local)
-        .with_context(|| format!("failed to open `{}`", local.display()))?;
-    let size = input
-        .metadata()
-        .with_context(|| format!("failed to read `{}`", local.display()))?
-        .len();
-
-    // One round trip: the folder, its absolute path, the checksum of a copy already there.
-    // Temporary files of cut-off uploads are cleared on the way: those untouched for 10
-    // minutes (a live upload writes to its own all the time).
-    let dir = shell_dir(remote_dir);
-    let name = quote(file_name);
-    let prepare = format!(
-        "{SUM}\n\
-         command -v openssl >/dev/null 2>&1 || command -v sha256sum >/dev/null 2>&1 || exit 127\n\
-         mkdir -p -- {dir} && cd -- {dir} && pwd || exit 1\n\
-         find . -maxdepth 1 -name {} -mmin +10 -exec rm -f -- {{}} + 2>/dev/null\n\
-         if [ -f ./{name} ]; then sum ./{name}; fi\n",
-        quote(&format!(".{file_name}.part-*")),
-    );
-    let out = session.exec_with_input("sh -s", prepare.as_bytes())?;
-    if out.code == 127 {
-        return Err(with_help(
-            anyhow::anyhow!(
-                "`{target}` has neither `openssl` nor `sha256sum`, one of which checks uploads"
-            ),
-            format!("install OpenSSL or GNU coreutils on `{}`", target.host),
-        ));
-    }
-    if !out.success() {
-        return Err(with_help(
-            anyhow::anyhow!(
-                "failed to create the folder `{remote_dir}` on `{target}`: {}",
-                out.stderr.trim()
-            ),
-            "check `remote-dir` (or `upload.path`) in the cluster profile, and that the user may write there",
-        ));
-    }
-    let mut lines = out.stdout.lines();
-    let abs_dir = lines
-        .next()
-        .filter(|l| l.starts_with('/'))
-        .with_context(|| format!("`{target}` did not say where `{remote_dir}` is"))?
-        .to_owned();
-    let remote_path = format!("{}/{file_name}", abs_dir.trim_end_matches('/'));
-    if lines.next().map(str::trim) == Some(sha256.as_str()) {
-        shell.status(
-            "Reusing",
-            format!("`{remote_path}` on `{target}` (same sha256)"),
-        );
-        return Ok(remote_path);
-    }
-
-    let tmp = format!("{abs_dir}/.{file_name}.part-{}", unique_suffix());
-    let start = Instant::now();
-    let written =
-        write_file(session, shell, &mut input, size, &tmp, &remote_path).inspect_err(|_| {
-            // Best effort: the connection may be what failed.
-            if let Ok(sftp) = session.session.sftp() {
-                let _ = sftp.unlink(Path::new(&tmp));
-            }
-        })?;
-    let elapsed = start.elapsed().as_secs_f64();
-    if written.acked != size {
-        if let Ok(sftp) = session.session.sftp() {
-            let _ = sftp.unlink(Path::new(&tmp));
+impl Session {
+    /// Uploads `local` as `remote_dir/file_name`: creates the folder, writes under a temporary
+    /// name with a progress bar (plain lines when stderr is not a terminal), has the host
+    /// compute the copy's sha256 (as it arrives with python3, else afterwards with `openssl` or
+    /// `sha256sum`) and compare it with `sha256`, then renames it into place. A cut-off or mismatching upload is removed and is an error; a file already there
+    /// with the right checksum is reused without uploading. `remote_dir` may be relative to the
+    /// remote user's home (`cargo-stream/uploads`, `~/x`). Returns the remote absolute path.
+    pub fn upload(
+        &self,
+        shell: &mut Shell,
+        local: &Path,
+        remote_dir: &str,
+        file_name: &str,
+        sha256: &str,
+    ) -> anyhow::Result<String> {
+        let target = &self.target;
+        if file_name.is_empty() || file_name.contains('/') || file_name.starts_with('.') {
+            anyhow::bail!("`{file_name}` is not a plain file name to upload as");
         }
-        anyhow::bail!(
-            "`{}` changed while it was uploaded ({} bytes sent, {size} expected)",
-            local.display(),
-            written.acked
-        );
-    }
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            anyhow::bail!("`{sha256}` is not a sha256 in hex");
+        }
+        let sha256 = sha256.to_ascii_lowercase();
+        let mut input = std::fs::File::open(local)
+            .with_context(|| format!("failed to open `{}`", local.display()))?;
+        let size = input
+            .metadata()
+            .with_context(|| format!("failed to read `{}`", local.display()))?
+            .len();
 
-    // The host checks its copy (or did, as it arrived); only a whole, matching copy gets the
-    // real name.
-    let got = match &written.host_sum {
-        Some(sum) => format!("got={}", quote(sum)),
-        None => format!("got=$(sum {})", quote(&tmp)),
-    };
-    let check = format!(
-        "{SUM}\n\
-         cd -- {} || exit 1\n\
-         {got}\n\
-         if [ \"$got\" = {sha256} ]; then chmod 644 -- {tmp} && mv -f -- {tmp} {name}; exit $?; fi\n\
-         rm -f -- {tmp}\n\
-         echo \"$got\"\n\
-         exit 3\n",
-        quote(&abs_dir),
-        tmp = quote(&tmp),
-    );
-    let out = session.exec_with_input("sh -s", check.as_bytes())?;
-    match out.code {
-        0 => {}
-        3 => {
+        // One round trip: the folder, its absolute path, the checksum of a copy already there.
+        // Temporary files of cut-off uploads are cleared on the way: those untouched for 10
+        // minutes (a live upload writes to its own all the time).
+        let dir = shell_dir(remote_dir);
+        let name = quote(file_name);
+        let prepare = format!(
+            "{SUM}\n\
+             command -v openssl >/dev/null 2>&1 || command -v sha256sum >/dev/null 2>&1 || exit 127\n\
+             mkdir -p -- {dir} && cd -- {dir} && pwd || exit 1\n\
+             find . -maxdepth 1 -name {} -mmin +10 -exec rm -f -- {{}} + 2>/dev/null\n\
+             if [ -f ./{name} ]; then sum ./{name}; fi\n",
+            quote(&format!(".{file_name}.part-*")),
+        );
+        let out = self.exec_with_input("sh -s", prepare.as_bytes())?;
+        if out.code == 127 {
             return Err(with_help(
                 anyhow::anyhow!(
-                    "the uploaded copy of `{}` on `{target}` has sha256 {}, not {sha256}; it was removed and `{remote_path}` left as it was",
-                    local.display(),
-                    out.stdout.trim()
+                    "`{target}` has neither `openssl` nor `sha256sum`, one of which checks uploads"
                 ),
-                "the upload was damaged or cut off: submit again",
+                format!("install OpenSSL or GNU coreutils on `{}`", target.host),
             ));
         }
-        _ => {
+        if !out.success() {
+            return Err(with_help(
+                anyhow::anyhow!(
+                    "failed to create the folder `{remote_dir}` on `{target}`: {}",
+                    out.stderr.trim()
+                ),
+                "check `remote-dir` (or `upload.path`) in the cluster profile, and that the user may write there",
+            ));
+        }
+        let mut lines = out.stdout.lines();
+        let abs_dir = lines
+            .next()
+            .filter(|l| l.starts_with('/'))
+            .with_context(|| format!("`{target}` did not say where `{remote_dir}` is"))?
+            .to_owned();
+        let remote_path = format!("{}/{file_name}", abs_dir.trim_end_matches('/'));
+        if lines.next().map(str::trim) == Some(sha256.as_str()) {
+            shell.status(
+                "Reusing",
+                format!("`{remote_path}` on `{target}` (same sha256)"),
+            );
+            return Ok(remote_path);
+        }
+
+        let tmp = format!("{abs_dir}/.{file_name}.part-{}", unique_suffix());
+        let start = Instant::now();
+        let written =
+            write_file(self, shell, &mut input, size, &tmp, &remote_path).inspect_err(|_| {
+                // Best effort: the connection may be what failed.
+                if let Ok(sftp) = self.session.sftp() {
+                    let _ = sftp.unlink(Path::new(&tmp));
+                }
+            })?;
+        let elapsed = start.elapsed().as_secs_f64();
+        if written.acked != size {
+            if let Ok(sftp) = self.session.sftp() {
+                let _ = sftp.unlink(Path::new(&tmp));
+            }
             anyhow::bail!(
-                "failed to check and rename the upload into `{remote_path}` on `{target}`: {}",
-                out.stderr.trim()
+                "`{}` changed while it was uploaded ({} bytes sent, {size} expected)",
+                local.display(),
+                written.acked
             );
         }
+
+        // The host checks its copy (or did, as it arrived); only a whole, matching copy gets the
+        // real name.
+        let got = match &written.host_sum {
+            Some(sum) => format!("got={}", quote(sum)),
+            None => format!("got=$(sum {})", quote(&tmp)),
+        };
+        let check = format!(
+            "{SUM}\n\
+             cd -- {} || exit 1\n\
+             {got}\n\
+             if [ \"$got\" = {sha256} ]; then chmod 644 -- {tmp} && mv -f -- {tmp} {name}; exit $?; fi\n\
+             rm -f -- {tmp}\n\
+             echo \"$got\"\n\
+             exit 3\n",
+            quote(&abs_dir),
+            tmp = quote(&tmp),
+        );
+        let out = self.exec_with_input("sh -s", check.as_bytes())?;
+        match out.code {
+            0 => {}
+            3 => {
+                return Err(with_help(
+                    anyhow::anyhow!(
+                        "the uploaded copy of `{}` on `{target}` has sha256 {}, not {sha256}; it was removed and `{remote_path}` left as it was",
+                        local.display(),
+                        out.stdout.trim()
+                    ),
+                    "the upload was damaged or cut off: submit again",
+                ));
+            }
+            _ => {
+                anyhow::bail!(
+                    "failed to check and rename the upload into `{remote_path}` on `{target}`: {}",
+                    out.stderr.trim()
+                );
+            }
+        }
+        let rate = size as f64 / elapsed.max(1e-6) / (1024.0 * 1024.0);
+        shell.status(
+            "Uploaded",
+            format!(
+                "`{remote_path}` on `{target}` ({:.1} MiB in {elapsed:.1} s, {rate:.0} MiB/s; sha256 checked by the host)",
+                size as f64 / (1024.0 * 1024.0)
+            ),
+        );
+        Ok(remote_path)
     }
-    let rate = size as f64 / elapsed.max(1e-6) / (1024.0 * 1024.0);
-    shell.status(
-        "Uploaded",
-        format!(
-            "`{remote_path}` on `{target}` ({:.1} MiB in {elapsed:.1} s, {rate:.0} MiB/s; sha256 checked by the host)",
-            size as f64 / (1024.0 * 1024.0)
-        ),
-    );
-    Ok(remote_path)
 }
 
 /// What [`write_file`] did.

@@ -1,0 +1,170 @@
+//! What a Spark standalone master answers, typed: its REST submission gateway's answers
+//! (Spark's `SubmitRestProtocolResponse` family, one struct since they share their fields) and
+//! its web UI's `/json/` state (`JsonProtocol.writeMasterState`), the fields the `spark-rest`
+//! and `spark-ssh` backends read. Every field is optional: masters of other versions leave
+//! some out, and unknown ones are ignored.
+
+use serde::Deserialize;
+
+use crate::cluster::backend::JobState;
+
+/// An answer of the REST gateway (`CreateSubmissionResponse`, `SubmissionStatusResponse`,
+/// `KillSubmissionResponse`, `ErrorResponse`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RestAnswer {
+    /// Whether the master did what was asked.
+    pub success: Option<bool>,
+    /// Its words.
+    pub message: Option<String>,
+    /// The new driver's ID (create).
+    pub submission_id: Option<String>,
+    /// The master's Spark version.
+    pub server_spark_version: Option<String>,
+    /// The driver's state, in Spark's spelling (status).
+    pub driver_state: Option<String>,
+    /// The worker running the driver (status).
+    pub worker_id: Option<String>,
+    /// That worker's `host:port` (status).
+    pub worker_host_port: Option<String>,
+    /// The newest protocol version the master speaks (an error of version).
+    pub highest_protocol_version: Option<String>,
+}
+
+impl RestAnswer {
+    /// The driver's state, `UNKNOWN` when missing or not Spark's.
+    pub fn state(&self) -> JobState {
+        self.driver_state
+            .as_deref()
+            .and_then(JobState::parse)
+            .unwrap_or(JobState::Unknown)
+    }
+}
+
+/// The master's `/json/`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct MasterState {
+    /// Its workers.
+    pub workers: Vec<Worker>,
+    /// Drivers running or waiting.
+    pub activedrivers: Vec<Driver>,
+    /// Drivers that ended.
+    pub completeddrivers: Vec<Driver>,
+}
+
+/// A worker of [`MasterState`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Worker {
+    /// `worker-...`.
+    pub id: String,
+    /// Its web UI, `http://host:port`.
+    pub webuiaddress: String,
+}
+
+/// A driver of [`MasterState`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Driver {
+    /// `driver-...`.
+    pub id: String,
+    /// Its state, in Spark's spelling.
+    pub state: String,
+    /// The worker running it: its ID, or `None` while it waits for one.
+    pub worker: Option<String>,
+}
+
+impl MasterState {
+    /// Driver `id`, active or completed, if the master lists it.
+    pub fn driver(&self, id: &str) -> Option<&Driver> {
+        self.activedrivers
+            .iter()
+            .chain(&self.completeddrivers)
+            .find(|d| d.id == id)
+    }
+
+    /// The web UI of worker `id` (no trailing `/`), if the master lists it.
+    pub fn worker_ui(&self, id: &str) -> Option<String> {
+        self.workers
+            .iter()
+            .find(|w| w.id == id)
+            .map(|w| w.webuiaddress.trim_end_matches('/').to_owned())
+    }
+}
+
+impl Driver {
+    /// The worker running it, if it has one (the master writes `None` when not).
+    pub fn worker(&self) -> Option<&str> {
+        self.worker.as_deref().filter(|w| *w != "None")
+    }
+
+    /// Its state, `UNKNOWN` when not Spark's.
+    pub fn state(&self) -> JobState {
+        JobState::parse(&self.state).unwrap_or(JobState::Unknown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_answers_read_as_spark_writes_them() {
+        let created: RestAnswer = serde_json::from_str(
+            r#"{"action": "CreateSubmissionResponse", "message": "Driver successfully submitted as driver-20261124112248-0000",
+                "serverSparkVersion": "4.0.0", "submissionId": "driver-20261124112248-0000", "success": true}"#,
+        )
+        .unwrap();
+        assert_eq!(created.success, Some(true));
+        assert_eq!(
+            created.submission_id.as_deref(),
+            Some("driver-20261124112248-0000")
+        );
+        let status: RestAnswer = serde_json::from_str(
+            r#"{"action": "SubmissionStatusResponse", "driverState": "RUNNING", "serverSparkVersion": "4.0.0",
+                "submissionId": "driver-1", "success": true, "workerHostPort": "10.0.0.2:35000",
+                "workerId": "worker-20261124112200-10.0.0.2-35000"}"#,
+        )
+        .unwrap();
+        assert_eq!(status.state(), JobState::Running);
+        assert_eq!(status.worker_host_port.as_deref(), Some("10.0.0.2:35000"));
+        let error: RestAnswer = serde_json::from_str(
+            r#"{"action": "ErrorResponse", "highestProtocolVersion": "v1", "message": "Unknown protocol version 'v9'.", "serverSparkVersion": "4.0.0"}"#,
+        )
+        .unwrap();
+        assert_eq!(error.highest_protocol_version.as_deref(), Some("v1"));
+        assert_eq!((error.success, error.state()), (None, JobState::Unknown));
+    }
+
+    #[test]
+    fn the_master_state_finds_drivers_and_workers() {
+        let state: MasterState = serde_json::from_str(
+            r#"{"url": "spark://m:7077", "workers": [{"id": "worker-1", "host": "w", "port": 35000,
+                "webuiaddress": "http://w:8081/", "cores": 2, "state": "ALIVE"}],
+                "aliveworkers": 1, "activeapps": [], "completedapps": [],
+                "activedrivers": [{"id": "driver-2", "starttime": "1", "state": "SUBMITTED",
+                                   "cores": 1, "memory": 512, "submitdate": "x", "worker": "None",
+                                   "mainclass": "cargostream.Launcher"}],
+                "completeddrivers": [{"id": "driver-1", "state": "FINISHED", "worker": "worker-1"}],
+                "status": "ALIVE"}"#,
+        )
+        .unwrap();
+        let done = state.driver("driver-1").unwrap();
+        assert_eq!(
+            (done.state(), done.worker()),
+            (JobState::Finished, Some("worker-1"))
+        );
+        let waiting = state.driver("driver-2").unwrap();
+        assert_eq!(
+            (waiting.state(), waiting.worker()),
+            (JobState::Submitted, None)
+        );
+        assert_eq!(state.driver("driver-3"), None);
+        assert_eq!(
+            state.worker_ui("worker-1").as_deref(),
+            Some("http://w:8081")
+        );
+        assert_eq!(state.worker_ui("worker-9"), None);
+    }
+}
