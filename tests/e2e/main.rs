@@ -3,6 +3,7 @@
 //! 127.0.0.1.
 
 mod exercises;
+mod kafka;
 mod new;
 mod package;
 mod scripts;
