@@ -180,7 +180,11 @@ fn clicks(first: usize, count: usize, expected: &mut BTreeMap<String, i64>) -> S
 fn kafka_user_totals_fails_until_solved_then_counts_every_click_once_across_sigkills() {
     let db = Postgres::start("clicks");
     let tmp = tempfile::tempdir().unwrap();
-    let project = new(tmp.path(), "ex-totals", &["--exercise", "kafka-user-totals"]);
+    let project = new(
+        tmp.path(),
+        "ex-totals",
+        &["--exercise", "kafka-user-totals"],
+    );
     assert!(!project.join("solution").exists());
     let test = |project: &Path| {
         run(
@@ -277,18 +281,18 @@ fn kafka_user_totals_fails_until_solved_then_counts_every_click_once_across_sigk
         end.stderr
     );
     let ends = db.query("SELECT SUM(until_offset) FROM kafka_offsets WHERE group_id = 'ex-totals'");
-    assert_eq!(ends.trim(), "1000", "the stored ends cover the 1,000 records");
+    assert_eq!(
+        ends.trim(),
+        "1000",
+        "the stored ends cover the 1,000 records"
+    );
 }
 
 #[test]
 fn kafka_job_bundle_has_librdkafka_linked_in_and_runs_unzipped() {
     let tmp = tempfile::tempdir().unwrap();
     let project = new(tmp.path(), "kafka-pkg", &["--template", "kafka-word-count"]);
-    let out = run(
-        &mut cargo_stream(&project, &["package", "--json"]),
-        BUILD,
-    )
-    .success();
+    let out = run(&mut cargo_stream(&project, &["package", "--json"]), BUILD).success();
     let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     let jar = PathBuf::from(report["artifact"].as_str().unwrap());
     let unzipped = tmp.path().join("unzipped");
@@ -309,7 +313,10 @@ fn kafka_job_bundle_has_librdkafka_linked_in_and_runs_unzipped() {
     );
     let ldd = Command::new("ldd").arg(&bin).output().unwrap();
     let ldd = String::from_utf8_lossy(&ldd.stdout);
-    assert!(!ldd.contains("rdkafka") && !ldd.contains("not found"), "{ldd}");
+    assert!(
+        !ldd.contains("rdkafka") && !ldd.contains("not found"),
+        "{ldd}"
+    );
     let bytes = std::fs::read(&bin).unwrap();
     assert!(
         bytes

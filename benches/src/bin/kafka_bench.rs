@@ -121,9 +121,12 @@ fn send(producer: &BaseProducer, topic: &str, key: &[u8], payload: &[u8]) {
     loop {
         match producer.send(record) {
             Ok(()) => return,
-            Err((rdkafka::error::KafkaError::MessageProduction(
-                rdkafka::types::RDKafkaErrorCode::QueueFull,
-            ), back)) => {
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                back,
+            )) => {
                 record = back;
                 producer.poll(Duration::from_millis(10));
             }
@@ -135,7 +138,7 @@ fn send(producer: &BaseProducer, topic: &str, key: &[u8], payload: &[u8]) {
 fn produce_all(bootstrap: &str, topic: &str, records: u64) {
     let producer = producer(bootstrap);
     for i in 0..records {
-        send(&producer, topic, i.to_string().as_bytes(), &value(0));
+        send(&producer, topic, i.to_string().as_bytes(), &value(0)[..]);
         if i % 10_000 == 0 {
             producer.poll(Duration::ZERO);
         }
@@ -188,10 +191,13 @@ fn direct_stream(bootstrap: &str, topic: &str, records: u64) -> f64 {
         .set("group.id", "bench-stream")
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false");
-    let strategy = ConsumerStrategy::subscribe([topic]).with_offsets(
-        (0..PARTITIONS as i32)
-            .map(|p| (cargo_stream_runtime::kafka::TopicPartition::new(topic, p), 0)),
-    );
+    let strategy =
+        ConsumerStrategy::subscribe([topic]).with_offsets((0..PARTITIONS as i32).map(|p| {
+            (
+                cargo_stream_runtime::kafka::TopicPartition::new(topic, p),
+                0,
+            )
+        }));
     let stream = KafkaUtils::create_direct_stream(&ssc, strategy, params);
     let seen = Arc::new(AtomicU64::new(0));
     let done: Arc<Mutex<Option<Instant>>> = Arc::default();
@@ -279,7 +285,12 @@ fn latency(bootstrap: &str, topic: &str, rate: u64, seconds: u64) -> Option<Late
             std::thread::sleep(wait);
         }
         for _ in 0..per_tick {
-            send(&producer, topic, sent.to_string().as_bytes(), &value(now_micros()));
+            send(
+                &producer,
+                topic,
+                sent.to_string().as_bytes(),
+                &value(now_micros())[..],
+            );
             sent += 1;
         }
         producer.poll(Duration::ZERO);
