@@ -88,6 +88,10 @@ pub struct StreamingConf {
     backpressure_initial_rate: Option<u64>,
     receiver_max_buffered_bytes: u64,
     receiver_max_failures: (u32, Duration),
+    kafka_max_rate_per_partition: Option<u64>,
+    kafka_min_rate_per_partition: u64,
+    kafka_poll_timeout: Duration,
+    kafka_driver_timeout: Duration,
     pub(crate) clock: Clock,
 }
 
@@ -108,6 +112,14 @@ pub(crate) struct Resolved {
     pub(crate) receiver_max_buffered_bytes: u64,
     pub(crate) receiver_max_failures: u32,
     pub(crate) receiver_failures_within: Duration,
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) kafka_max_rate_per_partition: Option<u64>,
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) kafka_min_rate_per_partition: u64,
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) kafka_poll_timeout: Duration,
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) kafka_driver_timeout: Duration,
 }
 
 /// The longest default graceful stop: with the final checkpoint and the threads' 1 s to end,
@@ -138,6 +150,10 @@ impl StreamingConf {
             backpressure_initial_rate: None,
             receiver_max_buffered_bytes: DEFAULT_RECEIVER_MAX_BUFFERED_BYTES,
             receiver_max_failures: DEFAULT_RECEIVER_MAX_FAILURES,
+            kafka_max_rate_per_partition: None,
+            kafka_min_rate_per_partition: 1,
+            kafka_poll_timeout: Duration::from_secs(120),
+            kafka_driver_timeout: Duration::from_secs(60),
             clock: Clock::System,
         }
     }
@@ -269,6 +285,62 @@ impl StreamingConf {
         self
     }
 
+    /// The most records per second each Kafka partition gives a direct stream's batch
+    /// (Spark's `spark.streaming.kafka.maxRatePerPartition`): a batch reads at most this
+    /// times the batch interval in seconds from each partition. Unlimited by default.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").kafka_max_rate_per_partition(10_000);
+    /// # let _ = conf;
+    /// ```
+    pub fn kafka_max_rate_per_partition(mut self, records_per_second: u64) -> Self {
+        self.kafka_max_rate_per_partition = Some(records_per_second);
+        self
+    }
+
+    /// The fewest records per second each Kafka partition gives a batch when a rate limit
+    /// applies (Spark's `spark.streaming.kafka.minRatePerPartition`, default 1), so that
+    /// backpressure never stops a partition.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").backpressure(true).kafka_min_rate_per_partition(100);
+    /// # let _ = conf;
+    /// ```
+    pub fn kafka_min_rate_per_partition(mut self, records_per_second: u64) -> Self {
+        self.kafka_min_rate_per_partition = records_per_second;
+        self
+    }
+
+    /// How long a worker waits for the records of a Kafka offset range without receiving any
+    /// before it fails the batch naming the range (Spark's
+    /// `spark.streaming.kafka.consumer.poll.ms`). Default 120 s.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").kafka_poll_timeout(Seconds(30));
+    /// # let _ = conf;
+    /// ```
+    pub fn kafka_poll_timeout(mut self, timeout: impl Into<Duration>) -> Self {
+        self.kafka_poll_timeout = timeout.into();
+        self
+    }
+
+    /// How long the driver retries (with back-off) a Kafka request it needs to fix a batch
+    /// (metadata, latest or committed offsets) before failing with an error naming the
+    /// bootstrap servers (Kafka's `default.api.timeout.ms`). Default 60 s.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").kafka_driver_timeout(Seconds(10));
+    /// # let _ = conf;
+    /// ```
+    pub fn kafka_driver_timeout(mut self, timeout: impl Into<Duration>) -> Self {
+        self.kafka_driver_timeout = timeout.into();
+        self
+    }
+
     /// Runs batches on a [`ManualClock`] instead of the system clock (for tests).
     pub fn manual_clock(mut self, clock: ManualClock) -> Self {
         self.clock = Clock::Manual(clock);
@@ -332,6 +404,19 @@ impl StreamingConf {
                 why: "needs at least 1 failure within a window longer than zero; the default is 4 within 5 minutes".into(),
             });
         }
+        if self.kafka_max_rate_per_partition == Some(0) {
+            return Err(Error::InvalidSetting {
+                name: "kafka_max_rate_per_partition",
+                why: "must be at least 1 record per second (leave it unset for no limit)".into(),
+            });
+        }
+        if self.kafka_poll_timeout.is_zero() || self.kafka_driver_timeout.is_zero() {
+            return Err(Error::InvalidDuration {
+                what: "Kafka timeout",
+                why: "`kafka_poll_timeout` and `kafka_driver_timeout` must be greater than zero"
+                    .into(),
+            });
+        }
         if self.app_name.trim().is_empty() {
             return Err(Error::InvalidSetting {
                 name: "app_name",
@@ -359,6 +444,10 @@ impl StreamingConf {
             receiver_max_buffered_bytes: self.receiver_max_buffered_bytes,
             receiver_max_failures: self.receiver_max_failures.0,
             receiver_failures_within: self.receiver_max_failures.1,
+            kafka_max_rate_per_partition: self.kafka_max_rate_per_partition,
+            kafka_min_rate_per_partition: self.kafka_min_rate_per_partition,
+            kafka_poll_timeout: self.kafka_poll_timeout,
+            kafka_driver_timeout: self.kafka_driver_timeout,
         })
     }
 

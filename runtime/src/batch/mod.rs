@@ -37,6 +37,10 @@ impl<T: Data + Eq + std::hash::Hash> Key for T {}
 pub struct Batch<T> {
     pub(crate) parts: Vec<Vec<T>>,
     pub(crate) exec: Executor,
+    /// The Kafka offset ranges the batch was read from: only on a batch straight from a
+    /// direct stream (Spark's `KafkaRDD`), dropped by every transformation.
+    #[cfg(feature = "kafka")]
+    pub(crate) offset_ranges: Option<std::sync::Arc<[crate::source::kafka::OffsetRange]>>,
 }
 
 impl<T: std::fmt::Debug> std::fmt::Debug for Batch<T> {
@@ -49,7 +53,44 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Batch<T> {
 
 impl<T: Data> Batch<T> {
     pub(crate) fn new(parts: Vec<Vec<T>>, exec: Executor) -> Self {
-        Batch { parts, exec }
+        Batch {
+            parts,
+            exec,
+            #[cfg(feature = "kafka")]
+            offset_ranges: None,
+        }
+    }
+
+    /// The same batch, read from the Kafka offset `ranges`.
+    #[cfg(feature = "kafka")]
+    pub(crate) fn with_offset_ranges(
+        mut self,
+        ranges: std::sync::Arc<[crate::source::kafka::OffsetRange]>,
+    ) -> Self {
+        self.offset_ranges = Some(ranges);
+        self
+    }
+
+    /// The Kafka offset ranges this batch holds, one per partition of the batch, in order
+    /// (Spark's `HasOffsetRanges`): `Some` on a batch straight from a direct Kafka stream,
+    /// as `foreach_rdd` and `transform` on that stream get it; `None` on any other batch,
+    /// a transformed one included (use
+    /// [`DirectKafkaStream::offset_ranges_at`](crate::kafka::DirectKafkaStream::offset_ranges_at)
+    /// there). Feature `kafka`.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let out = cargo_stream_runtime::example(vec![vec![1]], |s| {
+    ///     s.transform(|b: Batch<i32>| {
+    ///         assert!(b.offset_ranges().is_none(), "not read from Kafka");
+    ///         b
+    ///     })
+    /// });
+    /// assert_eq!(out, vec![vec![1]]);
+    /// ```
+    #[cfg(feature = "kafka")]
+    pub fn offset_ranges(&self) -> Option<&[crate::source::kafka::OffsetRange]> {
+        self.offset_ranges.as_deref()
     }
 
     /// A batch of `data` cut into `partitions` contiguous slices on this batch's workers,
@@ -153,7 +194,7 @@ impl<T: Data> Batch<T> {
         } else {
             exec.install(|| self.parts.into_par_iter().map(f).collect())
         };
-        Batch { parts, exec }
+        Batch::new(parts, exec)
     }
 }
 

@@ -59,10 +59,7 @@ impl<T: Data> Batch<T> {
         for (i, x) in self.parts.into_iter().flatten().enumerate() {
             out[i % n].push(x);
         }
-        Batch {
-            parts: out,
-            exec: self.exec,
-        }
+        Batch::new(out, self.exec)
     }
 
     /// Reduces all records with `f` (associative and commutative); `None` for an empty batch.

@@ -36,6 +36,11 @@ pub(crate) trait InputSource: Send + Sync {
     fn non_utf8_records(&self, _time: Time) -> u64 {
         0
     }
+    /// What the batch at `time` read, for people (Spark's `StreamInputInfo` description):
+    /// the Kafka offset ranges of a direct stream; `None` when there is nothing to tell.
+    fn description(&self, _time: Time) -> Option<String> {
+        None
+    }
     /// Drops what was allocated to batches up to `time`, once they are done.
     fn forget(&self, time: Time);
     /// After a batch: how many records this input gave it and how it went (for backpressure).

@@ -3,6 +3,8 @@
 mod backpressure;
 mod conformance;
 mod faults;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod lifecycle;
 mod memory;
 mod outputs;

@@ -3,14 +3,23 @@
 //! the batch per Kafka partition, on the worker threads), and the ranges of every generated
 //! batch are part of the checkpoint, so a batch replayed after a crash reads the same records.
 //!
-//! Public as `cargo_stream_runtime::kafka`.
+//! Public as `cargo_stream_runtime::kafka`. The entry point is
+//! [`KafkaUtils::create_direct_stream`].
 
+mod client;
+mod limits;
 mod params;
+mod producer;
 mod range;
+mod reader;
 mod record;
+mod source;
 mod strategy;
+mod stream;
 
 pub use params::KafkaParams;
+pub use producer::KafkaProducer;
 pub use range::{OffsetRange, TopicPartition};
 pub use record::{ConsumerRecord, RecordError};
 pub use strategy::ConsumerStrategy;
+pub use stream::{DirectKafkaStream, KafkaUtils, OffsetCommitter};

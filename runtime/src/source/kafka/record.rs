@@ -78,6 +78,27 @@ impl ConsumerRecord {
         }
     }
 
+    /// A record as read from Kafka, its bytes copied once; `headers` shared.
+    pub(crate) fn read(
+        topic: Arc<str>,
+        partition: i32,
+        offset: i64,
+        timestamp: Option<i64>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: Arc<[(String, Option<Vec<u8>>)]>,
+    ) -> Self {
+        ConsumerRecord {
+            topic,
+            partition,
+            offset,
+            timestamp,
+            key: key.map(Arc::from),
+            value: value.map(Arc::from),
+            headers,
+        }
+    }
+
     /// The same record with timestamp `ms` (milliseconds since the epoch).
     pub fn with_timestamp(mut self, ms: i64) -> Self {
         self.timestamp = Some(ms);

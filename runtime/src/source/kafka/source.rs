@@ -1,0 +1,489 @@
+//! The driver's side of the direct stream (Spark's `DirectKafkaInputDStream`): at each batch
+//! time, fixes one [`OffsetRange`] per partition from the latest offsets and the rate limits;
+//! keeps the ranges of every generated, unfinished batch and the next start offsets in the
+//! checkpoint, so that a restarted job replays the unfinished batches with the same ranges.
+
+use crate::sync::LockExt;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::panic::Location;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use crate::batch::{Batch, Executor};
+use crate::checkpoint::Checkpointed;
+use crate::error::{Error, Result};
+use crate::source::InputSource;
+use crate::source::rate::PidEstimator;
+use crate::time::Time;
+
+use super::client::{Driver, Reset, ends};
+use super::limits::{Limits, clamp, max_messages_per_partition};
+use super::params::KafkaParams;
+use super::range::{OffsetRange, TopicPartition};
+use super::reader::{Readers, out_of_range};
+use super::record::ConsumerRecord;
+use super::strategy::{ConsumerStrategy, Strategy};
+
+/// The settings of a direct stream, from the context's configuration.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) limits: Limits,
+    pub(crate) backpressure: bool,
+    pub(crate) initial_rate: Option<u64>,
+    pub(crate) batch_interval: Duration,
+    pub(crate) poll_timeout: Duration,
+    pub(crate) driver_timeout: Duration,
+}
+
+/// What the driver fixed for a batch: its ranges, or why it could not.
+type Allocation = std::result::Result<Arc<[OffsetRange]>, String>;
+
+#[derive(Default)]
+struct Positions {
+    /// Where each partition's next range starts (the end of the last generated one).
+    current: BTreeMap<TopicPartition, i64>,
+    /// The ranges of each generated batch, until it is done.
+    generated: BTreeMap<Time, Allocation>,
+    /// Restored from a checkpoint: the ranges of batches that were generated but not done,
+    /// given again, in order, to the first batches after the restart.
+    replay: VecDeque<Vec<OffsetRange>>,
+    restored: bool,
+}
+
+pub(crate) struct DirectKafkaSource {
+    strategy: ConsumerStrategy,
+    params: KafkaParams,
+    settings: Settings,
+    pub(crate) at: &'static Location<'static>,
+    driver: OnceLock<Driver>,
+    positions: Mutex<Positions>,
+    pid: Option<PidEstimator>,
+    /// The backpressure rate (records/s for the whole stream), once the estimator has one.
+    rate: Mutex<Option<f64>>,
+    readers: Readers,
+    /// Ranges queued by `commit_async`, committed after the batch's outputs.
+    pub(crate) commits: Arc<Mutex<Vec<OffsetRange>>>,
+    exec: Arc<OnceLock<Executor>>,
+}
+
+impl DirectKafkaSource {
+    pub(crate) fn new(
+        strategy: ConsumerStrategy,
+        params: KafkaParams,
+        settings: Settings,
+        exec: Arc<OnceLock<Executor>>,
+        at: &'static Location<'static>,
+    ) -> Self {
+        DirectKafkaSource {
+            readers: Readers::new(params.clone(), settings.poll_timeout),
+            pid: settings
+                .backpressure
+                .then(|| PidEstimator::new(settings.batch_interval)),
+            strategy,
+            params,
+            settings,
+            at,
+            driver: OnceLock::new(),
+            positions: Mutex::default(),
+            rate: Mutex::new(None),
+            commits: Arc::default(),
+            exec,
+        }
+    }
+
+    fn bootstrap(&self) -> &str {
+        self.params.get("bootstrap.servers").unwrap_or("")
+    }
+
+    /// The ranges of the batch at `time`, while it is not done.
+    pub(crate) fn ranges_at(&self, time: Time) -> Option<Vec<OffsetRange>> {
+        match self.positions.locked().generated.get(&time) {
+            Some(Ok(r)) => Some(r.to_vec()),
+            _ => None,
+        }
+    }
+
+    /// The batch at `time`: the records of its ranges, one partition per range, read on the
+    /// worker threads. Panics (failing the batch) with the driver's or a reader's error.
+    pub(crate) fn compute(&self, time: Time) -> Option<Batch<ConsumerRecord>> {
+        let exec = self.exec.get()?.clone();
+        let allocation = self.positions.locked().generated.get(&time).cloned();
+        let ranges = match allocation {
+            Some(Ok(r)) => r,
+            Some(Err(message)) => panic!("{message}"),
+            None => return None,
+        };
+        let parts: Vec<Vec<OffsetRange>> = ranges.iter().map(|r| vec![r.clone()]).collect();
+        let errors: Mutex<Vec<String>> = Mutex::default();
+        let batch = Batch::new(parts, exec).map_parts(|p| {
+            let mut out = Vec::new();
+            for r in &p {
+                match self.readers.read(r) {
+                    Ok(records) => out.extend(records),
+                    Err(e) => errors.locked().push(e),
+                }
+            }
+            out
+        });
+        if let Some(e) = errors.into_inner().unwrap_or_default().into_iter().next() {
+            panic!("{e}");
+        }
+        Some(batch.with_offset_ranges(ranges))
+    }
+
+    fn driver(&self) -> std::result::Result<&Driver, String> {
+        self.driver
+            .get()
+            .ok_or_else(|| "the stream's driver consumer is not started".to_owned())
+    }
+
+    /// The partitions the strategy gives now; an unknown topic of `subscribe` or `assign`
+    /// is an error.
+    fn partitions(&self, driver: &Driver) -> std::result::Result<BTreeSet<TopicPartition>, String> {
+        let unknown = |topic: &str| {
+            format!(
+                "topic `{topic}` does not exist on the Kafka brokers at `{}`: create it (`kafka-topics.sh --create --topic {topic}`, `tansu topic create {topic}`) or fix the name in the `ConsumerStrategy`",
+                driver.bootstrap
+            )
+        };
+        let mut out = BTreeSet::new();
+        match &self.strategy.kind {
+            Strategy::Subscribe(topics) => {
+                let found = driver.partitions(Some(topics))?;
+                for t in topics {
+                    let parts = found.get(t).ok_or_else(|| unknown(t))?;
+                    out.extend(parts.iter().map(|p| TopicPartition::new(t.clone(), *p)));
+                }
+            }
+            Strategy::SubscribePattern(pattern) => {
+                let re = regex::Regex::new(pattern).map_err(|e| {
+                    format!(
+                        "`subscribe_pattern(\"{pattern}\")` is not a valid regular expression: {e}"
+                    )
+                })?;
+                for (t, parts) in driver.partitions(None)? {
+                    if re.is_match(&t) {
+                        out.extend(parts.iter().map(|p| TopicPartition::new(t.clone(), *p)));
+                    }
+                }
+            }
+            Strategy::Assign(tps) => {
+                let topics: Vec<String> = tps
+                    .iter()
+                    .map(|tp| tp.topic.clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let found = driver.partitions(Some(&topics))?;
+                for tp in tps {
+                    let parts = found.get(&tp.topic).ok_or_else(|| unknown(&tp.topic))?;
+                    if !parts.contains(&tp.partition) {
+                        return Err(format!(
+                            "partition `{tp}` does not exist on the Kafka brokers at `{}` (topic `{}` has partitions {:?}): fix the partitions given to `ConsumerStrategy::assign`",
+                            driver.bootstrap, tp.topic, parts
+                        ));
+                    }
+                    out.insert(tp.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where each of `new` partitions starts: the strategy's offset, else the group's
+    /// committed one, else `auto.offset.reset`; an offset outside what the broker holds is
+    /// an error (never a silent jump).
+    fn starting_offsets(
+        &self,
+        driver: &Driver,
+        new: &[TopicPartition],
+        use_strategy: bool,
+    ) -> std::result::Result<BTreeMap<TopicPartition, i64>, String> {
+        let reset = Reset::parse(self.params.get("auto.offset.reset"))?;
+        let committed = driver.committed(new)?;
+        let offsets = driver.offsets(new)?;
+        let mut out = BTreeMap::new();
+        for tp in new {
+            let (low, high) = offsets[tp];
+            let given = use_strategy
+                .then(|| self.strategy.offsets.get(tp).copied())
+                .flatten();
+            let start = match (given, committed.get(tp)) {
+                (Some(o), _) => check_in_range(
+                    tp,
+                    o,
+                    low,
+                    high,
+                    "the strategy's starting offset",
+                    &driver.bootstrap,
+                )?,
+                (None, Some(o)) => check_in_range(
+                    tp,
+                    *o,
+                    low,
+                    high,
+                    &format!(
+                        "the committed offset of group `{}`",
+                        driver.group.as_deref().unwrap_or("")
+                    ),
+                    &driver.bootstrap,
+                )?,
+                (None, None) => match reset {
+                    Reset::Earliest => low,
+                    Reset::Latest => high,
+                    Reset::None => {
+                        return Err(format!(
+                            "no starting offset for `{tp}`: none given, none committed by the group, and `auto.offset.reset` is `none`; give one with `ConsumerStrategy::with_offsets`, or set `auto.offset.reset` to `earliest` or `latest`"
+                        ));
+                    }
+                },
+            };
+            out.insert(tp.clone(), start);
+        }
+        Ok(out)
+    }
+
+    /// The ranges of the batch at `time` (see the module's doc).
+    fn next_ranges(&self, time: Time) -> std::result::Result<Vec<OffsetRange>, String> {
+        let driver = self.driver()?;
+        driver.poll();
+        if let Some(r) = self.positions.locked().replay.pop_front() {
+            tracing::info!(batch = time.millis(), ranges = %describe_short(&r), "batch regenerated from the checkpoint with the ranges it had");
+            return Ok(r);
+        }
+        let partitions = self.partitions(driver)?;
+        let known: BTreeSet<TopicPartition> =
+            self.positions.locked().current.keys().cloned().collect();
+        let lost: Vec<String> = known
+            .difference(&partitions)
+            .map(|tp| format!("`{tp}`"))
+            .collect();
+        if !lost.is_empty() {
+            return Err(format!(
+                "partitions lost: {} read by this stream are no longer there (the topic was deleted, or its partitions reassigned); as Spark, the stream stops rather than skip them: restart the job when the topic is back, or, if they were removed on purpose, change the `ConsumerStrategy` and restart without the checkpoint (starting from the group's committed offsets)",
+                lost.join(", ")
+            ));
+        }
+        let new: Vec<TopicPartition> = partitions.difference(&known).cloned().collect();
+        if !new.is_empty() {
+            let starts = self.starting_offsets(driver, &new, false)?;
+            tracing::info!(
+                partitions = new.len(),
+                "new partitions found, read from {starts:?}"
+            );
+            self.positions.locked().current.extend(starts);
+        }
+        let current = self.positions.locked().current.clone();
+        let tps: Vec<TopicPartition> = current.keys().cloned().collect();
+        let offsets = driver.offsets(&tps)?;
+        let mut latest = BTreeMap::new();
+        for (tp, (low, high)) in offsets {
+            let from = current[&tp];
+            if from < low || from > high {
+                let r = OffsetRange::new(tp.topic.clone(), tp.partition, from, high.max(from));
+                return Err(format!(
+                    "{} (the brokers hold offsets {low} to {high})",
+                    out_of_range(&r, &driver.bootstrap)
+                ));
+            }
+            latest.insert(tp, high);
+        }
+        let rate = if self.pid.is_some() {
+            (*self.rate.locked()).or(self.settings.initial_rate.map(|r| r as f64))
+        } else {
+            None
+        };
+        let max = max_messages_per_partition(&latest, &current, rate, &self.settings.limits);
+        let until = clamp(&latest, &current, max.as_ref());
+        Ok(until
+            .into_iter()
+            .map(|(tp, u)| OffsetRange::new(tp.topic.clone(), tp.partition, current[&tp], u))
+            .collect())
+    }
+}
+
+fn check_in_range(
+    tp: &TopicPartition,
+    offset: i64,
+    low: i64,
+    high: i64,
+    what: &str,
+    bootstrap: &str,
+) -> std::result::Result<i64, String> {
+    if offset < low || offset > high {
+        return Err(format!(
+            "offsets out of range: {what} for `{tp}` is {offset}, but the Kafka brokers at `{bootstrap}` hold offsets {low} to {high} (retention deleted older records, or the topic was recreated); the stream does not jump: give a starting offset in that range (`ConsumerStrategy::with_offsets`), or reset the group's offsets (`kafka-consumer-groups.sh --reset-offsets`)"
+        ));
+    }
+    Ok(offset)
+}
+
+/// The ranges as Spark's streaming UI describes a batch's input (non-empty ranges only).
+pub(crate) fn describe(ranges: &[OffsetRange]) -> String {
+    ranges
+        .iter()
+        .filter(|r| r.from_offset != r.until_offset)
+        .map(|r| {
+            format!(
+                "topic: {}\tpartition: {}\toffsets: {} to {}",
+                r.topic, r.partition, r.from_offset, r.until_offset
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn describe_short(ranges: &[OffsetRange]) -> String {
+    ranges
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl InputSource for DirectKafkaSource {
+    fn name(&self) -> String {
+        format!("direct Kafka stream at {} ({})", self.at, self.bootstrap())
+    }
+
+    fn start(&self) -> Result<()> {
+        let fail = |message: String| Error::Source {
+            source_name: self.name(),
+            message,
+        };
+        let driver = Driver::new(&self.params, self.settings.driver_timeout).map_err(fail)?;
+        let partitions = self.partitions(&driver).map_err(fail)?;
+        let restored = self.positions.locked().restored;
+        if restored {
+            // The checkpoint says where every partition is; check the broker still holds it.
+            let (current, replay) = {
+                let p = self.positions.locked();
+                (p.current.clone(), p.replay.clone())
+            };
+            let mut firsts: BTreeMap<TopicPartition, i64> = current.clone();
+            for r in replay.iter().flatten() {
+                let e = firsts.entry(r.topic_partition()).or_insert(r.from_offset);
+                *e = (*e).min(r.from_offset);
+            }
+            let tps: Vec<TopicPartition> = firsts.keys().cloned().collect();
+            let offsets = driver.offsets(&tps).map_err(fail)?;
+            for (tp, from) in firsts {
+                let (low, high) = offsets[&tp];
+                let end = current.get(&tp).copied().unwrap_or(from);
+                if from < low || end > high {
+                    let r = OffsetRange::new(tp.topic.clone(), tp.partition, from, end);
+                    return Err(fail(format!(
+                        "{} (the checkpoint's offsets; the brokers hold {low} to {high})",
+                        out_of_range(&r, &driver.bootstrap)
+                    )));
+                }
+            }
+        } else {
+            let all: Vec<TopicPartition> = partitions.into_iter().collect();
+            let starts = self.starting_offsets(&driver, &all, true).map_err(fail)?;
+            tracing::info!(source = %self.name(), "starting offsets: {}", starts.iter().map(|(tp, o)| format!("{tp}@{o}")).collect::<Vec<_>>().join(", "));
+            self.positions.locked().current = starts;
+        }
+        let _ = self.driver.set(driver);
+        Ok(())
+    }
+
+    fn allocate(&self, time: Time) -> u64 {
+        let allocation = self.next_ranges(time);
+        let mut p = self.positions.locked();
+        let n = match &allocation {
+            Ok(ranges) => {
+                // `max`: a range replayed from the checkpoint ends before the saved position.
+                for r in ranges {
+                    let e = p
+                        .current
+                        .entry(r.topic_partition())
+                        .or_insert(r.until_offset);
+                    *e = (*e).max(r.until_offset);
+                }
+                ranges.iter().map(|r| r.count().max(0) as u64).sum()
+            }
+            Err(e) => {
+                tracing::error!(batch = time.millis(), "{e}");
+                0
+            }
+        };
+        p.generated.insert(time, allocation.map(Arc::from));
+        n
+    }
+
+    fn description(&self, time: Time) -> Option<String> {
+        self.ranges_at(time).map(|r| describe(&r))
+    }
+
+    fn forget(&self, time: Time) {
+        let mut p = self.positions.locked();
+        p.generated = p.generated.split_off(&Time(time.0 + 1));
+    }
+
+    fn on_batch_completed(&self, time: Time, records: u64, processing_ms: u64, scheduling_ms: u64) {
+        if let Some(pid) = &self.pid
+            && let Some(rate) = pid.compute(time.millis(), records, processing_ms, scheduling_ms)
+        {
+            tracing::debug!(rate, "backpressure: new rate for the direct Kafka stream");
+            *self.rate.locked() = Some(rate);
+        }
+        if let Some(read) = self.description(time) {
+            tracing::debug!(batch = time.millis(), "direct Kafka stream read:\n{read}");
+        }
+        let queued = std::mem::take(&mut *self.commits.locked());
+        if !queued.is_empty()
+            && let Ok(driver) = self.driver()
+        {
+            driver.commit_async(&ends(&queued));
+        }
+    }
+}
+
+/// What a checkpoint keeps of a direct stream.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    /// The next start offset of each partition.
+    current: Vec<(TopicPartition, i64)>,
+    /// The ranges of every batch generated after the checkpointed one, in order.
+    pending: Vec<Vec<OffsetRange>>,
+}
+
+impl Checkpointed for DirectKafkaSource {
+    fn kind(&self) -> &'static str {
+        "direct_kafka_stream"
+    }
+
+    fn save(&self, time: Time) -> Result<Vec<u8>> {
+        let p = self.positions.locked();
+        let mut pending: Vec<Vec<OffsetRange>> = p
+            .generated
+            .range(Time(time.0 + 1)..)
+            .filter_map(|(_, a)| a.as_ref().ok().map(|r| r.to_vec()))
+            .collect();
+        pending.extend(p.replay.iter().cloned());
+        let saved = Saved {
+            current: p.current.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            pending,
+        };
+        postcard::to_stdvec(&saved).map_err(|e| {
+            Error::IllegalState(format!("could not encode the Kafka stream's offsets: {e}"))
+        })
+    }
+
+    fn restore(&self, bytes: &[u8]) -> Result<()> {
+        let saved: Saved = postcard::from_bytes(bytes).map_err(|e| {
+            Error::IllegalState(format!("could not decode the Kafka stream's offsets: {e}"))
+        })?;
+        let mut p = self.positions.locked();
+        p.current = saved.current.into_iter().collect();
+        p.replay = saved.pending.into();
+        p.restored = true;
+        tracing::info!(
+            at = %self.at,
+            replayed = p.replay.len(),
+            "direct Kafka stream restored: unfinished batches are regenerated with their ranges first"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,985 @@
+//! The direct Kafka stream against a real broker (Tansu started on 127.0.0.1, or the Kafka
+//! named by `KAFKA_BOOTSTRAP`): fixed ranges, strategies, starting offsets, rate caps,
+//! backpressure, commits, restart from a checkpoint with the same ranges, clear failures.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cargo_stream_runtime::ManualClock;
+use cargo_stream_runtime::kafka::{
+    ConsumerRecord, ConsumerStrategy, DirectKafkaStream, KafkaParams, KafkaProducer, KafkaUtils,
+    OffsetRange, TopicPartition,
+};
+use cargo_stream_runtime::prelude::*;
+use cargo_stream_tests::kafka::Broker;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+/// A topic name no other test uses.
+pub(crate) fn topic(name: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Creates `name` with `partitions` partitions (Tansu's CLI, or the admin API of a real Kafka).
+pub(crate) fn create_topic(broker: &Broker, name: &str, partitions: u32) {
+    if broker.is_tansu() {
+        broker.create_topic(name, partitions);
+        return;
+    }
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .unwrap();
+    let topic = NewTopic::new(name, partitions as i32, TopicReplication::Fixed(1));
+    let fut = admin.create_topics([&topic], &AdminOptions::new());
+    let res = futures_lite_block_on(fut).unwrap();
+    for r in res {
+        r.unwrap();
+    }
+}
+
+/// Runs a future to completion on this thread (the admin client's only future).
+fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+    fn noop(_: *const ()) {}
+    fn clone(p: *const ()) -> RawWaker {
+        RawWaker::new(p, &VTABLE)
+    }
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+    let waker = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) };
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "admin call timed out");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sends `n` records `{prefix}-{i}` keyed `k{i}` to `topic` and waits for them.
+pub(crate) fn produce(broker: &Broker, topic: &str, prefix: &str, n: usize) {
+    let p = KafkaProducer::new(&broker.bootstrap()).unwrap();
+    for i in 0..n {
+        p.send(
+            topic,
+            Some(format!("k{i}").as_bytes()),
+            format!("{prefix}-{i}").as_bytes(),
+        )
+        .unwrap();
+    }
+    p.flush(Duration::from_secs(20)).unwrap();
+}
+
+/// A context on a manual clock with 1 s batches and short Kafka timeouts.
+pub(crate) fn manual(
+    conf: impl FnOnce(StreamingConf) -> StreamingConf,
+) -> (StreamingContext, ManualClock) {
+    let clock = ManualClock::new();
+    let c = StreamingConf::new("kafka-test")
+        .master("local[2]")
+        .stop_on_signal(false)
+        .manual_clock(clock.clone())
+        .kafka_driver_timeout(Seconds(5))
+        .kafka_poll_timeout(Seconds(10));
+    (StreamingContext::new(conf(c), Seconds(1)).unwrap(), clock)
+}
+
+pub(crate) fn params(broker: &Broker, group: &str) -> KafkaParams {
+    KafkaParams::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+}
+
+/// What each batch gave: its ranges, its partitions' records and their values.
+pub(crate) type Seen = Arc<Mutex<Vec<(Time, Option<Vec<OffsetRange>>, Vec<Vec<ConsumerRecord>>)>>>;
+
+pub(crate) fn record_batches(stream: &DirectKafkaStream) -> Seen {
+    let seen: Seen = Arc::default();
+    let sink = seen.clone();
+    stream
+        .foreach_rdd(move |b, t| {
+            sink.lock().unwrap().push((
+                t,
+                b.offset_ranges().map(<[OffsetRange]>::to_vec),
+                b.partitions().to_vec(),
+            ))
+        })
+        .unwrap();
+    seen
+}
+
+/// Advances the clock to batch `n` (1-based) and waits for it.
+pub(crate) fn run_batch(ssc: &StreamingContext, clock: &ManualClock, n: u64) {
+    clock.advance(Seconds(1));
+    let done = ssc
+        .await_batch(Time::from_millis(n * 1000), Duration::from_secs(20))
+        .unwrap();
+    assert!(done, "batch {n} did not complete");
+}
+
+fn values(parts: &[Vec<ConsumerRecord>]) -> Vec<String> {
+    let mut v: Vec<String> = parts
+        .iter()
+        .flatten()
+        .map(|r| r.value_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn expected(prefix: &str, n: usize) -> Vec<String> {
+    let mut v: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_batch_reads_exactly_its_ranges_one_partition_per_kafka_partition() {
+    let broker = Broker::start();
+    let t = topic("ranges");
+    create_topic(&broker, &t, 3);
+    produce(&broker, &t, "a", 300);
+    let (ssc, clock) = manual(|c| c);
+    let stream = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::subscribe([t.clone()]),
+        params(&broker, "g-ranges"),
+    );
+    let seen = record_batches(&stream);
+    ssc.start().unwrap();
+    run_batch(&ssc, &clock, 1);
+    produce(&broker, &t, "b", 30);
+    run_batch(&ssc, &clock, 2);
+    run_batch(&ssc, &clock, 3);
+    ssc.stop(false).unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3);
+    // Batch 1: everything produced before it, from offset 0 of each partition.
+    let (_, ranges, parts) = &seen[0];
+    let ranges = ranges
+        .as_ref()
+        .expect("a direct stream's batch has offset ranges");
+    assert_eq!(ranges.len(), 3, "one range per partition: {ranges:?}");
+    assert_eq!(parts.len(), 3, "one batch partition per Kafka partition");
+    assert_eq!(
+        ranges.iter().map(OffsetRange::count).sum::<i64>(),
+        300,
+        "{ranges:?}"
+    );
+    for (r, part) in ranges.iter().zip(parts) {
+        assert_eq!(r.from_offset, 0);
+        assert_eq!(part.len() as i64, r.count(), "{r}");
+        assert!(part.iter().all(|rec| rec.topic() == t
+            && rec.partition() == r.partition
+            && (r.from_offset..r.until_offset).contains(&rec.offset())));
+    }
+    assert_eq!(values(parts), expected("a", 300));
+    // Batch 2: exactly the 30 new records, each range starting where batch 1's ended.
+    let (_, ranges2, parts2) = &seen[1];
+    let ranges2 = ranges2.as_ref().unwrap();
+    for (a, b) in ranges.iter().zip(ranges2) {
+        assert_eq!((a.partition, a.until_offset), (b.partition, b.from_offset));
+    }
+    assert_eq!(values(parts2), expected("b", 30));
+    // Batch 3: nothing new, empty ranges at the end.
+    let (_, ranges3, parts3) = &seen[2];
+    assert!(ranges3.as_ref().unwrap().iter().all(|r| r.count() == 0));
+    assert!(parts3.iter().all(Vec::is_empty));
+}
+
+#[test]
+fn keyed_records_land_on_the_java_clients_partitions() {
+    // murmur2 of the key, as Java's default partitioner: "k0".."k2" on 3 partitions.
+    let broker = Broker::start();
+    let t = topic("murmur");
+    create_topic(&broker, &t, 3);
+    produce(&broker, &t, "v", 20);
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .unwrap();
+    let _ = consumer;
+    let (ssc, clock) = manual(|c| c);
+    let stream = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::subscribe([t.clone()]),
+        params(&broker, "g-murmur"),
+    );
+    let seen = record_batches(&stream);
+    ssc.start().unwrap();
+    run_batch(&ssc, &clock, 1);
+    ssc.stop(false).unwrap();
+    let seen = seen.lock().unwrap();
+    let by_key: BTreeMap<String, i32> = seen[0]
+        .2
+        .iter()
+        .flatten()
+        .map(|r| (r.key_str().unwrap().unwrap().to_owned(), r.partition()))
+        .collect();
+    for (key, partition) in &by_key {
+        assert_eq!(*partition, java_partition(key.as_bytes(), 3), "key {key}");
+    }
+}
+
+/// Kafka's `Utils.murmur2` and `toPositive(hash) % partitions`.
+fn java_partition(key: &[u8], partitions: i32) -> i32 {
+    let m: u32 = 0x5bd1_e995;
+    let len = key.len();
+    let mut h: u32 = 0x9747_b28c ^ len as u32;
+    let mut chunks = key.chunks_exact(4);
+    for c in &mut chunks {
+        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(m);
+        k ^= k >> 24;
+        k = k.wrapping_mul(m);
+        h = h.wrapping_mul(m);
+        h ^= k;
+    }
+    let rest = chunks.remainder();
+    if rest.len() >= 3 {
+        h ^= (rest[2] as u32) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= (rest[1] as u32) << 8;
+    }
+    if !rest.is_empty() {
+        h ^= rest[0] as u32;
+        h = h.wrapping_mul(m);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(m);
+    h ^= h >> 15;
+    ((h & 0x7fff_ffff) % partitions as u32) as i32
+}
+
+#[test]
+fn ranges_end_at_the_last_record_even_when_list_offsets_answers_short() {
+    // Tansu's ListOffsets answers the base offset of the last record batch plus one
+    // (REAL-SERVERS.md): 1000 records produced in batches read as 1 per partition. The
+    // driver checks each end by fetching from it, so the batch still gets every record.
+    let broker = Broker::start();
+    let t = topic("watermarks");
+    create_topic(&broker, &t, 3);
+    produce(&broker, &t, "w", 1000);
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .unwrap();
+    let listed: i64 = (0..3)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(&t, p, Duration::from_secs(5))
+                .unwrap()
+        })
+        .map(|(lo, hi)| hi - lo)
+        .sum();
+    if listed != 1000 {
+        eprintln!(
+            "note: the broker's ListOffsets counts {listed} of 1000 records (the Tansu quirk)"
+        );
+    }
+    let (ssc, clock) = manual(|c| c);
+    let stream = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::subscribe([t.clone()]),
+        params(&broker, "g-watermarks"),
+    );
+    let seen = record_batches(&stream);
+    ssc.start().unwrap();
+    run_batch(&ssc, &clock, 1);
+    ssc.stop(false).unwrap();
+    let seen = seen.lock().unwrap();
+    let ranges = seen[0].1.clone().unwrap();
+    assert_eq!(
+        ranges.iter().map(OffsetRange::count).sum::<i64>(),
+        1000,
+        "{ranges:?}"
+    );
+    assert_eq!(values(&seen[0].2), expected("w", 1000));
+}
+
+/// A key that Java's partitioner puts on `partition` of `partitions`.
+fn key_for(partition: i32, partitions: i32, n: &mut usize) -> String {
+    loop {
+        *n += 1;
+        let k = format!("key{n}");
+        if java_partition(k.as_bytes(), partitions) == partition {
+            return k;
+        }
+    }
+}
+
+/// Sends `counts[p]` records to each partition `p` of `topic` (keys chosen for it).
+fn produce_per_partition(broker: &Broker, topic: &str, counts: &[usize]) {
+    let p = KafkaProducer::new(&broker.bootstrap()).unwrap();
+    let mut n = 0;
+    for (partition, count) in counts.iter().enumerate() {
+        for i in 0..*count {
+            let k = key_for(partition as i32, counts.len() as i32, &mut n);
+            p.send(
+                topic,
+                Some(k.as_bytes()),
+                format!("p{partition}-{i}").as_bytes(),
+            )
+            .unwrap();
+        }
+    }
+    p.flush(Duration::from_secs(20)).unwrap();
+}
+
+#[test]
+fn assign_reads_the_given_partitions_from_the_given_offsets() {
+    let broker = Broker::start();
+    let t = topic("assign");
+    create_topic(&broker, &t, 3);
+    produce_per_partition(&broker, &t, &[10, 20, 30]);
+    let (ssc, clock) = manual(|c| c);
+    let strategy =
+        ConsumerStrategy::assign([TopicPartition::new(&t, 1), TopicPartition::new(&t, 2)])
+            .with_offsets([(TopicPartition::new(&t, 2), 25)]);
+    let stream = KafkaUtils::create_direct_stream(&ssc, strategy, params(&broker, "g-assign"));
+    let seen = record_batches(&stream);
+    ssc.start().unwrap();
+    run_batch(&ssc, &clock, 1);
+    ssc.stop(false).unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen[0].1.clone().unwrap(),
+        vec![
+            OffsetRange::new(&t, 1, 0, 20),
+            OffsetRange::new(&t, 2, 25, 30)
+        ]
+    );
+    let mut got = values(&seen[0].2);
+    got.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("p1-{i}")).collect();
+    want.extend((25..30).map(|i| format!("p2-{i}")));
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn auto_offset_reset_latest_starts_at_the_end() {
+    let broker = Broker::start();
+    let t = topic("latest");
+    create_topic(&broker, &t, 1);
+    produce(&broker, &t, "old", 10);
+    let (ssc, clock) = manual(|c| c);
+    let p = params(&broker, "g-latest").set("auto.offset.reset", "latest");
+    let stream =
+        KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([t.clone()]), p);
+    let seen = record_batches(&stream);
+    ssc.start().unwrap();
+    produce(&broker, &t, "new", 5);
+    run_batch(&ssc, &clock, 1);
+    ssc.stop(false).unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen[0].1.clone().unwrap(),
+        vec![OffsetRange::new(&t, 0, 10, 15)]
+    );
+    assert_eq!(values(&seen[0].2), expected("new", 5));
+}
+
+#[test]
+fn subscribe_pattern_picks_up_matching_topics_created_later() {
+    let broker = Broker::start();
+    let prefix = topic("pat");
+    let (a, b) = (format!("{prefix}-a"), format!("{prefix}-b"));
+    create_topic(&broker, &a, 1);
+    create_topic(&broker, &b.replace("-b", "-x-other"), 1);
+    produce(&broker, &a, "a", 5);
+    let (ssc, clock) = manual(|c| c);
+    let stream = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::subscribe_pattern(format!("^{prefix}-[ab]$")),
+        params(&broker, "g-pattern"),
+    );
+    let seen = record_batches(&stream);
+    ssc.start().unwrap();
+    run_batch(&ssc, &clock, 1);
+    create_topic(&broker, &b, 2);
+    produce(&broker, &b, "b", 8);
+    run_batch(&ssc, &clock, 2);
+    ssc.stop(false).unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen[0].1.clone().unwrap(),
+        vec![OffsetRange::new(&a, 0, 0, 5)]
+    );
+    assert_eq!(values(&seen[0].2), expected("a", 5));
+    let ranges2 = seen[1].1.clone().unwrap();
+    assert_eq!(ranges2.len(), 3, "a-0, b-0, b-1: {ranges2:?}");
+    assert_eq!(values(&seen[1].2), expected("b", 8));
+}
+
+#[test]
+fn max_rate_per_partition_caps_each_range() {
+    let broker = Broker::start();
+    let t = topic("maxrate");
+    create_topic(&broker, &t, 3);
+    produce_per_partition(&broker, &t, &[50, 5, 30]);
+    let (ssc, clock) = manual(|c| c.kafka_max_rate_per_partition(20));
+    let stream = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::subscribe([t.clone()]),
+        params(&broker, "g-maxrate"),
+    );
+    let seen = record_batches(&stream);
+    ssc.start().unwrap();
+    for n in 1..=3 {
+        run_batch(&ssc, &clock, n);
+    }
+    ssc.stop(false).unwrap();
+    let seen = seen.lock().unwrap();
+    let counts: Vec<Vec<i64>> = seen
+        .iter()
+        .map(|(_, r, _)| r.as_ref().unwrap().iter().map(OffsetRange::count).collect())
+        .collect();
+    assert_eq!(
+        counts,
+        vec![vec![20, 5, 20], vec![20, 0, 10], vec![10, 0, 0]]
+    );
+    assert_eq!(
+        seen.iter()
+            .map(|(_, _, p)| p.iter().flatten().count())
+            .sum::<usize>(),
+        85
+    );
+}
+
+#[test]
+fn backpressure_splits_the_rate_across_partitions_by_lag() {
+    // Spark's maxMessagesPerPartition: the initial rate of 40/s split by lag 75:25 gives
+    // 30 and 10; the cap of 25 per partition then holds the first.
+    let broker = Broker::start();
+    let t = topic("backpressure");
+    create_topic(&broker, &t, 2);
+    produce_per_partition(&broker, &t, &[75, 25]);
+    let (ssc, clock) = manual(|c| c.backpressure(true).backpressure_initial_rate(40));
+    let stream = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::subscribe([t.clone()]),
+        params(&broker, "g-bp"),
+    );
+    let seen = record_batches(&stream);
+    ssc.start().unwrap();
+    run_batch(&ssc, &clock, 1);
+    ssc.stop(false).unwrap();
+    let (ssc, clock) = manual(|c| {
+        c.backpressure(true)
+            .backpressure_initial_rate(40)
+            .kafka_max_rate_per_partition(25)
+    });
+    let stream2 = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::subscribe([t.clone()]),
+        params(&broker, "g-bp2"),
+    );
+    let seen2 = record_batches(&stream2);
+    ssc.start().unwrap();
+    run_batch(&ssc, &clock, 1);
+    ssc.stop(false).unwrap();
+    let count = |s: &Seen| -> Vec<i64> {
+        s.lock().unwrap()[0]
+            .1
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(OffsetRange::count)
+            .collect()
+    };
+    assert_eq!(count(&seen), vec![30, 10]);
+    assert_eq!(count(&seen2), vec![25, 10]);
+}
+
+/// The offsets `group` committed for `topic`'s partitions `0..partitions`.
+fn committed(broker: &Broker, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
+    committed_at(&broker.bootstrap(), group, topic, partitions)
+}
+
+fn committed_at(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = consumer
+        .committed_offsets(tpl, Duration::from_secs(5))
+        .unwrap();
+    (0..partitions)
+        .map(|p| match got.find_partition(topic, p).unwrap().offset() {
+            rdkafka::Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn commit_async_commits_after_the_outputs_and_a_new_job_starts_there() {
+    let broker = Broker::start();
+    let t = topic("commit");
+    create_topic(&broker, &t, 3);
+    produce_per_partition(&broker, &t, &[4, 5, 6]);
+    let group = "g-commit";
+    let (ssc, clock) = manual(|c| c);
+    let stream = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::subscribe([t.clone()]),
+        params(&broker, group),
+    );
+    let committer = stream.committer();
+    let during = Arc::new(Mutex::new(Vec::new()));
+    let (d, bootstrap, topic_name) = (during.clone(), broker.bootstrap(), t.clone());
+    stream
+        .foreach_rdd(move |b, _| {
+            committer.commit_async(b.offset_ranges().unwrap());
+            // Queued, not committed: the batch's outputs have not all run yet.
+            std::thread::sleep(Duration::from_millis(300));
+            d.lock()
+                .unwrap()
+                .push(committed_at(&bootstrap, "g-commit", &topic_name, 3));
+        })
+        .unwrap();
+    ssc.start().unwrap();
+    run_batch(&ssc, &clock, 1);
+    let visible = crate::support::wait_for(10, || {
+        committed(&broker, group, &t, 3) == vec![Some(4), Some(5), Some(6)]
+    });
+    ssc.stop(false).unwrap();
+    assert!(
+        visible,
+        "group offsets: {:?}",
+        committed(&broker, group, &t, 3)
+    );
+    assert_eq!(during.lock().unwrap()[0], vec![None, None, None]);
+    // A new job of the same group without a checkpoint starts at the committed offsets.
+    produce_per_partition(&broker, &t, &[1, 0, 2]);
+    let (ssc, clock) = manual(|c| c);
+    let stream = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::subscribe([t.clone()]),
+        params(&broker, group),
+    );
+    let seen = record_batches(&stream);
+    ssc.start().unwrap();
+    run_batch(&ssc, &clock, 1);
+    ssc.stop(false).unwrap();
+    assert_eq!(
+        seen.lock().unwrap()[0].1.clone().unwrap(),
+        vec![
+            OffsetRange::new(&t, 0, 4, 5),
+            OffsetRange::new(&t, 1, 5, 5),
+            OffsetRange::new(&t, 2, 6, 8)
+        ]
+    );
+}
+
+#[test]
+fn a_restart_from_the_checkpoint_regenerates_unfinished_batches_with_the_same_ranges() {
+    let broker = Broker::start();
+    let t = topic("restart");
+    create_topic(&broker, &t, 1);
+    produce(&broker, &t, "r", 40);
+    let dir = tempfile::tempdir().unwrap();
+    // 5 records per batch; checkpoints every batch.
+    let job = |crash: bool| {
+        let clock = ManualClock::new();
+        let seen: Seen = Arc::default();
+        let (b, c, s, tt) = (broker.bootstrap(), clock.clone(), seen.clone(), t.clone());
+        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+        let gate_rx = Mutex::new(gate_rx);
+        let ssc = StreamingContext::get_or_create(dir.path(), move || {
+            let conf = StreamingConf::new("kafka-restart")
+                .master("local[2]")
+                .stop_on_signal(false)
+                .manual_clock(c)
+                .kafka_max_rate_per_partition(5)
+                .kafka_driver_timeout(Seconds(5));
+            let ssc = StreamingContext::new(conf, Seconds(1))?;
+            let p = KafkaParams::new()
+                .set("bootstrap.servers", b)
+                .set("group.id", "g-restart")
+                .set("auto.offset.reset", "earliest");
+            let stream =
+                KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([tt]), p);
+            stream.checkpoint(Seconds(1));
+            stream.foreach_rdd(move |b, t| {
+                s.lock().unwrap().push((
+                    t,
+                    b.offset_ranges().map(<[OffsetRange]>::to_vec),
+                    b.partitions().to_vec(),
+                ));
+                if crash {
+                    if t.millis() == 1000 {
+                        // Batch 1 waits while batches 2 and 3 are generated.
+                        let _ = gate_rx
+                            .lock()
+                            .unwrap()
+                            .recv_timeout(Duration::from_secs(10));
+                    } else {
+                        panic!("simulated crash in batch {}", t.millis());
+                    }
+                }
+            })?;
+            Ok(ssc)
+        })
+        .unwrap();
+        (ssc, clock, seen, gate_tx)
+    };
+    let (ssc, clock, first, gate) = job(true);
+    ssc.start().unwrap();
+    clock.advance(Seconds(1)); // batch 1 generated and running (waiting on the gate)
+    assert!(crate::support::wait_for(10, || first.lock().unwrap().len() == 1));
+    clock.advance(Seconds(1)); // batch 2 generated
+    clock.advance(Seconds(1)); // batch 3 generated
+    std::thread::sleep(Duration::from_millis(300));
+    gate.send(()).unwrap(); // batch 1 completes and is checkpointed; batch 2 crashes
+    assert!(
+        ssc.await_termination_or_timeout(Seconds(20)).is_err(),
+        "batch 2 fails the job"
+    );
+    drop(ssc);
+    let first = first.lock().unwrap().clone();
+    assert_eq!(first.len(), 2, "batch 1 and the crashing batch 2");
+    assert_eq!(
+        first[0].1.clone().unwrap(),
+        vec![OffsetRange::new(&t, 0, 0, 5)]
+    );
+    assert_eq!(
+        first[1].1.clone().unwrap(),
+        vec![OffsetRange::new(&t, 0, 5, 10)]
+    );
+
+    let (ssc, clock, second, _gate) = job(false);
+    ssc.start().unwrap();
+    for n in 1..=3 {
+        clock.advance(Seconds(1));
+        let t0 = clock_batch(&ssc, n);
+        assert!(t0, "batch {n} after the restart");
+    }
+    ssc.stop(false).unwrap();
+    let second = second.lock().unwrap();
+    let ranges: Vec<Vec<OffsetRange>> = second.iter().map(|(_, r, _)| r.clone().unwrap()).collect();
+    assert_eq!(
+        ranges,
+        vec![
+            vec![OffsetRange::new(&t, 0, 5, 10)],
+            vec![OffsetRange::new(&t, 0, 10, 15)],
+            vec![OffsetRange::new(&t, 0, 15, 20)],
+        ],
+        "the unfinished batches 2 and 3 come first, with their ranges, then the stream goes on"
+    );
+    let vals: Vec<String> = second[0]
+        .2
+        .iter()
+        .flatten()
+        .map(|r| r.value_lossy().into_owned())
+        .collect();
+    assert_eq!(vals, (5..10).map(|i| format!("r-{i}")).collect::<Vec<_>>());
+}
+
+/// Waits for the `n`th batch after a start (whatever the clock's origin).
+fn clock_batch(ssc: &StreamingContext, n: u64) -> bool {
+    ssc.await_batch(Time::from_millis(n * 1000), Duration::from_secs(20))
+        .unwrap()
+}
+
+fn start_error(ssc: &StreamingContext) -> String {
+    match ssc.start() {
+        Ok(()) => {
+            let _ = ssc.stop(false);
+            panic!("start() should have failed")
+        }
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn an_unknown_topic_fails_start_naming_it() {
+    let broker = Broker::start();
+    let (ssc, _clock) = manual(|c| c);
+    let stream = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::subscribe(["no-such-topic"]),
+        params(&broker, "g-unknown"),
+    );
+    stream.foreach_rdd(|_, _| {}).unwrap();
+    let e = start_error(&ssc);
+    assert!(
+        e.contains("topic `no-such-topic` does not exist") && e.contains("create it"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_broker_that_is_down_fails_start_naming_the_bootstrap_servers() {
+    let port = cargo_stream_tests::free_port();
+    let (ssc, _clock) = manual(|c| c.kafka_driver_timeout(Seconds(2)));
+    let p = KafkaParams::new()
+        .set("bootstrap.servers", format!("127.0.0.1:{port}"))
+        .set("group.id", "g-down");
+    let stream = KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe(["t"]), p);
+    stream.foreach_rdd(|_, _| {}).unwrap();
+    let started = std::time::Instant::now();
+    let e = start_error(&ssc);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        e.contains(&format!("127.0.0.1:{port}"))
+            && e.contains("check that the brokers are up")
+            && e.contains("attempt"),
+        "{e}"
+    );
+}
+
+#[test]
+fn starting_offsets_out_of_range_fail_start_naming_the_partition() {
+    let broker = Broker::start();
+    let t = topic("oor");
+    create_topic(&broker, &t, 1);
+    produce(&broker, &t, "x", 10);
+    let (ssc, _clock) = manual(|c| c);
+    let strategy =
+        ConsumerStrategy::subscribe([t.clone()]).with_offsets([(TopicPartition::new(&t, 0), 500)]);
+    let stream = KafkaUtils::create_direct_stream(&ssc, strategy, params(&broker, "g-oor"));
+    stream.foreach_rdd(|_, _| {}).unwrap();
+    let e = start_error(&ssc);
+    assert!(
+        e.contains("offsets out of range")
+            && e.contains(&format!("`{t}-0`"))
+            && e.contains("500")
+            && e.contains("0 to 10"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_checkpoint_whose_offsets_the_broker_lost_fails_instead_of_jumping() {
+    let mut broker = Broker::start();
+    if !broker.is_tansu() {
+        eprintln!("note: needs a broker the test can empty (Tansu); skipped with KAFKA_BOOTSTRAP");
+        return;
+    }
+    let t = topic("lost");
+    create_topic(&broker, &t, 1);
+    produce(&broker, &t, "x", 10);
+    let dir = tempfile::tempdir().unwrap();
+    let job = |bootstrap: String| {
+        let tt = t.clone();
+        StreamingContext::get_or_create(dir.path(), move || {
+            let conf = StreamingConf::new("kafka-lost")
+                .master("local[2]")
+                .stop_on_signal(false)
+                .kafka_driver_timeout(Seconds(5));
+            let ssc = StreamingContext::new(conf, Milliseconds(200))?;
+            let p = KafkaParams::new()
+                .set("bootstrap.servers", bootstrap)
+                .set("group.id", "g-lost")
+                .set("auto.offset.reset", "earliest");
+            KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([tt]), p)
+                .foreach_rdd(|_, _| {})?;
+            Ok(ssc)
+        })
+        .unwrap()
+    };
+    let ssc = job(broker.bootstrap());
+    ssc.start().unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    ssc.stop(true).unwrap();
+    drop(ssc);
+    // The broker loses everything (as retention would): the topic is back with 2 records.
+    broker.start_again();
+    create_topic(&broker, &t, 1);
+    produce(&broker, &t, "y", 2);
+    let ssc = job(broker.bootstrap());
+    let e = start_error(&ssc);
+    assert!(
+        e.contains("offsets out of range")
+            && e.contains(&format!("`{t}-0 [10, 10)`"))
+            && e.contains("auto.offset.reset"),
+        "{e}"
+    );
+}
+
+#[test]
+fn two_direct_streams_with_one_group_are_refused_at_start() {
+    let broker = Broker::start();
+    let (ssc, _clock) = manual(|c| c);
+    let p = params(&broker, "g-twice");
+    let a = KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe(["a"]), p.clone());
+    let b = KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe(["b"]), p);
+    a.foreach_rdd(|_, _| {}).unwrap();
+    b.foreach_rdd(|_, _| {}).unwrap();
+    let e = start_error(&ssc);
+    assert!(
+        e.contains("both use group `g-twice`") && e.contains("kafka.rs:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn partitions_that_disappear_fail_the_batch_saying_what_to_do() {
+    let broker = Broker::start();
+    if !broker.is_tansu() {
+        eprintln!("note: deletes a topic with Tansu's CLI; skipped with KAFKA_BOOTSTRAP");
+        return;
+    }
+    let prefix = topic("gone");
+    let (a, b) = (format!("{prefix}-a"), format!("{prefix}-b"));
+    create_topic(&broker, &a, 1);
+    create_topic(&broker, &b, 1);
+    let (ssc, clock) = manual(|c| c);
+    let stream = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::subscribe_pattern(format!("^{prefix}-.*")),
+        params(&broker, "g-gone"),
+    );
+    stream.foreach_rdd(|_, _| {}).unwrap();
+    ssc.start().unwrap();
+    run_batch(&ssc, &clock, 1);
+    let out = std::process::Command::new(cargo_stream_tests::kafka::tansu_bin())
+        .args(["topic", "delete", &b, "--broker"])
+        .arg(format!("tcp://{}", broker.bootstrap()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    clock.advance(Seconds(1));
+    let e = ssc
+        .await_termination_or_timeout(Seconds(20))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("partitions lost") && e.contains(&format!("`{b}-0`")) && e.contains("restart"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_range_that_cannot_be_read_in_time_fails_naming_it() {
+    let mut broker = Broker::start();
+    if !broker.is_tansu() {
+        eprintln!("note: stops the broker; skipped with KAFKA_BOOTSTRAP");
+        return;
+    }
+    let t = topic("slow");
+    create_topic(&broker, &t, 1);
+    produce(&broker, &t, "s", 10);
+    let (ssc, clock) = manual(|c| c.kafka_poll_timeout(Seconds(2)));
+    // The first output stops the broker after the batch's ranges are fixed, before they
+    // are read by the second.
+    let gate = ssc.queue_stream(vec![vec![1]]);
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let rx = Mutex::new(rx);
+    gate.foreach_rdd(move |_, _| {
+        let _ = rx.lock().unwrap().recv_timeout(Duration::from_secs(10));
+    })
+    .unwrap();
+    let stream = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::subscribe([t.clone()]),
+        params(&broker, "g-slow"),
+    );
+    stream.foreach_rdd(|b, _| assert!(b.count() > 0)).unwrap();
+    ssc.start().unwrap();
+    clock.advance(Seconds(1));
+    std::thread::sleep(Duration::from_millis(300));
+    broker.stop();
+    tx.send(()).unwrap();
+    let e = ssc
+        .await_termination_or_timeout(Seconds(20))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("could not read `{t}-0 [0, 10)`"))
+            && e.contains("within 2000 ms")
+            && e.contains("kafka_poll_timeout"),
+        "{e}"
+    );
+}
+
+#[test]
+fn read_committed_ends_at_the_last_stable_offset_and_skips_markers() {
+    // Tansu has no transactions: run against a real Kafka (KAFKA_BOOTSTRAP).
+    let broker = Broker::start();
+    if broker.is_tansu() {
+        eprintln!("note: needs transactions: set KAFKA_BOOTSTRAP to a real Kafka to run it");
+        return;
+    }
+    use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    let t = topic("txn");
+    create_topic(&broker, &t, 1);
+    let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", broker.bootstrap())
+            .set("transactional.id", format!("txn-{t}"))
+            .create()
+            .unwrap();
+    producer.init_transactions(Duration::from_secs(20)).unwrap();
+    let send_txn = |prefix: &str, n: usize, commit: bool| {
+        producer.begin_transaction().unwrap();
+        for i in 0..n {
+            let v = format!("{prefix}-{i}");
+            producer
+                .send(BaseRecord::<(), _>::to(&t).payload(&v))
+                .unwrap();
+        }
+        if commit {
+            producer
+                .commit_transaction(Duration::from_secs(20))
+                .unwrap();
+        } else {
+            producer.flush(Duration::from_secs(20)).unwrap();
+            producer.abort_transaction(Duration::from_secs(20)).unwrap();
+        }
+    };
+    send_txn("c1", 5, true);
+    send_txn("ab", 3, false);
+    send_txn("c2", 4, true);
+    // An open transaction: past the last stable offset.
+    producer.begin_transaction().unwrap();
+    producer
+        .send(BaseRecord::<(), _>::to(&t).payload("open"))
+        .unwrap();
+    producer.flush(Duration::from_secs(20)).unwrap();
+    let (ssc, clock) = manual(|c| c);
+    let p = params(&broker, "g-txn").set("isolation.level", "read_committed");
+    let stream =
+        KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([t.clone()]), p);
+    let seen = record_batches(&stream);
+    ssc.start().unwrap();
+    run_batch(&ssc, &clock, 1);
+    ssc.stop(false).unwrap();
+    producer.abort_transaction(Duration::from_secs(20)).unwrap();
+    let seen = seen.lock().unwrap();
+    let r = seen[0].1.clone().unwrap();
+    // 5 + marker + 3 aborted + marker + 4 + marker = 15: the open record is at 15.
+    assert_eq!(r, vec![OffsetRange::new(&t, 0, 0, 15)]);
+    let mut want = expected("c1", 5);
+    want.extend(expected("c2", 4));
+    want.sort();
+    assert_eq!(values(&seen[0].2), want);
+}
