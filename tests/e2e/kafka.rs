@@ -124,7 +124,12 @@ fn kafka_word_count_counts_a_topic_and_resumes_from_its_checkpoint_after_sigkill
     let mut job = start();
     job.wait_for(Duration::from_secs(90), |l| l == "(crash,2)");
     let end = job.terminate(MINUTE);
-    assert_eq!(end.code, Some(143), "a graceful stop\n{}", end.stderr);
+    assert_eq!(
+        end.code,
+        Some(0),
+        "SIGTERM stops gracefully\n{}",
+        end.stderr
+    );
     for line in end.stdout.lines() {
         assert!(
             !line.starts_with("(hello,") || line == "(hello,3)",
@@ -156,9 +161,10 @@ fn kafka_word_count_counts_a_topic_and_resumes_from_its_checkpoint_after_sigkill
     );
 }
 
-/// Each user's total in `user_totals`.
+/// The total of each user the job counted (`userN`; the exercise's own tests leave other
+/// rows in the same table).
 fn totals(db: &Postgres) -> BTreeMap<String, i64> {
-    db.query("SELECT user_id, total FROM user_totals ORDER BY user_id")
+    db.query("SELECT user_id, total FROM user_totals WHERE user_id LIKE 'user%' ORDER BY user_id")
         .lines()
         .filter_map(|l| l.split_once('|'))
         .map(|(user, total)| (user.to_owned(), total.trim().parse().unwrap()))
