@@ -299,9 +299,10 @@ impl StreamingConf {
         self
     }
 
-    /// The fewest records per second each Kafka partition gives a batch when a rate limit
-    /// applies (Spark's `spark.streaming.kafka.minRatePerPartition`, default 1), so that
-    /// backpressure never stops a partition.
+    /// The fewest records each Kafka partition may give a batch when a rate limit applies
+    /// (Spark's `spark.streaming.kafka.minRatePerPartition`, default 1), so that backpressure
+    /// never stops a partition. As in Spark's code, the bound is on the batch's count, not
+    /// multiplied by the batch interval.
     ///
     /// ```
     /// use cargo_stream_runtime::prelude::*;

@@ -983,3 +983,41 @@ fn read_committed_ends_at_the_last_stable_offset_and_skips_markers() {
     want.sort();
     assert_eq!(values(&seen[0].2), want);
 }
+
+#[test]
+fn a_broker_lost_while_running_fails_the_batch_naming_the_bootstrap_servers() {
+    let mut broker = Broker::start();
+    if !broker.is_tansu() {
+        eprintln!("note: stops the broker; skipped with KAFKA_BOOTSTRAP");
+        return;
+    }
+    let t = topic("lost-broker");
+    create_topic(&broker, &t, 1);
+    produce(&broker, &t, "x", 3);
+    let (ssc, clock) = manual(|c| c.kafka_driver_timeout(Seconds(2)));
+    let stream = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::subscribe([t.clone()]),
+        params(&broker, "g-lost-broker"),
+    );
+    let seen = record_batches(&stream);
+    ssc.start().unwrap();
+    run_batch(&ssc, &clock, 1);
+    broker.stop();
+    let started = std::time::Instant::now();
+    clock.advance(Seconds(1));
+    let e = ssc
+        .await_termination_or_timeout(Seconds(20))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        e.contains(&broker.bootstrap()) && e.contains("check that the brokers are up"),
+        "{e}"
+    );
+    assert_eq!(values(&seen.lock().unwrap()[0].2), expected("x", 3));
+}

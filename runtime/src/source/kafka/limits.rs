@@ -21,7 +21,8 @@ pub(crate) struct Limits {
 /// The most records each partition may give the batch, `None` for no limit: the backpressure
 /// `rate` (records/s for the whole stream) split across partitions by their lag, each capped
 /// by the maximum rate per partition, else the maximum rate alone; times the batch interval,
-/// never below the minimum rate's share.
+/// never below the minimum rate (which Spark's code compares with the batch's count as is,
+/// not times the interval: so does this).
 pub(crate) fn max_messages_per_partition(
     latest: &BTreeMap<TopicPartition, i64>,
     current: &BTreeMap<TopicPartition, i64>,
@@ -57,11 +58,11 @@ pub(crate) fn max_messages_per_partition(
     if per_partition.values().sum::<f64>() <= 0.0 {
         return None;
     }
-    let min = limits.min_rate_per_partition as f64 * limits.batch_secs;
+    let min = limits.min_rate_per_partition as i64;
     Some(
         per_partition
             .into_iter()
-            .map(|(tp, limit)| (tp.clone(), (limit * limits.batch_secs).max(min) as i64))
+            .map(|(tp, limit)| (tp.clone(), ((limit * limits.batch_secs) as i64).max(min)))
             .collect(),
     )
 }

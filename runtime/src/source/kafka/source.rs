@@ -487,3 +487,87 @@ impl Checkpointed for DirectKafkaSource {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source() -> DirectKafkaSource {
+        let settings = Settings {
+            limits: Limits {
+                max_rate_per_partition: None,
+                min_rate_per_partition: 1,
+                batch_secs: 1.0,
+            },
+            backpressure: false,
+            initial_rate: None,
+            batch_interval: Duration::from_secs(1),
+            poll_timeout: Duration::from_secs(1),
+            driver_timeout: Duration::from_secs(1),
+        };
+        DirectKafkaSource::new(
+            ConsumerStrategy::subscribe(["t"]),
+            KafkaParams::new().set("bootstrap.servers", "127.0.0.1:1"),
+            settings,
+            Arc::default(),
+            Location::caller(),
+        )
+    }
+
+    #[test]
+    fn the_checkpoint_keeps_the_ranges_of_batches_after_it_and_the_next_offsets() {
+        let s = source();
+        {
+            let mut p = s.positions.locked();
+            p.current.insert(TopicPartition::new("t", 0), 30);
+            for (t, from, until) in [(1000, 0, 10), (2000, 10, 20), (3000, 20, 30)] {
+                p.generated.insert(
+                    Time(t),
+                    Ok(Arc::from(vec![OffsetRange::new("t", 0, from, until)])),
+                );
+            }
+            p.generated.insert(Time(4000), Err("broker down".into()));
+        }
+        let bytes = s.save(Time(1000)).unwrap();
+        let restored = source();
+        restored.restore(&bytes).unwrap();
+        let p = restored.positions.locked();
+        assert!(p.restored);
+        assert_eq!(p.current[&TopicPartition::new("t", 0)], 30);
+        assert_eq!(
+            p.replay,
+            vec![
+                vec![OffsetRange::new("t", 0, 10, 20)],
+                vec![OffsetRange::new("t", 0, 20, 30)]
+            ]
+        );
+        drop(p);
+        // Saving again before replaying keeps what is still to replay.
+        let again = restored.save(Time(5000)).unwrap();
+        let third = source();
+        third.restore(&again).unwrap();
+        assert_eq!(third.positions.locked().replay.len(), 2);
+    }
+
+    #[test]
+    fn forget_drops_the_ranges_of_done_batches_only() {
+        let s = source();
+        for t in [1000, 2000] {
+            s.positions
+                .locked()
+                .generated
+                .insert(Time(t), Ok(Arc::from(vec![OffsetRange::new("t", 0, 0, 1)])));
+        }
+        assert!(s.ranges_at(Time(1000)).is_some());
+        s.forget(Time(1000));
+        assert_eq!(s.ranges_at(Time(1000)), None);
+        assert_eq!(
+            s.ranges_at(Time(2000)),
+            Some(vec![OffsetRange::new("t", 0, 0, 1)])
+        );
+        assert_eq!(
+            s.description(Time(2000)).unwrap(),
+            "topic: t\tpartition: 0\toffsets: 0 to 1"
+        );
+    }
+}
