@@ -13,7 +13,7 @@ CREATE TABLE IF NOT EXISTS user_totals (
     user_id TEXT PRIMARY KEY,
     total BIGINT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS kafka_offsets (
+CREATE TABLE IF NOT EXISTS user_totals_offsets (
     group_id TEXT NOT NULL,
     topic TEXT NOT NULL,
     partition INT NOT NULL,
@@ -78,12 +78,12 @@ impl std::fmt::Display for StoreError {
                 f,
                 "the batch reads {range} but PostgreSQL has `{}-{}` up to offset {stored}: writing it \
                  would skip or count twice the records between; start the job from the stored \
-                 offsets (remove its checkpoint) or repair `kafka_offsets`",
+                 offsets (remove its checkpoint) or repair `user_totals_offsets`",
                 range.topic, range.partition
             ),
             StoreError::Mixed { written, new } => write!(
                 f,
-                "the batch's range {written} is written already but {new} is not: `kafka_offsets` \
+                "the batch's range {written} is written already but {new} is not: `user_totals_offsets` \
                  was changed by something else than this job"
             ),
             StoreError::Postgres(err) => write!(f, "PostgreSQL: {err}"),
@@ -114,7 +114,7 @@ pub fn plan(stored: &BTreeMap<TopicPartition, i64>, ranges: &[OffsetRange]) -> R
 /// Where the written records of each partition end, for consumer group `group_id`: the
 /// offsets to start from.
 pub fn stored_offsets(client: &mut impl postgres::GenericClient, group_id: &str) -> Result<BTreeMap<TopicPartition, i64>, postgres::Error> {
-    let rows = client.query("SELECT topic, partition, until_offset FROM kafka_offsets WHERE group_id = $1", &[&group_id])?;
+    let rows = client.query("SELECT topic, partition, until_offset FROM user_totals_offsets WHERE group_id = $1", &[&group_id])?;
     Ok(rows.iter().map(|row| (TopicPartition::new(row.get::<_, String>(0), row.get(1)), row.get(2))).collect())
 }
 

@@ -13,7 +13,7 @@ CREATE TABLE IF NOT EXISTS user_totals (
     user_id TEXT PRIMARY KEY,
     total BIGINT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS kafka_offsets (
+CREATE TABLE IF NOT EXISTS user_totals_offsets (
     group_id TEXT NOT NULL,
     topic TEXT NOT NULL,
     partition INT NOT NULL,
@@ -78,12 +78,12 @@ impl std::fmt::Display for StoreError {
                 f,
                 "the batch reads {range} but PostgreSQL has `{}-{}` up to offset {stored}: writing it \
                  would skip or count twice the records between; start the job from the stored \
-                 offsets (remove its checkpoint) or repair `kafka_offsets`",
+                 offsets (remove its checkpoint) or repair `user_totals_offsets`",
                 range.topic, range.partition
             ),
             StoreError::Mixed { written, new } => write!(
                 f,
-                "the batch's range {written} is written already but {new} is not: `kafka_offsets` \
+                "the batch's range {written} is written already but {new} is not: `user_totals_offsets` \
                  was changed by something else than this job"
             ),
             StoreError::Postgres(err) => write!(f, "PostgreSQL: {err}"),
@@ -126,7 +126,7 @@ pub fn plan(stored: &BTreeMap<TopicPartition, i64>, ranges: &[OffsetRange]) -> R
 /// Where the written records of each partition end, for consumer group `group_id`: the
 /// offsets to start from.
 pub fn stored_offsets(client: &mut impl postgres::GenericClient, group_id: &str) -> Result<BTreeMap<TopicPartition, i64>, postgres::Error> {
-    let rows = client.query("SELECT topic, partition, until_offset FROM kafka_offsets WHERE group_id = $1", &[&group_id])?;
+    let rows = client.query("SELECT topic, partition, until_offset FROM user_totals_offsets WHERE group_id = $1", &[&group_id])?;
     Ok(rows.iter().map(|row| (TopicPartition::new(row.get::<_, String>(0), row.get(1)), row.get(2))).collect())
 }
 
@@ -137,7 +137,7 @@ pub fn write_batch(client: &mut Client, group_id: &str, ranges: &[OffsetRange], 
     // Locks the group's rows: a second copy of the job writing the same batch waits here, then
     // reads the ends this transaction wrote and finds the batch written.
     let rows = tx.query(
-        "SELECT topic, partition, until_offset FROM kafka_offsets WHERE group_id = $1 FOR UPDATE",
+        "SELECT topic, partition, until_offset FROM user_totals_offsets WHERE group_id = $1 FOR UPDATE",
         &[&group_id],
     )?;
     let stored: BTreeMap<TopicPartition, i64> =
@@ -157,12 +157,12 @@ pub fn write_batch(client: &mut Client, group_id: &str, ranges: &[OffsetRange], 
         // fail, and the transaction with it.
         let updated = match stored.get(&range.topic_partition()) {
             Some(_) => tx.execute(
-                "UPDATE kafka_offsets SET until_offset = $4
+                "UPDATE user_totals_offsets SET until_offset = $4
                  WHERE group_id = $1 AND topic = $2 AND partition = $3 AND until_offset = $5",
                 &[&group_id, &range.topic, &range.partition, &range.until_offset, &range.from_offset],
             )?,
             None => tx.execute(
-                "INSERT INTO kafka_offsets (group_id, topic, partition, until_offset) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO user_totals_offsets (group_id, topic, partition, until_offset) VALUES ($1, $2, $3, $4)",
                 &[&group_id, &range.topic, &range.partition, &range.until_offset],
             )?,
         };
