@@ -286,7 +286,8 @@ fn kafka_user_totals_fails_until_solved_then_counts_every_click_once_across_sigk
         end.stdout,
         end.stderr
     );
-    let ends = db.query("SELECT SUM(until_offset) FROM user_totals_offsets WHERE group_id = 'ex-totals'");
+    let ends =
+        db.query("SELECT SUM(until_offset) FROM user_totals_offsets WHERE group_id = 'ex-totals'");
     assert_eq!(
         ends.trim(),
         "1000",
