@@ -369,6 +369,28 @@ impl Driver {
         Ok(out)
     }
 
+    /// The members of the stream's group that are consuming now (other jobs or consumers
+    /// subscribed with the same `group.id`), as `client.id@host`; empty when the broker cannot
+    /// tell (the check is best effort).
+    pub(crate) fn active_members(&self) -> Vec<String> {
+        let Some(group) = &self.group else {
+            return Vec::new();
+        };
+        match self.consumer.fetch_group_list(Some(group), CALL_TIMEOUT) {
+            Ok(list) => list
+                .groups()
+                .iter()
+                .filter(|g| g.name() == group)
+                .flat_map(|g| g.members())
+                .map(|m| format!("`{}` at {}", m.client_id(), m.client_host()))
+                .collect(),
+            Err(e) => {
+                tracing::debug!(group = %group, "cannot list the group's members: {e}");
+                Vec::new()
+            }
+        }
+    }
+
     /// Commits the end of each range to the group, asynchronously (the outcome is logged).
     pub(crate) fn commit_async(&self, ranges: &BTreeMap<TopicPartition, i64>) {
         let Some(group) = &self.group else {
