@@ -1083,3 +1083,24 @@ fn a_group_with_active_members_elsewhere_is_refused_at_start() {
         "{e}"
     );
 }
+
+#[test]
+fn a_bad_secret_setting_fails_start_without_printing_its_value() {
+    let (ssc, _clock) = manual(|c| c);
+    let p = KafkaParams::new()
+        .set("bootstrap.servers", "127.0.0.1:9")
+        .set("group.id", "g-secret")
+        .set(
+            "sasl.jaas.config",
+            "org.apache.kafka.common.security.plain.PlainLoginModule required password=\"hunter2\";",
+        );
+    let stream =
+        KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe(["t"]), p.clone());
+    stream.foreach_rdd(|_, _| {}).unwrap();
+    let e = start_error(&ssc);
+    assert!(
+        e.contains("`sasl.jaas.config`") && !e.contains("hunter2"),
+        "{e}"
+    );
+    assert!(!format!("{p:?}").contains("hunter2"));
+}
