@@ -1104,3 +1104,18 @@ fn a_bad_secret_setting_fails_start_without_printing_its_value() {
     );
     assert!(!format!("{p:?}").contains("hunter2"));
 }
+
+#[test]
+fn the_producer_reports_records_the_brokers_did_not_take() {
+    let port = cargo_stream_tests::free_port();
+    let bootstrap = format!("127.0.0.1:{port}");
+    let p = KafkaProducer::new(&bootstrap).unwrap();
+    p.send("t", None, b"lost").unwrap();
+    let started = std::time::Instant::now();
+    let e = p.flush(Duration::from_millis(500)).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        e.contains(&bootstrap) && e.contains("brokers are up"),
+        "{e}"
+    );
+}
