@@ -26,7 +26,12 @@ fn exercises() -> Vec<String> {
 #[test]
 fn the_course_exercises_are_there() {
     let names = exercises();
-    for expected in ["tcp-agent-receiver", "trending-words", "running-totals"] {
+    for expected in [
+        "tcp-agent-receiver",
+        "trending-words",
+        "running-totals",
+        "kafka-user-totals",
+    ] {
         assert!(
             names.iter().any(|n| n == expected),
             "{expected} missing from {names:?}"

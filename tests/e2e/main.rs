@@ -4,6 +4,7 @@
 
 mod exercises;
 mod first_run;
+mod kafka;
 mod new;
 mod package;
 mod scripts;

@@ -42,9 +42,11 @@ fn list_shows_every_template_and_exercise() {
         "running-word-count",
         "sql-word-count",
         "postgres-word-count",
+        "kafka-word-count",
         "tcp-agent-receiver",
         "trending-words",
         "running-totals",
+        "kafka-user-totals",
     ] {
         assert!(
             names.iter().any(|n| n == expected),

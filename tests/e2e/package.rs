@@ -306,7 +306,7 @@ fn socket_word_count_bundle_is_complete_reproducible_and_runs() {
 }
 
 /// Extracts the jar as `unzip` would, Unix modes included.
-fn unzip(jar: &Path, dest: &Path) {
+pub(crate) fn unzip(jar: &Path, dest: &Path) {
     use std::os::unix::fs::PermissionsExt as _;
     let mut zip = zip::ZipArchive::new(std::fs::File::open(jar).unwrap()).unwrap();
     for i in 0..zip.len() {

@@ -335,6 +335,19 @@ mod tests {
     }
 
     #[test]
+    fn kafka_template_and_exercise_take_the_kafka_feature() {
+        for (name, kind) in [
+            ("kafka-word-count", Kind::Template),
+            ("kafka-user-totals", Kind::Exercise),
+        ] {
+            let t = find(name, kind).unwrap();
+            assert_eq!(t.runtime_features, ["kafka"], "{name}");
+            let dep = runtime_dep::RuntimeDep::Vendored.toml_value(&t.runtime_features);
+            assert!(dep.ends_with(", features = [\"kafka\"] }"), "{name}: {dep}");
+        }
+    }
+
+    #[test]
     fn unknown_define_is_an_error() {
         let t = find(DEFAULT_TEMPLATE, Kind::Template).unwrap();
         let err = resolve_vars(&t, &[("nope".into(), "1".into())]).unwrap_err();

@@ -86,6 +86,19 @@ impl ConsumerContext for DriverContext {
     }
 }
 
+/// A client's creation error without the value of the setting it names when that value is a
+/// secret (librdkafka's configuration errors repeat the value).
+pub(crate) fn creation_error(e: &KafkaError) -> String {
+    match e {
+        // librdkafka's description may quote the value too.
+        KafkaError::ClientConfig(_, _, key, _) if KafkaParams::is_secret(key) => format!(
+            "invalid or unknown setting `{key}` (its value is not shown; librdkafka's names are listed in its CONFIGURATION.md, e.g. `sasl.username` and `sasl.password` for Java's `sasl.jaas.config`)"
+        ),
+        KafkaError::ClientConfig(_, desc, key, _) => format!("invalid setting `{key}`: {desc}"),
+        other => other.to_string(),
+    }
+}
+
 /// Java-client settings that librdkafka does not know (Spark jobs set them): dropped.
 const JAVA_ONLY: &[&str] = &["key.deserializer", "value.deserializer"];
 
@@ -174,7 +187,10 @@ impl Driver {
             group: group.clone(),
         };
         let consumer = config.create_with_context(ctx).map_err(|e| {
-            format!("cannot create the driver's Kafka consumer: {e}; check `KafkaParams`")
+            format!(
+                "cannot create the driver's Kafka consumer: {}; check `KafkaParams`",
+                creation_error(&e)
+            )
         })?;
         let mut probe = base_config(params, false);
         probe
@@ -188,7 +204,10 @@ impl Driver {
                 group: None,
             })
             .map_err(|e| {
-                format!("cannot create the driver's Kafka consumer: {e}; check `KafkaParams`")
+                format!(
+                    "cannot create the driver's Kafka consumer: {}; check `KafkaParams`",
+                    creation_error(&e)
+                )
             })?;
         Ok(Driver {
             consumer,
@@ -367,6 +386,28 @@ impl Driver {
             }
         }
         Ok(out)
+    }
+
+    /// The members of the stream's group that are consuming now (other jobs or consumers
+    /// subscribed with the same `group.id`), as `client.id@host`; empty when the broker cannot
+    /// tell (the check is best effort).
+    pub(crate) fn active_members(&self) -> Vec<String> {
+        let Some(group) = &self.group else {
+            return Vec::new();
+        };
+        match self.consumer.fetch_group_list(Some(group), CALL_TIMEOUT) {
+            Ok(list) => list
+                .groups()
+                .iter()
+                .filter(|g| g.name() == group)
+                .flat_map(|g| g.members())
+                .map(|m| format!("`{}` at {}", m.client_id(), m.client_host()))
+                .collect(),
+            Err(e) => {
+                tracing::debug!(group = %group, "cannot list the group's members: {e}");
+                Vec::new()
+            }
+        }
     }
 
     /// Commits the end of each range to the group, asynchronously (the outcome is logged).

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
-use super::client::LogContext;
+use super::client::{LogContext, creation_error};
 
 /// Delivery failures seen since the last [`KafkaProducer::flush`].
 #[derive(Default)]
@@ -96,7 +96,10 @@ impl KafkaProducer {
             deliveries: deliveries.clone(),
         };
         let producer = config.create_with_context(ctx).map_err(|e| {
-            format!("cannot create a Kafka producer for `{bootstrap}`: {e}; check the settings")
+            format!(
+                "cannot create a Kafka producer for `{bootstrap}`: {}; check the settings",
+                creation_error(&e)
+            )
         })?;
         Ok(KafkaProducer {
             producer,

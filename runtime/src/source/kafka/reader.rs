@@ -13,7 +13,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::client::{LogContext, base_config, reader_group};
+use super::client::{LogContext, base_config, creation_error, reader_group};
 use super::params::KafkaParams;
 use super::range::{OffsetRange, TopicPartition};
 use super::record::ConsumerRecord;
@@ -94,7 +94,12 @@ impl Readers {
         }
         let consumer = config
             .create_with_context(ReaderContext(LogContext::new(&self.bootstrap)))
-            .map_err(|e| format!("cannot create a Kafka consumer for `{tp}`: {e}"))?;
+            .map_err(|e| {
+                format!(
+                    "cannot create a Kafka consumer for `{tp}`: {}",
+                    creation_error(&e)
+                )
+            })?;
         let r = Arc::new(Mutex::new(Reader {
             consumer,
             next: None,

@@ -353,6 +353,15 @@ impl InputSource for DirectKafkaSource {
         };
         let driver = Driver::new(&self.params, self.settings.driver_timeout).map_err(fail)?;
         let partitions = self.partitions(&driver).map_err(fail)?;
+        let members = driver.active_members();
+        if !members.is_empty() {
+            // In Spark the driver would join the group and lose partitions to them, and fail.
+            return Err(fail(format!(
+                "group `{}` has active members ({}): another job or consumer reads with this `group.id`, so the group's offsets are not this stream's alone; give the stream its own `group.id`, or stop the other consumer",
+                driver.group.as_deref().unwrap_or(""),
+                members.join(", ")
+            )));
+        }
         let restored = self.positions.locked().restored;
         if restored {
             // The checkpoint says where every partition is; check the broker still holds it.
