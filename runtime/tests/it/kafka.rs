@@ -1119,3 +1119,80 @@ fn the_producer_reports_records_the_brokers_did_not_take() {
         "{e}"
     );
 }
+
+/// Read throughput of the direct stream against a bare rdkafka consumer loop on the same topic
+/// (3 partitions, 100-byte values, `local[2]`): a measurement, run by hand in release:
+/// `cargo test --release -p cargo-stream-runtime --features kafka --test it kafka::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement: run by hand in release"]
+fn throughput_of_the_direct_stream_against_a_bare_consumer_loop() {
+    let n: usize = std::env::var("KAFKA_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300_000);
+    let broker = Broker::start();
+    let t = topic("throughput");
+    create_topic(&broker, &t, 3);
+    let p = KafkaProducer::with_config(&broker.bootstrap(), &[("linger.ms", "20")]).unwrap();
+    let value = [b'x'; 100];
+    for i in 0..n {
+        p.send(&t, Some(format!("k{i}").as_bytes()), &value)
+            .unwrap();
+    }
+    p.flush(Duration::from_secs(120)).unwrap();
+
+    // The bare loop: one consumer assigned the three partitions from offset 0.
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "bare")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for part in 0..3 {
+        tpl.add_partition_offset(&t, part, rdkafka::Offset::Offset(0))
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let started = std::time::Instant::now();
+    let (mut got, mut bytes) = (0usize, 0usize);
+    while got < n {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_secs(10)) {
+            use rdkafka::Message;
+            bytes += m.payload().map_or(0, <[u8]>::len);
+            got += 1;
+        }
+    }
+    let bare = started.elapsed();
+    assert_eq!(bytes, n * 100);
+
+    let (ssc, clock) = manual(|c| c.kafka_poll_timeout(Seconds(30)));
+    let stream = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::subscribe([t.clone()]),
+        params(&broker, "g-throughput"),
+    );
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    stream
+        .foreach_rdd(move |b, _| {
+            c.fetch_add(b.count() as usize, Ordering::SeqCst);
+        })
+        .unwrap();
+    ssc.start().unwrap();
+    let started = std::time::Instant::now();
+    clock.advance(Seconds(1));
+    assert!(
+        ssc.await_batch(Time::from_millis(1000), Duration::from_secs(120))
+            .unwrap()
+    );
+    let direct = started.elapsed();
+    ssc.stop(false).unwrap();
+    assert_eq!(count.load(Ordering::SeqCst), n);
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    eprintln!(
+        "{n} records of 100 bytes, 3 partitions: bare loop {:.0} records/s, direct stream {:.0} records/s ({:.0} %)",
+        rate(bare),
+        rate(direct),
+        100.0 * rate(direct) / rate(bare)
+    );
+}

@@ -46,7 +46,10 @@ impl KafkaUtils {
     ///
     /// `start()` fails with a message naming the problem when the brokers cannot be reached
     /// within [`kafka_driver_timeout`](crate::StreamingConf::kafka_driver_timeout), a topic
-    /// does not exist, or two direct streams of the context share a `group.id`.
+    /// does not exist, two direct streams of the context share a `group.id`, or the group has
+    /// active members elsewhere (another job or consumer subscribed with it). The driver does
+    /// not join the group: it lists the partitions itself at each batch, so no rebalance can
+    /// take partitions away; partitions that disappear fail the batch saying what to do.
     ///
     /// ```no_run
     /// use cargo_stream_runtime::prelude::*;
