@@ -655,7 +655,7 @@ fn unknown_exercise_is_an_error() {
         &["job", "--exercise", "nope"],
         &[
             "error: no exercise named `nope`",
-            "help: use `--exercise` with one of `running-totals`, `tcp-agent-receiver`, `trending-words`",
+            "help: use `--exercise` with one of `kafka-user-totals`, `running-totals`, `tcp-agent-receiver`, `trending-words`",
         ],
     );
 }
