@@ -91,6 +91,32 @@ pub const BIN_ENV: &str = "CARGO_STREAM_BIN";
 /// Environment variable for extra files: `DEST:SRC` entries separated by commas.
 pub const INCLUDE_ENV: &str = "CARGO_STREAM_INCLUDE";
 
+/// A package's `[package.metadata]`, as far as this tool reads it: the
+/// `[package.metadata.stream.package]` layer (other keys belong to other tools).
+#[derive(Debug, Default, serde::Deserialize)]
+struct CargoMetadata {
+    #[serde(default)]
+    stream: Option<StreamMetadata>,
+}
+
+/// `[package.metadata.stream]`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct StreamMetadata {
+    #[serde(default)]
+    package: Option<PackageLayer>,
+}
+
+impl CargoMetadata {
+    /// The `[package.metadata.stream.package]` layer of a package's metadata, if any.
+    fn package_layer(metadata: &serde_json::Value) -> serde_json::Result<Option<PackageLayer>> {
+        if metadata.is_null() {
+            return Ok(None);
+        }
+        let typed = CargoMetadata::deserialize(metadata)?;
+        Ok(typed.stream.and_then(|s| s.package))
+    }
+}
+
 const PACKAGE_HELP: &str = "its keys are `bin` (a string) and `include` (a list of \"DEST:SRC\")";
 
 impl PackageSettings {
@@ -105,14 +131,14 @@ impl PackageSettings {
     ) -> anyhow::Result<PackageSettings> {
         // Each layer with the folder its relative SRCs start from (the flags' stay as given).
         let mut found: Vec<(String, PackageLayer, Option<&Path>)> = Vec::new();
-        if let Some(value) = metadata.get("stream").and_then(|s| s.get("package")) {
-            let layer: PackageLayer = serde_json::from_value(value.clone()).map_err(|e| {
-                with_help(
-                    anyhow::Error::new(e)
-                        .context("bad `[package.metadata.stream.package]` in Cargo.toml"),
-                    PACKAGE_HELP,
-                )
-            })?;
+        let cargo_layer = CargoMetadata::package_layer(metadata).map_err(|e| {
+            with_help(
+                anyhow::Error::new(e)
+                    .context("bad `[package.metadata.stream.package]` in Cargo.toml"),
+                PACKAGE_HELP,
+            )
+        })?;
+        if let Some(layer) = cargo_layer {
             found.push((
                 "Cargo.toml [package.metadata.stream.package]".into(),
                 layer,
