@@ -315,6 +315,25 @@ mod tests {
     }
 
     #[test]
+    fn other_tools_metadata_and_no_metadata_are_no_layer() {
+        let tmp = tempfile::tempdir().unwrap();
+        for metadata in [
+            serde_json::Value::Null,
+            serde_json::json!({"docs": {"rs": {"all-features": true}}}),
+            serde_json::json!({"stream": {"clusters": {"prod": {}}}}),
+        ] {
+            let s = PackageSettings::layered(
+                tmp.path(),
+                &metadata,
+                PackageLayer::default(),
+                tmp.path(),
+            )
+            .unwrap();
+            assert_eq!(s.bin, None, "{metadata}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let metadata = serde_json::json!({"stream": {"package": {"bins": "x"}}});
         let tmp = tempfile::tempdir().unwrap();
