@@ -100,7 +100,10 @@ impl SparkRest {
         if let Some(key) = &self.secret {
             let token = jwt::sign(
                 key,
-                &json!({"sub": "cargo-stream", "iat": crate::cluster::record::now()}),
+                &jwt::Claims {
+                    sub: "cargo-stream".into(),
+                    iat: crate::cluster::record::now(),
+                },
             );
             request = request.bearer_auth(token);
         }

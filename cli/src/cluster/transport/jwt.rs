@@ -23,17 +23,28 @@ pub fn decode_secret(text: &str) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// What a token says: who (`sub`) and when it was issued (`iat`, seconds since the epoch).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Claims {
+    /// The subject.
+    pub sub: String,
+    /// Issued at, in seconds since the epoch.
+    pub iat: u64,
+}
+
 /// A compact HS256 JWS over `claims`, signed with `key`.
 ///
 /// # Examples
 ///
 /// ```
-/// let token = cargo_stream::cluster::transport::jwt::sign(&[7u8; 32], &serde_json::json!({"sub": "me"}));
+/// use cargo_stream::cluster::transport::jwt::{Claims, sign};
+/// let token = sign(&[7u8; 32], &Claims { sub: "me".into(), iat: 1_700_000_000 });
 /// assert_eq!(token.split('.').count(), 3);
 /// ```
-pub fn sign(key: &[u8], claims: &serde_json::Value) -> String {
+pub fn sign(key: &[u8], claims: &Claims) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let payload = URL_SAFE_NO_PAD
+        .encode(serde_json::to_string(claims).expect("claims of strings and numbers serialize"));
     let signing_input = format!("{header}.{payload}");
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(signing_input.as_bytes());
@@ -53,7 +64,13 @@ mod tests {
             "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
         )
         .unwrap();
-        let token = sign(&key, &serde_json::json!({"iss": "joe"}));
+        let token = sign(
+            &key,
+            &Claims {
+                sub: "joe".into(),
+                iat: 1_300_819_380,
+            },
+        );
         let (input, sig) = token.rsplit_once('.').unwrap();
         let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
         mac.update(input.as_bytes());
