@@ -93,8 +93,8 @@ pub use dstream::DStream;
 pub use error::{Error, Result};
 pub use example::{example, example_every, example_with};
 pub use metrics::{
-    BatchInfo, CheckpointInfo, CounterSnapshot, OutputOperationInfo, ReceiverInfo, StreamInputInfo,
-    StreamingListener,
+    BatchInfo, CheckpointInfo, CounterSnapshot, OutputOperationInfo, PartitionLag, ReceiverInfo,
+    StreamInputInfo, StreamingListener,
 };
 pub use render::Render;
 pub use source::receiver::{Receiver, ReceiverContext};

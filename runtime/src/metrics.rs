@@ -50,6 +50,22 @@ pub struct StreamInputInfo {
     /// What the batch read, when the source says (Kafka offset ranges, files); Spark's
     /// `metadata("Description")`.
     pub description: Option<String>,
+    /// Records each partition of the input still held after this batch's input was fixed
+    /// (the newest offset minus the batch's end), for the inputs that know it (Kafka).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lag: Vec<PartitionLag>,
+}
+
+/// How far one partition of an input is behind: records the brokers hold past the end of the
+/// newest batch's range.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartitionLag {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// Records not yet given to a batch.
+    pub records: i64,
 }
 
 /// One output operation of one batch, as Spark's `OutputOperationInfo`.

@@ -96,6 +96,7 @@ pub(crate) fn spawn_generator(
                     name: input.name(),
                     num_records: records,
                     description: input.description(time),
+                    lag: input.lag(),
                 })
                 .collect();
             let info = BatchInfo {

@@ -41,6 +41,11 @@ pub(crate) trait InputSource: Send + Sync {
     fn description(&self, _time: Time) -> Option<String> {
         None
     }
+    /// Records each partition still holds past what was given to batches, as of the last
+    /// `allocate` (Kafka's consumer lag); empty for inputs that do not know.
+    fn lag(&self) -> Vec<crate::metrics::PartitionLag> {
+        Vec::new()
+    }
     /// Drops what was allocated to batches up to `time`, once they are done.
     fn forget(&self, time: Time);
     /// After a batch: how many records this input gave it and how it went (for backpressure).

@@ -199,7 +199,7 @@ impl Stats {
         if self.inputs.is_empty() {
             return;
         }
-        h.push_str("<h2>Inputs</h2><table id=\"inputs\"><tr><th>Stream</th><th>Input</th><th>Records</th><th>Newest batch read</th></tr>");
+        h.push_str("<h2>Inputs</h2><table id=\"inputs\"><tr><th>Stream</th><th>Input</th><th>Records</th><th>Newest batch read</th><th>Lag (records)</th></tr>");
         for (id, name) in self.inputs.iter().enumerate() {
             let latest = self
                 .completed
@@ -212,12 +212,20 @@ impl Stats {
                         .and_then(|i| i.description.clone())
                 })
                 .unwrap_or_default();
+            let lag: Vec<String> = self
+                .lag
+                .get(&id)
+                .into_iter()
+                .flatten()
+                .map(|l| format!("{}-{}: {}", l.topic, l.partition, l.records))
+                .collect();
             let _ = write!(
                 h,
-                "<tr><td class=\"num\">{id}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                "<tr><td class=\"num\">{id}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"lag\">{}</td></tr>",
                 esc(name),
                 self.records_per_input.get(&id).copied().unwrap_or(0),
-                esc(&latest)
+                esc(&latest),
+                esc(&lag.join(", "))
             );
         }
         h.push_str("</table>");

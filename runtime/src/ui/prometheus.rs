@@ -152,6 +152,26 @@ impl Stats {
             );
         }
         o.family(
+            "cargo_stream_input_lag_records",
+            "gauge",
+            "Records each partition of an input (Kafka) held past the newest batch's range when it was fixed.",
+        );
+        for (id, lags) in &self.lag {
+            let source = self.inputs.get(*id).map_or("", String::as_str);
+            for l in lags {
+                o.sample(
+                    "cargo_stream_input_lag_records",
+                    &[
+                        ("input_stream_id", &id.to_string()),
+                        ("source", source),
+                        ("topic", &l.topic),
+                        ("partition", &l.partition.to_string()),
+                    ],
+                    l.records as f64,
+                );
+            }
+        }
+        o.family(
             "cargo_stream_receiver_active",
             "gauge",
             "Whether each receiver runs (1) or not (0).",

@@ -79,6 +79,8 @@ pub(crate) struct Stats {
     pub(crate) total_received_records: u64,
     /// Records per input stream id over every completed batch.
     pub(crate) records_per_input: BTreeMap<usize, u64>,
+    /// Each input's partitions' lag as of the newest batch submitted.
+    pub(crate) lag: BTreeMap<usize, Vec<crate::metrics::PartitionLag>>,
     pub(crate) processing: Histogram,
     pub(crate) scheduling: Histogram,
     pub(crate) total_delay: Histogram,
@@ -117,6 +119,9 @@ impl Stats {
                 }
             }
             Event::BatchSubmitted { batch } => {
+                for input in batch.input_infos.iter().filter(|i| !i.lag.is_empty()) {
+                    self.lag.insert(input.input_stream_id, input.lag.clone());
+                }
                 self.waiting.insert(batch.batch_time, batch.clone());
             }
             Event::BatchStarted { batch } => {

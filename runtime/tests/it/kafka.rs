@@ -482,6 +482,61 @@ fn max_rate_per_partition_caps_each_range() {
     );
 }
 
+/// Each submitted batch's partition lags, in partition order.
+struct Lags(Arc<Mutex<Vec<Vec<i64>>>>);
+
+impl StreamingListener for Lags {
+    fn on_batch_submitted(&self, info: &cargo_stream_runtime::BatchInfo) {
+        let mut lag = info.input_infos[0].lag.clone();
+        lag.sort_by_key(|l| l.partition);
+        self.0
+            .lock()
+            .unwrap()
+            .push(lag.iter().map(|l| l.records).collect());
+    }
+}
+
+#[test]
+fn the_lag_each_batch_leaves_is_in_its_batch_info_and_in_metrics() {
+    let broker = Broker::start();
+    let t = topic("lag");
+    create_topic(&broker, &t, 3);
+    produce_per_partition(&broker, &t, &[50, 5, 30]);
+    let (ssc, clock) = manual(|c| c.kafka_max_rate_per_partition(20).ui_port(0));
+    let stream = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::subscribe([t.clone()]),
+        params(&broker, "g-lag"),
+    );
+    let _seen = record_batches(&stream);
+    let lags = Arc::new(Mutex::new(Vec::new()));
+    ssc.add_streaming_listener(Lags(lags.clone()));
+    ssc.start().unwrap();
+    run_batch(&ssc, &clock, 1);
+    run_batch(&ssc, &clock, 2);
+    // Ranges of 20 per partition at most: 50/5/30 leave 30/0/10, then 10/0/0.
+    assert_eq!(*lags.lock().unwrap(), vec![vec![30, 0, 10], vec![10, 0, 0]]);
+    let url = ssc.ui_url().expect("the status server runs");
+    let metrics = cargo_stream_tests::http_get(&format!("{}/metrics", url.trim_end_matches('/')))
+        .expect("GET /metrics");
+    ssc.stop(false).unwrap();
+    let sample = |partition: i32| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("cargo_stream_input_lag_records{")
+                    && l.contains(&format!("topic=\"{t}\",partition=\"{partition}\""))
+            })
+            .unwrap_or_else(|| panic!("no lag sample for partition {partition} in:\n{metrics}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert_eq!([sample(0), sample(1), sample(2)], [10.0, 0.0, 0.0]);
+}
+
 #[test]
 fn backpressure_splits_the_rate_across_partitions_by_lag() {
     // Spark's maxMessagesPerPartition: the initial rate of 40/s split by lag 75:25 gives

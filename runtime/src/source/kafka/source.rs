@@ -48,6 +48,8 @@ struct Positions {
     /// given again, in order, to the first batches after the restart.
     replay: VecDeque<Vec<OffsetRange>>,
     restored: bool,
+    /// The newest offset of each partition when the last batch's ranges were fixed.
+    latest: BTreeMap<TopicPartition, i64>,
 }
 
 pub(crate) struct DirectKafkaSource {
@@ -288,6 +290,7 @@ impl DirectKafkaSource {
             }
             latest.insert(tp, high);
         }
+        self.positions.locked().latest = latest.clone();
         let rate = if self.pid.is_some() {
             (*self.rate.locked()).or(self.settings.initial_rate.map(|r| r as f64))
         } else {
@@ -423,6 +426,18 @@ impl InputSource for DirectKafkaSource {
 
     fn description(&self, time: Time) -> Option<String> {
         self.ranges_at(time).map(|r| describe(&r))
+    }
+
+    fn lag(&self) -> Vec<crate::metrics::PartitionLag> {
+        let p = self.positions.locked();
+        p.latest
+            .iter()
+            .map(|(tp, &latest)| crate::metrics::PartitionLag {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                records: (latest - p.current.get(tp).copied().unwrap_or(latest)).max(0),
+            })
+            .collect()
     }
 
     fn forget(&self, time: Time) {
