@@ -77,7 +77,11 @@ pub fn init() {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // When stderr is closed (a pipe to `head` that ended), tracing-subscriber would report
+        // the failed write with `eprintln!`, which panics on that same closed stderr: the
+        // logging thread (the job thread, the signal thread) would die and the job hang.
+        .log_internal_errors(false);
     let installed = match LogFormat::from_env() {
         LogFormat::Json => builder
             .json()
@@ -159,7 +163,11 @@ where
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let e: Box<dyn std::error::Error + 'static> = e.into();
-            eprintln!("{}", report(&*e));
+            // Not `eprintln!`: it panics when stderr is closed.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!("{}\n", report(&*e)).as_bytes(),
+            );
             ExitCode::FAILURE
         }
     }
@@ -168,6 +176,50 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Set in the child process of the closed-stderr test.
+    const CLOSED_STDERR_CHILD: &str = "CARGO_STREAM_TEST_CLOSED_STDERR_CHILD";
+
+    /// Logs from several threads with stderr closed: no thread may die of it.
+    #[cfg(feature = "logging")]
+    #[test]
+    fn logging_to_a_closed_stderr_kills_no_thread() {
+        if std::env::var_os(CLOSED_STDERR_CHILD).is_some() {
+            init();
+            let threads: Vec<_> = (0..2)
+                .map(|i| {
+                    std::thread::spawn(move || {
+                        for n in 0..50 {
+                            tracing::info!(thread = i, n, "a line to a closed stderr");
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                assert!(t.join().is_ok(), "a logging thread died");
+            }
+            return;
+        }
+        let exe = std::env::current_exe().unwrap();
+        let mut child = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "logging::tests::logging_to_a_closed_stderr_kills_no_thread",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CLOSED_STDERR_CHILD, "1")
+            .env("RUST_LOG", "info")
+            .env_remove(LOG_FORMAT_ENV)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end at once: every write to the child's stderr fails with EPIPE.
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert!(status.success(), "the child failed: {status}");
+    }
 
     #[derive(Debug)]
     struct Outer(std::io::Error);
