@@ -67,6 +67,23 @@ fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
     }
 }
 
+/// Whether a test that needs a broker it can stop or empty (Tansu, started by the test) runs;
+/// with `KAFKA_BOOTSTRAP` it is skipped with a note saying `why`.
+fn tansu_only(broker: &Broker, why: &str) -> bool {
+    if !broker.is_tansu() {
+        eprintln!("note: {why}; skipped with KAFKA_BOOTSTRAP");
+    }
+    broker.is_tansu()
+}
+
+/// Whether a test of a Kafka feature Tansu lacks (`needs`) runs: only with `KAFKA_BOOTSTRAP`.
+fn real_kafka_only(broker: &Broker, needs: &str) -> bool {
+    if broker.is_tansu() {
+        eprintln!("note: needs {needs}: set KAFKA_BOOTSTRAP to a real Kafka to run it");
+    }
+    !broker.is_tansu()
+}
+
 /// Sends `n` records `{prefix}-{i}` keyed `k{i}` to `topic` and waits for them.
 pub(crate) fn produce(broker: &Broker, topic: &str, prefix: &str, n: usize) {
     let p = KafkaProducer::new(&broker.bootstrap()).unwrap();
@@ -853,8 +870,7 @@ fn starting_offsets_out_of_range_fail_start_naming_the_partition() {
 #[test]
 fn a_checkpoint_whose_offsets_the_broker_lost_fails_instead_of_jumping() {
     let mut broker = Broker::start();
-    if !broker.is_tansu() {
-        eprintln!("note: needs a broker the test can empty (Tansu); skipped with KAFKA_BOOTSTRAP");
+    if !tansu_only(&broker, "needs a broker the test can empty (Tansu)") {
         return;
     }
     let t = topic("lost");
@@ -917,8 +933,7 @@ fn two_direct_streams_with_one_group_are_refused_at_start() {
 #[test]
 fn partitions_that_disappear_fail_the_batch_saying_what_to_do() {
     let mut broker = Broker::start();
-    if !broker.is_tansu() {
-        eprintln!("note: restarts the broker empty; skipped with KAFKA_BOOTSTRAP");
+    if !tansu_only(&broker, "restarts the broker empty") {
         return;
     }
     let prefix = topic("gone");
@@ -953,8 +968,7 @@ fn partitions_that_disappear_fail_the_batch_saying_what_to_do() {
 #[test]
 fn a_range_that_cannot_be_read_in_time_fails_naming_it() {
     let mut broker = Broker::start();
-    if !broker.is_tansu() {
-        eprintln!("note: stops the broker; skipped with KAFKA_BOOTSTRAP");
+    if !tansu_only(&broker, "stops the broker") {
         return;
     }
     let t = topic("slow");
@@ -997,8 +1011,7 @@ fn a_range_that_cannot_be_read_in_time_fails_naming_it() {
 fn read_committed_ends_at_the_last_stable_offset_and_skips_markers() {
     // Tansu has no transactions: run against a real Kafka (KAFKA_BOOTSTRAP).
     let broker = Broker::start();
-    if broker.is_tansu() {
-        eprintln!("note: needs transactions: set KAFKA_BOOTSTRAP to a real Kafka to run it");
+    if !real_kafka_only(&broker, "transactions") {
         return;
     }
     use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
@@ -1059,8 +1072,7 @@ fn read_committed_ends_at_the_last_stable_offset_and_skips_markers() {
 #[test]
 fn a_broker_lost_while_running_fails_the_batch_naming_the_bootstrap_servers() {
     let mut broker = Broker::start();
-    if !broker.is_tansu() {
-        eprintln!("note: stops the broker; skipped with KAFKA_BOOTSTRAP");
+    if !tansu_only(&broker, "stops the broker") {
         return;
     }
     let t = topic("lost-broker");
@@ -1100,10 +1112,7 @@ fn a_group_with_active_members_elsewhere_is_refused_at_start() {
     // fail); this stream does not join, so it refuses a group another consumer is using.
     // Tansu does not run consumer groups' membership: a real Kafka (KAFKA_BOOTSTRAP) only.
     let broker = Broker::start();
-    if broker.is_tansu() {
-        eprintln!(
-            "note: needs consumer-group membership: set KAFKA_BOOTSTRAP to a real Kafka to run it"
-        );
+    if !real_kafka_only(&broker, "consumer-group membership") {
         return;
     }
     let t = topic("members");
