@@ -84,6 +84,14 @@ fn real_kafka_only(broker: &Broker, needs: &str) -> bool {
     !broker.is_tansu()
 }
 
+/// A new topic `name-...` of `partitions` partitions holding `n` records `{prefix}-{i}`.
+fn filled_topic(broker: &Broker, name: &str, partitions: u32, prefix: &str, n: usize) -> String {
+    let t = topic(name);
+    create_topic(broker, &t, partitions);
+    produce(broker, &t, prefix, n);
+    t
+}
+
 /// Sends `n` records `{prefix}-{i}` keyed `k{i}` to `topic` and waits for them.
 pub(crate) fn produce(broker: &Broker, topic: &str, prefix: &str, n: usize) {
     let p = KafkaProducer::new(&broker.bootstrap()).unwrap();
@@ -165,9 +173,7 @@ fn expected(prefix: &str, n: usize) -> Vec<String> {
 #[test]
 fn a_batch_reads_exactly_its_ranges_one_partition_per_kafka_partition() {
     let broker = Broker::start();
-    let t = topic("ranges");
-    create_topic(&broker, &t, 3);
-    produce(&broker, &t, "a", 300);
+    let t = filled_topic(&broker, "ranges", 3, "a", 300);
     let (ssc, clock) = manual(|c| c);
     let stream = KafkaUtils::create_direct_stream(
         &ssc,
@@ -242,9 +248,7 @@ fn a_batch_reads_exactly_its_ranges_one_partition_per_kafka_partition() {
 fn keyed_records_land_on_the_java_clients_partitions() {
     // murmur2 of the key, as Java's default partitioner: "k0".."k2" on 3 partitions.
     let broker = Broker::start();
-    let t = topic("murmur");
-    create_topic(&broker, &t, 3);
-    produce(&broker, &t, "v", 20);
+    let t = filled_topic(&broker, "murmur", 3, "v", 20);
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap())
         .create()
@@ -309,9 +313,7 @@ fn ranges_end_at_the_last_record_even_when_list_offsets_answers_short() {
     // (REAL-SERVERS.md): 1000 records produced in batches read as 1 per partition. The
     // driver checks each end by fetching from it, so the batch still gets every record.
     let broker = Broker::start();
-    let t = topic("watermarks");
-    create_topic(&broker, &t, 3);
-    produce(&broker, &t, "w", 1000);
+    let t = filled_topic(&broker, "watermarks", 3, "w", 1000);
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap())
         .create()
@@ -412,9 +414,7 @@ fn assign_reads_the_given_partitions_from_the_given_offsets() {
 #[test]
 fn auto_offset_reset_latest_starts_at_the_end() {
     let broker = Broker::start();
-    let t = topic("latest");
-    create_topic(&broker, &t, 1);
-    produce(&broker, &t, "old", 10);
+    let t = filled_topic(&broker, "latest", 1, "old", 10);
     let (ssc, clock) = manual(|c| c);
     let p = params(&broker, "g-latest").set("auto.offset.reset", "latest");
     let stream =
@@ -688,9 +688,7 @@ fn commit_async_commits_after_the_outputs_and_a_new_job_starts_there() {
 #[test]
 fn a_restart_from_the_checkpoint_regenerates_unfinished_batches_with_the_same_ranges() {
     let broker = Broker::start();
-    let t = topic("restart");
-    create_topic(&broker, &t, 1);
-    produce(&broker, &t, "r", 40);
+    let t = filled_topic(&broker, "restart", 1, "r", 40);
     let dir = tempfile::tempdir().unwrap();
     // 5 records per batch; checkpoints every batch.
     let job = |crash: bool| {
@@ -849,9 +847,7 @@ fn a_broker_that_is_down_fails_start_naming_the_bootstrap_servers() {
 #[test]
 fn starting_offsets_out_of_range_fail_start_naming_the_partition() {
     let broker = Broker::start();
-    let t = topic("oor");
-    create_topic(&broker, &t, 1);
-    produce(&broker, &t, "x", 10);
+    let t = filled_topic(&broker, "oor", 1, "x", 10);
     let (ssc, _clock) = manual(|c| c);
     let strategy =
         ConsumerStrategy::subscribe([t.clone()]).with_offsets([(TopicPartition::new(&t, 0), 500)]);
@@ -873,9 +869,7 @@ fn a_checkpoint_whose_offsets_the_broker_lost_fails_instead_of_jumping() {
     if !tansu_only(&broker, "needs a broker the test can empty (Tansu)") {
         return;
     }
-    let t = topic("lost");
-    create_topic(&broker, &t, 1);
-    produce(&broker, &t, "x", 10);
+    let t = filled_topic(&broker, "lost", 1, "x", 10);
     let dir = tempfile::tempdir().unwrap();
     let job = |bootstrap: String| {
         let tt = t.clone();
@@ -971,9 +965,7 @@ fn a_range_that_cannot_be_read_in_time_fails_naming_it() {
     if !tansu_only(&broker, "stops the broker") {
         return;
     }
-    let t = topic("slow");
-    create_topic(&broker, &t, 1);
-    produce(&broker, &t, "s", 10);
+    let t = filled_topic(&broker, "slow", 1, "s", 10);
     let (ssc, clock) = manual(|c| c.kafka_poll_timeout(Seconds(2)));
     // The first output stops the broker after the batch's ranges are fixed, before they
     // are read by the second.
@@ -1075,9 +1067,7 @@ fn a_broker_lost_while_running_fails_the_batch_naming_the_bootstrap_servers() {
     if !tansu_only(&broker, "stops the broker") {
         return;
     }
-    let t = topic("lost-broker");
-    create_topic(&broker, &t, 1);
-    produce(&broker, &t, "x", 3);
+    let t = filled_topic(&broker, "lost-broker", 1, "x", 3);
     let (ssc, clock) = manual(|c| c.kafka_driver_timeout(Seconds(2)));
     let stream = KafkaUtils::create_direct_stream(
         &ssc,
