@@ -885,3 +885,37 @@ fn on_a_terminal_package_asks_which_binary() {
         out.stdout
     );
 }
+
+/// issue 14: `--include` never follows a symbolic link, so a link in an included folder cannot
+/// pull a private key (or any file the user can read) into a bundle shipped to a cluster.
+#[test]
+fn included_symlinks_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("links");
+    write_plain_crate(
+        &project,
+        "links",
+        &[("src/main.rs", "fn main() {}\n"), ("conf/app.conf", "a")],
+    );
+    let secret = tmp.path().join("id_ed25519");
+    std::fs::write(&secret, "PRIVATE KEY").unwrap();
+    std::os::unix::fs::symlink(&secret, project.join("conf/key")).unwrap();
+    std::os::unix::fs::symlink(&secret, project.join("key-link")).unwrap();
+    let stderr = rejected(
+        &project,
+        "links",
+        &["--include", "conf:conf"],
+        &[
+            "conf/key` is a symbolic link (to `",
+            "`--include` does not follow links",
+            "help: include the file it points to by its own path",
+        ],
+    );
+    assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
+    rejected(
+        &project,
+        "links",
+        &["--include", "conf/key:key-link"],
+        &["key-link` is a symbolic link"],
+    );
+}

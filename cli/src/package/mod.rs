@@ -444,10 +444,28 @@ fn read_includes(includes: &[Include], reserved: &[String]) -> anyhow::Result<Ve
     Ok(out.into_values().map(|(e, _)| e).collect())
 }
 
-fn collect_files(src: &Path, dest: &str, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
-    let meta = std::fs::metadata(src)?;
+/// The files under `src` (itself, or those of the folder), with their paths in the bundle.
+/// Symbolic links are refused, never followed: a link in an included folder could pull any
+/// file the user can read (`~/.ssh/id_ed25519`) into a bundle that is shipped to a cluster.
+fn collect_files(src: &Path, dest: &str, out: &mut Vec<(String, PathBuf)>) -> anyhow::Result<()> {
+    let meta = std::fs::symlink_metadata(src)
+        .with_context(|| format!("failed to read `{}`", src.display()))?;
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(src)
+            .map(|t| format!(" (to `{}`)", t.display()))
+            .unwrap_or_default();
+        return Err(with_help(
+            anyhow::anyhow!(
+                "`{}` is a symbolic link{target}: `--include` does not follow links",
+                src.display()
+            ),
+            "include the file it points to by its own path, or replace the link with a copy",
+        ));
+    }
     if meta.is_dir() {
-        let mut children: Vec<_> = std::fs::read_dir(src)?.collect::<Result<_, _>>()?;
+        let mut children: Vec<_> = std::fs::read_dir(src)
+            .and_then(|d| d.collect::<Result<_, _>>())
+            .with_context(|| format!("failed to read `{}`", src.display()))?;
         children.sort_by_key(|c| c.file_name());
         for child in children {
             let name = child.file_name().to_string_lossy().into_owned();
