@@ -139,15 +139,19 @@ if [ "$print" = 1 ]; then
     exit 0
 fi
 
+# Both files made by mktemp (new, private, unpredictable names): a name derived from another,
+# such as "$log.rc", could be created first by another user of /tmp as a link to any file of
+# ours, which the exit code would then overwrite.
 log=$(mktemp "${TMPDIR:-/tmp}/spark-submit-XXXXXX")
-trap 'rm -f "$log" "$log.rc"' EXIT
+rc_file=$(mktemp "${TMPDIR:-/tmp}/spark-submit-rc-XXXXXX") || { rm -f "$log"; die "cannot create a temporary file"; }
+trap 'rm -f "$log" "$rc_file"' EXIT
 eval "set -- $args"
 # spark-submit's messages go on to stderr as they come, and are kept to find the driver ID.
 {
     "$submit" "$@" 2>&1 && rc=0 || rc=$?
-    echo "$rc" >"$log.rc"
+    echo "$rc" >"$rc_file"
 } | tee "$log" >&2
-rc=$(cat "$log.rc" 2>/dev/null || echo 1)
+rc=$(cat "$rc_file" 2>/dev/null || echo 1)
 if [ "$rc" != 0 ]; then
     echo "$me: error: spark-submit failed (exit code $rc): see its messages above" >&2
     exit "$rc"

@@ -120,6 +120,53 @@ fn spark_submit_script_names_what_is_missing() {
     );
 }
 
+/// issue 14: the script keeps spark-submit's exit code in a file of its own made by `mktemp`,
+/// never at a name derived from another (`$log.rc`) that another user of `/tmp` could create
+/// first as a link to a file of ours. The fake `spark-submit` plays that user: it plants such a
+/// link beside every file of the script's, and the file linked to must stay untouched.
+#[test]
+fn spark_submit_script_writes_no_predictable_temporary_file() {
+    let jar = jobs::finite();
+    let script = beside(jar, "finite-job", "spark-submit.sh");
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, temp) = (tmp.path().join("spark"), tmp.path().join("tmp"));
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    std::fs::create_dir_all(&temp).unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let fake = home.join("bin/spark-submit");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nfor f in \"$TMPDIR\"/spark-submit-*; do ln -s {victim} \"$f.rc\"; done\n\
+             echo 'Driver successfully submitted as driver-20261129120000-0001'\n",
+            victim = victim.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run(
+        Command::new(&script)
+            .args(["--master", "spark://127.0.0.1:7077"])
+            .env("SPARK_HOME", &home)
+            .env("TMPDIR", &temp),
+        Duration::from_secs(30),
+    )
+    .success();
+    assert_eq!(
+        out.stdout.trim(),
+        "driver-20261129120000-0001",
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    // Its own files are gone; only the planted links are left.
+    for entry in std::fs::read_dir(&temp).unwrap() {
+        let path = entry.unwrap().path();
+        assert!(path.is_symlink(), "left behind: {}", path.display());
+    }
+}
+
 /// Waits for `file` to exist and returns its contents, trimmed.
 fn wait_for_file(file: &Path, limit: Duration) -> String {
     let deadline = Instant::now() + limit;
