@@ -19,8 +19,9 @@ fail() { echo "run.sh: $1" >&2; exit "${2:-1}"; }
 # and finds it the same way. Each calls the script's own `fail MESSAGE [CODE]`.
 
 # unpack JAR DEST: unzips the jar into DEST (created) with python3, which creates no symbolic
-# links and refuses any entry that would land outside DEST, or else with `unzip`; the launcher
-# class (`cargostream/`) is left out. Fails with code 5 when the host has neither tool.
+# links and refuses any entry that would land outside DEST, or else with `unzip`, after the
+# same check (links refused too); the launcher class (`cargostream/`) is left out. Fails with
+# code 5 when the host has neither tool.
 unpack() {
     mkdir -p -- "$2" || fail "cannot create $2"
     if command -v python3 >/dev/null 2>&1; then
@@ -40,6 +41,12 @@ with zipfile.ZipFile(jar) as z:
             os.chmod(target, mode)
 CARGO_STREAM_PY
     elif command -v unzip >/dev/null 2>&1; then
+        # unzip writes `../` entries outside DEST (it only warns) and makes links: refuse both.
+        bad=$(unzip -Z1 "$1" </dev/null | grep -E '^/|(^|/)\.\.(/|$)|\\' | head -n 1 || true)
+        [ -z "$bad" ] || fail "cannot unpack $1: refusing the entry $bad: it would be written outside $2"
+        if unzip -Z "$1" </dev/null | grep -q '^l'; then
+            fail "cannot unpack $1: refusing its symbolic links"
+        fi
         unzip -q -o "$1" -d "$2" -x 'cargostream/*' </dev/null || fail "cannot unpack $1"
     else
         fail "neither python3 nor unzip is installed on $(hostname 2>/dev/null || echo the host): one is needed to unpack the jar" 5

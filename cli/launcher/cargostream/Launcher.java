@@ -21,8 +21,9 @@ import java.util.jar.JarFile;
  * <p>It extracts the jar's files (all but META-INF/ and this class) into a private temporary
  * folder, rejecting any entry whose path would escape it; makes the binary named by the
  * manifest's {@code Cargo-Stream-Binary} executable; runs it with this process's arguments and
- * environment plus {@code CARGO_STREAM_DEPLOY_MODE=cluster} and a variable for each
- * {@code spark.cargo-stream.env.NAME} system property (Spark properties reach a driver so); forwards SIGTERM (the JVM's
+ * environment plus {@code CARGO_STREAM_DEPLOY_MODE=cluster}, a variable NAME for each
+ * {@code SPARK_CARGO_STREAM_ENV_NAME} variable (the submitter's SPARK_* variables reach a driver
+ * so) and for each {@code spark.cargo-stream.env.NAME} system property; forwards SIGTERM (the JVM's
  * shutdown hook sends SIGTERM to the job and waits for its graceful stop, then exits 143); and
  * otherwise exits with the job's exit code. Compiled with {@code javac --release 8}: the class file is committed and the
  * repository's tests check it against this source.
@@ -32,6 +33,8 @@ public final class Launcher {
     private static final long GRACE_SECONDS = 60;
     /** Spark properties that become the job's environment variables. */
     private static final String ENV_PREFIX = "spark.cargo-stream.env.";
+    /** Environment variables that become the job's environment variables, prefix removed. */
+    private static final String ENV_VAR_PREFIX = "SPARK_CARGO_STREAM_ENV_";
 
     private Launcher() {}
 
@@ -60,6 +63,15 @@ public final class Launcher {
         command.addAll(Arrays.asList(args));
         ProcessBuilder builder = new ProcessBuilder(command).inheritIO();
         builder.environment().put("CARGO_STREAM_DEPLOY_MODE", "cluster");
+        // spark-submit's standalone cluster-mode client hands the driver only the submitter's
+        // SPARK_* variables: a job variable NAME travels as SPARK_CARGO_STREAM_ENV_NAME (never
+        // on a command line, unlike a property) and reaches the job under its own name.
+        for (String key : System.getenv().keySet()) {
+            if (key.startsWith(ENV_VAR_PREFIX) && key.length() > ENV_VAR_PREFIX.length()) {
+                builder.environment().remove(key);
+                builder.environment().put(key.substring(ENV_VAR_PREFIX.length()), System.getenv(key));
+            }
+        }
         // Spark's cluster-mode clients do not all pass the submitter's environment to the
         // driver; `--conf spark.cargo-stream.env.NAME=VALUE` reaches it as a system property.
         for (String key : System.getProperties().stringPropertyNames()) {

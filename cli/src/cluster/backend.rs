@@ -22,7 +22,9 @@ pub struct JobSpec {
     pub main_class: String,
     /// Arguments for the job.
     pub args: Vec<String>,
-    /// Environment variables for the job.
+    /// Environment variables for the job. Their values are secrets: serialized (a dry run's
+    /// plan) as names only, and each backend passes them without a command line.
+    #[serde(serialize_with = "crate::cluster::secret::serialize_names_only")]
     pub env: BTreeMap<String, String>,
     /// Driver cores.
     pub driver_cores: u32,

@@ -2,7 +2,8 @@
 //! implement, one module per kind in [`backends`] (Spark's REST gateway, `spark-submit` over
 //! SSH, a plain SSH host, Slurm) on the wire protocols of [`transport`] (SSH, HTTP, JWT), how
 //! the artifact reaches a place the cluster reads ([`stage`]), and the local record of what was
-//! submitted ([`record`]).
+//! submitted ([`record`]), which keeps the names of the job's
+//! environment variables but never their values ([`secret`]).
 
 pub mod backend;
 pub mod backends;
@@ -10,6 +11,7 @@ pub mod follow;
 pub mod profile;
 pub mod record;
 pub mod run_sh;
+pub mod secret;
 pub mod stage;
 pub mod submit;
 pub mod transport;

@@ -158,6 +158,9 @@ kind_keys! {
         spark_version: String,
         /// The master's web UI, for `logs`; default: the master's host, port 8080.
         master_ui: String,
+        /// A PEM file of CA certificates trusted for `https://` gateways and UIs, besides the
+        /// platform's trust store.
+        ca_file: PathBuf,
         /// Where the artifact goes so that the cluster can read it.
         upload: UploadKeys,
     }
@@ -306,6 +309,18 @@ impl ProfileKeys {
     /// The keys every kind takes.
     pub fn common(&self) -> CommonKeys {
         each_kind!(self, k => k.common())
+    }
+
+    /// The keys with the job's `env` values replaced by `***` (the names kept): what a record
+    /// keeps and output shows.
+    pub fn without_secrets(&self) -> ProfileKeys {
+        let mut keys = self.clone();
+        each_kind!(&mut keys, k => {
+            if let Some(env) = &mut k.env {
+                *env = crate::cluster::secret::names_only(env);
+            }
+        });
+        keys
     }
 
     fn ssh(&self) -> SshKeys {
@@ -724,6 +739,14 @@ pub fn load(name: &str, stream_toml: Option<&Path>, flags: &CommonKeys) -> anyho
         }
         known.extend(all.keys().cloned());
         if let Some((k, value)) = all.remove(name) {
+            if let (Some(&(user, _)), Some(project)) = (found.first(), k)
+                && kind.is_some_and(|k| k != project)
+            {
+                return Err(redirected(name, user, file, None, "kind"));
+            }
+            if let Some(&(user, _)) = found.first() {
+                check_project_layer(name, user, file, &value)?;
+            }
             kind = k.or(kind);
             found.push((file, value));
         }
@@ -801,6 +824,73 @@ pub fn load(name: &str, stream_toml: Option<&Path>, flags: &CommonKeys) -> anyho
         keys,
         origins,
     })
+}
+
+/// The keys a job's `Stream.toml` may set on a profile that the user's own file defines: the
+/// job's shape, never where the job and its credentials go (`master`, `host`, `url`,
+/// `known-hosts`, `upload`, ...), so that a cloned repository cannot redirect the user's
+/// cluster.
+pub const PROJECT_KEYS: &[&str] = &[
+    "driver-cores",
+    "driver-memory",
+    "supervise",
+    "env",
+    "conf",
+    "kill-grace",
+];
+
+/// Refuses a `[clusters.NAME]` table of the job's file (`project`) that sets, on the user's
+/// profile `name` (defined in `user`), a key other than [`PROJECT_KEYS`].
+fn check_project_layer(
+    name: &str,
+    user: &TomlFile,
+    project: &TomlFile,
+    value: &Spanned<DeValue<'_>>,
+) -> anyhow::Result<()> {
+    if let DeValue::Table(table) = value.get_ref() {
+        for key in table.keys() {
+            if !PROJECT_KEYS.contains(&key.get_ref().as_ref()) {
+                return Err(redirected(
+                    name,
+                    user,
+                    project,
+                    Some(key.span()),
+                    key.get_ref(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error for a job's file that would change `key` of the user's own profile `name`.
+fn redirected(
+    name: &str,
+    user: &TomlFile,
+    project: &TomlFile,
+    span: Option<std::ops::Range<usize>>,
+    key: &str,
+) -> anyhow::Error {
+    let at = match span {
+        Some(span) => project.at(span),
+        None => format!("`{}`", project.path.display()),
+    };
+    with_help(
+        anyhow::anyhow!(
+            "cluster `{name}` is defined in your `{}`, and the job's {at} sets its `{key}`: a project's file may not change where your own profile sends the job",
+            user.path.display()
+        ),
+        format!(
+            "remove `{key}` from `[clusters.{name}]` in `{}` (on your own profiles it may only set {}), change it in `{}` yourself, or give the project's profile another name",
+            project.path.display(),
+            PROJECT_KEYS
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            user.path.display()
+        ),
+    )
 }
 
 /// `prod-eu` as `PROD_EU`.

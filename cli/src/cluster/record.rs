@@ -21,9 +21,13 @@ pub struct Record {
     pub cluster: String,
     /// The profile's kind.
     pub kind: Kind,
-    /// The profile as it was at submission (names of secret variables, never secrets), so
-    /// that the job can be followed from anywhere.
-    #[serde(deserialize_with = "ProfileKeys::from_record")]
+    /// The profile as it was at submission, so that the job can be followed from anywhere:
+    /// names of secret variables, never secrets (the job's `env` is written names only, each
+    /// value `***`: see [`ProfileKeys::without_secrets`]).
+    #[serde(
+        deserialize_with = "ProfileKeys::from_record",
+        serialize_with = "serialize_profile"
+    )]
     pub profile: ProfileKeys,
     /// The application name.
     pub name: String,
@@ -42,6 +46,11 @@ pub struct Record {
     /// The backend's own data (which master took it, the remote folder, ...).
     #[serde(deserialize_with = "Payload::from_record")]
     pub data: Payload,
+}
+
+/// The profile, its `env` values left out, wherever a record is written (its file, `--json`).
+fn serialize_profile<S: serde::Serializer>(keys: &ProfileKeys, s: S) -> Result<S::Ok, S::Error> {
+    keys.without_secrets().serialize(s)
 }
 
 /// The folder the records live in.

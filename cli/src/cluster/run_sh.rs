@@ -94,6 +94,82 @@ mod tests {
         assert!(!tmp.path().join("escaped").exists());
     }
 
+    /// `unpack` on a host without python3: `PATH` holds only the tools the `unzip` branch
+    /// uses.
+    fn unpack_with_unzip(jar: &std::path::Path, dest: &std::path::Path) -> std::process::Output {
+        let bin = dest.with_extension("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for tool in ["unzip", "grep", "head", "mkdir"] {
+            let found = std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .unwrap();
+            let path = String::from_utf8_lossy(&found.stdout).trim().to_owned();
+            assert!(!path.is_empty(), "`{tool}` is needed for this test");
+            std::os::unix::fs::symlink(path, bin.join(tool)).unwrap();
+        }
+        let script = format!(
+            "fail() {{ echo \"cargo-stream: $1\" >&2; exit \"${{2:-1}}\"; }}\n{}\nunpack \"$1\" \"$2\"\n",
+            unpack_fn()
+        );
+        std::process::Command::new("/bin/sh")
+            .args(["-c", &script, "sh"])
+            .arg(jar)
+            .arg(dest)
+            .env("PATH", &bin)
+            .output()
+            .unwrap()
+    }
+
+    /// issue 14: without python3, `unzip` unpacks, after the same check: an escaping entry or
+    /// a symbolic link is refused before anything is written.
+    #[test]
+    fn unzip_fallback_refuses_escaping_entries_and_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let good = tmp.path().join("good.jar");
+        jar(
+            &good,
+            &[
+                ("bin/job", b"binary"),
+                ("cargostream/Launcher.class", b"java"),
+            ],
+        );
+        let out = unpack_with_unzip(&good, &tmp.path().join("a/bundle"));
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            std::fs::read(tmp.path().join("a/bundle/bin/job")).unwrap(),
+            b"binary"
+        );
+        assert!(!tmp.path().join("a/bundle/cargostream").exists());
+
+        let evil = tmp.path().join("evil.jar");
+        jar(&evil, &[("ok", b"ok"), ("../../escaped", b"no")]);
+        let out = unpack_with_unzip(&evil, &tmp.path().join("b/bundle"));
+        assert!(!out.status.success(), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("refusing the entry ../../escaped"),
+            "{stderr}"
+        );
+        assert!(
+            !tmp.path().join("b/bundle/ok").exists(),
+            "nothing is unpacked"
+        );
+
+        let linked = tmp.path().join("linked.jar");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&linked).unwrap());
+        zip.add_symlink("home", "/root", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.finish().unwrap();
+        let out = unpack_with_unzip(&linked, &tmp.path().join("c/bundle"));
+        assert!(!out.status.success(), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("refusing its symbolic links"),
+            "{out:?}"
+        );
+        assert!(!tmp.path().join("c/bundle/home").exists());
+    }
+
     #[test]
     fn the_functions_are_run_shs_own() {
         for (f, name) in [(unpack_fn(), "unpack"), (bundle_job_fn(), "bundle_job")] {

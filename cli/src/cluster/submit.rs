@@ -172,7 +172,7 @@ pub fn submit(shell: &mut Shell, profile: &Profile, plan: &Plan) -> anyhow::Resu
         id: submitted.id,
         cluster: profile.name.clone(),
         kind: profile.kind(),
-        profile: profile.keys.clone(),
+        profile: profile.keys.without_secrets(),
         name: plan.job.name.clone(),
         artifact: plan.job.artifact.clone(),
         sha256: plan.job.sha256.clone(),

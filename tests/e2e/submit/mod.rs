@@ -1,11 +1,13 @@
 //! `cargo stream submit` and the lifecycle verbs where no server is needed: profiles, plans
 //! and the errors of bad inputs, each leaving nothing behind.
 
+mod secrets;
 mod slurm;
 mod slurm_ssh;
 mod spark;
 mod spark_ssh;
 mod ssh;
+mod tokens;
 
 use std::time::Duration;
 

@@ -3,7 +3,10 @@
 //! The gateway does not upload anything: the jar is staged first (a shared folder or SFTP, see
 //! [`stage`]) and its URL given as `appResource`. Masters listed
 //! comma-separated are tried in order, as `spark-submit` does for a standby/active pair. With a
-//! JWT secret the requests carry `Authorization: Bearer`, as Spark's `JWSFilter` demands.
+//! JWT secret the requests carry `Authorization: Bearer` (a token that expires in minutes), as
+//! Spark's `JWSFilter` demands, to the gateway and to the web UIs `logs` reads; `https://`
+//! gateways are checked against the platform's trust store and the profile's `ca-file`, and a
+//! token about to travel in clear to another host is warned about.
 //! Logs come from the worker's web UI (`/log?driverId=...`), found through the master's
 //! `/json/`.
 
@@ -87,11 +90,28 @@ impl SparkRest {
             secret_source,
             version: keys.spark_version.clone().unwrap_or_else(|| "4.3.0".into()),
             profile: profile.clone(),
-            client: reqwest::blocking::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(60))
-                .build()
-                .context("failed to set up the HTTP client")?,
+            client: crate::cluster::transport::http::client(keys.ca_file.as_deref())
+                .with_context(|| format!("cluster `{}`", profile.name))?,
+        })
+    }
+
+    /// The warning for a token about to travel in clear: a secret is set and a gateway or the
+    /// web UI is plain `http://` on another host.
+    fn clear_token_warning(&self) -> Option<String> {
+        self.secret.as_ref()?;
+        let clear: Vec<&str> = self
+            .gateways
+            .iter()
+            .chain(std::iter::once(&self.ui))
+            .map(String::as_str)
+            .filter(|url| crate::cluster::transport::http::is_plain_remote(url))
+            .collect();
+        (!clear.is_empty()).then(|| {
+            format!(
+                "cluster `{}`: the JWT goes in clear to {} (plain HTTP): anyone on the way can read it and replay it until it expires; use `https://` (with `ca-file` for a private CA), or an SSH tunnel",
+                self.cluster,
+                clear.join(", ")
+            )
         })
     }
 
@@ -100,10 +120,7 @@ impl SparkRest {
         if let Some(key) = &self.secret {
             let token = jwt::sign(
                 key,
-                &jwt::Claims {
-                    sub: "cargo-stream".into(),
-                    iat: crate::cluster::record::now(),
-                },
+                &jwt::Claims::issued("cargo-stream", crate::cluster::record::now()),
             );
             request = request.bearer_auth(token);
         }
@@ -247,8 +264,7 @@ impl SparkRest {
             .ok_or_else(|| anyhow::anyhow!("driver `{}` is not on a worker yet", record.id))?;
         let url = format!("{}/json/", self.ui);
         let master: MasterState = self
-            .client
-            .get(&url)
+            .request(reqwest::Method::GET, &url)
             .send()
             .and_then(|r| r.error_for_status())
             .and_then(|r| r.json())
@@ -269,12 +285,16 @@ impl SparkRest {
 
 impl Backend for SparkRest {
     fn submit(&self, shell: &mut Shell, job: &JobSpec) -> anyhow::Result<Submitted> {
+        if let Some(warning) = self.clear_token_warning() {
+            shell.warn(warning);
+        }
         // The REST gateway uploads nothing: the profile must say where the workers read jars.
         let upload = self.profile.upload()?;
         let staged = stage::stage(shell, &upload, &job.artifact, &job.sha256)?;
         let mut properties = serde_json::Map::new();
         for (k, v) in [
-            ("spark.master", self.master.clone()),
+            // The cluster's own URL for the master, whichever scheme reached its gateway.
+            ("spark.master", spark_url(&self.master)),
             ("spark.app.name", job.name.clone()),
             ("spark.submit.deployMode", "cluster".into()),
             ("spark.jars", staged.url.clone()),
@@ -380,8 +400,7 @@ impl Backend for SparkRest {
         let worker = self.worker_ui(record)?;
         driver_log(
             |url| {
-                self.client
-                    .get(url)
+                self.request(reqwest::Method::GET, url)
                     .send()
                     .and_then(|r| r.error_for_status())
                     .and_then(|r| r.text())
@@ -466,6 +485,17 @@ fn parse_log_page(text: &str) -> Option<(LogRange, &str)> {
         },
         body,
     ))
+}
+
+/// `https://h:6066` (or `http://`) as `spark://h:6066`: what the driver's `spark.master` reads.
+fn spark_url(master: &str) -> String {
+    match master
+        .strip_prefix("https://")
+        .or_else(|| master.strip_prefix("http://"))
+    {
+        Some(rest) => format!("spark://{}", rest.trim_end_matches('/')),
+        None => master.to_owned(),
+    }
 }
 
 /// `spark://h1:6066,h2` as `["http://h1:6066", "http://h2:6066"]`.
@@ -554,6 +584,8 @@ mod tests {
             ["http://a:6066", "http://b:6066"]
         );
         assert_eq!(gateways("https://a:1/").unwrap(), ["https://a:1"]);
+        assert_eq!(spark_url("https://a:1/"), "spark://a:1");
+        assert_eq!(spark_url("spark://a:1,b:2"), "spark://a:1,b:2");
         assert!(gateways("yarn").is_err());
     }
 

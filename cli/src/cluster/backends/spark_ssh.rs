@@ -3,7 +3,8 @@
 //! not reachable from here.
 //!
 //! The jar is uploaded to the host over SFTP (checked), `spark-submit` runs there against the
-//! master's cluster port (`spark://HOST:7077`, whose client passes the job's environment on),
+//! master's cluster port (`spark://HOST:7077`; the job's environment values are exported by a
+//! script sent on standard input, never put on a command line: see [`ENV_VAR_PREFIX`]),
 //! and the job is followed through the master's and worker's web UIs, reached from the host
 //! through the SSH connection (no port needs to be open to this machine). `kill` uses Spark's
 //! own client (`org.apache.spark.deploy.Client kill`).
@@ -27,9 +28,6 @@ pub struct Submission {
     /// The jar's URL as the cluster reads it.
     pub app_resource: String,
 }
-
-/// Spark properties the jar's launcher turns into the job's environment variables.
-pub const ENV_PROPERTY_PREFIX: &str = "spark.cargo-stream.env.";
 
 /// A Spark standalone cluster reached by running its tools on a host over SSH.
 #[derive(Debug)]
@@ -96,6 +94,37 @@ impl SparkSsh {
     }
 }
 
+/// The prefix of the variables that carry the job's environment from `spark-submit` to the
+/// driver: Spark's standalone cluster-mode client hands the driver the submitter's `SPARK_*`
+/// variables only (`spark.standalone.submit.filterEnvironment`), and the jar's launcher gives
+/// the job `NAME` for each `SPARK_CARGO_STREAM_ENV_NAME`.
+pub const ENV_VAR_PREFIX: &str = "SPARK_CARGO_STREAM_ENV_";
+
+/// The script run with `sh -s` on the host: exports the job's environment (each variable
+/// under [`ENV_VAR_PREFIX`]), then `exec`s `command` (already quoted).
+fn submit_script(
+    env: &std::collections::BTreeMap<String, String>,
+    command: &str,
+) -> anyhow::Result<String> {
+    let mut script = String::from("set -e\n");
+    for (key, value) in env {
+        if !crate::cluster::backends::slurm::script::is_env_name(key) {
+            return Err(with_help(
+                anyhow::anyhow!("`{key}` is not a valid environment variable name"),
+                "use letters, digits and `_`, not starting with a digit",
+            ));
+        }
+        script.push_str(&format!(
+            "{ENV_VAR_PREFIX}{key}={}\nexport {ENV_VAR_PREFIX}{key}\n",
+            quote(value)
+        ));
+    }
+    script.push_str("exec ");
+    script.push_str(command);
+    script.push('\n');
+    Ok(script)
+}
+
 impl Backend for SparkSsh {
     fn submit(&self, shell: &mut Shell, job: &JobSpec) -> anyhow::Result<Submitted> {
         let staged = stage::stage(shell, &self.upload, &job.artifact, &job.sha256)?;
@@ -122,17 +151,17 @@ impl Backend for SparkSsh {
             args.push("--conf".into());
             args.push(format!("{k}={v}"));
         }
-        // spark-submit's cluster-mode client does not hand its environment to the driver:
-        // the jar's launcher turns these properties into the job's environment.
-        for (k, v) in &job.env {
-            args.push("--conf".into());
-            args.push(format!("{ENV_PROPERTY_PREFIX}{k}={v}"));
-        }
         args.push(staged.url.clone());
         args.extend(job.args.iter().cloned());
         let command = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
         shell.verbose_status("Running", format!("`{command}` on {}", self.ssh.target()));
-        let out = session.exec(&command)?;
+        // The job's environment values are secrets: never on a command line (where `ps` on
+        // the host shows them, and, as `--conf` properties, on the driver's JVM command line on
+        // the worker too). The script that sets them travels on the channel's standard input,
+        // and spark-submit's cluster-mode client hands its `SPARK_*` variables to the driver,
+        // whose launcher passes them on to the job under their own names.
+        let out =
+            session.exec_with_input("sh -s", submit_script(&job.env, &command)?.as_bytes())?;
         let text = format!("{}\n{}", out.stdout, out.stderr);
         let id = text
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))

@@ -214,8 +214,9 @@ impl Probe {
 
 /// Refuses a jar whose entries could land outside the folder it is unpacked into, or that holds
 /// symbolic links (which a later entry could be written through). Checked here, on the local
-/// copy that the host's copy was verified against, whatever tool unpacks it there.
-fn check_entries(artifact: &Path) -> anyhow::Result<()> {
+/// copy that the host's copy was verified against, whatever tool unpacks it there (the `slurm`
+/// kind checks its jars with it too).
+pub(crate) fn check_entries(artifact: &Path) -> anyhow::Result<()> {
     let file = std::fs::File::open(artifact)
         .with_context(|| format!("failed to open `{}`", artifact.display()))?;
     let mut zip = zip::ZipArchive::new(file)
@@ -350,7 +351,7 @@ impl SshHost {
         let unpack = unpack_fn();
         let wrapper = WRAPPER.replace("@SUPERVISE@", if job.supervise { "1" } else { "0" });
         Ok(format!(
-            r#"umask 022
+            r#"umask 077
 jar={jar}
 fail() {{ echo "cargo-stream: $1" >&2; if [ -n "${{made:-}}" ]; then cd .. && rm -rf -- {id}; fi; exit "${{2:-4}}"; }}
 mkdir -p -- {base} && cd -- {base} || fail "cannot create the folder {base_shown}"

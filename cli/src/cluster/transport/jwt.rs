@@ -23,13 +23,39 @@ pub fn decode_secret(text: &str) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// What a token says: who (`sub`) and when it was issued (`iat`, seconds since the epoch).
+/// How long a token is valid: each request signs a fresh one, so a captured token replays for
+/// five minutes at most (Spark's `JWSFilter` refuses it after its `exp`).
+pub const LIFETIME_SECS: u64 = 300;
+
+/// What a token says: who (`sub`), when it was issued (`iat`) and when it expires (`exp`),
+/// times in seconds since the epoch.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Claims {
     /// The subject.
     pub sub: String,
     /// Issued at, in seconds since the epoch.
     pub iat: u64,
+    /// Expires at, in seconds since the epoch.
+    pub exp: u64,
+}
+
+impl Claims {
+    /// Claims for `sub` issued at `now`, expiring [`LIFETIME_SECS`] later.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cargo_stream::cluster::transport::jwt::Claims;
+    /// let claims = Claims::issued("me", 1_700_000_000);
+    /// assert_eq!(claims.exp, 1_700_000_300);
+    /// ```
+    pub fn issued(sub: &str, now: u64) -> Claims {
+        Claims {
+            sub: sub.to_owned(),
+            iat: now,
+            exp: now + LIFETIME_SECS,
+        }
+    }
 }
 
 /// A compact HS256 JWS over `claims`, signed with `key`.
@@ -38,7 +64,7 @@ pub struct Claims {
 ///
 /// ```
 /// use cargo_stream::cluster::transport::jwt::{Claims, sign};
-/// let token = sign(&[7u8; 32], &Claims { sub: "me".into(), iat: 1_700_000_000 });
+/// let token = sign(&[7u8; 32], &Claims::issued("me", 1_700_000_000));
 /// assert_eq!(token.split('.').count(), 3);
 /// ```
 pub fn sign(key: &[u8], claims: &Claims) -> String {
@@ -64,19 +90,21 @@ mod tests {
             "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
         )
         .unwrap();
-        let token = sign(
-            &key,
-            &Claims {
-                sub: "joe".into(),
-                iat: 1_300_819_380,
-            },
-        );
+        let token = sign(&key, &Claims::issued("joe", 1_300_819_380));
         let (input, sig) = token.rsplit_once('.').unwrap();
         let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
         mac.update(input.as_bytes());
         mac.verify_slice(&URL_SAFE_NO_PAD.decode(sig).unwrap())
             .unwrap();
         assert!(input.starts_with("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."));
+        // issue 14: the token expires.
+        let payload = URL_SAFE_NO_PAD
+            .decode(input.split('.').nth(1).unwrap())
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(payload).unwrap(),
+            r#"{"sub":"joe","iat":1300819380,"exp":1300819680}"#
+        );
     }
 
     #[test]

@@ -112,8 +112,8 @@ pub fn create(
     anyhow::bail!("failed to find a free job folder name in `{here_jobs}`")
 }
 
-/// Makes `dir` (mode 755: the job may run as another user of the shared file system, and
-/// writes there) inside `parent` (made if missing); false if `dir` exists already.
+/// Makes `dir` (mode 700: the job runs as the submitting user, and its logs and checkpoints are
+/// nobody else's to read) inside `parent` (made if missing); false if `dir` exists already.
 fn make_new_dir(holder: Reached<'_>, parent: &str, dir: &str) -> anyhow::Result<bool> {
     match holder {
         Reached::Local => {
@@ -124,8 +124,8 @@ fn make_new_dir(holder: Reached<'_>, parent: &str, dir: &str) -> anyhow::Result<
                     #[cfg(unix)]
                     {
                         use std::os::unix::fs::PermissionsExt as _;
-                        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-                            .with_context(|| format!("failed to open up `{dir}`"))?;
+                        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                            .with_context(|| format!("failed to make `{dir}` private"))?;
                     }
                     Ok(true)
                 }
@@ -136,7 +136,7 @@ fn make_new_dir(holder: Reached<'_>, parent: &str, dir: &str) -> anyhow::Result<
         Reached::Ssh(session) => {
             // `mkdir` without `-p` fails on an existing folder: the name is ours alone.
             let out = session.exec(&format!(
-                "mkdir -p {parent} && if [ -e {dir} ]; then echo exists; else mkdir -m 755 {dir}; fi",
+                "mkdir -p {parent} && if [ -e {dir} ]; then echo exists; else mkdir -m 700 {dir}; fi",
                 parent = quote(parent),
                 dir = quote(dir)
             ))?;
@@ -227,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn local_job_folders_are_new_and_readable() {
+    fn local_job_folders_are_new_private_and_readable() {
         let tmp = tempfile::tempdir().unwrap();
         let base = tmp.path().display().to_string();
         let a = create(Reached::Local, &base, "/nodes/up", "word count").unwrap();
@@ -235,6 +235,10 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.node.starts_with("/nodes/up/jobs/word_count-"), "{a:?}");
         assert!(Path::new(&a.here).is_dir());
+        // issue 14: private to the user, whatever the umask.
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&a.here).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
         std::fs::write(format!("{}/stdout", a.here), b"hello").unwrap();
         let read = |offset| read_from(Reached::Local, &format!("{}/stdout", a.here), offset);
         assert_eq!(read(0).unwrap(), b"hello");

@@ -357,6 +357,9 @@ impl Slurm {
     /// fields (slurmrestd's) and environment names a shell cannot export.
     fn check_job(&self, job: &JobSpec) -> anyhow::Result<()> {
         self.memory(job)?;
+        // The batch script unpacks the jar on a node: refuse entries that would escape the
+        // job's folder, and links, as the `ssh` kind does, whatever tool unpacks it there.
+        crate::cluster::backends::ssh_host::check_entries(&job.artifact)?;
         let Way::Ssh(ssh) = &self.way else {
             return Ok(());
         };
