@@ -183,6 +183,37 @@ mod tests {
         assert!(file("").is_err());
     }
 
+    /// issue 14: a record keeps the names of the job's variables, never their values.
+    #[test]
+    fn records_keep_env_names_not_values() {
+        let keys: ProfileKeys = toml::from_str(
+            "kind = \"ssh\"\nhost = \"h\"\nenv = { API_TOKEN = \"s3cr3t-value\" }\n",
+        )
+        .unwrap();
+        let record = Record {
+            id: "j-1".into(),
+            cluster: "box".into(),
+            kind: Kind::Ssh,
+            profile: keys,
+            name: "wc".into(),
+            artifact: "/tmp/wc.jar".into(),
+            sha256: "00".into(),
+            location: "/u/wc.jar".into(),
+            submitted_at: 1,
+            state: JobState::Running,
+            message: None,
+            data: Payload::Ssh(crate::cluster::backends::ssh_host::Submission {
+                host: "u@h:22".into(),
+                dir: "/u/j-1".into(),
+                pid: 7,
+                location: "/u/wc.jar".into(),
+            }),
+        };
+        let text = serde_json::to_string(&record).unwrap();
+        assert!(!text.contains("s3cr3t-value"), "{text}");
+        assert!(text.contains(r#""env":{"API_TOKEN":"***"}"#), "{text}");
+    }
+
     #[test]
     fn records_written_before_typed_profiles_still_load() {
         // As the untyped profile wrote them: every key of every kind, unset ones `null`.

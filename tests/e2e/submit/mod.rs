@@ -94,7 +94,11 @@ fn dry_run_packages_nothing_and_shows_the_plan() {
     assert_eq!(plan["job"]["driver_memory"], "1g");
     assert_eq!(plan["job"]["driver_cores"], 2);
     assert_eq!(plan["job"]["supervise"], true);
-    assert_eq!(plan["job"]["env"], serde_json::json!({"A": "1", "B": "2"}));
+    // issue 14: the values are secrets: the plan names the variables only.
+    assert_eq!(
+        plan["job"]["env"],
+        serde_json::json!({"A": "***", "B": "***"})
+    );
     assert_eq!(
         plan["job"]["args"],
         serde_json::json!(["localhost", "9999"])

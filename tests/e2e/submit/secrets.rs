@@ -98,8 +98,8 @@ fn files_with(dir: &Path, value: &str) -> Vec<String> {
 
 /// Submits the running word count to `cluster` with `-v --json --env NAME=value`, checks that
 /// the job sees the value and that it shows nowhere else (`logs`: the servers' log folders),
-/// then kills the job.
-fn submit_keeping_secret(client: &Client, cluster: &str, backend: &str, logs: &[&Path]) {
+/// then kills the job; returns its ID.
+fn submit_keeping_secret(client: &Client, cluster: &str, backend: &str, logs: &[&Path]) -> String {
     let value = secret_value(backend);
     let feed = TextFeed::start("secret word count");
     let port = feed.port.to_string();
@@ -152,6 +152,38 @@ fn submit_keeping_secret(client: &Client, cluster: &str, backend: &str, logs: &[
             "{backend}: the value is logged in {found:?}"
         );
     }
+    id
+}
+
+/// The permission bits of `path`.
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// A jar that `submit` takes for a bundle, with an entry that would land outside the folder
+/// it is unpacked into.
+fn escaping_jar(path: &Path) {
+    use std::io::Write as _;
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    for (name, data) in [
+        (
+            "META-INF/MANIFEST.MF",
+            "Manifest-Version: 1.0\r\nCargo-Stream-Binary: bin/x\r\n",
+        ),
+        ("stream-manifest.json", r#"{"name":"evil"}"#),
+        ("bin/x", "#!/bin/sh\n"),
+        ("../../escaped-by-the-jar", "owned\n"),
+    ] {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(data.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
 }
 
 #[test]
@@ -201,8 +233,38 @@ fn ssh_and_slurm_env_values_stay_secret() {
         sshd.profile("box"),
         slurm.profile("hpc", &format!("token-file = \"{}\"\n", token.display()))
     ));
-    submit_keeping_secret(&client, "box", "ssh", &[sshd.scratch(), sshd.home()]);
-    submit_keeping_secret(&client, "hpc", "slurm", &[&slurm.shared_dir()]);
+    let id = submit_keeping_secret(&client, "box", "ssh", &[sshd.scratch(), sshd.home()]);
+    // The job's folder and its logs are the user's alone (umask 077).
+    let dir = sshd.home().join("cargo-stream").join(&id);
+    assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    assert_eq!(mode(&dir.join("stdout")), 0o600);
+    assert_eq!(mode(&dir.join("stderr")), 0o600);
+    let id = submit_keeping_secret(&client, "hpc", "slurm", &[&slurm.shared_dir()]);
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(client.dir().join(format!("state/{id}.json"))).unwrap(),
+    )
+    .unwrap();
+    let dir = record["data"]["job_dir"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{record}"));
+    assert_eq!(mode(Path::new(dir)), 0o700, "{dir}");
+
+    // A jar whose entry would escape the job's folder is refused before anything is staged.
+    let evil = client.dir().join("evil.jar");
+    escaping_jar(&evil);
+    let staged =
+        |c: &Client| snapshot(&slurm.shared_dir()).len() + c.run(&["list", "--json"]).stdout.len();
+    let before = staged(&client);
+    let out = client
+        .submit("hpc", evil.to_str().unwrap(), &[], &[])
+        .failure();
+    assert!(
+        out.stderr.contains("refusing to unpack")
+            && out.stderr.contains("../../escaped-by-the-jar"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(staged(&client), before, "nothing staged, nothing recorded");
     // Slurm's daemons' logs (its state and spool folders keep the job's environment for the
     // job's own use: slurmctld's and slurmd's business, readable by root and the user only).
     let root = slurm.conf().parent().unwrap().to_owned();

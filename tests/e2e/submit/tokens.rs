@@ -70,7 +70,10 @@ fn token(claims: &str) -> String {
         }
         out
     };
-    assert_eq!(key.len(), 35, "the secret's bytes");
+    assert_eq!(
+        key, b"secret-key-for-cargo-stream-tests1",
+        "the secret's bytes"
+    );
     let input = format!(
         "{}.{}",
         base64url(br#"{"alg":"HS256","typ":"JWT"}"#),
@@ -298,7 +301,13 @@ fn spark_rest_tokens_expire_and_travel_over_checked_tls() {
     assert!(out.stderr.contains("FINISHED"), "{}", out.stderr);
     assert!(!out.stderr.contains("warning:"), "{}", out.stderr);
     // `logs` reads the worker's UI with the token too (an open UI here: it must still work).
-    let log = client.run(&["logs", out.stdout.trim()]).success();
+    let log = run(
+        client
+            .cmd(&["logs", out.stdout.trim()])
+            .env("TEST_SPARK_JWT", SECRET),
+        MINUTE,
+    )
+    .success();
     assert!(
         log.stdout.contains("done after 3 batches"),
         "{}",
