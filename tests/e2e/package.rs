@@ -344,6 +344,8 @@ fn launcher_exits_with_the_jobs_code_and_passes_args_and_env() {
     println!("args={args:?}");
     println!("mode={}", std::env::var("CARGO_STREAM_DEPLOY_MODE").unwrap_or_default());
     println!("custom={}", std::env::var("CUSTOM").unwrap_or_default());
+    println!("renamed={}", std::env::var("RENAMED").unwrap_or_default());
+    println!("prefixed={}", std::env::var("SPARK_CARGO_STREAM_ENV_RENAMED").is_ok());
     std::process::exit(args.first().and_then(|a| a.parse().ok()).unwrap_or(0));
 }
 "#,
@@ -361,7 +363,10 @@ fn launcher_exits_with_the_jobs_code_and_passes_args_and_env() {
     let ran = run(
         Command::new("java")
             .args(["-jar", jar, "7", "two words"])
-            .env("CUSTOM", "kept"),
+            .env("CUSTOM", "kept")
+            // How spark-ssh hands a job variable to the driver (issue 14: never a property on
+            // a command line): the launcher gives it to the job under its own name.
+            .env("SPARK_CARGO_STREAM_ENV_RENAMED", "s3cr3t"),
         MINUTE,
     );
     assert_eq!(ran.code, Some(7), "{}", ran.stderr);
@@ -372,6 +377,11 @@ fn launcher_exits_with_the_jobs_code_and_passes_args_and_env() {
     );
     assert!(
         ran.stdout.contains("mode=cluster") && ran.stdout.contains("custom=kept"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("renamed=s3cr3t\n") && ran.stdout.contains("prefixed=false"),
         "{}",
         ran.stdout
     );
