@@ -21,6 +21,7 @@
 //! checkpoint directory also appends to its event log; [`serve_history`] serves the same
 //! page and API from that log once the job has ended.
 
+pub mod announce;
 pub mod api;
 mod event;
 mod event_log;
@@ -144,7 +145,8 @@ impl Ui {
             s.batch_ms = setup.batch_ms;
             s.inputs = setup.inputs.clone();
         }
-        let server = setup.bind.as_ref().and_then(|(host, port)| {
+        let bind = announce::bind_with_env(setup.bind.clone());
+        let server = bind.as_ref().and_then(|(host, port)| {
             let started = http::bind(host, *port)
                 .and_then(|l| UiServer::start(l, status.clone(), true));
             match started {
@@ -158,6 +160,10 @@ impl Ui {
                 }
             }
         });
+        announce::announce(
+            server.as_ref().map(UiServer::local_addr),
+            setup.event_dir.as_deref(),
+        );
         Ui {
             listener: Arc::new(UiListener {
                 status,
