@@ -34,6 +34,9 @@ fn wait_for_driver(client: &Client, id: &str, pred: impl Fn(&Value) -> bool) -> 
 /// With the feed paused, the driver's numbers settle on what the job was sent: every line a
 /// record, received and processed, in completed batches; one active receiver.
 fn assert_counts_match_the_feed(client: &Client, id: &str, feed: &TextFeed) -> Value {
+    wait_for_driver(client, id, |d| {
+        d["statistics"]["numProcessedRecords"].as_u64() > Some(0)
+    });
     feed.pause();
     let sent = feed.sent();
     let status = wait_for_driver(client, id, |d| {
