@@ -1,19 +1,21 @@
 //! What the status server costs a running word count: the same socket word count (1 s
 //! batches, `local[2]`, the receiver capped at 100 000 ten-word lines a second) with the server
 //! on and a client fetching the page, `/metrics`, the statistics and the batches every second,
-//! and with it off (`ui(false)`), in alternating runs. It prints the words per second each run
-//! processed and the job's CPU time per word, then the medians and the overhead, and the share
-//! of the job's CPU the server's own threads used (the direct cost, free of the noise of the
-//! machine).
+//! and with it off (`ui(false)`). In each round both run at once, each in a process of its own,
+//! so that both see the same load of the machine (on a shared machine, runs one after the other
+//! differed by ±15 % from the load alone); the one started first alternates. It prints each
+//! one's words per second and CPU time per word, the median overhead of the rounds, and the
+//! share of the job's CPU the server's own threads (`stream-ui-*`) used: its direct cost, to
+//! the nanosecond (`/proc/self/task/*/schedstat`), which the machine's noise does not blur.
 //!
-//! The client is a thread of this process (plain `GET`s over std's `TcpStream`): its CPU time
-//! is measured on its thread and taken out, as a client's is not the job's. (It used to start
-//! `curl` four times a second, whose process starts disturbed the job's caches on a 2-core
-//! machine: a cost of the benchmark, not of the server.)
+//! The client is a thread of the job's process (plain `GET`s over std's `TcpStream`); its CPU
+//! time is measured on its thread and taken out, as a client's is not the job's. (It used to
+//! start `curl` four times a second on the same two cores.)
 //!
 //! `cargo run --release -p cargo-stream-runtime --example ui_overhead -- [ROUNDS] [SECONDS]`
-//! (default 5 rounds of 12 s each way). CPU time, not wall time, so that other work on the
-//! machine disturbs it less; run it on an idle machine all the same.
+//! (default 5 rounds of 12 s). CPU time, not wall time, so that other work on the machine
+//! disturbs it less; run it on an idle machine all the same. Linux only (`getrusage`,
+//! `/proc`).
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,28 +71,28 @@ fn get(addr: &str, path: &str) -> usize {
     out.len()
 }
 
-/// The calling thread's CPU time in ms (user + system).
+/// CPU time (user + system) in ms of `who`: `RUSAGE_SELF` (every thread of this process, ended
+/// ones too) or `RUSAGE_THREAD` (the calling thread), to the microsecond.
+fn rusage_ms(who: libc::c_int) -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::getrusage(who, &mut u) }, 0);
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    ms(u.ru_utime) + ms(u.ru_stime)
+}
+
+/// The calling thread's CPU time in ms.
 fn thread_cpu_ms() -> f64 {
-    stat_cpu_ms(&std::fs::read_to_string("/proc/thread-self/stat").unwrap())
+    rusage_ms(libc::RUSAGE_THREAD)
 }
 
-/// This process's CPU time in ms (user + system), every thread's.
+/// This process's CPU time in ms, every thread's.
 fn cpu_ms() -> f64 {
-    stat_cpu_ms(&std::fs::read_to_string("/proc/self/stat").unwrap())
+    rusage_ms(libc::RUSAGE_SELF)
 }
 
-/// utime + stime of a `/proc/.../stat` line, in ms (clock ticks of 10 ms).
-fn stat_cpu_ms(stat: &str) -> f64 {
-    let f: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) * 10.0
-}
-
-/// The CPU ms the status server's own threads (`stream-ui-*`) have used.
+/// The CPU ms the status server's own threads (`stream-ui-*`) have used, to the nanosecond
+/// (`/proc/.../schedstat`).
 fn server_threads_cpu_ms() -> f64 {
     std::fs::read_dir("/proc/self/task")
         .unwrap()
@@ -98,9 +100,10 @@ fn server_threads_cpu_ms() -> f64 {
         .filter(|t| {
             std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("stream-ui"))
         })
-        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
-        .map(|s| stat_cpu_ms(&s))
-        .sum()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        / 1e6
 }
 
 /// The client: fetches the page, `/metrics`, the statistics and the batches every second
@@ -199,30 +202,62 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// One job in a child process (this program with `--child on|off SECONDS`), so that the two
+/// of a round run at the same time, under the same load of the machine.
+fn spawn(ui: bool, secs: u64) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--child", if ui { "on" } else { "off" }, &secs.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A child's `rate cpu server` line.
+fn result(child: std::process::Child) -> (f64, f64, f64) {
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Vec<f64> = text
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (v[0], v[1], v[2])
+}
+
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let rounds: usize = args.next().map_or(5, |a| a.parse().expect("ROUNDS"));
-    let secs: u64 = args.next().map_or(12, |a| a.parse().expect("SECONDS"));
-    let (mut on, mut off, mut share) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..rounds {
-        // Alternate which goes first, so that a trend in the machine's load favours neither.
-        for ui in [round % 2 == 0, round % 2 != 0] {
-            let (rate, cpu, server) = run(ui, secs);
-            if ui {
-                println!(
-                    "server on + polling: {rate:.0} words/s, {cpu:.1} ns CPU/word (server threads {server:.2} %)"
-                );
-                on.push(cpu);
-                share.push(server);
-            } else {
-                println!("server off:          {rate:.0} words/s, {cpu:.1} ns CPU/word");
-                off.push(cpu);
-            }
-        }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        let (rate, cpu, server) = run(args[1] == "on", args[2].parse().unwrap());
+        println!("{rate} {cpu} {server}");
+        return;
     }
-    let (on, off, share) = (median(on), median(off), median(share));
+    let rounds: usize = args.first().map_or(5, |a| a.parse().expect("ROUNDS"));
+    let secs: u64 = args.get(1).map_or(12, |a| a.parse().expect("SECONDS"));
+    let (mut on, mut off, mut over, mut share) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Both at once, the one started first alternating.
+        let (a, b) = if round % 2 == 0 {
+            let a = spawn(true, secs);
+            (a, spawn(false, secs))
+        } else {
+            let b = spawn(false, secs);
+            (spawn(true, secs), b)
+        };
+        let ((rate_on, cpu_on, server), (rate_off, cpu_off, _)) = (result(a), result(b));
+        println!(
+            "round {}: server on + polling {rate_on:.0} words/s, {cpu_on:.1} ns CPU/word (server threads {server:.2} %); off {rate_off:.0} words/s, {cpu_off:.1} ns CPU/word; overhead {:.2} %",
+            round + 1,
+            (cpu_on - cpu_off) / cpu_off * 100.0
+        );
+        on.push(cpu_on);
+        off.push(cpu_off);
+        over.push((cpu_on - cpu_off) / cpu_off * 100.0);
+        share.push(server);
+    }
     println!(
-        "median CPU per word: on {on:.1} ns, off {off:.1} ns; overhead {:.2} % (the server's threads: {share:.2} % of the job's CPU)",
-        (on - off) / off * 100.0
+        "median CPU per word: on {:.1} ns, off {:.1} ns; median overhead of the rounds {:.2} % (the server's own threads: {:.2} % of the job's CPU)",
+        median(on),
+        median(off),
+        median(over),
+        median(share)
     );
 }
