@@ -134,6 +134,28 @@ fn ssh_status_reads_the_driver_through_ssh_and_ui_serves_its_history() {
     assert_eq!(out.stdout.trim(), "RUNNING");
     assert!(out.stderr.contains("Unreachable driver:"), "{}", out.stderr);
 
+    // On a terminal (a pty from util-linux's `script`), `--watch` redraws in place: up to the
+    // previous block's first line, cleared to the end, then the new block.
+    let cmd = client.cmd(&["status", &id, "--watch", "--color", "never"]);
+    let mut line = format!("{:?}", cmd.get_program());
+    for arg in cmd.get_args() {
+        line.push_str(&format!(" {:?}", arg));
+    }
+    let mut on_tty = std::process::Command::new("script");
+    on_tty
+        .args(["-qefc", &line, "/dev/null"])
+        .current_dir(client.dir());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => on_tty.env(k, v),
+            None => on_tty.env_remove(k),
+        };
+    }
+    let mut tty = Job::start(&mut on_tty);
+    let redrawn = tty.wait_for(MINUTE, |l| l.contains("\x1b[J"));
+    assert!(redrawn.contains("State"), "{redrawn:?}");
+    drop(tty);
+
     // `--watch` prints each refresh (no terminal: plainly, one JSON line each) and ends with
     // the job.
     let mut watch = Job::start(&mut client.cmd(&["status", &id, "--watch", "--json"]));
