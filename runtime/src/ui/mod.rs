@@ -19,7 +19,9 @@
 //!
 //! Everything is built from the listener events (`StreamingListener`), which a job with a
 //! checkpoint directory also appends to its event log; [`serve_history`] serves the same
-//! page and API from that log once the job has ended.
+//! page and API from that log once the job has ended. Started by a cluster launcher, a job
+//! announces where both are on standard error ([`announce`]), for `cargo stream status` and
+//! `cargo stream ui`.
 
 pub mod announce;
 pub mod api;
