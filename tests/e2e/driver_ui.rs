@@ -245,3 +245,56 @@ fn spark_rest_status_reads_the_driver_directly_and_ui_reads_its_log_in_place() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(!run.stderr.contains("Fetching"), "{}", run.stderr);
 }
+
+#[test]
+fn spark_ssh_status_reaches_a_loopback_driver_through_the_gateway_and_ui_fetches_its_log() {
+    let running = jobs::running_word_count();
+    let cluster = SparkCluster::start(None);
+    let sshd = Sshd::start();
+    let gateway = tempfile::Builder::new()
+        .prefix("e2e-gateway-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let spark_home = crate::submit::spark_ssh::gateway_spark_home(&cluster, gateway.path());
+    let client = Client::new();
+    client.set_clusters(
+        &(sshd
+            .profile("gateway")
+            .replace("kind = \"ssh\"", "kind = \"spark-ssh\"")
+            + &format!(
+                "master = \"{}\"\nmaster-ui = \"{}\"\nspark-home = \"{}\"\ndriver-memory = \"256m\"\n",
+                cluster.master_url,
+                cluster.ui_url,
+                spark_home.display()
+            )),
+    );
+    let feed = TextFeed::start("spark over ssh");
+    let checkpoints = gateway.path().join("checkpoints");
+    let env = format!("CHECKPOINT_DIR={}", checkpoints.display());
+    let out = client
+        .submit(
+            "gateway",
+            running.to_str().unwrap(),
+            &["--env", &env],
+            &["127.0.0.1", &feed.port.to_string()],
+        )
+        .success();
+    let id = out.stdout.trim().to_owned();
+    client.wait_for_state(&id, "RUNNING", MINUTE);
+
+    // The driver, on a worker, binds its 127.0.0.1: the gateway is that host (its `hostname`
+    // is the one the driver announced), so the CLI goes through it.
+    let status = assert_counts_match_the_feed(&client, &id, &feed);
+    let url = status["driver"]["url"].as_str().unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{status}");
+
+    client.run(&["kill", &id]).success();
+    let (server, url) = serve(&client, &id);
+    let (stats, _) = history_of(&url);
+    assert!(
+        stats["numTotalCompletedBatches"].as_u64().unwrap() >= 2,
+        "{stats}"
+    );
+    let run = server.terminate(MINUTE);
+    assert!(run.stderr.contains("Fetching"), "{}", run.stderr);
+}

@@ -4,7 +4,7 @@
 mod slurm;
 mod slurm_ssh;
 mod spark;
-mod spark_ssh;
+pub(crate) mod spark_ssh;
 mod ssh;
 
 use std::time::Duration;
