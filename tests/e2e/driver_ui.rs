@@ -200,17 +200,35 @@ fn ssh_status_reads_the_driver_through_ssh_and_ui_serves_its_history() {
     );
 }
 
+/// A word count submitted to a Spark master, first through its REST gateway with the status
+/// server on every interface (reached directly), then with the cluster's `spark-submit` on a
+/// gateway host over SSH, bound to the driver's 127.0.0.1 (reached through the gateway, which
+/// is the worker's host); each one's page served from its event log once it is killed. One
+/// Spark master and worker for both.
 #[test]
-fn spark_rest_status_reads_the_driver_directly_and_ui_reads_its_log_in_place() {
-    jobs::running_word_count();
+fn spark_status_reaches_the_driver_directly_or_through_the_gateway_and_ui_serves_its_log() {
+    let running = jobs::running_word_count();
     let cluster = SparkCluster::start(None);
+    let sshd = Sshd::start();
+    let gateway = tempfile::Builder::new()
+        .prefix("e2e-gateway-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let spark_home = crate::submit::spark_ssh::gateway_spark_home(&cluster, gateway.path());
     let client = Client::new();
     client.set_clusters(&format!(
-        "[clusters.spark]\nkind = \"spark-rest\"\nmaster = \"{}\"\nmaster-ui = \"{}\"\ndriver-memory = \"256m\"\nupload = {{ to = \"dir\", path = \"{}\" }}\n",
+        "[clusters.spark]\nkind = \"spark-rest\"\nmaster = \"{}\"\nmaster-ui = \"{}\"\ndriver-memory = \"256m\"\nupload = {{ to = \"dir\", path = \"{}\" }}\n\n{}master = \"{}\"\nmaster-ui = \"{}\"\nspark-home = \"{}\"\ndriver-memory = \"256m\"\n",
         cluster.rest_url,
         cluster.ui_url,
-        cluster.dir().join("jars").display()
+        cluster.dir().join("jars").display(),
+        sshd.profile("gateway")
+            .replace("kind = \"ssh\"", "kind = \"spark-ssh\""),
+        cluster.master_url,
+        cluster.ui_url,
+        spark_home.display()
     ));
+
+    // Through the REST gateway, bound to every interface: reached directly, announced by name.
     let feed = TextFeed::start("to be or not to be");
     let checkpoints = client.dir().join("checkpoints");
     let (_, id) = client.submit_word_count(
@@ -219,7 +237,6 @@ fn spark_rest_status_reads_the_driver_directly_and_ui_reads_its_log_in_place() {
         &[
             "--env",
             &format!("CHECKPOINT_DIR={}", checkpoints.display()),
-            // Bound to every interface: reachable from other hosts, announced by name.
             "--env",
             "CARGO_STREAM_UI_HOST=0.0.0.0",
         ],
@@ -232,8 +249,8 @@ fn spark_rest_status_reads_the_driver_directly_and_ui_reads_its_log_in_place() {
         url.starts_with(&format!("http://{}:", host.trim())),
         "{status}"
     );
-
     client.run(&["kill", &id]).success();
+    // Its folder is on this machine: read in place.
     let (server, url) = serve(&client, &id);
     let (stats, app) = history_of(&url);
     assert_eq!(app["attempts"][0]["completed"], true, "{app}");
@@ -244,30 +261,9 @@ fn spark_rest_status_reads_the_driver_directly_and_ui_reads_its_log_in_place() {
     let run = server.terminate(MINUTE);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(!run.stderr.contains("Fetching"), "{}", run.stderr);
-}
 
-#[test]
-fn spark_ssh_status_reaches_a_loopback_driver_through_the_gateway_and_ui_fetches_its_log() {
-    let running = jobs::running_word_count();
-    let cluster = SparkCluster::start(None);
-    let sshd = Sshd::start();
-    let gateway = tempfile::Builder::new()
-        .prefix("e2e-gateway-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let spark_home = crate::submit::spark_ssh::gateway_spark_home(&cluster, gateway.path());
-    let client = Client::new();
-    client.set_clusters(
-        &(sshd
-            .profile("gateway")
-            .replace("kind = \"ssh\"", "kind = \"spark-ssh\"")
-            + &format!(
-                "master = \"{}\"\nmaster-ui = \"{}\"\nspark-home = \"{}\"\ndriver-memory = \"256m\"\n",
-                cluster.master_url,
-                cluster.ui_url,
-                spark_home.display()
-            )),
-    );
+    // With `spark-submit` on the gateway, bound to the worker's 127.0.0.1: the gateway is that
+    // host (its `hostname` is the one the driver announced), so the CLI goes through it.
     let feed = TextFeed::start("spark over ssh");
     let checkpoints = gateway.path().join("checkpoints");
     let env = format!("CHECKPOINT_DIR={}", checkpoints.display());
@@ -281,14 +277,11 @@ fn spark_ssh_status_reaches_a_loopback_driver_through_the_gateway_and_ui_fetches
         .success();
     let id = out.stdout.trim().to_owned();
     client.wait_for_state(&id, "RUNNING", MINUTE);
-
-    // The driver, on a worker, binds its 127.0.0.1: the gateway is that host (its `hostname`
-    // is the one the driver announced), so the CLI goes through it.
     let status = assert_counts_match_the_feed(&client, &id, &feed);
     let url = status["driver"]["url"].as_str().unwrap();
     assert!(url.starts_with("http://127.0.0.1:"), "{status}");
-
     client.run(&["kill", &id]).success();
+    // Its log fetched over SSH.
     let (server, url) = serve(&client, &id);
     let (stats, _) = history_of(&url);
     assert!(
