@@ -113,6 +113,9 @@ pub struct Status<'a> {
     pub location: Option<&'a str>,
     /// Seconds since the Unix epoch.
     pub submitted_at: u64,
+    /// The running driver's streaming statistics, or why there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<&'a crate::cluster::driver_ui::DriverReport>,
 }
 
 impl Message for Status<'_> {

@@ -40,6 +40,7 @@ fn help_texts() {
         ("status-help", &["status", "--help"]),
         ("kill-help", &["kill", "--help"]),
         ("logs-help", &["logs", "--help"]),
+        ("ui-help", &["ui", "--help"]),
         ("list-help", &["list", "--help"]),
     ] {
         let out = run(&mut cargo_stream(tmp.path(), args), MINUTE).success();

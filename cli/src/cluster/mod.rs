@@ -7,7 +7,9 @@
 
 pub mod backend;
 pub mod backends;
+pub mod driver_ui;
 pub mod follow;
+pub mod history;
 pub mod profile;
 pub mod record;
 pub mod run_sh;

@@ -12,6 +12,7 @@ pub mod new;
 pub mod package;
 pub mod status;
 pub mod submit;
+pub mod ui;
 
 use crate::shell::Shell;
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ use new::NewArgs;
 use package::PackageArgs;
 use status::StatusArgs;
 use submit::SubmitArgs;
+use ui::UiArgs;
 
 /// The root command as cargo invokes it.
 #[derive(Debug, Parser)]
@@ -148,6 +150,14 @@ pub enum Command {
     /// `cargo stream list` shows the jobs submitted from this machine, with their states
     /// refreshed from their clusters.
     List(ListArgs),
+    /// Serve the status page of a job that has ended, from its event log
+    ///
+    /// `cargo stream ui` serves the status page and Spark's streaming REST API of a job that
+    /// has ended, from the event log its runtime wrote beside the checkpoint: a checkpoint
+    /// directory on this machine, or a submitted job's log, fetched over SSH for `ssh`,
+    /// `spark-ssh` and `slurm` profiles, or read in place where this machine sees the driver's
+    /// folder. It prints the URL and serves until Ctrl-C (or `--stop-after`).
+    Ui(UiArgs),
 }
 
 impl Command {
@@ -161,6 +171,7 @@ impl Command {
             Command::Kill(args) => args.json,
             Command::Logs(args) => args.json,
             Command::List(args) => args.json,
+            Command::Ui(args) => args.json,
         }
     }
 }
@@ -175,6 +186,7 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, command: Command) -> anyhow:
         Command::Kill(args) => kill::exec(shell, global, args),
         Command::Logs(args) => logs::exec(shell, global, args),
         Command::List(args) => list::exec(shell, global, args),
+        Command::Ui(args) => ui::exec(shell, global, args),
     }
 }
 

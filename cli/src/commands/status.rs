@@ -5,7 +5,7 @@ use clap::Args;
 use super::GlobalArgs;
 use crate::cluster::Record;
 use crate::cluster::follow;
-use crate::machine_message;
+use crate::cluster::{JobState, driver_ui};
 use crate::shell::Shell;
 
 /// `cargo stream status` shows a submitted job's state, as its cluster reports it.
@@ -13,7 +13,8 @@ use crate::shell::Shell;
 #[command(after_help = "Examples:
   cargo stream status driver-20261124112248-0000
   cargo stream status driver-20261124112248-0000 --wait
-  cargo stream status 42 --json")]
+  cargo stream status 42 --json
+  cargo stream status driver-20261124112248-0000 --watch")]
 pub struct StatusArgs {
     /// The submission ID (`cargo stream list` shows them)
     #[arg(value_name = "ID")]
@@ -24,25 +25,31 @@ pub struct StatusArgs {
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    /// Refresh the state and the driver's statistics every 2 s until the job ends
+    #[arg(long, conflicts_with = "wait")]
+    pub watch: bool,
 }
 
 /// Runs `cargo stream status`.
 pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
     let mut record = Record::load(&args.id)?;
     let backend = follow::backend_of(&record)?;
+    if args.watch {
+        let status = driver_ui::watch(shell, backend.as_ref(), &mut record, args.json)?;
+        if !status.state.is_success() {
+            return Err(follow::ended_badly(&record, &status));
+        }
+        return Ok(());
+    }
     let status = if args.wait {
         follow::wait(shell, backend.as_ref(), &mut record, None)?
     } else {
         follow::refresh(backend.as_ref(), &mut record)?
     };
+    let driver = (status.state == JobState::Running)
+        .then(|| driver_ui::report(backend.as_ref(), &record, &mut None));
     if args.json {
-        machine_message::emit(&machine_message::Status {
-            job: machine_message::Job::from(&record),
-            state: status.state,
-            message: status.message.as_deref(),
-            location: status.location.as_deref(),
-            submitted_at: record.submitted_at,
-        })?;
+        driver_ui::emit_status(&record, &status, driver.as_ref())?;
     } else {
         shell.out(status.state)?;
         if let Some(location) = &status.location {
@@ -50,6 +57,9 @@ pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: StatusArgs) -> anyhow
         }
         if let Some(message) = &status.message {
             shell.note(message);
+        }
+        for (label, text) in driver.iter().flat_map(driver_ui::lines) {
+            shell.status(label, text);
         }
     }
     if args.wait && !status.state.is_success() {

@@ -19,8 +19,11 @@
 //!
 //! Everything is built from the listener events (`StreamingListener`), which a job with a
 //! checkpoint directory also appends to its event log; [`serve_history`] serves the same
-//! page and API from that log once the job has ended.
+//! page and API from that log once the job has ended. Started by a cluster launcher, a job
+//! announces where both are on standard error ([`announce`]), for `cargo stream status` and
+//! `cargo stream ui`.
 
+pub mod announce;
 pub mod api;
 mod event;
 mod event_log;
@@ -144,7 +147,8 @@ impl Ui {
             s.batch_ms = setup.batch_ms;
             s.inputs = setup.inputs.clone();
         }
-        let server = setup.bind.as_ref().and_then(|(host, port)| {
+        let bind = announce::bind_with_env(setup.bind.clone());
+        let server = bind.as_ref().and_then(|(host, port)| {
             let started = http::bind(host, *port)
                 .and_then(|l| UiServer::start(l, status.clone(), true));
             match started {
@@ -158,6 +162,10 @@ impl Ui {
                 }
             }
         });
+        announce::announce(
+            server.as_ref().map(UiServer::local_addr),
+            setup.event_dir.as_deref(),
+        );
         Ui {
             listener: Arc::new(UiListener {
                 status,

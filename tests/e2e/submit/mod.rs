@@ -5,7 +5,7 @@ mod secrets;
 mod slurm;
 mod slurm_ssh;
 mod spark;
-mod spark_ssh;
+pub(crate) mod spark_ssh;
 mod ssh;
 mod tokens;
 

@@ -16,7 +16,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 /// A copy of `SPARK_HOME` the SSH user can read (the cached one sits under root's home), made
 /// of hard links, with a `spark-env.sh` that keeps Spark on 127.0.0.1.
-pub(super) fn gateway_spark_home(cluster: &SparkCluster, dir: &Path) -> PathBuf {
+pub(crate) fn gateway_spark_home(cluster: &SparkCluster, dir: &Path) -> PathBuf {
     let home = dir.join("spark");
     let status = Command::new("cp")
         .arg("-al")

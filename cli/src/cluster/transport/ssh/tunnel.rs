@@ -30,6 +30,21 @@ impl Session {
         anyhow::bail!("GET {url}: too many redirects")
     }
 
+    /// [`http_get`](Self::http_get) with each wait bounded by `timeout` instead of the
+    /// session's (a web server that accepts but never answers, say a stopped process).
+    pub fn http_get_within(
+        &self,
+        url: &str,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<String> {
+        let before = self.session.timeout();
+        self.session
+            .set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+        let result = self.http_get(url);
+        self.session.set_timeout(before);
+        result
+    }
+
     fn http_get_once(&self, url: &str) -> anyhow::Result<Answer> {
         let rest = url
             .strip_prefix("http://")
