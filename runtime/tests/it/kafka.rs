@@ -761,20 +761,24 @@ fn a_restart_from_the_checkpoint_regenerates_unfinished_batches_with_the_same_ra
 
     let (ssc, clock, second, _gate) = job(false);
     ssc.start().unwrap();
-    for n in 1..=3 {
+    // Batches 2 and 3 are replayed at once, at their times; the timer's next batch is 4.
+    for n in 1..=4 {
         clock.advance(Seconds(1));
         let t0 = clock_batch(&ssc, n);
         assert!(t0, "batch {n} after the restart");
     }
     ssc.stop(false).unwrap();
     let second = second.lock().unwrap();
-    let ranges: Vec<Vec<OffsetRange>> = second.iter().map(|(_, r, _)| r.clone().unwrap()).collect();
+    let ranges: Vec<(u64, Vec<OffsetRange>)> = second
+        .iter()
+        .map(|(time, r, _)| (time.millis(), r.clone().unwrap()))
+        .collect();
     assert_eq!(
         ranges,
         vec![
-            vec![OffsetRange::new(&t, 0, 5, 10)],
-            vec![OffsetRange::new(&t, 0, 10, 15)],
-            vec![OffsetRange::new(&t, 0, 15, 20)],
+            (2000, vec![OffsetRange::new(&t, 0, 5, 10)]),
+            (3000, vec![OffsetRange::new(&t, 0, 10, 15)]),
+            (4000, vec![OffsetRange::new(&t, 0, 15, 20)]),
         ],
         "the unfinished batches 2 and 3 come first, with their ranges, then the stream goes on"
     );
@@ -785,6 +789,103 @@ fn a_restart_from_the_checkpoint_regenerates_unfinished_batches_with_the_same_ra
         .map(|r| r.value_lossy().into_owned())
         .collect();
     assert_eq!(vals, (5..10).map(|i| format!("r-{i}")).collect::<Vec<_>>());
+}
+
+#[test]
+fn batches_generated_after_the_last_checkpoint_come_back_with_their_ranges_at_their_times() {
+    let broker = Broker::start();
+    let t = filled_topic(&broker, "pending", 1, "p", 5);
+    let dir = tempfile::tempdir().unwrap();
+    // Checkpoints every batch, written when it completes; no rate cap, so a batch generated
+    // later would take everything there is then.
+    let job = |crash: bool, clock: ManualClock| {
+        let seen: Seen = Arc::default();
+        let (b, c, s, tt) = (broker.bootstrap(), clock.clone(), seen.clone(), t.clone());
+        let ssc = StreamingContext::get_or_create(dir.path(), move || {
+            let conf = StreamingConf::new("kafka-pending")
+                .master("local[2]")
+                .stop_on_signal(false)
+                .manual_clock(c)
+                .kafka_driver_timeout(Seconds(5));
+            let ssc = StreamingContext::new(conf, Seconds(1))?;
+            let p = KafkaParams::new()
+                .set("bootstrap.servers", b)
+                .set("group.id", "g-pending")
+                .set("auto.offset.reset", "earliest");
+            let stream =
+                KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([tt]), p);
+            stream.checkpoint(Seconds(1));
+            let ranges = stream.clone();
+            stream.foreach_rdd(move |b, t| {
+                s.lock().unwrap().push((
+                    t,
+                    b.offset_ranges().map(<[OffsetRange]>::to_vec),
+                    b.partitions().to_vec(),
+                ));
+                if crash && t.millis() == 2000 {
+                    // The process dies while batch 2 runs, once batch 3 is generated.
+                    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                    while ranges.offset_ranges_at(Time::from_millis(3000)).is_none()
+                        && std::time::Instant::now() < deadline
+                    {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    panic!("simulated crash in batch 2");
+                }
+            })?;
+            Ok(ssc)
+        })
+        .unwrap();
+        (ssc, seen)
+    };
+    let clock = ManualClock::new();
+    let (ssc, first) = job(true, clock.clone());
+    ssc.start().unwrap();
+    run_batch(&ssc, &clock, 1); // [0, 5), checkpointed when it completes
+    assert!(crate::support::wait_for(10, || dir
+        .path()
+        .join("checkpoint-1000")
+        .exists()));
+    produce(&broker, &t, "q", 5);
+    clock.advance(Seconds(1)); // batch 2: [5, 10), generated after the checkpoint
+    assert!(crate::support::wait_for(10, || first.lock().unwrap().len() == 2));
+    produce(&broker, &t, "s", 5);
+    clock.advance(Seconds(1)); // batch 3: [10, 15); then batch 2 crashes
+    assert!(
+        ssc.await_termination_or_timeout(Seconds(20)).is_err(),
+        "batch 2 fails the job"
+    );
+    drop(ssc);
+    assert_eq!(
+        first.lock().unwrap()[1].1.clone().unwrap(),
+        vec![OffsetRange::new(&t, 0, 5, 10)]
+    );
+    produce(&broker, &t, "u", 5);
+
+    // Restarted 10 s later: batches 2 and 3 run first, at their own times and with their
+    // ranges, though no checkpoint has them; then the stream goes on from 15.
+    let clock = ManualClock::new();
+    clock.advance(Seconds(10));
+    let (ssc, second) = job(false, clock.clone());
+    ssc.start().unwrap();
+    run_batch(&ssc, &clock, 11);
+    ssc.stop(false).unwrap();
+    let second = second.lock().unwrap();
+    let got: Vec<(u64, Vec<OffsetRange>)> = second
+        .iter()
+        .map(|(time, r, _)| (time.millis(), r.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (2000, vec![OffsetRange::new(&t, 0, 5, 10)]),
+            (3000, vec![OffsetRange::new(&t, 0, 10, 15)]),
+            (11000, vec![OffsetRange::new(&t, 0, 15, 20)]),
+        ],
+        "the batches generated before the crash come back at their times with their ranges"
+    );
+    assert_eq!(values(&second[0].2), expected("q", 5));
+    assert_eq!(values(&second[1].2), expected("s", 5));
 }
 
 /// Waits for the `n`th batch after a start (whatever the clock's origin).
