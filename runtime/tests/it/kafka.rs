@@ -1198,6 +1198,114 @@ fn a_broker_lost_while_running_fails_the_batch_naming_the_bootstrap_servers() {
 }
 
 #[test]
+fn reads_of_a_compacted_topic_stop_at_until_offset_across_the_gaps() {
+    // Tansu does not compact: a real Kafka (KAFKA_BOOTSTRAP) only. The seam's own test
+    // (`reader::tests`, a fake partition with gaps) runs everywhere.
+    let broker = Broker::start();
+    if !real_kafka_only(&broker, "log compaction") {
+        return;
+    }
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let t = topic("compacted");
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .unwrap();
+    let new = NewTopic::new(&t, 1, TopicReplication::Fixed(1))
+        .set("cleanup.policy", "compact")
+        .set("segment.ms", "100")
+        .set("min.cleanable.dirty.ratio", "0.001")
+        .set("min.compaction.lag.ms", "0")
+        .set("delete.retention.ms", "100");
+    for r in futures_lite_block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap() {
+        r.unwrap();
+    }
+    // Two rounds over the same 10 keys, in segments of their own, then a record that rolls
+    // the last segment: the cleaner drops the first round.
+    let p = KafkaProducer::new(&broker.bootstrap()).unwrap();
+    for round in 0..2 {
+        for k in 0..10 {
+            p.send(
+                &t,
+                Some(format!("k{k}").as_bytes()),
+                format!("v{round}-{k}").as_bytes(),
+            )
+            .unwrap();
+        }
+        p.flush(Duration::from_secs(20)).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    p.send(&t, Some(b"tail"), b"tail").unwrap();
+    p.flush(Duration::from_secs(20)).unwrap();
+    // The offsets the broker holds once compacted (bounded wait for its log cleaner).
+    let held = || -> Vec<i64> {
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", broker.bootstrap())
+            .set("group.id", "g-compacted-probe")
+            .set("enable.partition.eof", "true")
+            .create()
+            .unwrap();
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition_offset(&t, 0, rdkafka::Offset::Beginning)
+            .unwrap();
+        c.assign(&tpl).unwrap();
+        let mut out = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            match c.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => out.push(rdkafka::Message::offset(&m)),
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
+                _ => {}
+            }
+        }
+        out
+    };
+    let mut offsets = held();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while offsets.len() == 21 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(2));
+        offsets = held();
+    }
+    assert!(
+        offsets.len() < 21,
+        "the broker compacted the topic within 2 minutes"
+    );
+    assert_eq!(*offsets.last().unwrap(), 20);
+
+    // Ranges of 3 offsets: some end in a gap, some hold no record at all.
+    let (ssc, clock) = manual(|c| c.kafka_max_rate_per_partition(3));
+    let stream = KafkaUtils::create_direct_stream(
+        &ssc,
+        ConsumerStrategy::assign([TopicPartition::new(&t, 0)])
+            .with_offsets([(TopicPartition::new(&t, 0), 0)]),
+        params(&broker, "g-compacted"),
+    );
+    let seen = record_batches(&stream);
+    ssc.start().unwrap();
+    for n in 1..=7 {
+        run_batch(&ssc, &clock, n);
+    }
+    ssc.stop(false).unwrap();
+    let seen = seen.lock().unwrap();
+    let mut read = Vec::new();
+    for (i, (_, ranges, parts)) in seen.iter().enumerate() {
+        let r = &ranges.clone().unwrap()[0];
+        let from = 3 * i as i64;
+        assert_eq!((r.from_offset, r.until_offset), (from, from + 3));
+        let got: Vec<i64> = parts.iter().flatten().map(|c| c.offset()).collect();
+        let want: Vec<i64> = offsets
+            .iter()
+            .copied()
+            .filter(|o| (from..from + 3).contains(o))
+            .collect();
+        assert_eq!(got, want, "batch {i} reads exactly the records of {r}");
+        read.extend(got);
+    }
+    assert_eq!(read, offsets, "every record held, once");
+}
+
+#[test]
 fn a_group_with_active_members_elsewhere_is_refused_at_start() {
     // Spark's driver would join the group and lose partitions to the other member (then
     // fail); this stream does not join, so it refuses a group another consumer is using.
