@@ -1459,3 +1459,83 @@ fn throughput_of_the_direct_stream_against_a_bare_consumer_loop() {
         100.0 * rate(direct) / rate(bare)
     );
 }
+
+#[test]
+#[ignore = "a measurement: run by hand in release"]
+fn latency_of_the_direct_stream_with_100_ms_batches() {
+    // KAFKA_RATE records/s (default 20 000) for KAFKA_SECONDS (default 6) into 3 partitions,
+    // 100 ms batches on the system clock; produce-to-output per record after a 1 s warm-up.
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (rate, seconds) = (env("KAFKA_RATE", 20_000), env("KAFKA_SECONDS", 6));
+    let broker = Broker::start();
+    let t = topic("latency");
+    create_topic(&broker, &t, 3);
+    let conf = StreamingConf::new("kafka-latency")
+        .master("local[2]")
+        .stop_on_signal(false);
+    let ssc = StreamingContext::new(conf, Milliseconds(100)).unwrap();
+    let mut p = params(&broker, "g-latency");
+    if let Ok(wait) = std::env::var("KAFKA_FETCH_WAIT_MS") {
+        p = p.set("fetch.wait.max.ms", wait);
+    }
+    let stream =
+        KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([t.clone()]), p);
+    let micros = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64
+    };
+    let warm = micros() + 1_000_000;
+    let lat: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let sink = lat.clone();
+    stream
+        .foreach_rdd(move |b, _| {
+            let out = micros();
+            let mut sink = sink.lock().unwrap();
+            for r in b.partitions().iter().flatten() {
+                let sent = u64::from_le_bytes(r.value().unwrap()[..8].try_into().unwrap());
+                if sent >= warm {
+                    sink.push(out - sent);
+                }
+            }
+        })
+        .unwrap();
+    ssc.start().unwrap();
+    let producer = KafkaProducer::with_config(&broker.bootstrap(), &[("linger.ms", "5")]).unwrap();
+    let started = std::time::Instant::now();
+    let per_tick = (rate / 100).max(1);
+    let mut sent = 0u64;
+    for tick in 0..seconds * 100 {
+        let at = started + Duration::from_millis(tick * 10);
+        if let Some(w) = at.checked_duration_since(std::time::Instant::now()) {
+            std::thread::sleep(w);
+        }
+        for _ in 0..per_tick {
+            let mut v = [b'x'; 100];
+            v[..8].copy_from_slice(&micros().to_le_bytes());
+            producer
+                .send(&t, Some(sent.to_string().as_bytes()), &v)
+                .unwrap();
+            sent += 1;
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    ssc.stop(false).unwrap();
+    let mut all = lat.lock().unwrap().clone();
+    all.sort_unstable();
+    let q = |x: f64| all[((all.len() - 1) as f64 * x) as usize] as f64 / 1000.0;
+    eprintln!(
+        "{rate} records/s for {seconds} s, 100 ms batches: {} measured of {sent}, median {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        all.len(),
+        q(0.5),
+        q(0.99),
+        q(1.0)
+    );
+}
