@@ -623,7 +623,9 @@ impl DirectKafkaSource {
 /// Writes the batch log: to a temporary file, synced, renamed over the log, directory synced.
 fn write_log(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("failed to create", &tmp, e))?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
@@ -801,6 +803,15 @@ mod tests {
         // Generated after the checkpoint, then the process dies: only the log has them.
         s.fix(Time(2000), Ok(range(10, 20)));
         s.fix(Time(3000), Ok(range(20, 25)));
+        let files: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            files,
+            vec!["kafka-batches-main.rs_3a_direct_5f_kafka_5f_stream_23_1"],
+            "one log, no temporary file left"
+        );
 
         let restarted = source();
         restarted.restore(&checkpoint).unwrap();
