@@ -76,14 +76,36 @@ pub(crate) fn spawn_generator(
     first: Time,
 ) -> Result<JoinHandle<()>> {
     spawn("stream-generator", move || {
-        let mut time = first;
-        while sh
-            .clock
-            .wait_until(time.millis(), || sh.hard_stop.load(Ordering::SeqCst))
-        {
+        // Batches generated before a restart that did not finish come first, at their times
+        // (Spark's pending times); the timer's batches then go on after the last of them.
+        let mut replay: std::collections::VecDeque<Time> = run
+            .inputs
+            .iter()
+            .flat_map(|i| i.replay_times())
+            .collect::<std::collections::BTreeSet<Time>>()
+            .into_iter()
+            .collect();
+        let mut tick = first;
+        while replay.back().is_some_and(|last| tick <= *last) {
+            tick = tick.plus(sh.conf.batch_interval);
+        }
+        loop {
+            let replayed = replay.pop_front();
+            let time = match replayed {
+                Some(t) if !sh.hard_stop.load(Ordering::SeqCst) => t,
+                None if sh
+                    .clock
+                    .wait_until(tick.millis(), || sh.hard_stop.load(Ordering::SeqCst)) =>
+                {
+                    let t = tick;
+                    tick = tick.plus(sh.conf.batch_interval);
+                    t
+                }
+                _ => break,
+            };
             // Read before allocating: when set, the receivers have flushed their last block,
             // so this batch takes everything left.
-            let last = sh.draining.load(Ordering::SeqCst);
+            let last = replayed.is_none() && sh.draining.load(Ordering::SeqCst);
             let per_input: Vec<u64> = run.inputs.iter().map(|i| i.allocate(time)).collect();
             let records = per_input.iter().sum();
             let input_infos = run
@@ -122,7 +144,6 @@ pub(crate) fn spawn_generator(
             if last {
                 break;
             }
-            time = time.plus(sh.conf.batch_interval);
         }
         sh.generator_done.store(true, Ordering::SeqCst);
         let _guard = sh.jobs.lock();
@@ -229,7 +250,11 @@ pub(crate) fn spawn_jobs(sh: Arc<Shared>, run: Arc<RunGraph>) -> Result<JoinHand
 /// Whether the batch at `time` is checkpointed: every checkpoint interval, and the last batch
 /// of a graceful stop whatever the interval.
 fn checkpoint_due(plan: &CheckpointPlan, time: Time, zero: Time, last: bool) -> bool {
-    last || (time.0 - zero.0).is_multiple_of(plan.interval.as_millis() as u64)
+    // `checked_sub`: a batch replayed after a restart may precede a new zero time.
+    last || time
+        .0
+        .checked_sub(zero.0)
+        .is_some_and(|d| d.is_multiple_of(plan.interval.as_millis() as u64))
 }
 
 /// Serves a stop's request: checkpoints the last completed batch unless it already is.

@@ -46,6 +46,13 @@ pub(crate) trait InputSource: Send + Sync {
     fn lag(&self) -> Vec<crate::metrics::PartitionLag> {
         Vec::new()
     }
+    /// Batch times generated before a restart whose batches did not finish, which this input
+    /// gives the same input again (the direct Kafka stream's ranges, from its checkpoint and
+    /// its batch log): the generator runs them first, at these times, as Spark replays the
+    /// pending batch times of its checkpoint. Asked once, after `start()`.
+    fn replay_times(&self) -> Vec<Time> {
+        Vec::new()
+    }
     /// Drops what was allocated to batches up to `time`, once they are done.
     fn forget(&self, time: Time);
     /// After a batch: how many records this input gave it and how it went (for backpressure).

@@ -118,7 +118,7 @@ impl Readers {
         let tp = range.topic_partition();
         let reader = self.reader(&tp)?;
         let mut reader = reader.locked();
-        let (from, until) = (range.from_offset, range.until_offset);
+        let from = range.from_offset;
         if reader.next != Some(from) {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(from))
@@ -129,68 +129,20 @@ impl Readers {
                 .map_err(|e| format!("cannot read `{range}`: {e}"))?;
             reader.next = Some(from);
         }
-        let topic: Arc<str> = Arc::from(range.topic.as_str());
-        let mut out = Vec::with_capacity(range.count().min(1 << 20) as usize);
-        let mut deadline = Instant::now() + self.poll_timeout;
-        let mut last_error = None;
-        loop {
-            let idle = match reader.consumer.poll(POLL_SLICE) {
-                Some(Ok(m)) => {
-                    let offset = m.offset();
-                    if offset < from {
-                        continue;
-                    }
-                    deadline = Instant::now() + self.poll_timeout;
-                    if offset >= until {
-                        // Past the range (offsets are not consecutive): this record is the
-                        // next range's, and it left the queue, so that range seeks.
-                        reader.next = None;
-                        break;
-                    }
-                    out.push(self.record(&topic, &m));
-                    if offset == until - 1 {
-                        reader.next = Some(until);
-                        break;
-                    }
-                    false
-                }
-                Some(Err(KafkaError::PartitionEOF(_))) | None => true,
-                Some(Err(KafkaError::MessageConsumption(code)))
-                    if code == RDKafkaErrorCode::OffsetOutOfRange
-                        || code == RDKafkaErrorCode::AutoOffsetReset =>
-                {
-                    reader.next = None;
-                    return Err(out_of_range(range, &self.bootstrap));
-                }
-                Some(Err(e)) => {
-                    last_error = Some(e.to_string());
-                    true
-                }
-            };
-            if idle {
-                // The end may be a transaction marker or a compacted record: the consumer's
-                // position passes it without a record.
-                if position(&reader.consumer, &tp).is_some_and(|p| p >= until) {
-                    reader.next = None;
-                    break;
-                }
-                if Instant::now() >= deadline {
-                    reader.next = None;
-                    let got = out.last().map_or("no record".to_owned(), |r| {
-                        format!("records up to offset {}", r.offset())
-                    });
-                    return Err(format!(
-                        "could not read `{range}` from the Kafka brokers at `{}` within {} ms ({got}){}; check that the brokers are up and hold the partition, or raise `kafka_poll_timeout`",
-                        self.bootstrap,
-                        self.poll_timeout.as_millis(),
-                        last_error
-                            .map(|e| format!(", last error: {e}"))
-                            .unwrap_or_default()
-                    ));
-                }
-            }
-        }
-        Ok(out)
+        let reader = &mut *reader;
+        let mut feed = ConsumerFeed {
+            consumer: &reader.consumer,
+            tp: &tp,
+            topic: Arc::from(range.topic.as_str()),
+            readers: self,
+        };
+        read_range(
+            &mut feed,
+            range,
+            &mut reader.next,
+            self.poll_timeout,
+            &self.bootstrap,
+        )
     }
 
     fn record(
@@ -218,6 +170,131 @@ impl Readers {
     }
 }
 
+/// What one poll of a partition's consumer gave.
+pub(crate) enum Polled<R> {
+    /// A record at this offset.
+    Record(i64, R),
+    /// Nothing within the poll (or the end of the partition for now).
+    Idle,
+    /// The broker does not hold the offset asked for.
+    OutOfRange,
+    /// Another error, kept for the message if the read times out.
+    Error(String),
+}
+
+/// One partition's records as a read sees them: the seam between [`read_range`] and
+/// librdkafka (a fake in the tests gives offsets with gaps).
+pub(crate) trait PartitionFeed {
+    type Record;
+    /// The next record, waiting at most `timeout`.
+    fn poll(&mut self, timeout: Duration) -> Polled<Self::Record>;
+    /// The offset after the last record or marker the consumer passed, when known.
+    fn position(&self) -> Option<i64>;
+}
+
+/// A cached consumer, assigned to `tp`, as a [`PartitionFeed`].
+struct ConsumerFeed<'a> {
+    consumer: &'a BaseConsumer<ReaderContext>,
+    tp: &'a TopicPartition,
+    topic: Arc<str>,
+    readers: &'a Readers,
+}
+
+impl PartitionFeed for ConsumerFeed<'_> {
+    type Record = ConsumerRecord;
+
+    fn poll(&mut self, timeout: Duration) -> Polled<ConsumerRecord> {
+        match self.consumer.poll(timeout) {
+            Some(Ok(m)) => Polled::Record(m.offset(), self.readers.record(&self.topic, &m)),
+            Some(Err(KafkaError::PartitionEOF(_))) | None => Polled::Idle,
+            Some(Err(KafkaError::MessageConsumption(code)))
+                if code == RDKafkaErrorCode::OffsetOutOfRange
+                    || code == RDKafkaErrorCode::AutoOffsetReset =>
+            {
+                Polled::OutOfRange
+            }
+            Some(Err(e)) => Polled::Error(e.to_string()),
+        }
+    }
+
+    fn position(&self) -> Option<i64> {
+        position(self.consumer, self.tp)
+    }
+}
+
+/// Exactly the records of `range` from `feed`: offsets from `from_offset` up to (not
+/// including) `until_offset`, whether or not offsets are consecutive (compaction, transaction
+/// markers): a record at or past `until_offset`, or a position there, ends the read.
+/// `next` is where the feed's queue continues once the read is done, when known. Fails when
+/// nothing arrives for `poll_timeout`.
+pub(crate) fn read_range<F: PartitionFeed>(
+    feed: &mut F,
+    range: &OffsetRange,
+    next: &mut Option<i64>,
+    poll_timeout: Duration,
+    bootstrap: &str,
+) -> Result<Vec<F::Record>, String> {
+    let (from, until) = (range.from_offset, range.until_offset);
+    let mut out = Vec::with_capacity(range.count().clamp(0, 1 << 20) as usize);
+    let mut last_offset = None;
+    let mut deadline = Instant::now() + poll_timeout;
+    let mut last_error = None;
+    loop {
+        let idle = match feed.poll(POLL_SLICE) {
+            Polled::Record(offset, record) => {
+                if offset < from {
+                    continue;
+                }
+                deadline = Instant::now() + poll_timeout;
+                if offset >= until {
+                    // Past the range (offsets are not consecutive): this record is the next
+                    // range's, and it left the queue, so that range seeks.
+                    *next = None;
+                    break;
+                }
+                out.push(record);
+                last_offset = Some(offset);
+                if offset == until - 1 {
+                    *next = Some(until);
+                    break;
+                }
+                false
+            }
+            Polled::Idle => true,
+            Polled::OutOfRange => {
+                *next = None;
+                return Err(out_of_range(range, bootstrap));
+            }
+            Polled::Error(e) => {
+                last_error = Some(e);
+                true
+            }
+        };
+        if idle {
+            // The end may be a transaction marker or a compacted record: the consumer's
+            // position passes it without a record.
+            if feed.position().is_some_and(|p| p >= until) {
+                *next = None;
+                break;
+            }
+            if Instant::now() >= deadline {
+                *next = None;
+                let got = last_offset.map_or("no record".to_owned(), |o| {
+                    format!("records up to offset {o}")
+                });
+                return Err(format!(
+                    "could not read `{range}` from the Kafka brokers at `{bootstrap}` within {} ms ({got}){}; check that the brokers are up and hold the partition, or raise `kafka_poll_timeout`",
+                    poll_timeout.as_millis(),
+                    last_error
+                        .map(|e| format!(", last error: {e}"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The consumer's position in `tp` (the offset after the last record or marker it passed).
 fn position(consumer: &BaseConsumer<ReaderContext>, tp: &TopicPartition) -> Option<i64> {
     let p = consumer.position().ok()?;
@@ -232,4 +309,101 @@ pub(crate) fn out_of_range(range: &OffsetRange, bootstrap: &str) -> String {
     format!(
         "offsets out of range: `{range}` is not held by the Kafka brokers at `{bootstrap}` (retention deleted the records, or the topic was recreated); the stream does not jump over lost records: to accept the loss, restart without the checkpoint with `auto.offset.reset` set to `earliest` or `latest`, or with starting offsets (`ConsumerStrategy::with_offsets`)"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A partition whose offsets have gaps: `records` in order, then nothing; the position
+    /// after the last record is `end` (markers or compacted records the consumer passed).
+    struct Gaps {
+        records: VecDeque<i64>,
+        position: i64,
+        end: i64,
+        polls: usize,
+    }
+
+    impl Gaps {
+        fn new(offsets: &[i64], from: i64, end: i64) -> Self {
+            Gaps {
+                records: offsets.iter().copied().filter(|o| *o >= from).collect(),
+                position: from,
+                end,
+                polls: 0,
+            }
+        }
+    }
+
+    impl PartitionFeed for Gaps {
+        type Record = i64;
+        fn poll(&mut self, _: Duration) -> Polled<i64> {
+            self.polls += 1;
+            match self.records.pop_front() {
+                Some(o) => {
+                    self.position = o + 1;
+                    Polled::Record(o, o)
+                }
+                None => {
+                    self.position = self.end;
+                    Polled::Idle
+                }
+            }
+        }
+        fn position(&self) -> Option<i64> {
+            Some(self.position)
+        }
+    }
+
+    const OFFSETS: &[i64] = &[0, 1, 3, 4, 7, 9, 10];
+
+    fn read(feed: &mut Gaps, from: i64, until: i64) -> (Result<Vec<i64>, String>, Option<i64>) {
+        let mut next = Some(from);
+        let r = read_range(
+            feed,
+            &OffsetRange::new("t", 0, from, until),
+            &mut next,
+            Duration::from_millis(50),
+            "127.0.0.1:9092",
+        );
+        (r, next)
+    }
+
+    #[test]
+    fn a_read_stops_at_until_offset_when_offsets_have_gaps() {
+        // The range ends on a record: the queue goes on at `until` for the next range.
+        let mut feed = Gaps::new(OFFSETS, 1, 11);
+        assert_eq!(read(&mut feed, 1, 8), (Ok(vec![1, 3, 4, 7]), Some(8)));
+        // The range ends in a gap (8 was compacted away): the record at 9 ends it unread,
+        // and the next range seeks.
+        let mut feed = Gaps::new(OFFSETS, 3, 11);
+        assert_eq!(read(&mut feed, 3, 9), (Ok(vec![3, 4, 7]), None));
+        assert_eq!(
+            feed.records,
+            VecDeque::from([10]),
+            "9 left the queue, 10 did not"
+        );
+        // The range's last offsets are markers: no record comes, the position passes them.
+        let mut feed = Gaps::new(&[0, 1, 3], 0, 6);
+        assert_eq!(read(&mut feed, 0, 6), (Ok(vec![0, 1, 3]), None));
+        assert!(
+            feed.polls <= 5,
+            "no wait for the poll timeout: {} polls",
+            feed.polls
+        );
+        // Records before `from` (a queue that went on from an earlier seek) are skipped.
+        let mut feed = Gaps::new(OFFSETS, 0, 11);
+        assert_eq!(read(&mut feed, 2, 5), (Ok(vec![3, 4]), Some(5)));
+    }
+
+    #[test]
+    fn a_range_whose_end_never_comes_fails_naming_it_after_the_poll_timeout() {
+        let mut feed = Gaps::new(&[0, 1], 0, 2);
+        let (r, next) = read(&mut feed, 0, 5);
+        let e = r.unwrap_err();
+        assert!(e.contains("could not read `t-0 [0, 5)`"), "{e}");
+        assert!(e.contains("records up to offset 1"), "{e}");
+        assert_eq!(next, None);
+    }
 }

@@ -2,15 +2,26 @@
 //! time, fixes one [`OffsetRange`] per partition from the latest offsets and the rate limits;
 //! keeps the ranges of every generated, unfinished batch and the next start offsets in the
 //! checkpoint, so that a restarted job replays the unfinished batches with the same ranges.
+//!
+//! Checkpoints are written when a batch completes, every checkpoint interval; Spark also
+//! writes one when a batch is generated. So that the ranges of *every* generated batch are
+//! durable before it runs, with a checkpoint directory the source keeps a batch log beside the
+//! checkpoints (`kafka-batches-<name>`): the ranges of each batch generated since the last
+//! durable checkpoint, rewritten atomically and synced before the batch is queued. A restart
+//! takes the checkpoint's unfinished batches and the log's newer ones, and the generator runs
+//! them first at their own batch times (the zero time comes back with them), as Spark
+//! replays its pending times. The log holds at most one checkpoint interval of batches.
 
 use crate::sync::LockExt;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::Location;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::batch::{Batch, Executor};
 use crate::checkpoint::Checkpointed;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::source::InputSource;
 use crate::source::rate::PidEstimator;
@@ -44,12 +55,28 @@ struct Positions {
     current: BTreeMap<TopicPartition, i64>,
     /// The ranges of each generated batch, until it is done.
     generated: BTreeMap<Time, Allocation>,
-    /// Restored from a checkpoint: the ranges of batches that were generated but not done,
-    /// given again, in order, to the first batches after the restart.
-    replay: VecDeque<Vec<OffsetRange>>,
+    /// Restored from a checkpoint and the batch log: the ranges of batches that were
+    /// generated but not done, by batch time, given again to those times after the restart.
+    replay: BTreeMap<Time, Vec<OffsetRange>>,
     restored: bool,
+    /// The time of the checkpoint restored.
+    restored_at: Option<Time>,
     /// The newest offset of each partition when the last batch's ranges were fixed.
     latest: BTreeMap<TopicPartition, i64>,
+    /// The ranges of every batch generated since the last durable checkpoint: what the batch
+    /// log holds (with `replay`).
+    since_checkpoint: BTreeMap<Time, Vec<OffsetRange>>,
+    /// The time of the last durable checkpoint written by this run.
+    checkpointed: Option<Time>,
+    /// The batch log, once checkpoints are enabled.
+    log: Option<PathBuf>,
+}
+
+impl Positions {
+    /// The checkpoint everything in `since_checkpoint` and `replay` comes after.
+    fn base(&self) -> Option<Time> {
+        self.checkpointed.or(self.restored_at)
+    }
 }
 
 pub(crate) struct DirectKafkaSource {
@@ -66,6 +93,9 @@ pub(crate) struct DirectKafkaSource {
     /// Ranges queued by `commit_async`, committed after the batch's outputs.
     pub(crate) commits: Arc<Mutex<Vec<OffsetRange>>>,
     exec: Arc<OnceLock<Executor>>,
+    /// The graph's zero time, saved and given back so that replayed batch times follow it.
+    zero: Arc<OnceLock<Time>>,
+    clock: Clock,
 }
 
 impl DirectKafkaSource {
@@ -74,6 +104,7 @@ impl DirectKafkaSource {
         params: KafkaParams,
         settings: Settings,
         exec: Arc<OnceLock<Executor>>,
+        (zero, clock): (Arc<OnceLock<Time>>, Clock),
         at: &'static Location<'static>,
     ) -> Self {
         DirectKafkaSource {
@@ -90,6 +121,8 @@ impl DirectKafkaSource {
             rate: Mutex::new(None),
             commits: Arc::default(),
             exec,
+            zero,
+            clock,
         }
     }
 
@@ -249,9 +282,18 @@ impl DirectKafkaSource {
     fn next_ranges(&self, time: Time) -> std::result::Result<Vec<OffsetRange>, String> {
         let driver = self.driver()?;
         driver.poll();
-        if let Some(r) = self.positions.locked().replay.pop_front() {
-            tracing::info!(batch = time.millis(), ranges = %describe_short(&r), "batch regenerated from the checkpoint with the ranges it had");
-            return Ok(r);
+        {
+            let mut p = self.positions.locked();
+            // At its own time; else (a replayed time the generator could not run, before the
+            // zero time) at the first batch after the restart.
+            let replayed = match p.replay.remove(&time) {
+                Some(r) => Some(r),
+                None => p.replay.pop_first().map(|(_, r)| r),
+            };
+            if let Some(r) = replayed {
+                tracing::info!(batch = time.millis(), ranges = %describe_short(&r), "batch regenerated from the checkpoint with the ranges it had");
+                return Ok(r);
+            }
         }
         let partitions = self.partitions(driver)?;
         let known: BTreeSet<TopicPartition> =
@@ -373,7 +415,7 @@ impl InputSource for DirectKafkaSource {
                 (p.current.clone(), p.replay.clone())
             };
             let mut firsts: BTreeMap<TopicPartition, i64> = current.clone();
-            for r in replay.iter().flatten() {
+            for r in replay.values().flatten() {
                 let e = firsts.entry(r.topic_partition()).or_insert(r.from_offset);
                 *e = (*e).min(r.from_offset);
             }
@@ -401,27 +443,21 @@ impl InputSource for DirectKafkaSource {
     }
 
     fn allocate(&self, time: Time) -> u64 {
-        let allocation = self.next_ranges(time);
-        let mut p = self.positions.locked();
-        let n = match &allocation {
-            Ok(ranges) => {
-                // `max`: a range replayed from the checkpoint ends before the saved position.
-                for r in ranges {
-                    let e = p
-                        .current
-                        .entry(r.topic_partition())
-                        .or_insert(r.until_offset);
-                    *e = (*e).max(r.until_offset);
-                }
-                ranges.iter().map(|r| r.count().max(0) as u64).sum()
-            }
-            Err(e) => {
-                tracing::error!(batch = time.millis(), "{e}");
-                0
-            }
+        self.fix(time, self.next_ranges(time))
+    }
+
+    fn replay_times(&self) -> Vec<Time> {
+        // Only times after the zero time run their outputs: the others replay at new times.
+        let Some(zero) = self.zero.get().copied() else {
+            return Vec::new();
         };
-        p.generated.insert(time, allocation.map(Arc::from));
-        n
+        self.positions
+            .locked()
+            .replay
+            .keys()
+            .copied()
+            .filter(|t| *t > zero)
+            .collect()
     }
 
     fn description(&self, time: Time) -> Option<String> {
@@ -464,13 +500,141 @@ impl InputSource for DirectKafkaSource {
     }
 }
 
-/// What a checkpoint keeps of a direct stream.
+impl DirectKafkaSource {
+    /// Gives the batch at `time` its ranges (or the reason it has none), made durable in the
+    /// batch log first when checkpoints are enabled; the records allocated.
+    fn fix(&self, time: Time, allocation: std::result::Result<Vec<OffsetRange>, String>) -> u64 {
+        let mut p = self.positions.locked();
+
+        let n = match &allocation {
+            Ok(ranges) => {
+                // `max`: a range replayed from the checkpoint ends before the saved position.
+                for r in ranges {
+                    let e = p
+                        .current
+                        .entry(r.topic_partition())
+                        .or_insert(r.until_offset);
+                    *e = (*e).max(r.until_offset);
+                }
+                ranges.iter().map(|r| r.count().max(0) as u64).sum()
+            }
+            Err(e) => {
+                tracing::error!(batch = time.millis(), "{e}");
+                0
+            }
+        };
+        let allocation = match allocation {
+            Ok(ranges) => {
+                p.since_checkpoint.insert(time, ranges.clone());
+                // Durable before the batch is queued, so a crash from now on replays it.
+                let written = match p.log.clone() {
+                    Some(path) => {
+                        let bytes = self.encode(&p, p.base(), p.since_checkpoint.iter());
+                        drop(p);
+                        let w = bytes.and_then(|b| write_log(&path, &b));
+                        p = self.positions.locked();
+                        w
+                    }
+                    None => Ok(()),
+                };
+                written.map(|()| ranges).map_err(|e| {
+                    let e = format!(
+                        "the offset ranges of batch {time} could not be made durable, so the batch does not run: {e}"
+                    );
+                    tracing::error!(batch = time.millis(), "{e}");
+                    e
+                })
+            }
+            Err(e) => Err(e),
+        };
+        p.generated.insert(time, allocation.map(Arc::from));
+        n
+    }
+}
+
+/// What a checkpoint keeps of a direct stream, and what its batch log holds.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Saved {
+    /// In a checkpoint, its batch time; in the batch log, the last durable checkpoint's when
+    /// it was written (the log holds every batch generated after it).
+    time: Option<u64>,
+    /// The graph's zero time.
+    zero: Option<u64>,
     /// The next start offset of each partition.
     current: Vec<(TopicPartition, i64)>,
-    /// The ranges of every batch generated after the checkpointed one, in order.
-    pending: Vec<Vec<OffsetRange>>,
+    /// The ranges of every batch generated after `time` and not known done, by batch time.
+    pending: Vec<(u64, Vec<OffsetRange>)>,
+}
+
+impl DirectKafkaSource {
+    /// Encodes the positions with `pending` (and what is still to replay) after `time`.
+    fn encode<'a>(
+        &self,
+        p: &Positions,
+        time: Option<Time>,
+        pending: impl Iterator<Item = (&'a Time, &'a Vec<OffsetRange>)>,
+    ) -> Result<Vec<u8>> {
+        let mut all: BTreeMap<u64, Vec<OffsetRange>> =
+            pending.map(|(t, r)| (t.millis(), r.clone())).collect();
+        for (t, r) in &p.replay {
+            all.entry(t.millis()).or_insert_with(|| r.clone());
+        }
+        let saved = Saved {
+            time: time.map(Time::millis),
+            zero: self.zero.get().map(|z| z.millis()),
+            current: p.current.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            pending: all.into_iter().collect(),
+        };
+        postcard::to_stdvec(&saved).map_err(|e| {
+            Error::IllegalState(format!("could not encode the Kafka stream's offsets: {e}"))
+        })
+    }
+
+    /// Takes back the ranges of `saved` after `after`, and its zero time.
+    fn take_back(&self, p: &mut Positions, saved: Saved, after: Option<Time>) -> usize {
+        let mut n = 0;
+        for (t, ranges) in saved.pending {
+            if after.is_some_and(|a| Time(t) <= a) || p.replay.contains_key(&Time(t)) {
+                continue;
+            }
+            for r in &ranges {
+                let e = p
+                    .current
+                    .entry(r.topic_partition())
+                    .or_insert(r.until_offset);
+                *e = (*e).max(r.until_offset);
+            }
+            p.replay.insert(Time(t), ranges);
+            n += 1;
+        }
+        for (tp, o) in saved.current {
+            let e = p.current.entry(tp).or_insert(o);
+            *e = (*e).max(o);
+        }
+        // As a window's state does: before `start()` sets a new zero time, unless the clock is
+        // behind it.
+        if let Some(z) = saved.zero.filter(|z| *z <= self.clock.now_ms()) {
+            let _ = self.zero.set(Time(z));
+        }
+        n
+    }
+}
+
+/// Writes the batch log: to a temporary file, synced, renamed over the log, directory synced.
+fn write_log(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("failed to create", &tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io("failed to write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("failed to rename into", path, e))?;
+    match path.parent() {
+        Some(dir) => crate::checkpoint::sync_dir(dir),
+        None => Ok(()),
+    }
 }
 
 impl Checkpointed for DirectKafkaSource {
@@ -478,21 +642,19 @@ impl Checkpointed for DirectKafkaSource {
         "direct_kafka_stream"
     }
 
+    /// 2: batches saved with their times, the zero time and the checkpoint's time.
+    fn format(&self) -> u32 {
+        2
+    }
+
     fn save(&self, time: Time) -> Result<Vec<u8>> {
         let p = self.positions.locked();
-        let mut pending: Vec<Vec<OffsetRange>> = p
+        let pending: Vec<(Time, Vec<OffsetRange>)> = p
             .generated
             .range(Time(time.0 + 1)..)
-            .filter_map(|(_, a)| a.as_ref().ok().map(|r| r.to_vec()))
+            .filter_map(|(t, a)| a.as_ref().ok().map(|r| (*t, r.to_vec())))
             .collect();
-        pending.extend(p.replay.iter().cloned());
-        let saved = Saved {
-            current: p.current.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-            pending,
-        };
-        postcard::to_stdvec(&saved).map_err(|e| {
-            Error::IllegalState(format!("could not encode the Kafka stream's offsets: {e}"))
-        })
+        self.encode(&p, Some(time), pending.iter().map(|(t, r)| (t, r)))
     }
 
     fn restore(&self, bytes: &[u8]) -> Result<()> {
@@ -500,15 +662,60 @@ impl Checkpointed for DirectKafkaSource {
             Error::IllegalState(format!("could not decode the Kafka stream's offsets: {e}"))
         })?;
         let mut p = self.positions.locked();
-        p.current = saved.current.into_iter().collect();
-        p.replay = saved.pending.into();
+        let at = saved.time.map(Time);
+        p.current.clear();
+        // Every batch a checkpoint names is unfinished, even one replayed late (before the
+        // zero time) and so older than the checkpoint.
+        self.take_back(&mut p, saved, None);
         p.restored = true;
+        p.restored_at = at;
         tracing::info!(
             at = %self.at,
             replayed = p.replay.len(),
             "direct Kafka stream restored: unfinished batches are regenerated with their ranges first"
         );
         Ok(())
+    }
+
+    fn enable(&self, dir: &Path, name: &str) -> Result<()> {
+        let path = dir.join(format!(
+            "kafka-batches-{}",
+            crate::source::wal::folder_name(name)
+        ));
+        let mut p = self.positions.locked();
+        if let Ok(bytes) = std::fs::read(&path) {
+            let saved: Saved = postcard::from_bytes(&bytes).map_err(|e| Error::Checkpoint {
+                dir: dir.to_owned(),
+                message: format!(
+                    "the batch log `{}` of the direct Kafka stream at {} cannot be read ({e}); it holds the ranges of the batches generated after the last checkpoint: delete it to restart from the checkpoint alone",
+                    path.display(),
+                    self.at
+                ),
+            })?;
+            let base = p.restored_at;
+            // The log holds every batch after its own base: complete only from there.
+            if saved.time.map(Time) <= base {
+                let n = self.take_back(&mut p, saved, base);
+                if n > 0 {
+                    p.restored = true;
+                    tracing::info!(at = %self.at, batches = n, "direct Kafka stream: batches generated after the checkpoint are regenerated with the ranges of its batch log");
+                }
+            } else {
+                crate::warning::warn(format_args!(
+                    "the batch log `{}` of the direct Kafka stream at {} follows a newer checkpoint than the one restored (the newer one is missing or unreadable): the batches generated between the two are not regenerated",
+                    path.display(),
+                    self.at
+                ));
+            }
+        }
+        p.log = Some(path);
+        Ok(())
+    }
+
+    fn committed(&self, time: Time) {
+        let mut p = self.positions.locked();
+        p.since_checkpoint = p.since_checkpoint.split_off(&Time(time.0 + 1));
+        p.checkpointed = Some(time);
     }
 }
 
@@ -534,6 +741,7 @@ mod tests {
             KafkaParams::new().set("bootstrap.servers", "127.0.0.1:1"),
             settings,
             Arc::default(),
+            (Arc::default(), Clock::default()),
             Location::caller(),
         )
     }
@@ -560,10 +768,10 @@ mod tests {
         assert_eq!(p.current[&TopicPartition::new("t", 0)], 30);
         assert_eq!(
             p.replay,
-            vec![
-                vec![OffsetRange::new("t", 0, 10, 20)],
-                vec![OffsetRange::new("t", 0, 20, 30)]
-            ]
+            BTreeMap::from([
+                (Time(2000), vec![OffsetRange::new("t", 0, 10, 20)]),
+                (Time(3000), vec![OffsetRange::new("t", 0, 20, 30)])
+            ])
         );
         drop(p);
         // Saving again before replaying keeps what is still to replay.
@@ -571,6 +779,91 @@ mod tests {
         let third = source();
         third.restore(&again).unwrap();
         assert_eq!(third.positions.locked().replay.len(), 2);
+    }
+
+    fn range(from: i64, until: i64) -> Vec<OffsetRange> {
+        vec![OffsetRange::new("t", 0, from, until)]
+    }
+
+    #[test]
+    fn batches_generated_after_the_last_checkpoint_come_back_from_the_batch_log_at_their_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = source();
+        let _ = s.zero.set(Time(0));
+        s.enable(dir.path(), "main.rs:direct_kafka_stream#1")
+            .unwrap();
+        s.positions
+            .locked()
+            .current
+            .insert(TopicPartition::new("t", 0), 0);
+        assert_eq!(s.fix(Time(1000), Ok(range(0, 10))), 10);
+        let checkpoint = s.save(Time(1000)).unwrap();
+        s.committed(Time(1000));
+        s.forget(Time(1000));
+        // Generated after the checkpoint, then the process dies: only the log has them.
+        s.fix(Time(2000), Ok(range(10, 20)));
+        s.fix(Time(3000), Ok(range(20, 25)));
+        let files: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            files,
+            vec!["kafka-batches-main.rs_3a_direct_5f_kafka_5f_stream_23_1"],
+            "one log, no temporary file left"
+        );
+
+        let restarted = source();
+        restarted.restore(&checkpoint).unwrap();
+        restarted
+            .enable(dir.path(), "main.rs:direct_kafka_stream#1")
+            .unwrap();
+        let p = restarted.positions.locked();
+        assert_eq!(
+            p.replay,
+            BTreeMap::from([(Time(2000), range(10, 20)), (Time(3000), range(20, 25))])
+        );
+        assert_eq!(p.current[&TopicPartition::new("t", 0)], 25);
+        drop(p);
+        assert_eq!(
+            restarted.zero.get(),
+            Some(&Time(0)),
+            "the zero time comes back"
+        );
+        assert_eq!(restarted.replay_times(), vec![Time(2000), Time(3000)]);
+
+        // Killed again while replaying, before any checkpoint: the log still has both, and
+        // without any checkpoint the log alone gives every batch since the start.
+        restarted.fix(Time(2000), Ok(range(10, 20)));
+        let third = source();
+        third.restore(&checkpoint).unwrap();
+        third
+            .enable(dir.path(), "main.rs:direct_kafka_stream#1")
+            .unwrap();
+        assert_eq!(third.replay_times(), vec![Time(2000), Time(3000)]);
+        let fresh = tempfile::tempdir().unwrap();
+        let first = source();
+        first.enable(fresh.path(), "x").unwrap();
+        first.fix(Time(1000), Ok(range(0, 7)));
+        let again = source();
+        again.enable(fresh.path(), "x").unwrap();
+        assert!(again.positions.locked().restored);
+        assert_eq!(
+            again.positions.locked().replay,
+            BTreeMap::from([(Time(1000), range(0, 7))])
+        );
+    }
+
+    #[test]
+    fn a_batch_whose_ranges_cannot_be_logged_does_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = source();
+        s.enable(&dir.path().join("gone"), "x").unwrap();
+        s.fix(Time(1000), Ok(range(0, 10)));
+        match s.positions.locked().generated.get(&Time(1000)) {
+            Some(Err(e)) => assert!(e.contains("could not be made durable"), "{e}"),
+            other => panic!("expected an error, got {other:?}"),
+        }
     }
 
     #[test]

@@ -103,6 +103,7 @@ impl KafkaUtils {
             params,
             settings,
             sh.exec.clone(),
+            (sh.zero_time.clone(), sh.clock.clone()),
             at,
         ));
         sh.add_input(source.clone());
