@@ -204,3 +204,62 @@ fn spark_rest_jobs_are_followed_without_a_record_and_wrong_ports_are_explained()
     let out = teammate.run(&["list", "--offline", "--json"]).success();
     assert_eq!(out.stdout.trim(), "", "{}", out.stdout);
 }
+
+#[test]
+fn ssh_jobs_are_followed_without_a_record_and_stale_partial_uploads_are_swept() {
+    let jar = jobs::finite();
+    let stem = jar.file_stem().unwrap().to_string_lossy().into_owned();
+    let sshd = cargo_stream_tests::sshd::Sshd::start();
+    let submitter = Client::new();
+    submitter.set_clusters(&sshd.profile("box"));
+    // Partial uploads an earlier cut-off connection left: one of this job (another build),
+    // long untouched; one of this job being written right now; one of another job.
+    let stale = format!(".{stem}-000000000000.jar.part-aaaa");
+    let live = format!(".{stem}-111111111111.jar.part-bbbb");
+    let other = ".other-job-222222222222.jar.part-cccc".to_owned();
+    let out = sshd.run_as_user(&format!(
+        "mkdir -p cargo-stream/uploads && cd cargo-stream/uploads && touch -d '10 minutes ago' {stale} {other} && touch {live}"
+    ));
+    assert!(out.status.success(), "{out:?}");
+
+    let id = submitter.submit_finite("box").stdout.trim().to_owned();
+    let left = sshd.entries("cargo-stream/uploads");
+    assert!(!left.contains(&stale), "the stale partial stayed: {left:?}");
+    assert!(left.contains(&live), "a live upload was removed: {left:?}");
+    assert!(
+        left.contains(&other),
+        "another job's file was removed: {left:?}"
+    );
+
+    // A teammate with the same profile and no records.
+    let teammate = Client::new();
+    teammate.set_clusters(&sshd.profile("box"));
+    let out = teammate
+        .run(&["status", "--cluster", "box", &id, "--json"])
+        .success();
+    let status: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(status["state"], "FINISHED", "{status}");
+    let out = teammate.run(&["logs", "-c", "box", &id]).success();
+    assert!(
+        out.stdout.contains("done after 3 batches"),
+        "{}",
+        out.stdout
+    );
+    let out = teammate
+        .run(&["status", "-c", "box", "nope-20260101-000000-0000"])
+        .failure();
+    assert!(out.stderr.contains("has no job"), "{}", out.stderr);
+    let out = teammate
+        .run(&["list", "--cluster", "box", "--json"])
+        .success();
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains(&id))
+        .unwrap_or_else(|| panic!("`{id}` not listed:\n{}", out.stdout));
+    let job: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(job["reason"], "cluster-job", "{job}");
+    assert_eq!(job["state"], "FINISHED", "{job}");
+    let out = teammate.run(&["list", "--offline", "--json"]).success();
+    assert_eq!(out.stdout.trim(), "", "{}", out.stdout);
+}
