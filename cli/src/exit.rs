@@ -250,4 +250,25 @@ mod tests {
         });
         assert_eq!(code_of(&timeout), WAIT_TIMEOUT);
     }
+
+    #[test]
+    fn outcomes_are_found_inside_help_and_under_context() {
+        // As `follow::ended_badly` builds it: the cluster's words, the outcome as context, a
+        // `help:` around it all.
+        let killed = crate::error::with_help(
+            anyhow::anyhow!("stopped").context(JobEnded {
+                id: "d".into(),
+                state: JobState::Killed,
+            }),
+            "see the logs",
+        )
+        .context("outer");
+        assert_eq!(code_of(&killed), JOB_KILLED);
+        let unreachable = crate::error::with_help(
+            anyhow::Error::new(Unreachable("GET http://h:6066/: refused".into())),
+            "check the master",
+        )
+        .context("failed to get the status");
+        assert_eq!(code_of(&unreachable), UNREACHABLE);
+    }
 }

@@ -627,6 +627,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn web_pages_are_told_from_rest_answers() {
+        assert!(is_web_page(
+            "<html>\n<head>\n<meta http-equiv=\"Content-Type\"/><title>Error 405</title>"
+        ));
+        assert!(is_web_page("  <!DOCTYPE html><html>"));
+        assert!(!is_web_page(
+            r#"{"action": "ErrorResponse", "message": "<html>"}"#
+        ));
+        assert!(!is_web_page(""));
+    }
+
+    #[test]
     fn masters_become_gateways() {
         assert_eq!(
             gateways("spark://a:6066,b").unwrap(),

@@ -151,7 +151,7 @@ fn listed_jobs(text: &str) -> Vec<Listed> {
             submitted_at: started,
         });
     }
-    jobs.sort_by(|a, b| b.submitted_at.cmp(&a.submitted_at));
+    jobs.sort_by_key(|job| std::cmp::Reverse(job.submitted_at));
     jobs
 }
 
@@ -661,6 +661,30 @@ impl Backend for SshHost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_folders_list_with_their_states() {
+        let jobs = listed_jobs(
+            "job=wc-20261129-100000-aaaa\nstarted=100\nexit=0\n\
+             job=wc-20261129-110000-bbbb\nstarted=200\nalive=1\n\
+             job=wc-20261129-120000-cccc\nstarted=300\nexit=143\nkilled=1\n",
+        );
+        let seen: Vec<(&str, JobState, Option<u64>)> = jobs
+            .iter()
+            .map(|j| (j.id.as_str(), j.state, j.submitted_at))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("wc-20261129-120000-cccc", JobState::Killed, Some(300)),
+                ("wc-20261129-110000-bbbb", JobState::Running, Some(200)),
+                ("wc-20261129-100000-aaaa", JobState::Finished, Some(100)),
+            ]
+        );
+        assert!(listed_jobs("").is_empty());
+        assert!(is_submission_id("wc-20261129-120000-cccc"));
+        assert!(!is_submission_id("../etc") && !is_submission_id("-x") && !is_submission_id(""));
+    }
     use std::io::Write as _;
 
     fn jar(dir: &Path, entries: &[(&str, Option<u32>)]) -> std::path::PathBuf {
