@@ -16,6 +16,11 @@ impl WithHelp {
     pub fn help(&self) -> &str {
         &self.help
     }
+
+    /// The error it wraps (its typed head, which [`std::error::Error::source`] skips).
+    pub fn inner(&self) -> &anyhow::Error {
+        &self.inner
+    }
 }
 
 impl fmt::Display for WithHelp {

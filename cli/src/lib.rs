@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod exit;
 pub mod layers;
 pub mod machine_message;
 pub mod package;
@@ -32,7 +33,9 @@ pub use error::{HelpExt, WithHelp};
 pub use shell::Shell;
 
 /// Runs `cargo stream` with the given arguments (the first one is the program name) and returns
-/// the process's exit code: 0 on success, 1 on an error, 2 on a usage error.
+/// the process's exit code: 0 on success, 2 on a usage error, else the outcome's code
+/// ([`exit`]: 3 job FAILED/ERROR, 4 KILLED, 5 cluster unreachable, 6 `--wait-timeout`, 1 any
+/// other error).
 ///
 /// Accepts both `cargo-stream stream <verb>` (as cargo runs it) and `cargo-stream <verb>`.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
@@ -55,7 +58,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Err(err) if error::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             shell.print_error(&err, json);
-            ExitCode::FAILURE
+            exit::exit_code(&err)
         }
     }
 }

@@ -286,3 +286,20 @@ mod tests {
         );
     }
 }
+
+/// A job the cluster runs that this machine did not submit, as `list --cluster` shows it
+/// (reason `cluster-job`).
+#[derive(Serialize)]
+pub struct ClusterJob<'a> {
+    /// The cluster profile.
+    pub cluster: &'a str,
+    /// The job as the cluster lists it.
+    #[serde(flatten)]
+    pub job: &'a crate::cluster::Listed,
+}
+
+impl Message for ClusterJob<'_> {
+    fn reason(&self) -> &'static str {
+        "cluster-job"
+    }
+}

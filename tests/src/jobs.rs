@@ -23,7 +23,7 @@ pub fn running_word_count() -> &'static Path {
 
 /// The jar of a job that ends by itself: `ARGS = [N]` runs N (default 3) 200 ms batches of a
 /// queue, printing `batch I`, then `done after N batches`, and exits 0. `fail` as the first
-/// argument exits 1 at once (`error: asked to fail` on stderr). `crash-once FILE` exits 1 if
+/// argument exits 1 at once (`error: asked to fail` on stderr); `panic` panics (exit code 101). `crash-once FILE` exits 1 if
 /// FILE does not exist (creating it), else runs normally: a driver that crashes once.
 pub fn finite() -> &'static Path {
     &finite_job().jar
@@ -57,6 +57,7 @@ fn main() -> Result<(), cargo_stream_runtime::Error> {
             eprintln!("error: asked to fail");
             std::process::exit(1);
         }
+        Some("panic") => panic!("asked to panic"),
         Some("crash-once") => {
             let marker = std::path::Path::new(&args[1]);
             if !marker.exists() {

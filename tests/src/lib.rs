@@ -13,6 +13,7 @@ pub mod feed;
 pub mod jobs;
 pub mod kafka;
 pub mod postgres;
+pub mod proxy;
 pub mod spark;
 pub mod sshd;
 
@@ -278,6 +279,40 @@ impl Job {
             code: status.code(),
             stdout: self.seen.join("\n"),
             stderr,
+        }
+    }
+
+    /// Waits (up to `limit`) for the job to end by itself; returns its exit code with the
+    /// rest of stdout and all of stderr.
+    pub fn wait(mut self, limit: Duration) -> Run {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let run = self.ended_partial();
+                panic!(
+                    "the job did not end within {limit:?}\n--- stderr\n{}",
+                    run.stderr
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.ended(status)
+    }
+
+    fn ended_partial(&mut self) -> Run {
+        Run {
+            code: None,
+            stdout: self.seen.join("\n"),
+            stderr: self
+                .stderr
+                .take()
+                .map(|h| h.join().unwrap())
+                .unwrap_or_default(),
         }
     }
 

@@ -225,4 +225,26 @@ pub trait Backend {
     fn kill(&self, record: &Record, grace: Duration) -> anyhow::Result<String>;
     /// The bytes of a log from byte `offset` on (empty when there is nothing new).
     fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>>;
+    /// What a record keeps to follow job `id`, for a job this machine has no record of (a
+    /// teammate's, CI's): `status`, `kill` and `logs` with `--cluster NAME ID`.
+    fn adopt(&self, id: &str) -> anyhow::Result<Payload> {
+        anyhow::bail!("this kind of cluster cannot follow `{id}` without a local record")
+    }
+    /// The jobs the cluster knows, whoever submitted them (`list --cluster NAME`).
+    fn jobs(&self) -> anyhow::Result<Vec<Listed>> {
+        anyhow::bail!("this kind of cluster cannot list its jobs")
+    }
+}
+
+/// A job as the cluster lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Listed {
+    /// The cluster's ID for it.
+    pub id: String,
+    /// Its state.
+    pub state: JobState,
+    /// Its name, where the cluster keeps one.
+    pub name: Option<String>,
+    /// When it was submitted (seconds since the Unix epoch), where the cluster says.
+    pub submitted_at: Option<u64>,
 }

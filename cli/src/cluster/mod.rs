@@ -19,7 +19,7 @@ pub mod submit;
 pub mod transport;
 pub mod utc;
 
-pub use backend::{Backend, JobSpec, JobState, LogStream, Status, Submitted};
+pub use backend::{Backend, JobSpec, JobState, Listed, LogStream, Status, Submitted};
 pub use profile::{Kind, Profile, ProfileKeys};
 pub use record::Record;
 

@@ -3,7 +3,6 @@
 use clap::Args;
 
 use super::GlobalArgs;
-use crate::cluster::Record;
 use crate::cluster::follow;
 use crate::machine_message;
 use crate::shell::Shell;
@@ -15,9 +14,12 @@ use crate::shell::Shell;
 /// us, it is forced down after the grace period (`--grace`, or the profile's `kill-grace`);
 /// Spark's worker forces a driver after its own `spark.worker.driverTerminateTimeout`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:
+#[command(after_help = concat!("Examples:
   cargo stream kill driver-20261124112248-0000
-  cargo stream kill 42 --grace 60 --json")]
+  cargo stream kill 42 --grace 60 --json
+  cargo stream kill --cluster prod driver-20261124112248-0000  (a job submitted elsewhere)
+
+", crate::exit_codes_help!()))]
 pub struct KillArgs {
     /// The submission ID (`cargo stream list` shows them)
     #[arg(value_name = "ID")]
@@ -26,14 +28,21 @@ pub struct KillArgs {
     /// `kill-grace`, else 30)
     #[arg(long, value_name = "SECS")]
     pub grace: Option<u64>,
+    /// The cluster profile the job runs on: stops a job this machine has no record of
+    #[arg(long, short = 'c', value_name = "NAME")]
+    pub cluster: Option<String>,
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub json: bool,
 }
 
 /// Runs `cargo stream kill`.
-pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: KillArgs) -> anyhow::Result<()> {
-    let mut record = Record::load(&args.id)?;
+pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: KillArgs) -> anyhow::Result<()> {
+    let mut record = follow::record_for(
+        &args.id,
+        args.cluster.as_deref(),
+        global.manifest_path.as_deref(),
+    )?;
     let backend = follow::backend_of(&record)?;
     let grace = std::time::Duration::from_secs(
         args.grace
@@ -45,7 +54,7 @@ pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: KillArgs) -> anyhow::
         format!("`{}` on cluster `{}`", record.id, record.cluster),
     );
     let message = backend.kill(&record, grace)?;
-    let status = follow::refresh(backend.as_ref(), &mut record)?;
+    let status = follow::status(shell, backend.as_ref(), &mut record)?;
     if args.json {
         machine_message::emit(&machine_message::Killed {
             id: &record.id,

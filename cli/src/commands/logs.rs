@@ -5,17 +5,20 @@ use std::io::Write as _;
 use clap::Args;
 
 use super::GlobalArgs;
+use crate::cluster::LogStream;
 use crate::cluster::follow;
-use crate::cluster::{LogStream, Record};
 use crate::machine_message;
 use crate::shell::Shell;
 
 /// `cargo stream logs` prints what a submitted job wrote: its standard output (what `print`
 /// writes), or with `--stderr` its standard error (logs, errors).
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:
+#[command(after_help = concat!("Examples:
   cargo stream logs driver-20261124112248-0000
-  cargo stream logs 42 --stderr --follow")]
+  cargo stream logs 42 --stderr --follow
+  cargo stream logs --cluster prod driver-20261124112248-0000  (a job submitted elsewhere)
+
+", crate::exit_codes_help!()))]
 pub struct LogsArgs {
     /// The submission ID (`cargo stream list` shows them)
     #[arg(value_name = "ID")]
@@ -26,14 +29,22 @@ pub struct LogsArgs {
     /// Keep printing what the job writes until it ends
     #[arg(long, short = 'f')]
     pub follow: bool,
+    /// The cluster profile the job runs on: reads the logs of a job this machine has no
+    /// record of
+    #[arg(long, short = 'c', value_name = "NAME")]
+    pub cluster: Option<String>,
     /// Print each chunk as a JSON line on stdout
     #[arg(long)]
     pub json: bool,
 }
 
 /// Runs `cargo stream logs`.
-pub fn exec(_shell: &mut Shell, _global: &GlobalArgs, args: LogsArgs) -> anyhow::Result<()> {
-    let mut record = Record::load(&args.id)?;
+pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: LogsArgs) -> anyhow::Result<()> {
+    let mut record = follow::record_for(
+        &args.id,
+        args.cluster.as_deref(),
+        global.manifest_path.as_deref(),
+    )?;
     let backend = follow::backend_of(&record)?;
     let stream = if args.stderr {
         LogStream::Stderr
@@ -58,6 +69,7 @@ pub fn exec(_shell: &mut Shell, _global: &GlobalArgs, args: LogsArgs) -> anyhow:
         Ok(())
     };
     follow::logs(
+        shell,
         backend.as_ref(),
         &mut record,
         stream,

@@ -42,7 +42,7 @@ pub enum Cargo {
 #[command(
     version,
     about = "Scaffold, package and submit Spark-Streaming-style micro-batch jobs written in Rust",
-    after_help = "Examples:\n  cargo stream new word-count\n  cargo stream package --dry-run\n  cargo stream submit --cluster prod --wait\n  cargo stream logs driver-20261124112248-0000 --follow\n\nSee `cargo stream <verb> --help` for each verb."
+    after_help = concat!("Examples:\n  cargo stream new word-count\n  cargo stream package --dry-run\n  cargo stream submit --cluster prod --wait\n  cargo stream logs driver-20261124112248-0000 --follow\n\nSee `cargo stream <verb> --help` for each verb.\n\n", crate::exit_codes_help!())
 )]
 pub struct StreamArgs {
     /// Flags every verb takes.

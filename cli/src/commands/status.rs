@@ -3,25 +3,31 @@
 use clap::Args;
 
 use super::GlobalArgs;
-use crate::cluster::Record;
 use crate::cluster::follow;
 use crate::cluster::{JobState, driver_ui};
 use crate::shell::Shell;
 
 /// `cargo stream status` shows a submitted job's state, as its cluster reports it.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:
+#[command(after_help = concat!("Examples:
   cargo stream status driver-20261124112248-0000
   cargo stream status driver-20261124112248-0000 --wait
   cargo stream status 42 --json
-  cargo stream status driver-20261124112248-0000 --watch")]
+  cargo stream status driver-20261124112248-0000 --watch
+  cargo stream status --cluster prod driver-20261124112248-0000  (a job submitted elsewhere)
+
+", crate::exit_codes_help!()))]
 pub struct StatusArgs {
     /// The submission ID (`cargo stream list` shows them)
     #[arg(value_name = "ID")]
     pub id: String,
-    /// Wait for the job to end: exit 0 if it FINISHED, non-zero otherwise
+    /// Wait for the job to end: exit 0 if it FINISHED, 3 if it FAILED or hit an ERROR, 4 if
+    /// it was KILLED
     #[arg(long)]
     pub wait: bool,
+    /// The cluster profile the job runs on: follows a job this machine has no record of
+    #[arg(long, short = 'c', value_name = "NAME")]
+    pub cluster: Option<String>,
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub json: bool,
@@ -31,8 +37,12 @@ pub struct StatusArgs {
 }
 
 /// Runs `cargo stream status`.
-pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
-    let mut record = Record::load(&args.id)?;
+pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
+    let mut record = follow::record_for(
+        &args.id,
+        args.cluster.as_deref(),
+        global.manifest_path.as_deref(),
+    )?;
     let backend = follow::backend_of(&record)?;
     if args.watch {
         let status = driver_ui::watch(shell, backend.as_ref(), &mut record, args.json)?;
@@ -44,7 +54,7 @@ pub fn exec(shell: &mut Shell, _global: &GlobalArgs, args: StatusArgs) -> anyhow
     let status = if args.wait {
         follow::wait(shell, backend.as_ref(), &mut record, None)?
     } else {
-        follow::refresh(backend.as_ref(), &mut record)?
+        follow::status(shell, backend.as_ref(), &mut record)?
     };
     let driver = (status.state == JobState::Running)
         .then(|| driver_ui::report(backend.as_ref(), &record, &mut None));

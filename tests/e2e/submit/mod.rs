@@ -1,7 +1,6 @@
 //! `cargo stream submit` and the lifecycle verbs where no server is needed: profiles, plans
 //! and the errors of bad inputs, each leaving nothing behind.
 
-mod secrets;
 mod slurm;
 mod slurm_ssh;
 mod spark;

@@ -73,6 +73,8 @@ pub struct Driver {
     pub state: String,
     /// The worker running it: its ID, or `None` while it waits for one.
     pub worker: Option<String>,
+    /// When it was submitted, in milliseconds since the Unix epoch (as text).
+    pub starttime: String,
 }
 
 impl MasterState {
@@ -97,6 +99,15 @@ impl Driver {
     /// The worker running it, if it has one (the master writes `None` when not).
     pub fn worker(&self) -> Option<&str> {
         self.worker.as_deref().filter(|w| *w != "None")
+    }
+
+    /// When it was submitted, in seconds since the Unix epoch, if the master says.
+    pub fn started_at(&self) -> Option<u64> {
+        self.starttime
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(|ms| ms / 1000)
     }
 
     /// Its state, `UNKNOWN` when not Spark's.

@@ -16,7 +16,9 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
+use crate::cluster::backend::{
+    Backend, JobSpec, JobState, Listed, LogStream, Payload, Status, Submitted,
+};
 use crate::cluster::backends::spark_master::{MasterState, RestAnswer};
 use crate::cluster::profile::{Profile, SparkRestKeys};
 use crate::cluster::record::Record;
@@ -24,6 +26,7 @@ use crate::cluster::stage;
 use crate::cluster::transport::http::describe;
 use crate::cluster::transport::jwt;
 use crate::error::with_help;
+use crate::exit::Unreachable;
 use crate::shell::Shell;
 
 /// What a `spark-rest` record keeps (keys as Spark's REST protocol spells them).
@@ -155,10 +158,7 @@ impl SparkRest {
             let response = match request.send() {
                 Ok(r) => r,
                 Err(e) => {
-                    failures.push(with_help(
-                        anyhow::anyhow!("{method} {url}: {}", describe(&e)),
-                        "check that the master runs with `spark.master.rest.enabled=true` and that its REST port is reachable from here, or use a `spark-ssh` profile",
-                    ));
+                    failures.push(send_failure(&method, &url, &e));
                     continue;
                 }
             };
@@ -221,6 +221,17 @@ impl SparkRest {
                         "cargo-stream speaks Spark's REST protocol v1 (Spark 1.3 and later); check `master` points at a Spark standalone REST gateway",
                     ));
                 }
+                _ if is_web_page(&text) => {
+                    // The master's web UI (8080) answers the gateway's paths with an HTML error
+                    // page (HTTP 405 for a POST, 404 for a GET).
+                    failures.push(with_help(
+                        anyhow::anyhow!(
+                            "{method} {url}: HTTP {}: this is a web page, not Spark's REST submission gateway: `master` points at the master's web UI (port 8080 by default)",
+                            code.as_u16()
+                        ),
+                        REST_PORT_HELP,
+                    ));
+                }
                 _ => {
                     failures.push(anyhow::anyhow!(
                         "{method} {url}: HTTP {}: {}",
@@ -262,24 +273,28 @@ impl SparkRest {
         let worker = status
             .worker_id
             .ok_or_else(|| anyhow::anyhow!("driver `{}` is not on a worker yet", record.id))?;
+        let master = self.master_state()?;
+        master
+            .worker_ui(&worker)
+            .ok_or_else(|| anyhow::anyhow!("the master at {} lists no worker `{worker}`", self.ui))
+    }
+
+    /// The master's `/json/` (its workers and drivers), from its web UI.
+    fn master_state(&self) -> anyhow::Result<MasterState> {
         let url = format!("{}/json/", self.ui);
-        let master: MasterState = self
-            .request(reqwest::Method::GET, &url)
+        self.request(reqwest::Method::GET, &url)
             .send()
             .and_then(|r| r.error_for_status())
             .and_then(|r| r.json())
             .map_err(|e| {
                 with_help(
-                    anyhow::anyhow!("GET {url}: {}", describe(&e)),
+                    http_error(&reqwest::Method::GET, &url, &e),
                     format!(
-                        "logs are read through the master's web UI: set `master-ui = \"http://HOST:PORT\"` under `[clusters.{}]`",
+                        "logs and the list of drivers are read through the master's web UI: set `master-ui = \"http://HOST:PORT\"` under `[clusters.{}]`",
                         self.cluster
                     ),
                 )
-            })?;
-        master
-            .worker_ui(&worker)
-            .ok_or_else(|| anyhow::anyhow!("the master at {} lists no worker `{worker}`", self.ui))
+            })
     }
 }
 
@@ -396,6 +411,30 @@ impl Backend for SparkRest {
         }
     }
 
+    fn adopt(&self, _id: &str) -> anyhow::Result<Payload> {
+        // The status asks every gateway in turn: the first is as good a guess as any.
+        Ok(Payload::SparkRest(Submission {
+            gateway: self.gateways[0].clone(),
+            app_resource: String::new(),
+            server_spark_version: None,
+        }))
+    }
+
+    fn jobs(&self) -> anyhow::Result<Vec<Listed>> {
+        let master = self.master_state()?;
+        Ok(master
+            .activedrivers
+            .iter()
+            .chain(&master.completeddrivers)
+            .map(|driver| Listed {
+                id: driver.id.clone(),
+                state: driver.state(),
+                name: None,
+                submitted_at: driver.started_at(),
+            })
+            .collect())
+    }
+
     fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {
         let worker = self.worker_ui(record)?;
         driver_log(
@@ -404,7 +443,7 @@ impl Backend for SparkRest {
                     .send()
                     .and_then(|r| r.error_for_status())
                     .and_then(|r| r.text())
-                    .map_err(|e| anyhow::anyhow!("GET {url}: {}", describe(&e)))
+                    .map_err(|e| http_error(&reqwest::Method::GET, url, &e))
             },
             &worker,
             &record.id,
@@ -447,6 +486,46 @@ pub(crate) fn driver_log(
         }
         from = range.end;
     }
+}
+
+/// What to do when `master` is not the REST gateway.
+const REST_PORT_HELP: &str = "Spark's REST submission gateway listens on port 6066 by default and must be enabled on the master (`spark.master.rest.enabled=true`, e.g. in `SPARK_MASTER_OPTS`): write `master = \"spark://HOST:6066\"`";
+
+/// A request that got no HTTP answer: the cluster could not be reached ([`Unreachable`],
+/// asked again by the following verbs), or, for a connection closed without an answer,
+/// probably the master's cluster port (7077), which speaks Spark's RPC, not HTTP.
+fn send_failure(method: &reqwest::Method, url: &str, e: &reqwest::Error) -> anyhow::Error {
+    let text = describe(e);
+    if text.contains("connection closed before message completed") {
+        return with_help(
+            anyhow::Error::new(Unreachable(format!(
+                "{method} {url}: the server closed the connection without an HTTP answer: if this is the master's cluster port (7077 by default), it speaks Spark's RPC, not the REST protocol ({text})"
+            ))),
+            REST_PORT_HELP,
+        );
+    }
+    with_help(
+        http_error(method, url, e),
+        "check that the master runs with `spark.master.rest.enabled=true` and that its REST port (6066 by default) is reachable from here, or use a `spark-ssh` profile",
+    )
+}
+
+/// `METHOD URL: cause`, typed [`Unreachable`] when the request could not connect, timed out or
+/// lost its connection.
+fn http_error(method: &reqwest::Method, url: &str, e: &reqwest::Error) -> anyhow::Error {
+    let text = format!("{method} {url}: {}", describe(e));
+    if e.is_connect() || e.is_timeout() || (e.is_request() && e.status().is_none()) {
+        anyhow::Error::new(Unreachable(text))
+    } else {
+        anyhow::anyhow!(text)
+    }
+}
+
+/// Whether an answer is an HTML page (a web UI's), not the REST protocol's JSON.
+fn is_web_page(text: &str) -> bool {
+    let head = text.trim_start().get(..64).unwrap_or(text.trim_start());
+    let head = head.to_ascii_lowercase();
+    head.starts_with("<!doctype html") || head.starts_with("<html") || head.contains("<head")
 }
 
 /// Every master reachable answered, with `success: false` (a standby master, an unknown ID, a
@@ -576,6 +655,18 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn web_pages_are_told_from_rest_answers() {
+        assert!(is_web_page(
+            "<html>\n<head>\n<meta http-equiv=\"Content-Type\"/><title>Error 405</title>"
+        ));
+        assert!(is_web_page("  <!DOCTYPE html><html>"));
+        assert!(!is_web_page(
+            r#"{"action": "ErrorResponse", "message": "<html>"}"#
+        ));
+        assert!(!is_web_page(""));
+    }
 
     #[test]
     fn masters_become_gateways() {

@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
+use crate::cluster::backend::{
+    Backend, JobSpec, JobState, Listed, LogStream, Payload, Status, Submitted,
+};
 use crate::cluster::profile::{Profile, SshTarget};
 use crate::cluster::record::Record;
 use crate::cluster::run_sh::unpack_fn;
@@ -128,6 +130,79 @@ impl SshHost {
             );
         }
         Ok(out)
+    }
+}
+
+/// The jobs in the output of the listing script of [`SshHost::jobs`]: a `job=ID` line, then
+/// `started=SECS` and the lines of a [`Probe`], for each.
+fn listed_jobs(text: &str) -> Vec<Listed> {
+    let mut jobs = Vec::new();
+    let mut blocks = text.split("job=").skip(1);
+    for block in blocks.by_ref() {
+        let (id, rest) = block.split_once('\n').unwrap_or((block, ""));
+        let started = rest
+            .lines()
+            .find_map(|l| l.strip_prefix("started="))
+            .and_then(|t| t.trim().parse().ok());
+        jobs.push(Listed {
+            id: id.trim().to_owned(),
+            state: Probe::parse(rest).status(String::new()).state,
+            name: None,
+            submitted_at: started,
+        });
+    }
+    jobs.sort_by_key(|job| std::cmp::Reverse(job.submitted_at));
+    jobs
+}
+
+/// Whether `id` could be one [`submission_id`] made: letters, digits, `-` and `_`.
+fn is_submission_id(id: &str) -> bool {
+    !id.is_empty()
+        && !id.starts_with('-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// How long a partial upload must have gone unwritten before the next upload of the same job
+/// takes it for one cut off and removes it (a live upload writes to its file all the time).
+const STALE_PARTIAL_MINUTES: u32 = 1;
+
+impl SshHost {
+    /// Removes the partial uploads (`.STEM-<sha>.jar.part-*`) that earlier submissions of the
+    /// same job (the same artifact stem, any build) left in `uploads` when their connection was
+    /// cut, once untouched for [`STALE_PARTIAL_MINUTES`]. Best effort: a failure is only
+    /// logged, the submission goes on.
+    fn sweep_partials(&self, session: &Session, uploads: &str, artifact: &Path) {
+        let stem = artifact
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "job".into());
+        // `find -name` takes a glob: the stem's own glob characters are matched literally.
+        let literal: String = stem
+            .chars()
+            .flat_map(|c| {
+                if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                    vec!['\\', c]
+                } else {
+                    vec![c]
+                }
+            })
+            .collect();
+        let script = format!(
+            "cd -- {} 2>/dev/null || exit 0\n\
+             find . -maxdepth 1 -name {} -mmin +{STALE_PARTIAL_MINUTES} -print -exec rm -f -- {{}} + 2>/dev/null\nexit 0\n",
+            crate::cluster::transport::ssh::shell_dir(uploads),
+            quote(&format!(".{literal}-*.part-*")),
+        );
+        match session.exec_with_input("sh -s", script.as_bytes()) {
+            Ok(out) => {
+                for removed in out.stdout.lines() {
+                    tracing::debug!(%removed, "removed a stale partial upload");
+                }
+            }
+            Err(err) => tracing::debug!("could not sweep partial uploads: {err:#}"),
+        }
     }
 }
 
@@ -396,6 +471,7 @@ impl Backend for SshHost {
             &staged_name(&job.artifact, &job.sha256),
             &job.sha256,
         )?;
+        self.sweep_partials(session, &uploads, &job.artifact);
         let id = submission_id(&job.name);
         let script = self.start_script(job, &jar, &id)?;
         let out = session.exec_with_input("sh -s", script.as_bytes())?;
@@ -445,6 +521,65 @@ impl Backend for SshHost {
             }),
             id,
         })
+    }
+
+    fn adopt(&self, id: &str) -> anyhow::Result<Payload> {
+        if !is_submission_id(id) {
+            anyhow::bail!(
+                "`{id}` is not the ID of a job on an SSH host (`NAME-YYYYMMDD-HHMMSS-XXXX`)"
+            );
+        }
+        let base = crate::cluster::transport::ssh::shell_dir(&self.remote_dir);
+        let script = format!(
+            "cd -- {base} 2>/dev/null && cd -- {id} 2>/dev/null && [ -f job.sh ] || exit 3\npwd\ncat pid 2>/dev/null || echo 0\n",
+            id = quote(id)
+        );
+        let out = self
+            .session()?
+            .exec_with_input("sh -s", script.as_bytes())?;
+        let mut lines = out.stdout.lines();
+        let (true, Some(dir)) = (out.success(), lines.next()) else {
+            return Err(with_help(
+                anyhow::anyhow!(
+                    "`{}` has no job `{id}` in `{}`",
+                    self.target,
+                    self.remote_dir
+                ),
+                format!(
+                    "`cargo stream list --cluster {}` lists the jobs there",
+                    self.cluster
+                ),
+            ));
+        };
+        Ok(Payload::Ssh(Submission {
+            host: self.target.to_string(),
+            dir: dir.to_owned(),
+            pid: lines
+                .next()
+                .and_then(|p| p.trim().parse().ok())
+                .unwrap_or(0),
+            location: String::new(),
+        }))
+    }
+
+    fn jobs(&self) -> anyhow::Result<Vec<Listed>> {
+        // Every job folder (one with a `job.sh`), probed as `status` does, in one round trip.
+        let base = crate::cluster::transport::ssh::shell_dir(&self.remote_dir);
+        let script = format!(
+            "cd -- {base} 2>/dev/null || exit 0\n{ALIVE}\n\
+             for d in */; do d=${{d%/}}; [ -f \"$d/job.sh\" ] || continue\n\
+             ( cd -- \"$d\" || exit 0; echo \"job=$d\"; echo \"started=$(stat -c %Y job.sh)\"\n\
+               [ -f exit-code ] && echo \"exit=$(cat exit-code)\"\n\
+               [ -f killed ] && echo killed=1\n\
+               [ -f attempts ] && echo \"attempts=$(cat attempts)\"\n\
+               alive && echo alive=1\n\
+               exit 0 )\n\
+             done\nexit 0\n"
+        );
+        let out = self.script(&script, || {
+            format!("list the job folders in `{}`", self.remote_dir)
+        })?;
+        Ok(listed_jobs(&out.stdout))
     }
 
     fn status(&self, record: &Record) -> anyhow::Result<Status> {
@@ -527,6 +662,30 @@ impl Backend for SshHost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_folders_list_with_their_states() {
+        let jobs = listed_jobs(
+            "job=wc-20261129-100000-aaaa\nstarted=100\nexit=0\n\
+             job=wc-20261129-110000-bbbb\nstarted=200\nalive=1\n\
+             job=wc-20261129-120000-cccc\nstarted=300\nexit=143\nkilled=1\n",
+        );
+        let seen: Vec<(&str, JobState, Option<u64>)> = jobs
+            .iter()
+            .map(|j| (j.id.as_str(), j.state, j.submitted_at))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("wc-20261129-120000-cccc", JobState::Killed, Some(300)),
+                ("wc-20261129-110000-bbbb", JobState::Running, Some(200)),
+                ("wc-20261129-100000-aaaa", JobState::Finished, Some(100)),
+            ]
+        );
+        assert!(listed_jobs("").is_empty());
+        assert!(is_submission_id("wc-20261129-120000-cccc"));
+        assert!(!is_submission_id("../etc") && !is_submission_id("-x") && !is_submission_id(""));
+    }
     use std::io::Write as _;
 
     fn jar(dir: &Path, entries: &[(&str, Option<u32>)]) -> std::path::PathBuf {
