@@ -247,7 +247,7 @@ impl Certificate {
         if !self
             .principals
             .iter()
-            .any(|p| super::known_hosts::glob(p, host))
+            .any(|p| super::pattern::glob(p, host))
         {
             return Err("Certificate invalid: name is not a listed principal");
         }

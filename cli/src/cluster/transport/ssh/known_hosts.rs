@@ -29,6 +29,7 @@ use base64::Engine as _;
 use sha2::Digest as _;
 
 use super::host_cert::{self, Certificate};
+use super::pattern::matches_patterns;
 use crate::cluster::profile::{SshTarget, expand_home};
 use crate::cluster::transport::ssh::quote;
 use crate::error::with_help;
@@ -249,46 +250,6 @@ fn hashed_matches(hosts: &str, name: &str) -> bool {
     }
     let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &salt);
     hmac::verify(&key, name.as_bytes(), &hash).is_ok()
-}
-
-/// Whether `name` matches an OpenSSH pattern list (`a,b*,!c`), case-insensitively: a match of a
-/// negated pattern rules it out, whatever else matches.
-fn matches_patterns(patterns: &str, name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    let mut matched = false;
-    for pattern in patterns.split(',') {
-        if let Some(negated) = pattern.strip_prefix('!') {
-            if glob(&negated.to_ascii_lowercase(), &name) {
-                return false;
-            }
-        } else if glob(&pattern.to_ascii_lowercase(), &name) {
-            matched = true;
-        }
-    }
-    matched
-}
-
-/// `*` (any run of characters) and `?` (any one character) wildcards.
-pub(super) fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// The host key algorithms to offer, from `supported` (libssh2's, in its order), ordered as
@@ -525,22 +486,6 @@ mod tests {
     }
 
     const OTHER: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIGxYqZzs3/RkDP1RfH7qBxoOj6ZVWH2UlH8CXTAZwhc5";
-
-    #[test]
-    fn patterns_follow_openssh() {
-        assert!(matches_patterns("a.example,b.example", "b.example"));
-        assert!(matches_patterns("*.example", "x.example"));
-        assert!(matches_patterns("[127.0.0.1]:2222", "[127.0.0.1]:2222"));
-        assert!(!matches_patterns("127.0.0.1", "[127.0.0.1]:2222"));
-        assert!(matches_patterns("[127.0.0.?]:*", "[127.0.0.1]:2222"));
-        assert!(!matches_patterns("*.example,!bad.example", "bad.example"));
-        // A negated match rules the line out even when listed first or also matched plainly.
-        assert!(!matches_patterns("!bad.example,bad.example", "bad.example"));
-        assert!(matches_patterns("*,!bad.example", "good.example"));
-        assert!(!matches_patterns("!bad.example", "good.example"));
-        assert!(matches_patterns("h?st", "HOST"));
-        assert!(!matches_patterns("h?st", "hoost"));
-    }
 
     #[test]
     fn hashed_names_match_only_their_name() {

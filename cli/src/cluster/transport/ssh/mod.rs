@@ -4,13 +4,14 @@
 //! binary and no terminal are involved: nothing can ever prompt for a password.
 //!
 //! One concept per file: `known_hosts.rs` verifies host keys as OpenSSH does (`host_cert.rs`
-//! reads and checks host certificates), `upload.rs` is the SFTP upload
+//! reads and checks host certificates, `pattern.rs` matches names), `upload.rs` is the SFTP upload
 //! (temporary name, sha256 checked by the host, rename), `tunnel.rs` HTTP through the
 //! connection, and [`quote`] (from [`crate::quote`]) the quoting of everything sent to a remote shell.
 
 mod host_cert;
 mod known_hosts;
 mod lazy;
+mod pattern;
 mod tunnel;
 mod upload;
 
