@@ -1,7 +1,8 @@
 //! A throwaway OpenSSH server for the tests: Debian's `sshd` (installed by
 //! `tests/support/install-sshd.sh` when missing) on a free port of 127.0.0.1, with a host key
 //! of its own, one throwaway user (a fresh home, no password, a fresh ed25519 key in its
-//! `authorized_keys`) and a known_hosts file holding the host key, so that clients verify it.
+//! `authorized_keys`) and a known_hosts file holding the host key, so that clients verify it;
+//! optionally a host certificate for that key, signed by a test CA of its own.
 //! Needs root (to add the user). Stopped, with the user and everything it ran, on drop.
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,17 @@ pub struct Sshd {
 impl Sshd {
     /// Starts a server with a new user; panics (with sshd's log) if it does not come up.
     pub fn start() -> Sshd {
+        Sshd::start_with(None)
+    }
+
+    /// Starts a server that presents, with its host key, a host certificate signed by a test
+    /// CA of its own ([`Sshd::ca_public_key`]), made by `ssh-keygen -s CA -h -n PRINCIPALS -V
+    /// VALIDITY` (for example `"127.0.0.1"` and `"-1h:+1h"`).
+    pub fn start_with_host_certificate(principals: &str, validity: &str) -> Sshd {
+        Sshd::start_with(Some((principals, validity)))
+    }
+
+    fn start_with(certificate: Option<(&str, &str)>) -> Sshd {
         let sshd = sshd_binary();
         assert!(
             is_root(),
@@ -51,6 +63,27 @@ impl Sshd {
             .unwrap();
         assert!(owned.success(), "chown {}", ssh_dir.display());
         std::fs::create_dir_all("/run/sshd").unwrap();
+        let mut host_certificate = String::new();
+        if let Some((principals, validity)) = certificate {
+            keygen(&dir.path().join("ca_key"), "e2e host CA");
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-s"])
+                .arg(dir.path().join("ca_key"))
+                .args(["-I", "e2e-host", "-h", "-n", principals, "-V", validity])
+                .arg(dir.path().join("host_key.pub"))
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "ssh-keygen -s: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            host_certificate = format!(
+                "HostCertificate {}\n",
+                dir.path().join("host_key-cert.pub").display()
+            );
+        }
 
         let port = free_port();
         let config = dir.path().join("sshd_config");
@@ -60,7 +93,7 @@ impl Sshd {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {pid}\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PermitRootLogin no\nAllowUsers {user}\nUsePAM no\n\
-                 Subsystem sftp internal-sftp\nLogLevel VERBOSE\n",
+                 Subsystem sftp internal-sftp\nLogLevel VERBOSE\n{host_certificate}",
                 host_key = dir.path().join("host_key").display(),
                 pid = dir.path().join("sshd.pid").display(),
             ),
@@ -151,6 +184,17 @@ impl Sshd {
         let mut fields = public.split_whitespace();
         let (kind, key) = (fields.next().unwrap(), fields.next().unwrap());
         format!("[127.0.0.1]:{} {kind} {key}\n", self.port)
+    }
+
+    /// The server's public host key: `ssh-ed25519 AAAA...`.
+    pub fn host_public_key(&self) -> String {
+        public_key(&self.dir.path().join("host_key.pub"))
+    }
+
+    /// The public key of the CA that signed the host certificate
+    /// ([`Sshd::start_with_host_certificate`]): `ssh-ed25519 AAAA...`.
+    pub fn ca_public_key(&self) -> String {
+        public_key(&self.dir.path().join("ca_key.pub"))
     }
 
     /// A folder of the test's own, removed on drop (for other keys and known_hosts files).
@@ -306,6 +350,16 @@ fn home_of(user: &str) -> PathBuf {
     let home = line.trim().split(':').nth(5).unwrap_or_default();
     assert!(!home.is_empty(), "no home folder for `{user}`: {line}");
     PathBuf::from(home)
+}
+
+/// The `TYPE BASE64` of a `.pub` file (its comment left out).
+fn public_key(path: &Path) -> String {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("failed to read {}: {e}", path.display()));
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn keygen(path: &Path, comment: &str) {

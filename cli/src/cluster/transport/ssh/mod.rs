@@ -3,12 +3,15 @@
 //! upload, and reads of growing remote files. Built on libssh2 (the `ssh2` crate), so no `ssh`
 //! binary and no terminal are involved: nothing can ever prompt for a password.
 //!
-//! One concept per file: `known_hosts.rs` verifies host keys, `upload.rs` is the SFTP upload
+//! One concept per file: `known_hosts.rs` verifies host keys as OpenSSH does (`host_cert.rs`
+//! reads and checks host certificates, `pattern.rs` matches names), `upload.rs` is the SFTP upload
 //! (temporary name, sha256 checked by the host, rename), `tunnel.rs` HTTP through the
 //! connection, and [`quote`] (from [`crate::quote`]) the quoting of everything sent to a remote shell.
 
+mod host_cert;
 mod known_hosts;
 mod lazy;
+mod pattern;
 mod tunnel;
 mod upload;
 
@@ -83,22 +86,10 @@ impl Session {
         let tcp = tcp_connect(target)?;
         let mut session = ssh2::Session::new().context("failed to start libssh2")?;
         session.set_timeout(IO_TIMEOUT.as_millis() as u32);
-        // Offer the key types recorded for this host first, then libssh2's usual order.
-        let preferred = known_hosts::preferred_algorithms(target);
-        if !preferred.is_empty()
-            && let Ok(supported) = session.supported_algs(ssh2::MethodType::HostKey)
-        {
-            let mut order: Vec<&str> = preferred
-                .iter()
-                .map(String::as_str)
-                .filter(|a| supported.contains(a))
-                .collect();
-            let rest: Vec<&str> = supported
-                .iter()
-                .copied()
-                .filter(|a| !order.contains(a))
-                .collect();
-            order.extend(rest);
+        // Offer the host key algorithms as OpenSSH orders them for this host (the types
+        // recorded for it first, certificates first when a CA is listed for it).
+        if let Ok(supported) = session.supported_algs(ssh2::MethodType::HostKey) {
+            let order = known_hosts::order_algorithms(target, &supported);
             let _ = session.method_pref(ssh2::MethodType::HostKey, &order.join(","));
         }
         prefer_fast_ciphers(&session);
