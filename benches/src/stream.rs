@@ -1,6 +1,7 @@
 //! The job on our runtime, the same shape as `shared/bench/wc.py`:
 //! `socket_text_stream` → `flat_map` → `map` → `reduce_by_key` → `foreach_rdd` writing one JSONL
-//! record per batch (batch time, done time, words, distinct). Master `local[2]`.
+//! record per batch (batch time, done time, words, distinct). Master `local[2]` (or
+//! `CARGO_STREAM_MASTER`).
 
 use crate::now_secs;
 use crate::record::BatchRecord;
@@ -21,18 +22,15 @@ pub fn run(
     )?)));
     let conf = StreamingConf::new("dstream-wc").master("local[2]");
     let ssc = StreamingContext::new(conf, Milliseconds(batch_ms))?;
-    let lines: DStream<String> = ssc.socket_text_stream("127.0.0.1", port);
+    // The templates' word count: lines sharing the received block, words kept inline.
+    let lines: DStream<Line> = ssc.socket_lines("127.0.0.1", port);
     let counts = lines
-        .flat_map(|line: String| {
-            line.split_whitespace()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
+        .flat_map(Line::words)
         .map(|w| (w, 1u64))
         .reduce_by_key(|a, b| a + b);
     let sink = Arc::clone(&file);
-    counts.foreach_rdd(move |rdd: &Batch<(String, u64)>, time: Time| {
-        let d: Vec<(String, u64)> = rdd.collect();
+    counts.foreach_rdd(move |rdd: &Batch<(Word, u64)>, time: Time| {
+        let d: Vec<(Word, u64)> = rdd.collect();
         let words: u64 = d.iter().map(|(_, v)| *v).sum();
         let rec = BatchRecord {
             batch: time.millis() as f64 / 1000.0,

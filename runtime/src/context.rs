@@ -30,6 +30,7 @@ use crate::source::supervisor::{SupervisorConf, supervise};
 use crate::source::wal::Codec;
 use crate::state::StateData;
 use crate::state::store::{STORE_KINDS, migration, store_types};
+use crate::text::Line;
 use crate::time::{Time, millis};
 
 /// The entry point of a streaming job, as Spark's `StreamingContext`.
@@ -130,6 +131,33 @@ impl StreamingContext {
         let receiver = SocketReceiver {
             host: host.into(),
             port,
+            record: std::marker::PhantomData,
+        };
+        self.add_receiver(receiver, Some(Codec::postcard()), Location::caller())
+    }
+
+    /// As [`socket_text_stream`](Self::socket_text_stream), with each line a [`Line`]: a slice
+    /// of one block per socket read instead of a `String` of its own, so that no line is
+    /// copied or allocated; [`Line::words`] then cuts it into [`Word`](crate::text::Word)s
+    /// without allocating. The fast way to read text, for the word count of the templates.
+    ///
+    /// ```no_run
+    /// use cargo_stream_runtime::prelude::*;
+    /// let ssc = StreamingContext::new(StreamingConf::new("wc").master("local[2]"), Seconds(1))?;
+    /// let counts = ssc
+    ///     .socket_lines("localhost", 9999)
+    ///     .flat_map(Line::words)
+    ///     .map(|w| (w, 1))
+    ///     .reduce_by_key(|a, b| a + b);
+    /// counts.print(10)?;
+    /// # Ok::<(), cargo_stream_runtime::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn socket_lines(&self, host: impl Into<String>, port: u16) -> DStream<Line> {
+        let receiver = SocketReceiver {
+            host: host.into(),
+            port,
+            record: std::marker::PhantomData,
         };
         self.add_receiver(receiver, Some(Codec::postcard()), Location::caller())
     }
@@ -519,7 +547,10 @@ impl StreamingContext {
         for input in &graph.inputs {
             input.start()?;
         }
-        let _ = sh.exec.set(Executor::new(threads - receivers, threads));
+        // Every thread of `local[N]` runs batch tasks: a receiver waits on I/O nearly all the
+        // time (7 % of a core at 16 M words/s), so reserving it a whole core, as Spark's
+        // executor slots do, left one of two cores idle. The rule above is kept all the same.
+        let _ = sh.exec.set(Executor::new(threads, threads));
         let interval = millis(sh.conf.batch_interval);
         let start = (sh.clock.now_ms() / interval + 1) * interval;
         let zero = Time(start - interval);

@@ -80,6 +80,7 @@ pub mod sql;
 pub use source::kafka;
 mod state;
 mod sync;
+pub mod text;
 mod time;
 pub mod ui;
 mod warning;
@@ -103,6 +104,7 @@ pub use time::{Milliseconds, Minutes, Seconds, Time};
 
 /// The names a job needs: `use cargo_stream_runtime::prelude::*;`.
 pub mod prelude {
+    pub use crate::text::{Line, Word};
     pub use crate::{
         Batch, DStream, Error, Milliseconds, Minutes, Receiver, ReceiverContext, Render, Seconds,
         State, StateSpec, StreamingConf, StreamingContext, StreamingListener, Time,

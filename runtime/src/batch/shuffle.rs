@@ -3,6 +3,7 @@
 use std::hash::{BuildHasher, Hash};
 
 use rustc_hash::{FxBuildHasher, FxHashMap};
+use std::collections::hash_map::Entry;
 
 use super::{Batch, Data, Executor, Key};
 
@@ -33,10 +34,15 @@ pub(crate) fn merge_by_key<K: Key, V>(
     let mut m: FxHashMap<K, Option<V>> =
         FxHashMap::with_capacity_and_hasher(p.size_hint().0.min(1 << 10), FxBuildHasher);
     for (k, v) in p {
-        match m.get_mut(&k) {
-            Some(slot) => *slot = slot.take().map(|acc| f(acc, v)),
-            None => {
-                m.insert(k, Some(v));
+        // One hash per record; a repeated key is dropped here (a `Word` or a shared `Line`
+        // frees nothing).
+        match m.entry(k) {
+            Entry::Occupied(mut e) => {
+                let slot = e.get_mut();
+                *slot = slot.take().map(|acc| f(acc, v));
+            }
+            Entry::Vacant(e) => {
+                e.insert(Some(v));
             }
         }
     }

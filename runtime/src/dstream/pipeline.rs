@@ -5,35 +5,71 @@
 
 use crate::batch::{Batch, Data, Executor};
 
-/// One partition's records, produced on demand.
+/// One piece of a partition's records, produced on demand.
 pub(crate) type Records<T> = Box<dyn Iterator<Item = T> + Send>;
 
-/// A batch whose partitions are still iterators.
+/// The fewest records a partition is cut into pieces of: below it the work is too short to
+/// be worth another thread.
+const MIN_PIECE: usize = 1024;
+
+/// How many pieces per worker thread a large batch is cut into, so that threads that finish
+/// early take more (work stealing) instead of waiting on the slowest.
+const PIECES_PER_THREAD: usize = 4;
+
+/// A batch whose partitions are still iterators. A large partition is cut into pieces run on
+/// different threads (a receiver's block is one partition: without this, one thread did all
+/// the work of a batch of one block); the pieces of a partition come back together, in
+/// order, when the batch is collected, so partitions are as before.
 pub(crate) struct Lazy<T> {
+    /// The pieces, partition by partition, in order.
     pub(crate) parts: Vec<Records<T>>,
+    /// The partition each piece belongs to.
+    owners: Vec<usize>,
+    /// The number of partitions.
+    partitions: usize,
     pub(crate) exec: Executor,
 }
 
 impl<T: Data> Lazy<T> {
     pub(crate) fn from_batch(batch: Batch<T>) -> Self {
         let exec = batch.exec;
-        let parts = batch
-            .parts
-            .into_iter()
-            .map(|p| Box::new(p.into_iter()) as Records<T>)
-            .collect();
-        Lazy { parts, exec }
+        let partitions = batch.parts.len();
+        let total: usize = batch.parts.iter().map(Vec::len).sum();
+        let threads = exec.parallelism;
+        let piece = if threads > 1 {
+            MIN_PIECE.max(total.div_ceil(threads * PIECES_PER_THREAD))
+        } else {
+            usize::MAX
+        };
+        let mut parts: Vec<Records<T>> = Vec::with_capacity(partitions);
+        let mut owners = Vec::with_capacity(partitions);
+        for (i, p) in batch.parts.into_iter().enumerate() {
+            for piece in cut(p, piece) {
+                parts.push(Box::new(piece.into_iter()));
+                owners.push(i);
+            }
+        }
+        Lazy {
+            parts,
+            owners,
+            partitions,
+            exec,
+        }
     }
 
-    /// Applies `f` to each partition's iterator.
+    /// Applies `f` to each piece's iterator: `f` must treat records one by one (a narrow,
+    /// per-record operation), as pieces split partitions.
     pub(crate) fn then<U: Data>(self, f: impl Fn(Records<T>) -> Records<U>) -> Lazy<U> {
         Lazy {
             parts: self.parts.into_iter().map(f).collect(),
+            owners: self.owners,
+            partitions: self.partitions,
             exec: self.exec,
         }
     }
 
-    /// Runs each partition's chain to its end on the worker threads, with `finish`.
+    /// Runs each piece's chain to its end on the worker threads, with `finish`: one result per
+    /// piece (a shuffle's map side combines per piece).
     pub(crate) fn run<U: Send>(
         self,
         finish: impl Fn(Records<T>) -> Vec<U> + Send + Sync,
@@ -48,9 +84,81 @@ impl<T: Data> Lazy<T> {
         (parts, self.exec)
     }
 
-    /// The records, collected.
-    pub(crate) fn materialize(self) -> Batch<T> {
-        let (parts, exec) = self.run(|it| it.collect());
+    /// The records, collected, each partition whole again.
+    pub(crate) fn materialize(mut self) -> Batch<T> {
+        let (owners, partitions) = (std::mem::take(&mut self.owners), self.partitions);
+        let (pieces, exec) = self.run(|it| it.collect());
+        let mut parts: Vec<Vec<T>> = (0..partitions).map(|_| Vec::new()).collect();
+        for (piece, owner) in pieces.into_iter().zip(owners) {
+            let part = &mut parts[owner];
+            if part.is_empty() {
+                *part = piece;
+            } else {
+                part.extend(piece);
+            }
+        }
         Batch::new(parts, exec)
+    }
+}
+
+/// `p` cut into contiguous pieces of at most `len` records (`p` itself when it fits), moving
+/// each record once.
+fn cut<T>(mut p: Vec<T>, len: usize) -> Vec<Vec<T>> {
+    if p.len() <= len {
+        return vec![p];
+    }
+    let n = p.len().div_ceil(len);
+    let mut pieces = Vec::with_capacity(n);
+    for i in (1..n).rev() {
+        pieces.push(p.split_off(i * p.len() / (i + 1)));
+    }
+    pieces.push(p);
+    pieces.reverse();
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_keeps_order_and_bounds_pieces() {
+        let v: Vec<u32> = (0..10).collect();
+        let pieces = cut(v.clone(), 3);
+        assert!(
+            pieces.iter().all(|p| !p.is_empty() && p.len() <= 3),
+            "{pieces:?}"
+        );
+        assert_eq!(pieces.concat(), v);
+        assert_eq!(cut(v.clone(), 10), vec![v]);
+    }
+
+    #[test]
+    fn a_large_partition_runs_on_every_thread_and_comes_back_whole() {
+        let exec = Executor::new(2, 2);
+        let big: Vec<u64> = (0..(MIN_PIECE * 16) as u64).collect();
+        let batch = Batch::new(vec![big.clone(), vec![], vec![7]], exec);
+        let lazy = Lazy::from_batch(batch);
+        assert_eq!(lazy.parts.len(), 2 * PIECES_PER_THREAD + 2, "pieces");
+        let threads = std::sync::Mutex::new(std::collections::HashSet::new());
+        let out = lazy
+            .then(|it| Box::new(it.map(|x| x * 2)))
+            .then(|it| Box::new(it.filter(|_| true)))
+            .materialize();
+        let doubled: Vec<u64> = big.iter().map(|x| x * 2).collect();
+        assert_eq!(out.parts, vec![doubled, vec![], vec![14]]);
+        let one = Batch::new(vec![big], Executor::new(2, 2));
+        let (pieces, _) = Lazy::from_batch(one).run(|it| {
+            threads.lock().unwrap().insert(std::thread::current().id());
+            // Long enough for the second thread to take pieces on a busy machine.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            vec![it.count()]
+        });
+        assert_eq!(pieces.concat().iter().sum::<usize>(), MIN_PIECE * 16);
+        assert_eq!(
+            threads.lock().unwrap().len(),
+            2,
+            "both worker threads ran pieces"
+        );
     }
 }

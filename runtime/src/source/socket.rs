@@ -10,10 +10,12 @@
 
 use std::io::{ErrorKind, Read};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::metrics::Counters;
 use crate::source::receiver::{Receiver, ReceiverContext};
+use crate::text::Line;
 
 /// How long one read may block before the reader checks for a stop.
 const POLL: Duration = Duration::from_millis(100);
@@ -25,15 +27,51 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
 /// While a server stays absent, how often a line says so again.
 pub(crate) const RETRY_LOG_EVERY: Duration = Duration::from_secs(30);
 
-pub(crate) struct SocketReceiver {
+pub(crate) struct SocketReceiver<T> {
     pub(crate) host: String,
     pub(crate) port: u16,
+    pub(crate) record: std::marker::PhantomData<fn() -> T>,
 }
 
-impl Receiver for SocketReceiver {
-    type Item = String;
+/// What a socket receiver stores: Spark's `String` lines (`socket_text_stream`), or [`Line`]s
+/// sharing one block per read (`socket_lines`).
+pub(crate) trait SocketRecord: crate::StateData {
+    /// The `StreamingContext` method that makes this receiver, for its name.
+    const METHOD: &'static str;
+    /// The records of `lines`.
+    fn from_lines(lines: Vec<Line>) -> Vec<Self>;
+    /// The memory one record holds, for `receiver_max_buffered_bytes`.
+    fn bytes(&self) -> usize;
+}
 
-    fn on_start(&mut self, ctx: ReceiverContext<String>) {
+impl SocketRecord for String {
+    const METHOD: &'static str = "socket_text_stream";
+    fn from_lines(lines: Vec<Line>) -> Vec<Self> {
+        lines.into_iter().map(String::from).collect()
+    }
+
+    /// A line's bytes, its `String`, and the allocator's bookkeeping for one allocation.
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<String>() + self.capacity() + ALLOCATION_OVERHEAD
+    }
+}
+
+impl SocketRecord for Line {
+    const METHOD: &'static str = "socket_lines";
+    fn from_lines(lines: Vec<Line>) -> Vec<Self> {
+        lines
+    }
+
+    /// The line's share of its block (its bytes and newline) and the `Line` itself.
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Line>() + self.len() + 1
+    }
+}
+
+impl<T: SocketRecord> Receiver for SocketReceiver<T> {
+    type Item = T;
+
+    fn on_start(&mut self, ctx: ReceiverContext<T>) {
         let (host, port) = (self.host.clone(), self.port);
         let spawned = std::thread::Builder::new()
             .name(format!("socket-{host}:{port}"))
@@ -61,19 +99,18 @@ impl Receiver for SocketReceiver {
     }
 
     fn name(&self) -> String {
-        format!("socket_text_stream({}:{})", self.host, self.port)
+        format!("{}({}:{})", T::METHOD, self.host, self.port)
     }
 
-    /// A line's bytes, its `String`, and the allocator's bookkeeping for one allocation.
-    fn record_bytes(line: &String) -> usize {
-        std::mem::size_of::<String>() + line.capacity() + ALLOCATION_OVERHEAD
+    fn record_bytes(line: &T) -> usize {
+        line.bytes()
     }
 }
 
 /// What one heap allocation costs beyond its bytes (glibc: a 16-byte header and alignment).
 const ALLOCATION_OVERHEAD: usize = 16;
 
-fn receive(host: &str, port: u16, ctx: &ReceiverContext<String>) {
+fn receive<T: SocketRecord>(host: &str, port: u16, ctx: &ReceiverContext<T>) {
     let mut retries = ConnectRetries::new(format!("{host}:{port}"), port);
     let mut delay = FIRST_RETRY_DELAY;
     let mut stream = loop {
@@ -110,22 +147,30 @@ fn receive(host: &str, port: u16, ctx: &ReceiverContext<String>) {
             "could not set a read timeout on {host}:{port}: {e}"
         ));
     }
-    let mut lines = LineSplitter::new(format!("{host}:{port}"));
+    let mut lines = LineSplitter::new(ctx.state.name.clone(), format!("{host}:{port}"));
+    let store = |(lines, replaced): (Vec<Line>, u64)| {
+        ctx.store_counted(T::from_lines(lines), replaced);
+    };
+    let finish = |lines: &mut LineSplitter| {
+        if let Some((line, bad)) = lines.finish() {
+            store((vec![line], u64::from(bad)));
+        }
+    };
     let mut buf = vec![0u8; 256 * 1024];
     while !ctx.is_stopped() {
         match stream.read(&mut buf) {
             Ok(0) => {
-                lines.finish(ctx);
+                finish(&mut lines);
                 return ctx.restart(format!("{host}:{port} closed the connection; reconnecting"));
             }
-            Ok(n) => lines.push(&buf[..n], ctx),
+            Ok(n) => store(lines.push(&buf[..n])),
             Err(e)
                 if matches!(
                     e.kind(),
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                 ) => {}
             Err(e) => {
-                lines.finish(ctx);
+                finish(&mut lines);
                 return ctx.restart(format!("error reading from {host}:{port}: {e}"));
             }
         }
@@ -194,9 +239,14 @@ impl ConnectRetries {
     }
 }
 
-/// Cuts a byte stream into lines, keeping a partial line across reads; lines that are not
+/// Cuts a byte stream into [`Line`]s, keeping a partial line across reads; lines that are not
 /// UTF-8 are decoded with replacement characters, counted and logged.
+///
+/// The complete lines of each read are copied once, into one shared block, and each line is a
+/// slice of it: no allocation per line.
 pub(crate) struct LineSplitter {
+    /// The receiver's name, for warnings.
+    receiver: String,
     /// Where the bytes come from (`host:port`), for warnings.
     origin: String,
     partial: Vec<u8>,
@@ -209,8 +259,9 @@ pub(crate) struct LineSplitter {
 const WARN_LINES: u64 = 10;
 
 impl LineSplitter {
-    pub(crate) fn new(origin: String) -> Self {
+    pub(crate) fn new(receiver: String, origin: String) -> Self {
         LineSplitter {
+            receiver,
             origin,
             partial: Vec::new(),
             line_no: 0,
@@ -218,48 +269,90 @@ impl LineSplitter {
         }
     }
 
-    pub(crate) fn push(&mut self, bytes: &[u8], ctx: &ReceiverContext<String>) {
-        let mut out = Vec::new();
-        let mut replaced = 0;
-        let mut rest = bytes;
-        while let Some(i) = memchr::memchr(b'\n', rest) {
-            let line = if self.partial.is_empty() {
-                &rest[..i]
-            } else {
-                self.partial.extend_from_slice(&rest[..i]);
-                &self.partial[..]
-            };
-            self.line_no += 1;
-            let (s, bad) = decode(line);
-            if bad {
-                replaced += 1;
-                self.warn(ctx);
-            }
-            out.push(s);
-            self.partial.clear();
-            rest = &rest[i + 1..];
-        }
+    /// The complete lines of `bytes` (after what earlier reads left), and how many of them
+    /// were not UTF-8.
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> (Vec<Line>, u64) {
+        let Some(last) = memchr::memrchr(b'\n', bytes) else {
+            self.partial.extend_from_slice(bytes);
+            return (Vec::new(), 0);
+        };
+        let (whole, rest) = bytes.split_at(last + 1);
+        let mut region = std::mem::take(&mut self.partial);
+        let out = if region.is_empty() {
+            self.split(whole)
+        } else {
+            region.extend_from_slice(whole);
+            let out = self.split(&region);
+            region.clear();
+            out
+        };
+        self.partial = region;
         self.partial.extend_from_slice(rest);
-        ctx.store_counted(out, replaced);
+        out
     }
 
-    /// Stores a last line that had no newline.
-    pub(crate) fn finish(&mut self, ctx: &ReceiverContext<String>) {
-        if !self.partial.is_empty() {
-            self.line_no += 1;
-            let (s, bad) = decode(&std::mem::take(&mut self.partial));
-            if bad {
-                self.warn(ctx);
+    /// The lines of `region`, which ends with a newline.
+    fn split(&mut self, region: &[u8]) -> (Vec<Line>, u64) {
+        let lines = memchr::memchr_iter(b'\n', region).count();
+        let mut out = Vec::with_capacity(lines);
+        if let Ok(text) = std::str::from_utf8(region) {
+            let block: Arc<str> = Arc::from(text);
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', region) {
+                let stop = if end > start && region[end - 1] == b'\r' {
+                    end - 1
+                } else {
+                    end
+                };
+                out.push(Line::in_block(&block, start, stop));
+                start = end + 1;
             }
-            ctx.store_counted(vec![s], u64::from(bad));
+            self.line_no += lines as u64;
+            return (out, 0);
         }
+        // Some line is not UTF-8: decode line by line, into one block all the same.
+        let mut text = String::with_capacity(region.len());
+        let mut ranges = Vec::with_capacity(lines);
+        let mut replaced = 0;
+        for line in region[..region.len() - 1].split(|b| *b == b'\n') {
+            self.line_no += 1;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let start = text.len();
+            match String::from_utf8_lossy(line) {
+                std::borrow::Cow::Borrowed(s) => text.push_str(s),
+                std::borrow::Cow::Owned(s) => {
+                    replaced += 1;
+                    self.warn();
+                    text.push_str(&s);
+                }
+            }
+            ranges.push((start, text.len()));
+        }
+        let block: Arc<str> = Arc::from(text);
+        out.extend(
+            ranges
+                .into_iter()
+                .map(|(a, b)| Line::in_block(&block, a, b)),
+        );
+        (out, replaced)
     }
 
-    fn warn(&mut self, ctx: &ReceiverContext<String>) {
+    /// A last line that had no newline, and whether it was not UTF-8.
+    pub(crate) fn finish(&mut self) -> Option<(Line, bool)> {
+        if self.partial.is_empty() {
+            return None;
+        }
+        self.partial.push(b'\n');
+        let partial = std::mem::take(&mut self.partial);
+        let (mut lines, replaced) = self.split(&partial);
+        lines.pop().map(|l| (l, replaced > 0))
+    }
+
+    fn warn(&mut self) {
         self.warned += 1;
         if self.warned <= WARN_LINES {
             tracing::warn!(
-                receiver = %ctx.state.name,
+                receiver = %self.receiver,
                 from = %self.origin,
                 line = self.line_no,
                 "line {} from {} is not valid UTF-8: kept with U+FFFD replacement characters{}",
@@ -272,15 +365,6 @@ impl LineSplitter {
                 }
             );
         }
-    }
-}
-
-/// The line without its `\r`, decoded; true when bytes had to be replaced.
-fn decode(line: &[u8]) -> (String, bool) {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    match String::from_utf8_lossy(line) {
-        std::borrow::Cow::Borrowed(s) => (s.to_owned(), false),
-        std::borrow::Cow::Owned(s) => (s, true),
     }
 }
 
