@@ -18,6 +18,8 @@ mod record;
 mod source;
 mod strategy;
 mod stream;
+mod tasks;
+mod keyed;
 
 pub use params::KafkaParams;
 pub use producer::KafkaProducer;

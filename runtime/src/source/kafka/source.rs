@@ -66,6 +66,8 @@ pub(crate) struct DirectKafkaSource {
     /// Ranges queued by `commit_async`, committed after the batch's outputs.
     pub(crate) commits: Arc<Mutex<Vec<OffsetRange>>>,
     exec: Arc<OnceLock<Executor>>,
+    /// This instance's share of the partitions, when the job runs as instances.
+    pub(crate) tasks: Arc<super::tasks::SourceTasks>,
 }
 
 impl DirectKafkaSource {
@@ -90,6 +92,7 @@ impl DirectKafkaSource {
             rate: Mutex::new(None),
             commits: Arc::default(),
             exec,
+            tasks: Arc::default(),
         }
     }
 
@@ -189,7 +192,7 @@ impl DirectKafkaSource {
                 }
             }
         }
-        Ok(out)
+        Ok(self.tasks.own(out))
     }
 
     /// Where each of `new` partitions starts: the strategy's offset, else the group's
@@ -478,6 +481,12 @@ impl Checkpointed for DirectKafkaSource {
         "direct_kafka_stream"
     }
 
+    fn task_scoped(&self) -> Option<&dyn crate::tasks::TaskScoped> {
+        self.tasks
+            .instance()
+            .map(|_| self as &dyn crate::tasks::TaskScoped)
+    }
+
     fn save(&self, time: Time) -> Result<Vec<u8>> {
         let p = self.positions.locked();
         let mut pending: Vec<Vec<OffsetRange>> = p
@@ -508,6 +517,77 @@ impl Checkpointed for DirectKafkaSource {
             replayed = p.replay.len(),
             "direct Kafka stream restored: unfinished batches are regenerated with their ranges first"
         );
+        Ok(())
+    }
+}
+
+/// What a task checkpoint keeps of a direct stream: one partition's next start offset and
+/// the ranges of the batches generated after the checkpointed one, in order.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedTask {
+    next: Option<i64>,
+    pending: Vec<OffsetRange>,
+}
+
+impl crate::tasks::TaskScoped for DirectKafkaSource {
+    fn tasks(&self) -> Vec<crate::tasks::Task> {
+        self.positions
+            .locked()
+            .current
+            .keys()
+            .map(|tp| crate::tasks::Task::new(tp.topic.clone(), tp.partition))
+            .collect()
+    }
+
+    fn topics(&self) -> Vec<(String, usize)> {
+        self.tasks.counts().into_iter().collect()
+    }
+
+    fn save_task(&self, task: &crate::tasks::Task, time: Time) -> Result<Vec<u8>> {
+        let tp = TopicPartition::new(task.topic.clone(), task.partition);
+        let p = self.positions.locked();
+        let pending: Vec<OffsetRange> = p
+            .generated
+            .range(Time(time.0 + 1)..)
+            .filter_map(|(_, a)| a.as_ref().ok())
+            .flat_map(|r| r.iter())
+            .chain(p.replay.iter().flatten())
+            .filter(|r| r.topic_partition() == tp)
+            .cloned()
+            .collect();
+        let saved = SavedTask {
+            next: p.current.get(&tp).copied(),
+            pending,
+        };
+        postcard::to_stdvec(&saved).map_err(|e| {
+            Error::IllegalState(format!("could not encode the offsets of `{task}`: {e}"))
+        })
+    }
+
+    fn clear_tasks(&self) {
+        let mut p = self.positions.locked();
+        p.current.clear();
+        p.replay.clear();
+        p.restored = false;
+    }
+
+    fn restore_task(&self, task: &crate::tasks::Task, bytes: &[u8]) -> Result<()> {
+        let saved: SavedTask = postcard::from_bytes(bytes).map_err(|e| {
+            Error::IllegalState(format!("could not decode the offsets of `{task}`: {e}"))
+        })?;
+        let tp = TopicPartition::new(task.topic.clone(), task.partition);
+        let mut p = self.positions.locked();
+        if let Some(next) = saved.next {
+            p.current.insert(tp, next);
+        }
+        // The task's unfinished batches are replayed first, the j-th with the others' j-th.
+        for (j, r) in saved.pending.into_iter().enumerate() {
+            if p.replay.len() <= j {
+                p.replay.push_back(Vec::new());
+            }
+            p.replay[j].push(r);
+        }
+        p.restored = true;
         Ok(())
     }
 }
