@@ -14,7 +14,8 @@ pub(crate) fn node_id<T: ?Sized>(node: &Arc<T>) -> usize {
 
 /// Operations after which the key of every pair is the key it had before (Kafka Streams'
 /// non-key-changing operations), so a stream keyed by the record key stays keyed by it.
-const KEEPS_KEY: [&str; 10] = [
+const KEEPS_KEY: [&str; 11] = [
+    "repartition_read",
     "filter",
     "map_values",
     "flat_map_values",
@@ -34,8 +35,8 @@ const KEEPS_PARTITIONS: [&str; 5] = ["filter", "map", "flat_map", "map_values", 
 #[derive(Clone)]
 enum Tag {
     None,
-    /// A direct Kafka stream's records.
-    Kafka,
+    /// A direct Kafka stream's records: holds its source (an `Arc<DirectKafkaSource>`).
+    Kafka(Arc<dyn Any + Send + Sync>),
     /// A stream keyed by the record key: holds an `Arc<KeyTasks<K>>`.
     Keyed(Arc<dyn Any + Send + Sync>),
 }
@@ -85,14 +86,19 @@ impl Lineage {
     }
 
     /// Marks `node` as a direct Kafka stream.
-    pub(crate) fn mark_kafka(&mut self, node: usize, at: &Location<'_>) {
+    pub(crate) fn mark_kafka(
+        &mut self,
+        node: usize,
+        at: &Location<'_>,
+        source: Arc<dyn Any + Send + Sync>,
+    ) {
         self.nodes.insert(
             node,
             Info {
                 parent: None,
                 op: "direct_kafka_stream".into(),
                 at: at.to_string(),
-                tag: Tag::Kafka,
+                tag: Tag::Kafka(source),
             },
         );
     }
@@ -119,7 +125,7 @@ impl Lineage {
                         Some((op, at)) => Upstream::Changed { op, at },
                     };
                 }
-                Tag::Kafka => {
+                Tag::Kafka(_) => {
                     return match changed {
                         None => Upstream::Unkeyed,
                         Some((op, at)) => Upstream::Changed { op, at },
@@ -135,19 +141,23 @@ impl Lineage {
         Upstream::NotKafka
     }
 
-    /// Whether each batch partition of `node` still holds one Kafka partition's records: the
-    /// first operation on the way up from `node` to a Kafka stream that mixes partitions, if
-    /// any (`Ok(false)` when no Kafka stream is above).
-    pub(crate) fn keeps_kafka_partitions(&self, node: usize) -> Result<bool, (String, String)> {
+    /// The direct Kafka stream above `node` when each batch partition of `node` still holds
+    /// one Kafka partition's records (narrow operations only since the stream); else the
+    /// first operation on the way that mixes partitions, or `Ok(None)` when no Kafka stream is
+    /// above.
+    pub(crate) fn kafka_partitions_kept(
+        &self,
+        node: usize,
+    ) -> Result<Option<Arc<dyn Any + Send + Sync>>, (String, String)> {
         let mut cur = Some(node);
         let mut mixed: Option<(String, String)> = None;
         while let Some(id) = cur {
             let Some(info) = self.nodes.get(&id) else {
-                return Ok(false);
+                return Ok(None);
             };
-            if !matches!(info.tag, Tag::None) && info.op == "direct_kafka_stream" {
+            if let Tag::Kafka(source) = &info.tag {
                 return match mixed {
-                    None => Ok(true),
+                    None => Ok(Some(source.clone())),
                     Some(m) => Err(m),
                 };
             }
@@ -159,7 +169,7 @@ impl Lineage {
             }
             cur = info.parent;
         }
-        Ok(false)
+        Ok(None)
     }
 }
 
@@ -171,7 +181,7 @@ mod tests {
     fn a_key_changing_operation_between_kafka_and_state_is_found() {
         let here = Location::caller();
         let mut l = Lineage::default();
-        l.mark_kafka(1, here);
+        l.mark_kafka(1, here, Arc::new(()));
         l.edge(2, 1, "keyed", here);
         l.mark_keyed(2, Arc::new(()));
         l.edge(3, 2, "map_values", here);
@@ -188,7 +198,8 @@ mod tests {
         l.edge(8, 1, "filter", here);
         assert!(matches!(l.upstream(8), Upstream::Unkeyed));
         assert!(matches!(l.upstream(99), Upstream::NotKafka));
-        assert_eq!(l.keeps_kafka_partitions(7), Ok(true));
-        assert!(l.keeps_kafka_partitions(4).is_err());
+        assert!(matches!(l.kafka_partitions_kept(7), Ok(Some(_))));
+        assert_eq!(l.kafka_partitions_kept(4).err().unwrap().0, "reduce_by_key");
+        assert!(matches!(l.kafka_partitions_kept(99), Ok(None)));
     }
 }

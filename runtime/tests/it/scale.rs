@@ -276,3 +276,98 @@ fn a_stateful_operation_whose_key_is_not_the_record_key_fails_start_naming_it() 
     assert!(err.contains(&format!("`map` at {}:{map_line}", file!())), "{err}");
     assert!(err.contains("repartition_through"), "{err}");
 }
+
+/// The words of `lines` (the records' values), through a repartition topic keyed by word,
+/// counted; batch 1 fails after the hop's output when `crash` (before its checkpoint).
+fn word_count_through(
+    broker: &Broker,
+    lines: &str,
+    words: &str,
+    dir: &Path,
+    crash: bool,
+) -> (StreamingContext, ManualClock, Arc<Mutex<Seen>>) {
+    let clock = ManualClock::new();
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let (c, s, b, l, w) = (
+        clock.clone(),
+        seen.clone(),
+        broker.bootstrap(),
+        lines.to_owned(),
+        words.to_owned(),
+    );
+    let ssc = StreamingContext::get_or_create(dir, move || {
+        let conf = StreamingConf::new("scale-repartition")
+            .master("local[2]")
+            .stop_on_signal(false)
+            .manual_clock(c)
+            .kafka_driver_timeout(Seconds(5))
+            .instance(0, 1);
+        let ssc = StreamingContext::new(conf, Seconds(1))?;
+        let params = KafkaParams::new()
+            .set("bootstrap.servers", b)
+            .set("auto.offset.reset", "earliest");
+        let lines =
+            KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([l]), params.clone());
+        let totals = lines
+            .flat_map(|r| {
+                r.value_lossy()
+                    .split_whitespace()
+                    .map(|w| (w.to_owned(), 1u64))
+                    .collect::<Vec<_>>()
+            })
+            .repartition_through(&params, &w, 3)
+            .reduce_by_key(|a, b| a + b)
+            .update_state_by_key(|new: Vec<u64>, total: Option<u64>| {
+                Some(total.unwrap_or(0) + new.iter().sum::<u64>())
+            });
+        totals.checkpoint(Seconds(1));
+        totals.foreach_rdd(move |b, _| {
+            s.lock().unwrap().totals = b.collect().into_iter().collect();
+        })?;
+        lines.foreach_rdd(move |_, t| {
+            assert!(!(crash && t.millis() == 1000), "simulated crash after the hop's output");
+        })?;
+        Ok(ssc)
+    })
+    .unwrap();
+    (ssc, clock, seen)
+}
+
+#[test]
+fn a_replayed_repartition_stage_does_not_count_twice() {
+    let broker = Broker::start();
+    let lines = topic("lines");
+    let words = topic("words");
+    create_topic(&broker, &lines, 2);
+    create_topic(&broker, &words, 3);
+    let text = ["to be or not to be", "that is the question", "to sleep perchance to dream"];
+    let p = KafkaProducer::new(&broker.bootstrap()).unwrap();
+    for (i, l) in text.iter().enumerate() {
+        p.send(&lines, Some(format!("line-{i}").as_bytes()), l.as_bytes()).unwrap();
+    }
+    p.flush(Duration::from_secs(20)).unwrap();
+    let expected = counts(&text.iter().flat_map(|l| l.split_whitespace()).collect::<Vec<_>>());
+    let dir = tempfile::tempdir().unwrap();
+
+    // Batch 1 sends the words through the topic, then fails: no checkpoint covers it.
+    let (ssc, clock, _) = word_count_through(&broker, &lines, &words, dir.path(), true);
+    ssc.start().unwrap();
+    clock.advance(Seconds(1));
+    assert!(
+        ssc.await_termination_or_timeout(Seconds(30)).is_err(),
+        "batch 1 fails the job"
+    );
+    drop(ssc);
+
+    // The restarted job replays batch 1 (the words are sent a second time) and reads both
+    // copies: the second is skipped.
+    let (ssc, clock, seen) = word_count_through(&broker, &lines, &words, dir.path(), false);
+    ssc.start().unwrap();
+    let one = [(ssc, clock, seen)];
+    run_all(&one, 1);
+    run_all(&one, 2);
+    run_all(&one, 3);
+    let totals = one[0].2.lock().unwrap().totals.clone();
+    assert_eq!(totals, expected, "each word counted once");
+    one[0].0.stop(false).unwrap();
+}

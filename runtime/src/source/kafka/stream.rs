@@ -118,7 +118,7 @@ impl KafkaUtils {
         );
         sh.graph_mut()
             .lineage
-            .mark_kafka(crate::tasks::lineage::node_id(&stream.node), at);
+            .mark_kafka(crate::tasks::lineage::node_id(&stream.node), at, source.clone());
         DirectKafkaStream { stream, source }
     }
 }
