@@ -333,13 +333,13 @@ fn word_count_through(
     (ssc, clock, seen)
 }
 
-#[test]
-fn a_replayed_repartition_stage_does_not_count_twice() {
-    let broker = Broker::start();
+/// The totals of the word count through the repartition topic after a crash that replays its
+/// first batch, and the exact counts.
+fn totals_after_a_replayed_hop(broker: &Broker) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
     let lines = topic("lines");
     let words = topic("words");
-    create_topic(&broker, &lines, 2);
-    create_topic(&broker, &words, 3);
+    create_topic(broker, &lines, 2);
+    create_topic(broker, &words, 3);
     let text = ["to be or not to be", "that is the question", "to sleep perchance to dream"];
     let p = KafkaProducer::new(&broker.bootstrap()).unwrap();
     for (i, l) in text.iter().enumerate() {
@@ -350,7 +350,7 @@ fn a_replayed_repartition_stage_does_not_count_twice() {
     let dir = tempfile::tempdir().unwrap();
 
     // Batch 1 sends the words through the topic, then fails: no checkpoint covers it.
-    let (ssc, clock, _) = word_count_through(&broker, &lines, &words, dir.path(), true);
+    let (ssc, clock, _) = word_count_through(broker, &lines, &words, dir.path(), true);
     ssc.start().unwrap();
     clock.advance(Seconds(1));
     assert!(
@@ -360,14 +360,165 @@ fn a_replayed_repartition_stage_does_not_count_twice() {
     drop(ssc);
 
     // The restarted job replays batch 1 (the words are sent a second time) and reads both
-    // copies: the second is skipped.
-    let (ssc, clock, seen) = word_count_through(&broker, &lines, &words, dir.path(), false);
+    // copies.
+    let (ssc, clock, seen) = word_count_through(broker, &lines, &words, dir.path(), false);
     ssc.start().unwrap();
     let one = [(ssc, clock, seen)];
     run_all(&one, 1);
     run_all(&one, 2);
     run_all(&one, 3);
     let totals = one[0].2.lock().unwrap().totals.clone();
-    assert_eq!(totals, expected, "each word counted once");
     one[0].0.stop(false).unwrap();
+    (totals, expected)
+}
+
+#[test]
+fn a_replayed_repartition_stage_does_not_count_twice() {
+    let broker = Broker::start();
+    // With the skip turned off (the failpoint applies every record), the replayed batch's
+    // words count twice: what the skip prevents.
+    fail::cfg("repartition::apply_all", "return").unwrap();
+    let (doubled, expected) = totals_after_a_replayed_hop(&broker);
+    fail::remove("repartition::apply_all");
+    let twice: BTreeMap<String, u64> = expected.iter().map(|(k, v)| (k.clone(), 2 * v)).collect();
+    assert_eq!(doubled, twice, "without the skip, every word of the replayed batch counts twice");
+    let (totals, expected) = totals_after_a_replayed_hop(&broker);
+    assert_eq!(totals, expected, "each word counted once");
+}
+
+/// Selects the instance job in a child process (the directory it works in).
+const CHILD_ENV: &str = "CARGO_STREAM_SCALE_CHILD";
+
+/// One instance of the word count as a process: its instance comes from
+/// `CARGO_STREAM_INSTANCE` / `CARGO_STREAM_INSTANCES`, as a launcher sets them; it checkpoints
+/// into `<dir>/checkpoint` (shared by the instances), writes its totals after every batch to
+/// `<dir>/totals-<TOTALS_TAG>-<instance>.json`, and stops when `<dir>/stop` appears.
+#[test]
+#[ignore = "an instance of the scale tests, which run it in child processes"]
+fn instance_process() {
+    let Some(dir) = std::env::var_os(CHILD_ENV).map(std::path::PathBuf::from) else {
+        return;
+    };
+    let var = |n: &str| std::env::var(n).unwrap();
+    let (bootstrap, topic, tag) = (var("SCALE_BOOTSTRAP"), var("SCALE_TOPIC"), var("TOTALS_TAG"));
+    let index = var("CARGO_STREAM_INSTANCE");
+    let out = dir.join(format!("totals-{tag}-{index}.json"));
+    let ssc = StreamingContext::get_or_create(dir.join("checkpoint"), move || {
+        let conf = StreamingConf::new("scale-process")
+            .master("local[2]")
+            .stop_on_signal(false)
+            .kafka_driver_timeout(Seconds(5));
+        let ssc = StreamingContext::new(conf, Milliseconds(200))?;
+        let params = KafkaParams::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("auto.offset.reset", "earliest");
+        let totals = KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([topic]), params)
+            .keyed::<String>()
+            .map_values(|_| 1u64)
+            .reduce_by_key(|a, b| a + b)
+            .update_state_by_key(|new: Vec<u64>, total: Option<u64>| {
+                Some(total.unwrap_or(0) + new.iter().sum::<u64>())
+            });
+        totals.checkpoint(Milliseconds(200));
+        totals.foreach_rdd(move |b, _| {
+            let m: BTreeMap<String, u64> = b.collect().into_iter().collect();
+            let tmp = out.with_extension("tmp");
+            std::fs::write(&tmp, serde_json::to_vec(&m).unwrap()).unwrap();
+            std::fs::rename(&tmp, &out).unwrap();
+        })?;
+        Ok(ssc)
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    let stop = dir.join("stop");
+    assert!(crate::support::wait_for(120, || stop.exists()), "never told to stop");
+    ssc.stop(false).unwrap();
+}
+
+/// Starts instance `index` of `count` as a process, through the environment.
+fn spawn_instance(
+    dir: &Path,
+    broker: &Broker,
+    topic: &str,
+    tag: &str,
+    index: u32,
+    count: u32,
+) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "scale::instance_process", "--ignored", "--nocapture"])
+        .env(CHILD_ENV, dir)
+        .env("SCALE_BOOTSTRAP", broker.bootstrap())
+        .env("SCALE_TOPIC", topic)
+        .env("TOTALS_TAG", tag)
+        .env("CARGO_STREAM_INSTANCE", index.to_string())
+        .env("CARGO_STREAM_INSTANCES", count.to_string())
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The union of the totals files `totals-<tag>-*.json` in `dir` (`None` while a key is in two).
+fn process_totals(dir: &Path, tag: &str, count: u32) -> Option<BTreeMap<String, u64>> {
+    let mut all = BTreeMap::new();
+    for i in 0..count {
+        let bytes = std::fs::read(dir.join(format!("totals-{tag}-{i}.json"))).ok()?;
+        let m: BTreeMap<String, u64> = serde_json::from_slice(&bytes).ok()?;
+        for (k, v) in m {
+            if all.insert(k, v).is_some() {
+                return None;
+            }
+        }
+    }
+    Some(all)
+}
+
+fn add(a: &mut BTreeMap<String, u64>, words: &[&str]) {
+    for (k, v) in counts(words) {
+        *a.entry(k).or_insert(0) += v;
+    }
+}
+
+#[test]
+fn instance_processes_survive_a_sigkill_and_a_rescale_with_exact_totals() {
+    let broker = Broker::start();
+    let t = topic("processes");
+    create_topic(&broker, &t, 3);
+    produce_words(&broker, &t, FIRST);
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected = counts(FIRST);
+    let mut three: Vec<_> = (0..3)
+        .map(|i| spawn_instance(dir.path(), &broker, &t, "a", i, 3))
+        .collect();
+    let reached = |tag: &str, count: u32, expected: &BTreeMap<String, u64>| {
+        crate::support::wait_for(60, || {
+            process_totals(dir.path(), tag, count).as_ref() == Some(expected)
+        })
+    };
+    assert!(reached("a", 3, &expected), "3 instances: {:?}", process_totals(dir.path(), "a", 3));
+    // SIGKILL instance 1 while more words arrive; restarted, it goes on from its tasks'
+    // checkpoints.
+    produce_words(&broker, &t, SECOND);
+    three[1].kill().unwrap();
+    three[1].wait().unwrap();
+    add(&mut expected, SECOND);
+    three[1] = spawn_instance(dir.path(), &broker, &t, "a", 1, 3);
+    assert!(reached("a", 3, &expected), "after the kill: {:?}", process_totals(dir.path(), "a", 3));
+    std::fs::write(dir.path().join("stop"), "").unwrap();
+    for mut c in three {
+        assert!(c.wait().unwrap().success());
+    }
+    std::fs::remove_file(dir.path().join("stop")).unwrap();
+    // Rescaled to 2 processes.
+    produce_words(&broker, &t, FIRST);
+    add(&mut expected, FIRST);
+    let two: Vec<_> = (0..2)
+        .map(|i| spawn_instance(dir.path(), &broker, &t, "b", i, 2))
+        .collect();
+    assert!(reached("b", 2, &expected), "2 instances: {:?}", process_totals(dir.path(), "b", 2));
+    std::fs::write(dir.path().join("stop"), "").unwrap();
+    for mut c in two {
+        assert!(c.wait().unwrap().success());
+    }
 }
