@@ -48,15 +48,18 @@ impl<K: Key + StateData, S: StateData> TaskStore<K, S> {
         time: Time,
         step: &(dyn Fn(&mut Partition<K, S>, FxHashMap<K, Vec<V>>, Time) + Send + Sync),
     ) -> Batch<(K, S)> {
-        let topic = self
-            .keys
-            .source
-            .topic()
-            .unwrap_or_else(|e| panic!("`{}` on the stream keyed at {}: {e}", self.kind, self.keys.at));
+        let topic = self.keys.source.topic().unwrap_or_else(|e| {
+            panic!(
+                "`{}` on the stream keyed at {}: {e}",
+                self.kind, self.keys.at
+            )
+        });
         let owned = self.keys.source.owned();
         let exec = batch.exec.clone();
-        let mut buckets: BTreeMap<Task, FxHashMap<K, Vec<V>>> =
-            owned.iter().map(|t| (t.clone(), FxHashMap::default())).collect();
+        let mut buckets: BTreeMap<Task, FxHashMap<K, Vec<V>>> = owned
+            .iter()
+            .map(|t| (t.clone(), FxHashMap::default()))
+            .collect();
         for (k, v) in batch.into_vec() {
             let task = self.keys.task_of(&k, &topic);
             match buckets.get_mut(&task) {
@@ -138,7 +141,10 @@ impl<K: Key + StateData, S: StateData> TaskScoped for TaskStore<K, S> {
             .map(|(k, e)| (k, &e.value, e.touched.0))
             .collect();
         postcard::to_stdvec(&entries).map_err(|e| {
-            Error::IllegalState(format!("could not encode `{}` state of `{task}`: {e}", self.kind))
+            Error::IllegalState(format!(
+                "could not encode `{}` state of `{task}`: {e}",
+                self.kind
+            ))
         })
     }
 

@@ -78,8 +78,9 @@ impl TaskCheckpoints {
                 .map(|(p, t)| Ok(p.saved(t.save_task(task, time)?)))
                 .collect::<Result<Vec<SavedPart>>>()?;
             let dir = self.root.join(task.dir_name());
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::io("failed to create the task's checkpoint directory", &dir, e))?;
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                Error::io("failed to create the task's checkpoint directory", &dir, e)
+            })?;
             bytes += crate::checkpoint::write(&dir, time, &saved)?;
         }
         let mut recorded = self.recorded.locked();

@@ -45,7 +45,13 @@ impl Instance {
     /// Instance `index` of `count`; `count == 0` or `index >= count` is an
     /// [`Error::InvalidSetting`] naming `StreamingConf::instance`.
     pub fn new(index: u32, count: u32) -> Result<Instance> {
-        check(index, count, "StreamingConf::instance", "the index", "the count")
+        check(
+            index,
+            count,
+            "StreamingConf::instance",
+            "the index",
+            "the count",
+        )
     }
 
     /// Whether Kafka partition `partition` is this instance's (`partition mod count == index`).
@@ -104,18 +110,29 @@ impl Instance {
                     });
                 }
             };
-            return check(index, count, SLURM_PROCID_ENV, SLURM_PROCID_ENV, SLURM_NTASKS_ENV)
-                .map(Some);
+            return check(
+                index,
+                count,
+                SLURM_PROCID_ENV,
+                SLURM_PROCID_ENV,
+                SLURM_NTASKS_ENV,
+            )
+            .map(Some);
         }
         Ok(None)
     }
 }
 
 fn number(name: &'static str, value: &str) -> Result<u32> {
-    value.trim().parse::<u32>().map_err(|_| Error::InvalidSetting {
-        name,
-        why: format!("`{name}={value}` is not a number: set it to a whole number such as 0, 1 or 2"),
-    })
+    value
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| Error::InvalidSetting {
+            name,
+            why: format!(
+                "`{name}={value}` is not a number: set it to a whole number such as 0, 1 or 2"
+            ),
+        })
 }
 
 fn check(
@@ -172,7 +189,10 @@ mod tests {
         let slurm = [(SLURM_PROCID_ENV, "4"), (SLURM_NTASKS_ENV, "5")];
         assert_eq!(env(&slurm).unwrap(), Some(Instance { index: 4, count: 5 }));
         // One Slurm task is one process: no instances.
-        assert_eq!(env(&[(SLURM_PROCID_ENV, "0"), (SLURM_NTASKS_ENV, "1")]).unwrap(), None);
+        assert_eq!(
+            env(&[(SLURM_PROCID_ENV, "0"), (SLURM_NTASKS_ENV, "1")]).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -182,9 +202,15 @@ mod tests {
         let m = message(env(&[(INSTANCE_ENV, "0"), (INSTANCES_ENV, "0")]));
         assert!(m.contains(INSTANCES_ENV) && m.contains("is 0"), "{m}");
         let m = message(env(&[(INSTANCE_ENV, "one"), (INSTANCES_ENV, "3")]));
-        assert!(m.contains("`CARGO_STREAM_INSTANCE=one` is not a number"), "{m}");
+        assert!(
+            m.contains("`CARGO_STREAM_INSTANCE=one` is not a number"),
+            "{m}"
+        );
         let m = message(env(&[(INSTANCES_ENV, "x")]));
-        assert!(m.contains("`CARGO_STREAM_INSTANCES=x` is not a number"), "{m}");
+        assert!(
+            m.contains("`CARGO_STREAM_INSTANCES=x` is not a number"),
+            "{m}"
+        );
         let m = message(env(&[(INSTANCES_ENV, "2")]));
         assert!(m.contains("`CARGO_STREAM_INSTANCE` is not"), "{m}");
         let m = message(env(&[(INSTANCE_ENV, "1")]));

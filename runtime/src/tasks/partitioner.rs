@@ -66,7 +66,7 @@ impl KafkaPartitioner {
     }
 }
 
-impl<K: KafkaKey + ?Sized> Partitioner<K> for KafkaPartitioner {
+impl<K: KafkaKey> Partitioner<K> for KafkaPartitioner {
     fn partitions(&self) -> usize {
         self.n
     }
@@ -174,7 +174,7 @@ pub fn murmur2(data: &[u8]) -> i32 {
 /// assert_eq!(cargo_stream_runtime::tasks::kafka_partition(b"k0", 1), 0);
 /// ```
 pub fn kafka_partition(key: &[u8], partitions: i32) -> i32 {
-    ((murmur2(key) & 0x7fff_ffff) % partitions.max(1)) as i32
+    (murmur2(key) & 0x7fff_ffff) % partitions.max(1)
 }
 
 #[cfg(test)]
@@ -203,8 +203,15 @@ mod tests {
     #[test]
     fn integer_keys_are_big_endian_as_javas_serializers() {
         assert_eq!(1i32.kafka_bytes().as_ref(), &[0, 0, 0, 1]);
-        assert_eq!(i64::from_kafka_bytes(&[0, 0, 0, 0, 0, 0, 1, 0]).unwrap(), 256);
+        assert_eq!(
+            i64::from_kafka_bytes(&[0, 0, 0, 0, 0, 0, 1, 0]).unwrap(),
+            256
+        );
         assert!(i32::from_kafka_bytes(&[1]).unwrap_err().contains("1 bytes"));
-        assert!(String::from_kafka_bytes(&[0xff]).unwrap_err().contains("UTF-8"));
+        assert!(
+            String::from_kafka_bytes(&[0xff])
+                .unwrap_err()
+                .contains("UTF-8")
+        );
     }
 }

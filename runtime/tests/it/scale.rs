@@ -33,13 +33,35 @@ fn counts(words: &[&str]) -> BTreeMap<String, u64> {
 }
 
 const FIRST: &[&str] = &[
-    "to", "be", "or", "not", "to", "be", "that", "is", "the", "question", "whether", "tis",
-    "nobler", "in", "the", "mind", "to", "suffer", "the", "slings", "and", "arrows", "of",
-    "outrageous", "fortune",
+    "to",
+    "be",
+    "or",
+    "not",
+    "to",
+    "be",
+    "that",
+    "is",
+    "the",
+    "question",
+    "whether",
+    "tis",
+    "nobler",
+    "in",
+    "the",
+    "mind",
+    "to",
+    "suffer",
+    "the",
+    "slings",
+    "and",
+    "arrows",
+    "of",
+    "outrageous",
+    "fortune",
 ];
 const SECOND: &[&str] = &[
-    "or", "to", "take", "arms", "against", "a", "sea", "of", "troubles", "and", "by",
-    "opposing", "end", "them", "to", "die", "to", "sleep",
+    "or", "to", "take", "arms", "against", "a", "sea", "of", "troubles", "and", "by", "opposing",
+    "end", "them", "to", "die", "to", "sleep",
 ];
 
 /// The latest totals each instance's state held, and the Kafka partitions each one read.
@@ -76,7 +98,8 @@ fn instance(
         let params = KafkaParams::new()
             .set("bootstrap.servers", b)
             .set("auto.offset.reset", "earliest");
-        let stream = KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([t]), params);
+        let stream =
+            KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([t]), params);
         let read = s.clone();
         stream.foreach_rdd(move |b, _| {
             let mut seen = read.lock().unwrap();
@@ -178,7 +201,12 @@ fn a_job_stopped_at_three_instances_continues_exactly_at_two() {
         ssc.start().unwrap();
     }
     run_all(&three, 1);
-    assert!(crate::support::wait_for(20, || tasks_checkpointed(dir.path(), &t, 3, 1)));
+    assert!(crate::support::wait_for(20, || tasks_checkpointed(
+        dir.path(),
+        &t,
+        3,
+        1
+    )));
     assert_eq!(union(&three), counts(FIRST));
     for (ssc, _, _) in &three {
         ssc.stop(false).unwrap();
@@ -226,8 +254,14 @@ fn a_checkpoint_directory_the_instances_do_not_share_is_refused() {
     }
     run_all(&two, 1);
     assert!(crate::support::wait_for(20, || {
-        dirs[0].path().join(format!("task-{t}-0/checkpoint-1000")).exists()
-            && dirs[1].path().join(format!("task-{t}-1/checkpoint-1000")).exists()
+        dirs[0]
+            .path()
+            .join(format!("task-{t}-0/checkpoint-1000"))
+            .exists()
+            && dirs[1]
+                .path()
+                .join(format!("task-{t}-1/checkpoint-1000"))
+                .exists()
     }));
     for (ssc, _, _) in &two {
         ssc.stop(false).unwrap();
@@ -240,7 +274,10 @@ fn a_checkpoint_directory_the_instances_do_not_share_is_refused() {
         err.contains("instance(s) 1 of 2") && err.contains(&format!("`task-{t}-1`")),
         "{err}"
     );
-    assert!(err.contains("not one directory shared by every instance"), "{err}");
+    assert!(
+        err.contains("not one directory shared by every instance"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -273,7 +310,10 @@ fn a_stateful_operation_whose_key_is_not_the_record_key_fails_start_naming_it() 
         err.contains(&format!("`update_state_by_key at {}:{state_line}", file!())),
         "{err}"
     );
-    assert!(err.contains(&format!("`map` at {}:{map_line}", file!())), "{err}");
+    assert!(
+        err.contains(&format!("`map` at {}:{map_line}", file!())),
+        "{err}"
+    );
     assert!(err.contains("repartition_through"), "{err}");
 }
 
@@ -306,8 +346,11 @@ fn word_count_through(
         let params = KafkaParams::new()
             .set("bootstrap.servers", b)
             .set("auto.offset.reset", "earliest");
-        let lines =
-            KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([l]), params.clone());
+        let lines = KafkaUtils::create_direct_stream(
+            &ssc,
+            ConsumerStrategy::subscribe([l]),
+            params.clone(),
+        );
         let totals = lines
             .flat_map(|r| {
                 r.value_lossy()
@@ -325,7 +368,10 @@ fn word_count_through(
             s.lock().unwrap().totals = b.collect().into_iter().collect();
         })?;
         lines.foreach_rdd(move |_, t| {
-            assert!(!(crash && t.millis() == 1000), "simulated crash after the hop's output");
+            assert!(
+                !(crash && t.millis() == 1000),
+                "simulated crash after the hop's output"
+            );
         })?;
         Ok(ssc)
     })
@@ -340,13 +386,23 @@ fn totals_after_a_replayed_hop(broker: &Broker) -> (BTreeMap<String, u64>, BTree
     let words = topic("words");
     create_topic(broker, &lines, 2);
     create_topic(broker, &words, 3);
-    let text = ["to be or not to be", "that is the question", "to sleep perchance to dream"];
+    let text = [
+        "to be or not to be",
+        "that is the question",
+        "to sleep perchance to dream",
+    ];
     let p = KafkaProducer::new(&broker.bootstrap()).unwrap();
     for (i, l) in text.iter().enumerate() {
-        p.send(&lines, Some(format!("line-{i}").as_bytes()), l.as_bytes()).unwrap();
+        p.send(&lines, Some(format!("line-{i}").as_bytes()), l.as_bytes())
+            .unwrap();
     }
     p.flush(Duration::from_secs(20)).unwrap();
-    let expected = counts(&text.iter().flat_map(|l| l.split_whitespace()).collect::<Vec<_>>());
+    let expected = counts(
+        &text
+            .iter()
+            .flat_map(|l| l.split_whitespace())
+            .collect::<Vec<_>>(),
+    );
     let dir = tempfile::tempdir().unwrap();
 
     // Batch 1 sends the words through the topic, then fails: no checkpoint covers it.
@@ -381,7 +437,10 @@ fn a_replayed_repartition_stage_does_not_count_twice() {
     let (doubled, expected) = totals_after_a_replayed_hop(&broker);
     fail::remove("repartition::apply_all");
     let twice: BTreeMap<String, u64> = expected.iter().map(|(k, v)| (k.clone(), 2 * v)).collect();
-    assert_eq!(doubled, twice, "without the skip, every word of the replayed batch counts twice");
+    assert_eq!(
+        doubled, twice,
+        "without the skip, every word of the replayed batch counts twice"
+    );
     let (totals, expected) = totals_after_a_replayed_hop(&broker);
     assert_eq!(totals, expected, "each word counted once");
 }
@@ -400,7 +459,11 @@ fn instance_process() {
         return;
     };
     let var = |n: &str| std::env::var(n).unwrap();
-    let (bootstrap, topic, tag) = (var("SCALE_BOOTSTRAP"), var("SCALE_TOPIC"), var("TOTALS_TAG"));
+    let (bootstrap, topic, tag) = (
+        var("SCALE_BOOTSTRAP"),
+        var("SCALE_TOPIC"),
+        var("TOTALS_TAG"),
+    );
     let index = var("CARGO_STREAM_INSTANCE");
     let out = dir.join(format!("totals-{tag}-{index}.json"));
     let ssc = StreamingContext::get_or_create(dir.join("checkpoint"), move || {
@@ -412,13 +475,14 @@ fn instance_process() {
         let params = KafkaParams::new()
             .set("bootstrap.servers", bootstrap)
             .set("auto.offset.reset", "earliest");
-        let totals = KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([topic]), params)
-            .keyed::<String>()
-            .map_values(|_| 1u64)
-            .reduce_by_key(|a, b| a + b)
-            .update_state_by_key(|new: Vec<u64>, total: Option<u64>| {
-                Some(total.unwrap_or(0) + new.iter().sum::<u64>())
-            });
+        let totals =
+            KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([topic]), params)
+                .keyed::<String>()
+                .map_values(|_| 1u64)
+                .reduce_by_key(|a, b| a + b)
+                .update_state_by_key(|new: Vec<u64>, total: Option<u64>| {
+                    Some(total.unwrap_or(0) + new.iter().sum::<u64>())
+                });
         totals.checkpoint(Milliseconds(200));
         totals.foreach_rdd(move |b, _| {
             let m: BTreeMap<String, u64> = b.collect().into_iter().collect();
@@ -431,7 +495,10 @@ fn instance_process() {
     .unwrap();
     ssc.start().unwrap();
     let stop = dir.join("stop");
-    assert!(crate::support::wait_for(120, || stop.exists()), "never told to stop");
+    assert!(
+        crate::support::wait_for(120, || stop.exists()),
+        "never told to stop"
+    );
     ssc.stop(false).unwrap();
 }
 
@@ -445,7 +512,12 @@ fn spawn_instance(
     count: u32,
 ) -> std::process::Child {
     std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "scale::instance_process", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "scale::instance_process",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(CHILD_ENV, dir)
         .env("SCALE_BOOTSTRAP", broker.bootstrap())
         .env("SCALE_TOPIC", topic)
@@ -496,7 +568,11 @@ fn instance_processes_survive_a_sigkill_and_a_rescale_with_exact_totals() {
             process_totals(dir.path(), tag, count).as_ref() == Some(expected)
         })
     };
-    assert!(reached("a", 3, &expected), "3 instances: {:?}", process_totals(dir.path(), "a", 3));
+    assert!(
+        reached("a", 3, &expected),
+        "3 instances: {:?}",
+        process_totals(dir.path(), "a", 3)
+    );
     // SIGKILL instance 1 while more words arrive; restarted, it goes on from its tasks'
     // checkpoints.
     produce_words(&broker, &t, SECOND);
@@ -504,7 +580,11 @@ fn instance_processes_survive_a_sigkill_and_a_rescale_with_exact_totals() {
     three[1].wait().unwrap();
     add(&mut expected, SECOND);
     three[1] = spawn_instance(dir.path(), &broker, &t, "a", 1, 3);
-    assert!(reached("a", 3, &expected), "after the kill: {:?}", process_totals(dir.path(), "a", 3));
+    assert!(
+        reached("a", 3, &expected),
+        "after the kill: {:?}",
+        process_totals(dir.path(), "a", 3)
+    );
     std::fs::write(dir.path().join("stop"), "").unwrap();
     for mut c in three {
         assert!(c.wait().unwrap().success());
@@ -516,7 +596,11 @@ fn instance_processes_survive_a_sigkill_and_a_rescale_with_exact_totals() {
     let two: Vec<_> = (0..2)
         .map(|i| spawn_instance(dir.path(), &broker, &t, "b", i, 2))
         .collect();
-    assert!(reached("b", 2, &expected), "2 instances: {:?}", process_totals(dir.path(), "b", 2));
+    assert!(
+        reached("b", 2, &expected),
+        "2 instances: {:?}",
+        process_totals(dir.path(), "b", 2)
+    );
     std::fs::write(dir.path().join("stop"), "").unwrap();
     for mut c in two {
         assert!(c.wait().unwrap().success());

@@ -7,6 +7,7 @@
 //! [`KafkaUtils::create_direct_stream`].
 
 mod client;
+mod keyed;
 mod limits;
 mod params;
 #[cfg(feature = "postgres")]
@@ -14,13 +15,12 @@ pub mod postgres;
 mod producer;
 mod range;
 mod reader;
-mod repartition;
 mod record;
+mod repartition;
 mod source;
 mod strategy;
 mod stream;
 mod tasks;
-mod keyed;
 
 pub use params::KafkaParams;
 pub use producer::KafkaProducer;

@@ -32,6 +32,7 @@ use std::panic::Location;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::StreamingContext;
 use crate::batch::{Data, Key};
 use crate::checkpoint::Checkpointed;
 use crate::dstream::DStream;
@@ -41,7 +42,6 @@ use crate::state::StateData;
 use crate::tasks::lineage::node_id;
 use crate::tasks::{KafkaKey, Task, TaskScoped, kafka_partition};
 use crate::time::Time;
-use crate::StreamingContext;
 
 use super::params::KafkaParams;
 use super::producer::KafkaProducer;
@@ -129,7 +129,9 @@ where
         let bootstrap = params.get("bootstrap.servers").unwrap_or("").to_owned();
         let settings: Vec<(String, String)> = params
             .iter()
-            .filter(|(k, _)| k.starts_with("security.") || k.starts_with("sasl.") || k.starts_with("ssl."))
+            .filter(|(k, _)| {
+                k.starts_with("security.") || k.starts_with("sasl.") || k.starts_with("ssl.")
+            })
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         let producer: Arc<OnceLock<KafkaProducer>> = Arc::default();
@@ -151,9 +153,8 @@ where
                     let mut s: Vec<(&str, &str)> =
                         vec![("max.in.flight.requests.per.connection", "1")];
                     s.extend(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-                    let p = KafkaProducer::with_config(&bootstrap, &s).unwrap_or_else(|e| {
-                        panic!("`repartition_through(\"{out_topic}\")`: {e}")
-                    });
+                    let p = KafkaProducer::with_config(&bootstrap, &s)
+                        .unwrap_or_else(|e| panic!("`repartition_through(\"{out_topic}\")`: {e}"));
                     producer.get_or_init(|| p)
                 }
             };
@@ -163,7 +164,10 @@ where
                     range.partition, range.from_offset, range.until_offset, range.topic
                 );
                 let keys: Vec<_> = records.iter().map(|(k, _)| k.kafka_bytes()).collect();
-                let dests: Vec<i32> = keys.iter().map(|k| kafka_partition(k, partitions)).collect();
+                let dests: Vec<i32> = keys
+                    .iter()
+                    .map(|k| kafka_partition(k, partitions))
+                    .collect();
                 let mut n = vec![0u32; partitions as usize];
                 for d in &dests {
                     n[*d as usize] += 1;
@@ -181,7 +185,10 @@ where
                             d,
                             key,
                             &value,
-                            &[(SOURCE_HEADER, src.as_bytes()), (SEQUENCE_HEADER, rank.as_bytes())],
+                            &[
+                                (SOURCE_HEADER, src.as_bytes()),
+                                (SEQUENCE_HEADER, rank.as_bytes()),
+                            ],
                         )
                         .unwrap_or_else(|e| panic!("`repartition_through`: {e}"));
                 }
@@ -348,7 +355,9 @@ impl TaskScoped for Applied {
         let tasks = self.tasks.locked();
         let progress = tasks.get(task).cloned().unwrap_or_default();
         postcard::to_stdvec(&progress).map_err(|e| {
-            Error::IllegalState(format!("could not encode the repartition progress of `{task}`: {e}"))
+            Error::IllegalState(format!(
+                "could not encode the repartition progress of `{task}`: {e}"
+            ))
         })
     }
 
@@ -358,7 +367,9 @@ impl TaskScoped for Applied {
 
     fn restore_task(&self, task: &Task, bytes: &[u8]) -> Result<()> {
         let progress: TaskProgress = postcard::from_bytes(bytes).map_err(|e| {
-            Error::IllegalState(format!("could not decode the repartition progress of `{task}`: {e}"))
+            Error::IllegalState(format!(
+                "could not decode the repartition progress of `{task}`: {e}"
+            ))
         })?;
         self.tasks.locked().insert(task.clone(), progress);
         Ok(())
@@ -371,11 +382,17 @@ mod tests {
     use crate::kafka::ConsumerRecord;
 
     fn record(partition: i32, offset: i64, src: &str, seq: &str) -> ConsumerRecord {
-        ConsumerRecord::new("words", partition, offset, Some(b"k".to_vec()), Some(vec![]))
-            .with_headers(vec![
-                (SOURCE_HEADER.into(), Some(src.as_bytes().to_vec())),
-                (SEQUENCE_HEADER.into(), Some(seq.as_bytes().to_vec())),
-            ])
+        ConsumerRecord::new(
+            "words",
+            partition,
+            offset,
+            Some(b"k".to_vec()),
+            Some(vec![]),
+        )
+        .with_headers(vec![
+            (SOURCE_HEADER.into(), Some(src.as_bytes().to_vec())),
+            (SEQUENCE_HEADER.into(), Some(seq.as_bytes().to_vec())),
+        ])
     }
 
     #[test]
@@ -410,7 +427,8 @@ mod tests {
             tasks: Mutex::default(),
             per_task: true,
         };
-        c.restore_task(&task, &b.save_task(&task, Time(0)).unwrap()).unwrap();
+        c.restore_task(&task, &b.save_task(&task, Time(0)).unwrap())
+            .unwrap();
         assert!(!c.admit(&record(0, 9, "0:0:10:lines", "2/3")));
         assert!(c.admit(&record(0, 10, "0:20:30:lines", "0/1")));
     }

@@ -116,9 +116,11 @@ impl KafkaUtils {
             sh.clone(),
             Node::new("direct_kafka_stream", ssc.batch_interval(), compute),
         );
-        sh.graph_mut()
-            .lineage
-            .mark_kafka(crate::tasks::lineage::node_id(&stream.node), at, source.clone());
+        sh.graph_mut().lineage.mark_kafka(
+            crate::tasks::lineage::node_id(&stream.node),
+            at,
+            source.clone(),
+        );
         DirectKafkaStream { stream, source }
     }
 }
