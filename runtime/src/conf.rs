@@ -96,6 +96,7 @@ pub struct StreamingConf {
     kafka_min_rate_per_partition: u64,
     kafka_poll_timeout: Duration,
     kafka_driver_timeout: Duration,
+    instance: Option<(u32, u32)>,
     pub(crate) clock: Clock,
 }
 
@@ -127,6 +128,9 @@ pub(crate) struct Resolved {
     pub(crate) kafka_poll_timeout: Duration,
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub(crate) kafka_driver_timeout: Duration,
+    /// Which instance of a scaled-out job this process is (`tasks::Instance`), if any.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) instance: Option<crate::tasks::Instance>,
 }
 
 /// The longest default graceful stop: with the final checkpoint and the threads' 1 s to end,
@@ -167,6 +171,7 @@ impl StreamingConf {
             kafka_min_rate_per_partition: 1,
             kafka_poll_timeout: Duration::from_secs(120),
             kafka_driver_timeout: Duration::from_secs(60),
+            instance: None,
             clock: Clock::System,
         }
     }
@@ -414,6 +419,25 @@ impl StreamingConf {
         self
     }
 
+    /// Runs this process as instance `index` of `count` of a scaled-out job: its direct Kafka
+    /// streams read only the partitions `p` with `p mod count == index`, and with a checkpoint
+    /// directory (shared by every instance) the state of each partition (a *task*) is
+    /// checkpointed under `<dir>/task-<topic>-<partition>/`, so that the job can be restarted
+    /// with another count (see the [`tasks`](crate::tasks) module). Without this setting, the
+    /// launcher's `CARGO_STREAM_INSTANCE` and `CARGO_STREAM_INSTANCES` are read, else Slurm's
+    /// `SLURM_PROCID` and `SLURM_NTASKS` (more than one task); `index >= count` or `count == 0`
+    /// fails `StreamingContext::new`.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("clicks").instance(1, 3);
+    /// # let _ = conf;
+    /// ```
+    pub fn instance(mut self, index: u32, count: u32) -> Self {
+        self.instance = Some((index, count));
+        self
+    }
+
     /// Runs batches on a [`ManualClock`] instead of the system clock (for tests).
     pub fn manual_clock(mut self, clock: ManualClock) -> Self {
         self.clock = Clock::Manual(clock);
@@ -531,6 +555,10 @@ impl StreamingConf {
             kafka_min_rate_per_partition: self.kafka_min_rate_per_partition,
             kafka_poll_timeout: self.kafka_poll_timeout,
             kafka_driver_timeout: self.kafka_driver_timeout,
+            instance: match self.instance {
+                Some((index, count)) => Some(crate::tasks::Instance::new(index, count)?),
+                None => crate::tasks::Instance::from_env()?,
+            },
         })
     }
 

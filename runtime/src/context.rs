@@ -281,7 +281,11 @@ impl StreamingContext {
     /// restarted with [`get_or_create`](Self::get_or_create) resumes where it stopped. Needed
     /// by stateful and inverse-window operations.
     pub fn checkpoint(&self, dir: impl Into<PathBuf>) -> Result<()> {
-        let dir = dir.into();
+        let mut dir = dir.into();
+        // Instances share `dir` for their tasks; each keeps the rest in its own subdirectory.
+        if let Some(instance) = &self.shared.conf.instance {
+            dir = crate::tasks::instance_dir(&dir, instance);
+        }
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io("failed to create checkpoint directory", &dir, e))?;
         *self.shared.checkpoint_dir.locked() = Some(dir);
@@ -314,13 +318,11 @@ impl StreamingContext {
         create: impl FnOnce() -> Result<StreamingContext>,
     ) -> Result<StreamingContext> {
         let dir = dir.into();
-        let found = if dir.exists() {
-            crate::checkpoint::read_latest(&dir)?
-        } else {
-            None
-        };
         let ssc = create()?;
         ssc.checkpoint(&dir)?;
+        // With instances, the instance's own checkpoint is in its subdirectory of `dir`.
+        let own = ssc.shared.checkpoint_dir().unwrap_or_else(|| dir.clone());
+        let found = crate::checkpoint::read_latest(&own)?;
         if let Some((time, parts)) = found {
             tracing::info!(dir = %dir.display(), batch = time.millis(), "recovering from checkpoint");
             *ssc.shared.restore.locked() = Some((time, parts));
@@ -526,6 +528,19 @@ impl StreamingContext {
                 if let Some((time, saved)) = sh.restore.locked().take() {
                     restore(&dir, time, &parts, saved)?;
                 }
+                // With instances, the tasks this instance owns come from their own checkpoints.
+                let tasks = match (&sh.conf.instance, dir.parent()) {
+                    (Some(instance), Some(root)) => {
+                        let tasks = crate::tasks::checkpoint::TaskCheckpoints::new(
+                            root,
+                            *instance,
+                            &sh.conf.app_name,
+                        );
+                        tasks.restore(&parts)?;
+                        Some(tasks)
+                    }
+                    _ => None,
+                };
                 for p in &parts {
                     p.enable(&dir)?;
                 }
@@ -540,6 +555,7 @@ impl StreamingContext {
                     interval,
                     parts,
                     _lock: lock,
+                    tasks,
                 })
             }
             None => None,

@@ -100,6 +100,8 @@ pub(crate) struct Graph {
     pub(crate) checkpoint_intervals: Vec<Duration>,
     pub(crate) inputs: Vec<Arc<dyn InputSource>>,
     pub(crate) receivers: Vec<PendingReceiver>,
+    /// Which node each node was made from, for the co-partitioning checks of instances.
+    pub(crate) lineage: crate::tasks::lineage::Lineage,
 }
 
 pub(crate) struct PendingReceiver {

@@ -70,6 +70,17 @@ pub enum Error {
         /// What went wrong and what to do.
         message: String,
     },
+    /// A stateful operation or join of a job running as instances reads a Kafka stream whose
+    /// key may not be the record key: its keys' records may be in other instances' partitions.
+    #[error(
+        "`{operation}` is not co-partitioned with its Kafka input: {why}\nhelp: keep the record key (`.keyed::<K>()`, then `map_values`, `filter`, `reduce_by_key`...), or send the pairs through a topic keyed by the new key with `.repartition_through(topic, partitions)` before it"
+    )]
+    NotCoPartitioned {
+        /// The operation and where it was called.
+        operation: String,
+        /// Why its key is not the record key.
+        why: String,
+    },
     /// The context is not in the state the call needs.
     #[error("{0}")]
     IllegalState(String),

@@ -80,6 +80,7 @@ pub mod sql;
 pub use source::kafka;
 mod state;
 mod sync;
+pub mod tasks;
 pub mod text;
 mod time;
 pub mod ui;

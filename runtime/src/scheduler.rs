@@ -35,6 +35,8 @@ pub(crate) struct CheckpointPlan {
     pub(crate) parts: checkpoint::Registry,
     /// The directory is this job's while the plan lives (until the job's threads end).
     pub(crate) _lock: checkpoint::DirLock,
+    /// With instances: the tasks' own checkpoints in the shared directory.
+    pub(crate) tasks: Option<crate::tasks::checkpoint::TaskCheckpoints>,
 }
 
 impl CheckpointPlan {
@@ -43,7 +45,12 @@ impl CheckpointPlan {
     fn write(&self, time: Time) -> Result<CheckpointInfo> {
         let started = std::time::Instant::now();
         let parts = self.parts.save(time)?;
-        let bytes = checkpoint::write(&self.dir, time, &parts)?;
+        // The tasks first: the instance's own checkpoint never covers more than they do.
+        let task_bytes = match &self.tasks {
+            Some(tasks) => tasks.write(time, &self.parts)?,
+            None => 0,
+        };
+        let bytes = checkpoint::write(&self.dir, time, &parts)? + task_bytes;
         for p in &self.parts {
             p.committed(time);
         }

@@ -43,6 +43,11 @@ pub(crate) trait Checkpointed: Send + Sync {
     /// that checkpoint covers (write-ahead log segments, replay positions). `save(time)` must
     /// not drop anything, since the checkpoint it feeds may never be written.
     fn committed(&self, _time: Time) {}
+    /// Its state kept per task (a keyed store on a Kafka stream, a direct Kafka stream's
+    /// positions), when the job runs as instances: saved in each task's own checkpoint too.
+    fn task_scoped(&self) -> Option<&dyn crate::tasks::TaskScoped> {
+        None
+    }
 }
 
 /// Syncs directory `dir`, so that the entries created, renamed or deleted in it survive a

@@ -83,6 +83,48 @@ impl Named {
         self.part.committed(time)
     }
 
+    /// See [`Checkpointed::task_scoped`].
+    pub(crate) fn task_scoped(&self) -> Option<&dyn crate::tasks::TaskScoped> {
+        self.part.task_scoped()
+    }
+
+    /// `state` saved as this part's, with its name, kind, format and types.
+    pub(crate) fn saved(&self, state: Vec<u8>) -> SavedPart {
+        SavedPart {
+            name: self.name.clone(),
+            kind: self.kind().to_owned(),
+            format: self.part.format(),
+            types: owned(&self.part.types()),
+            at: self.at.to_string(),
+            state,
+        }
+    }
+
+    /// Why `saved` (found under this part's name) cannot be restored into it, if it cannot:
+    /// another kind, format or key and value types.
+    pub(crate) fn mismatch(&self, saved: &SavedPart) -> Option<String> {
+        if saved.kind != self.kind() || saved.format != self.part.format() {
+            return Some(format!(
+                "state `{}` was saved by `{}` (format {}) at {} but is now {} (format {})",
+                self.name,
+                saved.kind,
+                saved.format,
+                saved.at,
+                self.describe(),
+                self.part.format()
+            ));
+        }
+        if !same_types(&saved.types, &self.part.types()) {
+            return Some(format!(
+                "state {} holds {} but was saved with {}",
+                self.describe(),
+                show_types(&owned(&self.part.types())),
+                show_types(&saved.types)
+            ));
+        }
+        None
+    }
+
     pub(crate) fn describe(&self) -> String {
         format!("`{}` (`{}` at {})", self.name, self.kind(), self.at)
     }

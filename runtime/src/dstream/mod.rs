@@ -65,8 +65,16 @@ impl<T: Data> DStream<T> {
         }
         let parent = self.node.clone();
         parent.add_consumer();
+        let parent_id = crate::tasks::lineage::node_id(&parent);
         let node = make(parent, self.node.slide);
-        DStream::from_node(self.shared.clone(), node)
+        let child = DStream::from_node(self.shared.clone(), node);
+        self.shared.graph_mut().lineage.edge(
+            crate::tasks::lineage::node_id(&child.node),
+            parent_id,
+            name,
+            Location::caller(),
+        );
+        child
     }
 
     /// A new stream computed from this one's batch at each time by `f`.

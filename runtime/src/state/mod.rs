@@ -4,6 +4,7 @@
 mod map_with_state;
 mod name;
 pub(crate) mod store;
+mod task_store;
 mod update_state;
 
 pub use map_with_state::{MapWithStateDStream, State, StateSpec};

@@ -14,6 +14,9 @@ use crate::dstream::DStream;
 use crate::dstream::node::Node;
 use crate::state::StateData;
 use crate::state::store::{Entry, Partition, Store};
+use crate::state::task_store::TaskStore;
+use crate::tasks::lineage::{Upstream, node_id};
+use crate::tasks::store::KeyTasks;
 use crate::time::Time;
 
 /// What one partition's update does: the partition's state, the batch's values of its keys,
@@ -196,6 +199,9 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
         let kind = "update_state_by_key";
         self.shared.assert_initialized(&format!("`{kind}`"));
         self.require_checkpoint("`update_state_by_key`");
+        if let Some(keys) = self.task_keys(kind) {
+            return self.update_task_state(kind, keys, step);
+        }
         let n = partitions
             .unwrap_or_else(|| self.shared.conf.master.threads())
             .max(1);
@@ -250,6 +256,68 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
             self.shared.clone(),
             Node::new(kind, self.node.slide, compute),
         )
+    }
+
+    /// With instances, on a Kafka stream: how this stream's keys map to tasks, when the key is
+    /// still the record key; a stream whose key may have changed is a problem `start()`
+    /// reports (co-partitioning). `None` without instances or without Kafka input.
+    #[track_caller]
+    fn task_keys(&self, kind: &str) -> Option<Arc<KeyTasks<K>>> {
+        self.shared.conf.instance?;
+        let at = std::panic::Location::caller();
+        let mut graph = self.shared.graph_mut();
+        let problem = match graph.lineage.upstream(node_id(&self.node)) {
+            Upstream::NotKafka => return None,
+            Upstream::Keyed(any) => match any.downcast::<KeyTasks<K>>() {
+                Ok(keys) => return Some(keys),
+                Err(_) => "its key type is not the one the stream was keyed with".to_owned(),
+            },
+            Upstream::Changed { op, at: op_at } => format!(
+                "its key may not be the record key: `{op}` at {op_at} may change it, so a key's records may be in another instance's partitions"
+            ),
+            Upstream::Unkeyed => "its records are not keyed by the record key: read them with `.keyed::<K>()` on the direct Kafka stream".to_owned(),
+        };
+        graph.problems.push(crate::error::Error::NotCoPartitioned {
+            operation: format!("{kind} at {at}"),
+            why: problem,
+        });
+        None
+    }
+
+    /// `update_state_by_key` with the state kept per task (see [`crate::tasks`]).
+    #[track_caller]
+    fn update_task_state<S: StateData>(
+        &self,
+        kind: &'static str,
+        keys: Arc<KeyTasks<K>>,
+        step: Arc<Step<K, V, S>>,
+    ) -> DStream<(K, S)> {
+        let at = std::panic::Location::caller();
+        let store = Arc::new(TaskStore::new(kind, keys));
+        self.shared.register_checkpointed(store.clone());
+        let parent = self.node.clone();
+        parent.add_consumer();
+        let parent_id = node_id(&parent);
+        let exec = self.shared.exec.clone();
+        let compute = Box::new(move |time: Time| {
+            let batch = match parent.get(time) {
+                Some(b) => b,
+                None if store.computed.load(Ordering::SeqCst) => {
+                    Batch::new(Vec::new(), exec.get()?.clone())
+                }
+                None => return None,
+            };
+            Some(store.update(batch, time, &*step))
+        });
+        let out = DStream::from_node(
+            self.shared.clone(),
+            Node::new(kind, self.node.slide, compute),
+        );
+        self.shared
+            .graph_mut()
+            .lineage
+            .edge(node_id(&out.node), parent_id, kind, at);
+        out
     }
 }
 

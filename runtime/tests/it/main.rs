@@ -9,6 +9,8 @@ mod lifecycle;
 mod memory;
 mod outputs;
 mod receiver_failures;
+#[cfg(feature = "kafka")]
+mod scale;
 mod sources;
 mod spark_api;
 mod support;

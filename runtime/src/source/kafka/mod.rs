@@ -7,6 +7,7 @@
 //! [`KafkaUtils::create_direct_stream`].
 
 mod client;
+mod keyed;
 mod limits;
 mod params;
 #[cfg(feature = "postgres")]
@@ -15,13 +16,16 @@ mod producer;
 mod range;
 mod reader;
 mod record;
+mod repartition;
 mod source;
 mod strategy;
 mod stream;
+mod tasks;
 
 pub use params::KafkaParams;
 pub use producer::KafkaProducer;
 pub use range::{OffsetRange, TopicPartition};
 pub use record::{ConsumerRecord, RecordError};
+pub use repartition::{SEQUENCE_HEADER, SOURCE_HEADER};
 pub use strategy::ConsumerStrategy;
 pub use stream::{DirectKafkaStream, KafkaUtils, OffsetCommitter};

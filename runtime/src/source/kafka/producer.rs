@@ -137,6 +137,50 @@ impl KafkaProducer {
         }
     }
 
+    /// Queues one record for partition `partition` of `topic` with `headers` (the repartition
+    /// stage's own partitioning and provenance). As [`send`](Self::send) otherwise.
+    pub fn send_to(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: &[u8],
+        value: &[u8],
+        headers: &[(&str, &[u8])],
+    ) -> Result<(), String> {
+        use rdkafka::message::{Header, OwnedHeaders};
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut owned = OwnedHeaders::new_with_capacity(headers.len());
+        for (name, value) in headers {
+            owned = owned.insert(Header {
+                key: name,
+                value: Some(*value),
+            });
+        }
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
+            .partition(partition)
+            .key(key)
+            .payload(value)
+            .headers(owned);
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((rdkafka::error::KafkaError::MessageProduction(code), r))
+                    if code == rdkafka::types::RDKafkaErrorCode::QueueFull
+                        && Instant::now() < deadline =>
+                {
+                    record = r;
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => {
+                    return Err(format!(
+                        "cannot send a record to partition {partition} of topic `{topic}` at `{}`: {e}",
+                        self.bootstrap
+                    ));
+                }
+            }
+        }
+    }
+
     /// Waits until every record sent is acknowledged by the brokers, for at most `timeout`;
     /// an error names the records that failed (an unknown topic, an unreachable broker).
     pub fn flush(&self, timeout: Duration) -> Result<(), String> {

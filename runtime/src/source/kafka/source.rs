@@ -96,6 +96,8 @@ pub(crate) struct DirectKafkaSource {
     /// The graph's zero time, saved and given back so that replayed batch times follow it.
     zero: Arc<OnceLock<Time>>,
     clock: Clock,
+    /// This instance's share of the partitions, when the job runs as instances.
+    pub(crate) tasks: Arc<super::tasks::SourceTasks>,
 }
 
 impl DirectKafkaSource {
@@ -123,6 +125,7 @@ impl DirectKafkaSource {
             exec,
             zero,
             clock,
+            tasks: Arc::default(),
         }
     }
 
@@ -222,7 +225,7 @@ impl DirectKafkaSource {
                 }
             }
         }
-        Ok(out)
+        Ok(self.tasks.own(out))
     }
 
     /// Where each of `new` partitions starts: the strategy's offset, else the group's
@@ -647,6 +650,12 @@ impl Checkpointed for DirectKafkaSource {
         2
     }
 
+    fn task_scoped(&self) -> Option<&dyn crate::tasks::TaskScoped> {
+        self.tasks
+            .instance()
+            .map(|_| self as &dyn crate::tasks::TaskScoped)
+    }
+
     fn save(&self, time: Time) -> Result<Vec<u8>> {
         let p = self.positions.locked();
         let pending: Vec<(Time, Vec<OffsetRange>)> = p
@@ -716,6 +725,77 @@ impl Checkpointed for DirectKafkaSource {
         let mut p = self.positions.locked();
         p.since_checkpoint = p.since_checkpoint.split_off(&Time(time.0 + 1));
         p.checkpointed = Some(time);
+    }
+}
+
+/// What a task checkpoint keeps of a direct stream: one partition's next start offset and
+/// the ranges of the batches generated after the checkpointed one, in order.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedTask {
+    next: Option<i64>,
+    pending: Vec<(Time, OffsetRange)>,
+}
+
+impl crate::tasks::TaskScoped for DirectKafkaSource {
+    fn tasks(&self) -> Vec<crate::tasks::Task> {
+        self.positions
+            .locked()
+            .current
+            .keys()
+            .map(|tp| crate::tasks::Task::new(tp.topic.clone(), tp.partition))
+            .collect()
+    }
+
+    fn topics(&self) -> Vec<(String, usize)> {
+        self.tasks.counts().into_iter().collect()
+    }
+
+    fn save_task(&self, task: &crate::tasks::Task, time: Time) -> Result<Vec<u8>> {
+        let tp = TopicPartition::new(task.topic.clone(), task.partition);
+        let p = self.positions.locked();
+        // The task's unfinished batches, each with its batch time, so a restart replays them
+        // at their times with the other tasks' ranges of the same batch.
+        let pending: Vec<(Time, OffsetRange)> = p
+            .generated
+            .range(Time(time.0 + 1)..)
+            .filter_map(|(t, a)| a.as_ref().ok().map(|r| (*t, &r[..])))
+            .chain(p.replay.iter().map(|(t, r)| (*t, &r[..])))
+            .flat_map(|(t, r)| r.iter().map(move |r| (t, r)))
+            .filter(|(_, r)| r.topic_partition() == tp)
+            .map(|(t, r)| (t, r.clone()))
+            .collect();
+        let saved = SavedTask {
+            next: p.current.get(&tp).copied(),
+            pending,
+        };
+        postcard::to_stdvec(&saved).map_err(|e| {
+            Error::IllegalState(format!("could not encode the offsets of `{task}`: {e}"))
+        })
+    }
+
+    fn clear_tasks(&self) {
+        let mut p = self.positions.locked();
+        p.current.clear();
+        p.replay.clear();
+        p.restored = false;
+    }
+
+    fn restore_task(&self, task: &crate::tasks::Task, bytes: &[u8]) -> Result<()> {
+        let saved: SavedTask = postcard::from_bytes(bytes).map_err(|e| {
+            Error::IllegalState(format!("could not decode the offsets of `{task}`: {e}"))
+        })?;
+        let tp = TopicPartition::new(task.topic.clone(), task.partition);
+        let mut p = self.positions.locked();
+        if let Some(next) = saved.next {
+            p.current.insert(tp, next);
+        }
+        // The task's unfinished batches are replayed at their batch times, with the other
+        // tasks' ranges of the same batch.
+        for (t, r) in saved.pending {
+            p.replay.entry(t).or_default().push(r);
+        }
+        p.restored = true;
+        Ok(())
     }
 }
 

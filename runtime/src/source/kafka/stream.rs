@@ -106,6 +106,9 @@ impl KafkaUtils {
             (sh.zero_time.clone(), sh.clock.clone()),
             at,
         ));
+        if let Some(instance) = conf.instance {
+            source.tasks.set_instance(instance);
+        }
         sh.add_input(source.clone());
         sh.graph_mut().register_checkpointed_at(source.clone(), at);
         let s = source.clone();
@@ -113,6 +116,11 @@ impl KafkaUtils {
         let stream = DStream::from_node(
             sh.clone(),
             Node::new("direct_kafka_stream", ssc.batch_interval(), compute),
+        );
+        sh.graph_mut().lineage.mark_kafka(
+            crate::tasks::lineage::node_id(&stream.node),
+            at,
+            source.clone(),
         );
         DirectKafkaStream { stream, source }
     }
@@ -146,8 +154,8 @@ fn check_group(sh: &Arc<Shared>, group: &str, at: &'static Location<'static>) {
 /// group (Spark's `CanCommitOffsets`) and tell the ranges of a running batch. Cheap to clone.
 #[derive(Clone)]
 pub struct DirectKafkaStream {
-    stream: DStream<ConsumerRecord>,
-    source: Arc<DirectKafkaSource>,
+    pub(super) stream: DStream<ConsumerRecord>,
+    pub(super) source: Arc<DirectKafkaSource>,
 }
 
 impl std::ops::Deref for DirectKafkaStream {
