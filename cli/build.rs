@@ -21,6 +21,10 @@ fn main() {
         "cargo:rerun-if-changed={}",
         runtime.join("Cargo.toml").display()
     );
+    println!(
+        "cargo:rerun-if-changed={}",
+        runtime.join("build.rs").display()
+    );
     println!("cargo:rerun-if-changed={}", workspace_manifest.display());
 
     let mut code = String::new();
@@ -68,7 +72,8 @@ fn main() {
         .unwrap();
         let mut files = Vec::new();
         walk(&runtime.join("src"), &runtime, &mut files);
-        for name in ["README.md", "LICENSE-MIT", "LICENSE-APACHE"] {
+        // `build.rs` turns `cargo stream package`'s CARGO_STREAM_CLUSTER_BUILD into the cfg.
+        for name in ["build.rs", "README.md", "LICENSE-MIT", "LICENSE-APACHE"] {
             if runtime.join(name).is_file() {
                 files.push((name.to_owned(), runtime.join(name)));
             }

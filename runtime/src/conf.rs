@@ -78,6 +78,8 @@ impl std::fmt::Display for Master {
 pub struct StreamingConf {
     app_name: String,
     master: Option<String>,
+    /// Where `master` was called, for the notice when a cluster run ignores it.
+    master_set_at: Option<&'static std::panic::Location<'static>>,
     block_interval: Option<Duration>,
     receiver_max_rate: Option<u64>,
     stop_on_signal: bool,
@@ -153,6 +155,7 @@ impl StreamingConf {
         StreamingConf {
             app_name: app_name.into(),
             master: None,
+            master_set_at: None,
             block_interval: None,
             receiver_max_rate: None,
             stop_on_signal: true,
@@ -181,13 +184,17 @@ impl StreamingConf {
     /// `CARGO_STREAM_MASTER` in the environment wins over this; in a cluster build
     /// (`--cfg cargo_stream_cluster`, as `cargo stream package` builds, or
     /// `CARGO_STREAM_DEPLOY_MODE=cluster` at run time) a local master set here is
-    /// ignored with a logged notice, so a `local[2]` meant for a laptop never reaches a cluster.
+    /// ignored with a logged notice naming the file and line of this call, so a `local[2]`
+    /// meant for a laptop never reaches a cluster.
+    #[track_caller]
     pub fn master(mut self, master: impl Into<String>) -> Self {
         self.master = Some(master.into());
+        self.master_set_at = Some(std::panic::Location::caller());
         self
     }
 
     /// Alias of [`master`](Self::master) with Spark's name.
+    #[track_caller]
     pub fn set_master(self, master: impl Into<String>) -> Self {
         self.master(master)
     }
@@ -528,11 +535,7 @@ impl StreamingConf {
         }
         Ok(Resolved {
             app_name: self.app_name.clone(),
-            master: self.resolve_master(
-                std::env::var(MASTER_ENV).ok(),
-                cfg!(cargo_stream_cluster)
-                    || std::env::var(DEPLOY_MODE_ENV).is_ok_and(|m| m == "cluster"),
-            )?,
+            master: self.resolve_master(std::env::var(MASTER_ENV).ok(), cluster_run())?,
             batch_interval,
             block_interval,
             receiver_max_rate: self.receiver_max_rate,
@@ -562,23 +565,41 @@ impl StreamingConf {
         })
     }
 
-    /// The master in force: the environment's, then the code's (unless this is a cluster
-    /// build and it is local), then `local[*]`.
-    fn resolve_master(&self, from_env: Option<String>, cluster: bool) -> Result<Master> {
+    /// The master in force: the environment's, then the code's (unless this runs on a
+    /// cluster, `cluster` saying why, and it is local), then `local[*]`.
+    fn resolve_master(&self, from_env: Option<String>, cluster: Option<&str>) -> Result<Master> {
         if let Some(m) = from_env.filter(|m| !m.trim().is_empty()) {
             return Master::parse(&m);
         }
         match &self.master {
-            Some(m) if cluster && m.trim_start().starts_with("local") => {
+            Some(m) if cluster.is_some() && m.trim_start().starts_with("local") => {
+                let set_at = self
+                    .master_set_at
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
                 tracing::info!(
-                    master = %m,
-                    "cluster build: ignoring the local master set in code; using the cluster's cores"
+                    "ignoring the local master `{m}` set in code{set_at}: this is a cluster run ({}); using every core the cluster gave (`local[*]`)",
+                    cluster.unwrap_or_default()
                 );
                 Ok(Master::LocalAll)
             }
             Some(m) => Master::parse(m),
             None => Ok(Master::LocalAll),
         }
+    }
+}
+
+/// Why this process is a cluster run, if it is: built by `cargo stream package` (the runtime's
+/// build script sets `--cfg cargo_stream_cluster` from `CARGO_STREAM_CLUSTER_BUILD=1`), or
+/// started by a launcher (`CARGO_STREAM_DEPLOY_MODE=cluster`, which every launcher sets, so a
+/// binary built without the cfg still ignores a local master on a cluster).
+fn cluster_run() -> Option<&'static str> {
+    if cfg!(cargo_stream_cluster) {
+        Some("built by `cargo stream package`")
+    } else if std::env::var(DEPLOY_MODE_ENV).is_ok_and(|m| m == "cluster") {
+        Some("`CARGO_STREAM_DEPLOY_MODE=cluster`")
+    } else {
+        None
     }
 }
 
@@ -667,13 +688,20 @@ mod tests {
     fn environment_wins_and_cluster_ignores_local() {
         let conf = StreamingConf::new("t").master("local[2]");
         assert_eq!(
-            conf.resolve_master(Some("local[3]".into()), false).unwrap(),
+            conf.resolve_master(Some("local[3]".into()), None).unwrap(),
             Master::Local(3)
         );
-        assert_eq!(conf.resolve_master(None, false).unwrap(), Master::Local(2));
-        assert_eq!(conf.resolve_master(None, true).unwrap(), Master::LocalAll);
+        assert_eq!(conf.resolve_master(None, None).unwrap(), Master::Local(2));
         assert_eq!(
-            StreamingConf::new("t").resolve_master(None, false).unwrap(),
+            conf.resolve_master(None, Some("test")).unwrap(),
+            Master::LocalAll
+        );
+        let here = line!() + 1;
+        let conf = StreamingConf::new("t").set_master("local[2]");
+        let at = conf.master_set_at.unwrap();
+        assert_eq!((at.file(), at.line()), (file!(), here), "the caller's line");
+        assert_eq!(
+            StreamingConf::new("t").resolve_master(None, None).unwrap(),
             Master::LocalAll
         );
     }

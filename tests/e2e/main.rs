@@ -2,6 +2,7 @@
 //! built binary, `cargo`, `java` and the generated jobs against real sockets and files on
 //! 127.0.0.1.
 
+mod cargo_flags;
 mod driver_ui;
 mod exercises;
 mod first_run;

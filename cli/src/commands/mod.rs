@@ -63,7 +63,7 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
     /// Coloring of messages
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN", help_heading = "Global options")]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, env = "CARGO_TERM_COLOR", hide_env = true, global = true, value_name = "WHEN", help_heading = "Global options")]
     pub color: ColorChoice,
     /// Path to the job's Cargo.toml
     #[arg(
@@ -165,8 +165,8 @@ impl Command {
     pub fn json(&self) -> bool {
         match self {
             Command::New(args) => args.json,
-            Command::Package(args) => args.json,
-            Command::Submit(args) => args.json,
+            Command::Package(args) => args.wants_json(),
+            Command::Submit(args) => args.wants_json(),
             Command::Status(args) => args.json,
             Command::Kill(args) => args.json,
             Command::Logs(args) => args.json,

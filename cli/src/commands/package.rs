@@ -7,14 +7,18 @@ use clap::Args;
 
 use super::GlobalArgs;
 use crate::machine_message;
+use crate::package::cargo_flags::CargoFlags;
 use crate::package::{Include, PackageOpts, package};
 use crate::shell::Shell;
 
 /// `cargo stream package` builds the job for a cluster and bundles it into one runnable jar.
 ///
-/// The build is `cargo build --release` with `--cfg cargo_stream_cluster`, in which a local
-/// master set in code (`.master("local[2]")`) is ignored: each one is reported with its file and
-/// line, and nothing needs commenting out. The bundle, `target/stream/NAME-VERSION-TARGET.jar`,
+/// The build is `cargo build --release` with cargo's own flags (`-p`, `--features`,
+/// `--profile`, `--target`, `--locked`, `--offline`, `--frozen`, `--message-format`), in which
+/// the runtime gets `--cfg cargo_stream_cluster` from its build script: a local master set in
+/// code (`.master("local[2]")`) is then ignored, each one reported with its file and line, and
+/// nothing needs commenting out. Right after `cargo build --release` only the runtime and the
+/// job recompile. The bundle, `target/stream/NAME-VERSION-TARGET.jar`,
 /// runs with `java -jar` (or `spark-submit`), or unzipped with its `run.sh`; it holds the
 /// binary, `Stream.toml` without local profiles, `stream-manifest.json` (checksums, glibc
 /// floor, git revision), the third-party licenses and `Cargo.lock`. The same inputs give the
@@ -27,14 +31,12 @@ use crate::shell::Shell;
   cargo stream package
   cargo stream package --bin word-count --include conf/app.conf:./app.conf
   cargo stream package --target x86_64-unknown-linux-musl
+  cargo stream package -p word-count --features sql --locked
   cargo stream package --dry-run --json")]
 pub struct PackageArgs {
     /// The binary to package, when the package has several
     #[arg(long, value_name = "NAME")]
     pub bin: Option<String>,
-    /// Build for this target triple (default: the host)
-    #[arg(long, value_name = "TRIPLE")]
-    pub target: Option<String>,
     /// Add a file or folder to the bundle at DEST (repeatable)
     #[arg(long, value_name = "DEST:SRC")]
     pub include: Vec<Include>,
@@ -44,28 +46,38 @@ pub struct PackageArgs {
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    /// Cargo's build flags.
+    #[command(flatten)]
+    pub cargo: CargoFlags,
+}
+
+impl PackageArgs {
+    /// Whether the result goes to stdout as JSON (`--json`, or a JSON `--message-format`).
+    pub fn wants_json(&self) -> bool {
+        self.json || self.cargo.message_format().is_json()
+    }
 }
 
 /// Runs `cargo stream package`.
 pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: PackageArgs) -> anyhow::Result<()> {
-    let interactive =
-        !args.json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let json = args.wants_json();
+    let interactive = !json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let bin = match args.bin {
         Some(bin) => Some(bin),
-        None if interactive => ask_bin(global.manifest_path.as_deref())?,
+        None if interactive => ask_bin(global.manifest_path.as_deref(), &args.cargo)?,
         None => None,
     };
     let opts = PackageOpts {
         manifest_path: global.manifest_path.clone(),
         bin,
-        target: args.target,
+        cargo: args.cargo,
         includes: args.include,
         dry_run: args.dry_run,
         verbosity: shell.verbosity(),
         color: global.color,
     };
     let report = package(shell, &opts)?;
-    if args.json {
+    if json {
         return machine_message::emit(&report).map_err(Into::into);
     }
     let shown = relative(&report.artifact);
@@ -95,16 +107,26 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: PackageArgs) -> anyhow
 
 /// On a terminal, asks which binary to package when the package has several; `None` leaves
 /// the choice (and any error) to `package`.
-fn ask_bin(manifest_path: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+fn ask_bin(
+    manifest_path: Option<&std::path::Path>,
+    cargo: &CargoFlags,
+) -> anyhow::Result<Option<String>> {
     let mut cmd = cargo_metadata::MetadataCommand::new();
-    cmd.no_deps();
+    cmd.no_deps().other_options(cargo.manifest_args());
     if let Some(path) = manifest_path {
         cmd.manifest_path(path);
     }
     let Ok(metadata) = cmd.exec() else {
         return Ok(None);
     };
-    let Some(package) = metadata.root_package() else {
+    let package = match cargo.package.as_deref() {
+        // `-p NAME` or `-p NAME@VERSION`: a wrong one is `package`'s error to report.
+        Some(spec) => metadata.workspace_packages().into_iter().find(|p| {
+            spec == p.name.as_str() || spec == format!("{}@{}", p.name.as_str(), p.version)
+        }),
+        None => metadata.root_package(),
+    };
+    let Some(package) = package else {
         return Ok(None);
     };
     // A binary named in Cargo.toml, Stream.toml or the environment needs no question.

@@ -10,6 +10,7 @@ use crate::cluster::profile::CommonKeys;
 use crate::cluster::submit::{Outcome, SubmitOpts, parse_key_value, run, to_map};
 use crate::machine_message;
 use crate::package::PackageOpts;
+use crate::package::cargo_flags::CargoFlags;
 use crate::shell::Shell;
 
 /// `cargo stream submit` sends a packaged job to a cluster.
@@ -58,7 +59,7 @@ pub struct SubmitArgs {
     #[arg(long, short = 'c', env = "CARGO_STREAM_CLUSTER", value_name = "NAME")]
     pub cluster: String,
     /// A jar written by `cargo stream package` (default: package the job now)
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "CargoFlags")]
     pub artifact: Option<PathBuf>,
     /// The binary to package, when the package has several
     #[arg(long, value_name = "NAME", conflicts_with = "artifact")]
@@ -93,17 +94,28 @@ pub struct SubmitArgs {
     /// Arguments for the job
     #[arg(last = true, value_name = "JOB ARGS")]
     pub args: Vec<String>,
+    /// Cargo's build flags, for packaging the job now (not with `--artifact`).
+    #[command(flatten)]
+    pub cargo: CargoFlags,
+}
+
+impl SubmitArgs {
+    /// Whether the result goes to stdout as JSON (`--json`, or a JSON `--message-format`).
+    pub fn wants_json(&self) -> bool {
+        self.json || self.cargo.message_format().is_json()
+    }
 }
 
 /// Runs `cargo stream submit`.
 pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: SubmitArgs) -> anyhow::Result<()> {
+    let json = args.wants_json();
     let opts = SubmitOpts {
         cluster: args.cluster,
         artifact: args.artifact,
         package: PackageOpts {
             manifest_path: global.manifest_path.clone(),
             bin: args.bin,
-            target: None,
+            cargo: args.cargo,
             includes: Vec::new(),
             dry_run: false,
             verbosity: shell.verbosity(),
@@ -122,7 +134,6 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: SubmitArgs) -> anyhow:
         wait: args.wait,
         timeout: args.timeout.map(std::time::Duration::from_secs),
     };
-    let json = args.json;
     let wait = args.wait;
     let outcome = run(shell, &opts, &mut |shell, record| {
         if json && !wait {

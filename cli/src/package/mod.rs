@@ -1,8 +1,10 @@
 //! `cargo stream package`: the cluster build of a job and its bundle.
 //!
-//! The steps, each in a module of its own: find the package and binary ([`locate`]); report the
-//! local masters set in code ([`local_masters`]), which the cluster build makes inert;
-//! build with `--cfg cargo_stream_cluster` ([`cargo_build`]); gather the entries (the binary, the cluster
+//! The steps, each in a module of its own: find the package and binary ([`locate`], with
+//! cargo's own flags from [`cargo_flags`]); report the local masters set in code
+//! ([`local_masters`]), which the cluster build makes inert; build with
+//! `CARGO_STREAM_CLUSTER_BUILD=1`, which the runtime's build script turns into
+//! `--cfg cargo_stream_cluster` ([`cargo_build`]); gather the entries (the binary, the cluster
 //! [`config`], the [`licenses`], `Cargo.lock`, the launcher, `--include` files); describe them
 //! in `stream-manifest.json` ([`manifest`], with the [`elf`] glibc floor and the [`git`]
 //! revision); and write one reproducible archive ([`bundle`]) plus its `.sha256`, and the
@@ -10,6 +12,7 @@
 
 pub mod bundle;
 pub mod cargo_build;
+pub mod cargo_flags;
 pub mod config;
 pub mod elf;
 pub mod git;
@@ -30,6 +33,7 @@ use crate::config::{PackageLayer, PackageSettings};
 use crate::error::with_help;
 use crate::shell::{ColorChoice, Shell, Verbosity};
 use bundle::{ArchiveFormat, Entry};
+use cargo_flags::CargoFlags;
 use local_masters::LocalMaster;
 use manifest::{Dependency, EntryInfo, StreamManifest};
 
@@ -49,8 +53,9 @@ pub struct PackageOpts {
     pub manifest_path: Option<PathBuf>,
     /// `--bin`.
     pub bin: Option<String>,
-    /// `--target`.
-    pub target: Option<String>,
+    /// Cargo's build flags: `-p`, features, `--profile`, `--target`, `--locked`/`--offline`/
+    /// `--frozen`, `--message-format`.
+    pub cargo: CargoFlags,
     /// `--include`.
     pub includes: Vec<Include>,
     /// `--dry-run`: report what would be done, build and write nothing.
@@ -74,6 +79,8 @@ pub struct PackageReport {
     pub size: Option<u64>,
     /// The cargo command of the cluster build.
     pub build_command: Vec<String>,
+    /// The environment the cluster build adds (`CARGO_STREAM_CLUSTER_BUILD=1`).
+    pub build_env: BTreeMap<String, String>,
     /// The local masters the cluster build ignores.
     pub stripped: Vec<LocalMaster>,
     /// The filled-in `submit-scripts/` written beside the artifact.
@@ -88,11 +95,11 @@ pub struct PackageReport {
 
 /// Runs the cluster build and writes the bundle.
 pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageReport> {
-    let target = match &opts.target {
+    let target = match &opts.cargo.target {
         Some(t) => t.clone(),
         None => locate::host_triple()?,
     };
-    let (metadata, package) = locate::load(opts.manifest_path.as_deref(), &target)?;
+    let (metadata, package) = locate::load(opts.manifest_path.as_deref(), &target, &opts.cargo)?;
     // Settings in layers: Cargo.toml metadata < Stream.toml < environment < flags.
     let package_root: PathBuf = package
         .manifest_path
@@ -127,16 +134,34 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
         ),
     );
 
-    // `--cfg cargo_stream_cluster` is what makes a local master in code inert.
-    let (cluster_build, runtime_version) = match job.runtime() {
-        Some(runtime) => (true, Some(runtime.version.to_string())),
+    // `--cfg cargo_stream_cluster` is what makes a local master in code inert; the runtime's
+    // build script sets it, so a runtime without one cannot make a cluster build.
+    let (cluster_runtime, runtime_version) = match job.runtime() {
+        Some(runtime) => {
+            if !runtime
+                .targets
+                .iter()
+                .any(|t| t.is_kind(cargo_metadata::TargetKind::CustomBuild))
+            {
+                return Err(with_help(
+                    anyhow::anyhow!(
+                        "`cargo-stream-runtime v{}` ({}) cannot make a cluster build: it has no build script to set `--cfg {CLUSTER_CFG}`",
+                        runtime.version,
+                        runtime.manifest_path
+                    ),
+                    "point the job at a newer runtime (`cargo update -p cargo-stream-runtime`, or `cargo stream new --portable` again for a vendored copy)",
+                ));
+            }
+            (Some(runtime.id.clone()), Some(runtime.version.to_string()))
+        }
         None => {
             shell.warn(format!(
                 "`{name}` does not depend on cargo-stream-runtime: building without the cluster settings"
             ));
-            (false, None)
+            (None, None)
         }
     };
+    let cluster_build = cluster_runtime.is_some();
 
     let mut roots = vec![root.join("src")];
     // Only what goes into the binary: tests, benches and examples keep their local masters.
@@ -160,6 +185,17 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
     }
 
     let out_dir = PathBuf::from(job.metadata.target_directory.as_std_path()).join("stream");
+    if opts
+        .cargo
+        .profile
+        .as_deref()
+        .is_some_and(|p| p == "dev" || p == "test")
+    {
+        shell.warn(format!(
+            "`--profile {}` ships an unoptimized debug build to the cluster",
+            opts.cargo.profile.as_deref().unwrap_or_default()
+        ));
+    }
     let artifact = out_dir.join(format!(
         "{name}-{version}-{target}.{}",
         ArchiveFormat::Jar.extension()
@@ -230,13 +266,14 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
     let build = cargo_build::BuildRequest {
         manifest_path: job.package.manifest_path.clone().into(),
         bin: job.bin.clone(),
-        target: opts.target.clone(),
-        cluster: cluster_build,
+        flags: opts.cargo.clone(),
+        cluster_runtime,
         verbosity: opts.verbosity,
         color: opts.color,
     };
     let mut build_command = vec!["cargo".to_owned()];
     build_command.extend(build.args());
+    let build_env: BTreeMap<String, String> = build.env().into_iter().collect();
 
     if opts.dry_run {
         let mut names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
@@ -252,6 +289,7 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
             sha256: None,
             size: None,
             build_command,
+            build_env,
             stripped,
             scripts: scripts::beside_paths(&out_dir, &name),
             entries: names,
@@ -264,7 +302,11 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
         "Building",
         format!("`{}` for the cluster ({target})", job.bin),
     );
-    shell.verbose_status("Running", format!("`{}`", build_command.join(" ")));
+    let env_prefix: String = build_env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    shell.verbose_status(
+        "Running",
+        format!("`{env_prefix}{}`", build_command.join(" ")),
+    );
     let exe = build.run()?;
     let progress = shell.progress("Packaging", format!("`{}`", artifact.display()));
     let binary = std::fs::read(&exe)
@@ -346,6 +388,7 @@ pub fn package(shell: &mut Shell, opts: &PackageOpts) -> anyhow::Result<PackageR
         sha256: Some(sha256),
         size: Some(bytes.len() as u64),
         build_command,
+        build_env,
         stripped,
         scripts: written,
         entries: names,
