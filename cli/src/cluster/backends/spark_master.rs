@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use crate::cluster::backend::JobState;
+use crate::cluster::backend::{JobState, Listed};
 
 /// An answer of the REST gateway (`CreateSubmissionResponse`, `SubmissionStatusResponse`,
 /// `KillSubmissionResponse`, `ErrorResponse`).
@@ -84,6 +84,21 @@ impl MasterState {
             .iter()
             .chain(&self.completeddrivers)
             .find(|d| d.id == id)
+    }
+
+    /// Every driver the master lists, active and completed, as `list --cluster` shows them
+    /// (the `spark-rest` and `spark-ssh` backends' [`crate::cluster::backend::Backend::jobs`]).
+    pub fn listed(&self) -> Vec<Listed> {
+        self.activedrivers
+            .iter()
+            .chain(&self.completeddrivers)
+            .map(|driver| Listed {
+                id: driver.id.clone(),
+                state: driver.state(),
+                name: None,
+                submitted_at: driver.started_at(),
+            })
+            .collect()
     }
 
     /// The web UI of worker `id` (no trailing `/`), if the master lists it.
@@ -172,6 +187,18 @@ mod tests {
             (JobState::Submitted, None)
         );
         assert_eq!(state.driver("driver-3"), None);
+        let listed: Vec<(String, JobState)> = state
+            .listed()
+            .into_iter()
+            .map(|l| (l.id, l.state))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("driver-2".to_owned(), JobState::Submitted),
+                ("driver-1".to_owned(), JobState::Finished)
+            ]
+        );
         assert_eq!(
             state.worker_ui("worker-1").as_deref(),
             Some("http://w:8081")

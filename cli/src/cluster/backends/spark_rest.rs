@@ -421,18 +421,7 @@ impl Backend for SparkRest {
     }
 
     fn jobs(&self) -> anyhow::Result<Vec<Listed>> {
-        let master = self.master_state()?;
-        Ok(master
-            .activedrivers
-            .iter()
-            .chain(&master.completeddrivers)
-            .map(|driver| Listed {
-                id: driver.id.clone(),
-                state: driver.state(),
-                name: None,
-                submitted_at: driver.started_at(),
-            })
-            .collect())
+        Ok(self.master_state()?.listed())
     }
 
     fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {
