@@ -1,6 +1,7 @@
 //! `cargo stream submit` and the lifecycle verbs where no server is needed: profiles, plans
 //! and the errors of bad inputs, each leaving nothing behind.
 
+mod adopted;
 mod slurm;
 mod slurm_ssh;
 mod spark;
