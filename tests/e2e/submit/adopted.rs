@@ -170,6 +170,16 @@ fn spark_ssh_jobs_are_followed_without_a_record_and_a_failure_shows_its_exit_cod
         "{}",
         out.stderr
     );
+    // And `status` says it (read from that line on the worker).
+    let failed = out.stdout.trim();
+    let out = submitter.run(&["status", failed]).success();
+    assert!(out.stdout.contains("FAILED"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("the job exited with code 101")
+            && !out.stderr.contains("cargo-stream launcher:"),
+        "{}",
+        out.stderr
+    );
 
     let done = submitter.submit_finite("gateway").stdout.trim().to_owned();
     let out = submitter.submit("gateway", finite, &[], &["400"]).success();

@@ -2,6 +2,7 @@
 //! and the errors of bad inputs, each leaving nothing behind.
 
 mod adopted;
+mod reliability;
 mod slurm;
 mod slurm_ssh;
 mod spark;

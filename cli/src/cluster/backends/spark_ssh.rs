@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::cluster::backend::{
     Backend, JobSpec, JobState, Listed, LogStream, Payload, Status, Submitted,
 };
-use crate::cluster::backends::spark_master::MasterState;
+use crate::cluster::backends::spark_master::{MasterState, failure_message};
 use crate::cluster::backends::spark_rest::driver_log;
 use crate::cluster::profile::{Profile, SparkSshKeys, Upload};
 use crate::cluster::record::Record;
@@ -209,7 +209,9 @@ impl Backend for SparkSsh {
         Ok(match state.driver(&record.id) {
             Some(driver) => Status {
                 state: driver.state(),
-                message: None,
+                message: (driver.state() == JobState::Failed)
+                    .then(|| failure_message(|url| session.http_get(url), &state, &record.id))
+                    .flatten(),
                 location: driver.worker().map(str::to_owned),
             },
             None => Status {
