@@ -441,9 +441,7 @@ impl Slurm {
         }
         Ok(Reached::Ssh(own.get().expect("just set")))
     }
-}
 
-impl Slurm {
     /// Where the profile's job folders are, from both sides; `None` when its upload folder
     /// does not exist (nothing was submitted through it).
     fn folders(&self, own: &OnceCell<Session>) -> anyhow::Result<Option<Folders>> {
