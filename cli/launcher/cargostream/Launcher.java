@@ -25,7 +25,8 @@ import java.util.jar.JarFile;
  * {@code SPARK_CARGO_STREAM_ENV_NAME} variable (the submitter's SPARK_* variables reach a driver
  * so) and for each {@code spark.cargo-stream.env.NAME} system property; forwards SIGTERM (the JVM's
  * shutdown hook sends SIGTERM to the job and waits for its graceful stop, then exits 143); and
- * otherwise exits with the job's exit code. Compiled with {@code javac --release 8}: the class file is committed and the
+ * otherwise exits with the job's exit code, a non-zero one reported as the last line of its
+ * stderr ({@code cargo-stream launcher: the job exited with code N}). Compiled with {@code javac --release 8}: the class file is committed and the
  * repository's tests check it against this source.
  */
 public final class Launcher {
@@ -115,6 +116,12 @@ public final class Launcher {
             exiting[0] = true;
         }
         delete(dir.toFile());
+        if (code != 0) {
+            // Spark's status of a FAILED driver carries no exit code: say it, last, where
+            // `cargo stream` shows the tail of a failed job's stderr.
+            System.err.println(exitLine(code));
+            System.err.flush();
+        }
         System.exit(code);
     }
 
@@ -162,6 +169,18 @@ public final class Launcher {
         if (!file.delete() && file.exists()) {
             System.err.println("cargo-stream launcher: could not remove " + file);
         }
+    }
+
+    /**
+     * The one stderr line that reports a job's non-zero exit: {@code cargo-stream launcher: the
+     * job exited with code N}, and the signal for a code above 128 (Java's 128 + signal).
+     */
+    static String exitLine(int code) {
+        String line = "cargo-stream launcher: the job exited with code " + code;
+        if (code > 128 && code < 160) {
+            line += " (killed by signal " + (code - 128) + ")";
+        }
+        return line;
     }
 
     private static void fail(String message) throws IOException {

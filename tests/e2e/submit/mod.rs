@@ -1,7 +1,10 @@
 //! `cargo stream submit` and the lifecycle verbs where no server is needed: profiles, plans
 //! and the errors of bad inputs, each leaving nothing behind.
 
+mod adopted;
 mod host_keys;
+mod reliability;
+mod secrets;
 mod slurm;
 mod slurm_ssh;
 mod spark;

@@ -110,6 +110,19 @@ fn spark_rest_wait_rides_out_a_gateway_outage_and_exit_codes_tell_outcomes() {
     let failed = out.stdout.trim().to_owned();
     let out = client.run(&["status", &failed, "--wait"]);
     assert_eq!(out.code, Some(3), "{}", out.stderr);
+    // Spark's status has no exit code: the launcher's last stderr line gives it.
+    assert!(
+        out.stderr
+            .contains("cargo-stream launcher: the job exited with code 101"),
+        "{}",
+        out.stderr
+    );
+    let out = client.run(&["status", &failed]).success();
+    assert!(
+        out.stderr.contains("the job exited with code 101"),
+        "{}",
+        out.stderr
+    );
 
     // `--timeout` passes first: exit 6 (the job keeps running); killed: exit 4.
     let out = client.submit("direct", jar, &["--wait", "--timeout", "1"], &["400"]);

@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use crate::cluster::backend::JobState;
+use crate::cluster::backend::{JobState, Listed};
 
 /// An answer of the REST gateway (`CreateSubmissionResponse`, `SubmissionStatusResponse`,
 /// `KillSubmissionResponse`, `ErrorResponse`).
@@ -86,6 +86,21 @@ impl MasterState {
             .find(|d| d.id == id)
     }
 
+    /// Every driver the master lists, active and completed, as `list --cluster` shows them
+    /// (the `spark-rest` and `spark-ssh` backends' [`crate::cluster::backend::Backend::jobs`]).
+    pub fn listed(&self) -> Vec<Listed> {
+        self.activedrivers
+            .iter()
+            .chain(&self.completeddrivers)
+            .map(|driver| Listed {
+                id: driver.id.clone(),
+                state: driver.state(),
+                name: None,
+                submitted_at: driver.started_at(),
+            })
+            .collect()
+    }
+
     /// The web UI of worker `id` (no trailing `/`), if the master lists it.
     pub fn worker_ui(&self, id: &str) -> Option<String> {
         self.workers
@@ -113,6 +128,44 @@ impl Driver {
     /// Its state, `UNKNOWN` when not Spark's.
     pub fn state(&self) -> JobState {
         JobState::parse(&self.state).unwrap_or(JobState::Unknown)
+    }
+}
+
+/// The start of the line the jar's launcher writes last on the driver's stderr when the job
+/// exits non-zero (`cargo-stream launcher: the job exited with code N`): Spark's status of a
+/// FAILED driver carries no exit code.
+pub const LAUNCHER_EXIT: &str = "cargo-stream launcher: the job exited with code ";
+
+/// The job's exit code, from the launcher's last line in `stderr` (its tail).
+pub fn launcher_exit_code(stderr: &str) -> Option<i32> {
+    stderr
+        .lines()
+        .rev()
+        .find_map(|line| line.trim().strip_prefix(LAUNCHER_EXIT))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+}
+
+/// For a FAILED driver `id`: `the job exited with code N`, read from the tail of its stderr on
+/// its worker's web UI (Spark's `/log` without an offset gives the last bytes), `get` fetching
+/// the page; `None` when the master, the worker or the launcher does not say.
+pub fn failure_message(
+    get: impl Fn(&str) -> anyhow::Result<String>,
+    master: &MasterState,
+    id: &str,
+) -> Option<String> {
+    let ui = master
+        .driver(id)
+        .and_then(Driver::worker)
+        .and_then(|worker| master.worker_ui(worker))?;
+    let url = format!("{ui}/log?driverId={id}&logType=stderr&byteLength=4096");
+    match get(&url) {
+        Ok(tail) => {
+            launcher_exit_code(&tail).map(|code| format!("the job exited with code {code}"))
+        }
+        Err(e) => {
+            tracing::debug!("no exit code for `{id}` from {url}: {e:#}");
+            None
+        }
     }
 }
 
@@ -172,10 +225,39 @@ mod tests {
             (JobState::Submitted, None)
         );
         assert_eq!(state.driver("driver-3"), None);
+        let listed: Vec<(String, JobState)> = state
+            .listed()
+            .into_iter()
+            .map(|l| (l.id, l.state))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("driver-2".to_owned(), JobState::Submitted),
+                ("driver-1".to_owned(), JobState::Finished)
+            ]
+        );
         assert_eq!(
             state.worker_ui("worker-1").as_deref(),
             Some("http://w:8081")
         );
         assert_eq!(state.worker_ui("worker-9"), None);
+        let tail = "==== Bytes 10-20 of 20 of /w/driver-1/stderr ====\nthread 'main' panicked\n\
+                    cargo-stream launcher: the job exited with code 101\n\
+                    INFO ShutdownHookManager: Shutdown hook called\n";
+        assert_eq!(launcher_exit_code(tail), Some(101));
+        assert_eq!(launcher_exit_code("exited with code 1\n"), None);
+        let get = |url: &str| {
+            assert_eq!(
+                url,
+                "http://w:8081/log?driverId=driver-1&logType=stderr&byteLength=4096"
+            );
+            Ok(tail.to_owned())
+        };
+        assert_eq!(
+            failure_message(get, &state, "driver-1").as_deref(),
+            Some("the job exited with code 101")
+        );
+        assert_eq!(failure_message(get, &state, "driver-2"), None);
     }
 }

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::cluster::backend::{
     Backend, JobSpec, JobState, Listed, LogStream, Payload, Status, Submitted,
 };
-use crate::cluster::backends::spark_master::{MasterState, RestAnswer};
+use crate::cluster::backends::spark_master::{MasterState, RestAnswer, failure_message};
 use crate::cluster::profile::{Profile, SparkRestKeys};
 use crate::cluster::record::Record;
 use crate::cluster::stage;
@@ -279,6 +279,15 @@ impl SparkRest {
             .ok_or_else(|| anyhow::anyhow!("the master at {} lists no worker `{worker}`", self.ui))
     }
 
+    /// The text of a web UI page (the token sent along).
+    fn get_text(&self, url: &str) -> anyhow::Result<String> {
+        self.request(reqwest::Method::GET, url)
+            .send()
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.text())
+            .map_err(|e| http_error(&reqwest::Method::GET, url, &e))
+    }
+
     /// The master's `/json/` (its workers and drivers), from its web UI.
     fn master_state(&self) -> anyhow::Result<MasterState> {
         let url = format!("{}/json/", self.ui);
@@ -370,7 +379,16 @@ impl Backend for SparkRest {
             None,
             Some(record.payload::<Submission>()?.gateway.as_str()),
         ) {
-            Ok((_, answer)) => Ok(SparkRest::state_of(answer)),
+            Ok((_, answer)) => {
+                let mut status = SparkRest::state_of(answer);
+                // A driver that exited non-zero: Spark says FAILED, the launcher says how.
+                if status.state == JobState::Failed && status.message.is_none() {
+                    status.message = self.master_state().ok().and_then(|master| {
+                        failure_message(|url| self.get_text(url), &master, &record.id)
+                    });
+                }
+                Ok(status)
+            }
             Err(e) if e.downcast_ref::<Refused>().is_some() => Ok(Status {
                 state: JobState::Unknown,
                 message: Some(e.to_string()),
@@ -421,30 +439,13 @@ impl Backend for SparkRest {
     }
 
     fn jobs(&self) -> anyhow::Result<Vec<Listed>> {
-        let master = self.master_state()?;
-        Ok(master
-            .activedrivers
-            .iter()
-            .chain(&master.completeddrivers)
-            .map(|driver| Listed {
-                id: driver.id.clone(),
-                state: driver.state(),
-                name: None,
-                submitted_at: driver.started_at(),
-            })
-            .collect())
+        Ok(self.master_state()?.listed())
     }
 
     fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {
         let worker = self.worker_ui(record)?;
         driver_log(
-            |url| {
-                self.request(reqwest::Method::GET, url)
-                    .send()
-                    .and_then(|r| r.error_for_status())
-                    .and_then(|r| r.text())
-                    .map_err(|e| http_error(&reqwest::Method::GET, url, &e))
-            },
+            |url| self.get_text(url),
             &worker,
             &record.id,
             stream,

@@ -7,12 +7,16 @@
 //! script sent on standard input, never put on a command line: see [`ENV_VAR_PREFIX`]),
 //! and the job is followed through the master's and worker's web UIs, reached from the host
 //! through the SSH connection (no port needs to be open to this machine). `kill` uses Spark's
-//! own client (`org.apache.spark.deploy.Client kill`).
+//! own client (`org.apache.spark.deploy.Client kill`). A driver submitted elsewhere is followed
+//! by its ID alone, and `list --cluster` lists the master's drivers, read from its `/json/` as
+//! `spark-rest` reads it ([`MasterState`]).
 
 use std::time::Duration;
 
-use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
-use crate::cluster::backends::spark_master::MasterState;
+use crate::cluster::backend::{
+    Backend, JobSpec, JobState, Listed, LogStream, Payload, Status, Submitted,
+};
+use crate::cluster::backends::spark_master::{MasterState, failure_message};
 use crate::cluster::backends::spark_rest::driver_log;
 use crate::cluster::profile::{Profile, SparkSshKeys, Upload};
 use crate::cluster::record::Record;
@@ -205,7 +209,9 @@ impl Backend for SparkSsh {
         Ok(match state.driver(&record.id) {
             Some(driver) => Status {
                 state: driver.state(),
-                message: None,
+                message: (driver.state() == JobState::Failed)
+                    .then(|| failure_message(|url| session.http_get(url), &state, &record.id))
+                    .flatten(),
                 location: driver.worker().map(str::to_owned),
             },
             None => Status {
@@ -254,6 +260,27 @@ impl Backend for SparkSsh {
             }
             std::thread::sleep(Duration::from_millis(500));
         }
+    }
+
+    fn adopt(&self, id: &str) -> anyhow::Result<Payload> {
+        // Status, kill and logs ask the master (through the host) by the driver's ID alone.
+        if !id.starts_with("driver-") || id.len() == "driver-".len() {
+            return Err(with_help(
+                anyhow::anyhow!("`{id}` is not the ID of a Spark driver (`driver-...`)"),
+                format!(
+                    "`cargo stream list --cluster {}` lists the drivers the master knows",
+                    self.cluster
+                ),
+            ));
+        }
+        Ok(Payload::SparkSsh(Submission {
+            app_resource: String::new(),
+        }))
+    }
+
+    fn jobs(&self) -> anyhow::Result<Vec<Listed>> {
+        let session = self.ssh.get()?;
+        Ok(self.master_state(session)?.listed())
     }
 
     fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {

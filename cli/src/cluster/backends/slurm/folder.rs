@@ -152,6 +152,44 @@ fn make_new_dir(holder: Reached<'_>, parent: &str, dir: &str) -> anyhow::Result<
     }
 }
 
+/// The job folder whose path on the nodes is `node_dir` (a job's working directory, as Slurm
+/// gives it), if it is one of the upload folder's (`here_base` on the holder, `node_base` on
+/// the nodes): `NODE_BASE/jobs/TAG`, TAG one plain name.
+pub fn of_node(here_base: &str, node_base: &str, node_dir: &str) -> Option<JobFolder> {
+    let jobs = format!("{}/jobs/", node_base.trim_end_matches('/'));
+    let tag = node_dir.trim_end_matches('/').strip_prefix(&jobs)?;
+    if tag.is_empty() || tag.contains('/') || tag == "." || tag == ".." {
+        return None;
+    }
+    Some(JobFolder {
+        here: format!("{}/jobs/{tag}", here_base.trim_end_matches('/')),
+        node: format!("{jobs}{tag}"),
+    })
+}
+
+/// The upload folder's absolute path on the holder, as a submission computes it (this
+/// machine's canonical path; the SFTP host's `pwd` in it); `None` when it does not exist (no
+/// job was ever submitted through it).
+pub fn base(holder: Reached<'_>, path: &str) -> anyhow::Result<Option<String>> {
+    match holder {
+        Reached::Local => match std::fs::canonicalize(path) {
+            Ok(path) => Ok(Some(path.display().to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("failed to resolve `{path}`"))),
+        },
+        Reached::Ssh(session) => {
+            let dir = crate::cluster::transport::ssh::shell_dir(path);
+            let out = session.exec(&format!("cd -- {dir} 2>/dev/null && pwd || true"))?;
+            Ok(out
+                .stdout
+                .lines()
+                .next()
+                .filter(|l| l.starts_with('/'))
+                .map(|l| l.trim_end_matches('/').to_owned()))
+        }
+    }
+}
+
 /// Removes a job folder (best effort: after a refused submission).
 pub fn remove(holder: Reached<'_>, dir: &str) {
     match holder {
@@ -224,6 +262,27 @@ mod tests {
             "/shared/x"
         );
         assert!(node_base("/mnt/x", Some("http://h/x")).is_err());
+    }
+
+    #[test]
+    fn job_folders_are_found_from_the_nodes_path() {
+        let found = of_node("/mnt/up", "/shared/up/", "/shared/up/jobs/wc-1").unwrap();
+        assert_eq!(
+            found,
+            JobFolder {
+                here: "/mnt/up/jobs/wc-1".into(),
+                node: "/shared/up/jobs/wc-1".into()
+            }
+        );
+        for other in [
+            "/shared/up/jobs/",
+            "/shared/up/jobs/..",
+            "/shared/up/jobs/a/b",
+            "/shared/upx/jobs/a",
+            "/home/u",
+        ] {
+            assert_eq!(of_node("/mnt/up", "/shared/up", other), None, "{other}");
+        }
     }
 
     #[test]

@@ -36,6 +36,10 @@
 //! after the cluster's `KillWait`. Both ways send the same script and resources, and read
 //! Slurm's states through one mapping ([`state`]); [`rest`] and [`sbatch`] hold what differs.
 //!
+//! A job submitted elsewhere is followed by its ID alone (`--cluster NAME ID`): its folder is
+//! its working directory as Slurm keeps it, which must be one of the profile's job folders;
+//! `list --cluster NAME` lists the jobs the controller knows that run in one.
+//!
 //! `--conf slurm.FIELD=VALUE` sets a field of the REST API's job description
 //! (`slurm.time_limit=60`, `slurm.qos=debug`); over SSH, `--conf sbatch.OPTION=VALUE` adds
 //! `--OPTION=VALUE` to `sbatch` (`sbatch.time=60`, `sbatch.qos=debug`; an empty value adds
@@ -53,7 +57,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::cluster::backend::{Backend, JobSpec, JobState, LogStream, Payload, Status, Submitted};
+use crate::cluster::backend::{
+    Backend, JobSpec, JobState, Listed, LogStream, Payload, Status, Submitted,
+};
 use crate::cluster::profile::{Profile, SlurmKeys, Upload, expand_home};
 use crate::cluster::record::Record;
 use crate::cluster::stage;
@@ -159,6 +165,25 @@ impl Way {
             Way::Ssh(ssh) => ssh.cancel(id),
         }
     }
+
+    /// The jobs the controller knows (job `id` only, when given), with their working
+    /// directories.
+    fn queue(&self, id: Option<&str>) -> anyhow::Result<Vec<state::Job>> {
+        match (self, id) {
+            (Way::Rest(rest), Some(id)) => Ok(rest.job(id)?.into_iter().collect()),
+            (Way::Rest(rest), None) => rest.jobs(),
+            (Way::Ssh(ssh), id) => ssh.queue(id),
+        }
+    }
+}
+
+/// The profile's upload folder as both sides see it: where its job folders are.
+struct Folders {
+    holder: Holder,
+    /// On the holder, absolute.
+    here_base: String,
+    /// On the nodes.
+    node_base: String,
 }
 
 /// What a `slurm` record keeps.
@@ -416,6 +441,26 @@ impl Slurm {
         }
         Ok(Reached::Ssh(own.get().expect("just set")))
     }
+
+    /// Where the profile's job folders are, from both sides; `None` when its upload folder
+    /// does not exist (nothing was submitted through it).
+    fn folders(&self, own: &OnceCell<Session>) -> anyhow::Result<Option<Folders>> {
+        let upload = self.profile.upload()?;
+        let holder = Holder::of(&upload);
+        let (path, url) = match &upload {
+            Upload::Dir { path, url } => (path.display().to_string(), url.as_deref()),
+            Upload::Sftp { path, url, .. } => (path.clone(), url.as_deref()),
+        };
+        let Some(here_base) = folder::base(self.reach(&holder, own)?, &path)? else {
+            return Ok(None);
+        };
+        let node_base = folder::node_base(&here_base, url)?;
+        Ok(Some(Folders {
+            holder,
+            here_base,
+            node_base,
+        }))
+    }
 }
 
 impl Backend for Slurm {
@@ -558,6 +603,82 @@ impl Backend for Slurm {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
+    }
+
+    fn adopt(&self, id: &str) -> anyhow::Result<Payload> {
+        let list = || {
+            format!(
+                "`cargo stream list --cluster {}` lists the jobs cargo-stream runs there",
+                self.cluster
+            )
+        };
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(with_help(
+                anyhow::anyhow!("`{id}` is not a Slurm job ID (a number)"),
+                list(),
+            ));
+        }
+        // Its folder is its working directory, the one Slurm keeps for it.
+        let job = self.way.queue(Some(id))?.into_iter().find(|j| j.is(id));
+        let Some(job) = job else {
+            return Err(with_help(
+                anyhow::anyhow!(
+                    "Slurm does not know job {id} (any more: the controller forgets ended jobs after its `MinJobAge`)"
+                ),
+                list(),
+            ));
+        };
+        let dir = job.current_working_directory.clone().unwrap_or_default();
+        let own = OnceCell::new();
+        let folders = self.folders(&own)?;
+        let Some((folders, found)) = folders.and_then(|f| {
+            let found = folder::of_node(&f.here_base, &f.node_base, &dir)?;
+            Some((f, found))
+        }) else {
+            return Err(with_help(
+                anyhow::anyhow!(
+                    "Slurm job {id} runs in `{dir}`, not in a job folder of cluster `{}`'s upload folder: it was not submitted by cargo-stream through this profile",
+                    self.cluster
+                ),
+                list(),
+            ));
+        };
+        Ok(Payload::Slurm(Submission {
+            location: String::new(),
+            jar: String::new(),
+            files_on: folders.holder.name().to_owned(),
+            stdout: format!("{}/stdout", found.here),
+            stderr: format!("{}/stderr", found.here),
+            job_dir: found.here,
+            node_job_dir: found.node,
+        }))
+    }
+
+    fn jobs(&self) -> anyhow::Result<Vec<Listed>> {
+        // The jobs running in one of the profile's job folders: cargo-stream's, whoever
+        // submitted them, not the cluster's every job.
+        let own = OnceCell::new();
+        let Some(folders) = self.folders(&own)? else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .way
+            .queue(None)?
+            .into_iter()
+            .filter(|job| {
+                job.current_working_directory.as_deref().is_some_and(|dir| {
+                    folder::of_node(&folders.here_base, &folders.node_base, dir).is_some()
+                })
+            })
+            .filter_map(|job| {
+                Some(Listed {
+                    id: job.job_id?.get()?.to_string(),
+                    state: state::map_state(job.state()),
+                    name: job.name.clone(),
+                    submitted_at: job.submit_time.and_then(state::NoVal::get),
+                })
+            })
+            .collect())
     }
 
     fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {

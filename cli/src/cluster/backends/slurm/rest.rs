@@ -1,8 +1,8 @@
 //! slurmrestd's REST API (`/slurm/v0.0.38/...`), the first way of reaching Slurm: requests
 //! carrying the user's JWT (`X-SLURM-USER-NAME`, `X-SLURM-USER-TOKEN`), and its answers turned
 //! into values or into errors that name the URL, the HTTP status and slurmrestd's own words,
-//! with the fix; and the three job calls the backend makes (`job/submit`, `job/ID` and its
-//! `DELETE`).
+//! with the fix; and the job calls the backend makes (`job/submit`, `job/ID` and its
+//! `DELETE`, `jobs`).
 
 use std::time::Duration;
 
@@ -290,6 +290,13 @@ impl Rest {
         }
         let jobs: Jobs = self.check(answer)?;
         Ok(jobs.jobs.into_iter().find(|j| j.is(id)))
+    }
+
+    /// `GET jobs`: every job the controller knows (pending, running, and ended ones until
+    /// its `MinJobAge`), whoever submitted it.
+    pub fn jobs(&self) -> anyhow::Result<Vec<Job>> {
+        let jobs: Jobs = self.get("jobs")?;
+        Ok(jobs.jobs)
     }
 
     /// `DELETE job/ID` (Slurm's cancel); false when Slurm does not know the job.

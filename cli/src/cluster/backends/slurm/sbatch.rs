@@ -10,12 +10,14 @@
 //!   into the fields of slurmrestd's `job/ID`, so that one mapping ([`super::state`]) serves
 //!   both ways.
 //! - cancel: `scancel ID`.
+//! - list (and a job followed by its ID alone): `squeue -t all`, which gives each job's
+//!   working directory, its cargo-stream job folder.
 //!
 //! Every command gets `SLURM_CONF=...` first when the profile names `slurm-conf` (a login node
 //! whose default configuration is another cluster's); every value is quoted with
 //! [`quote`].
 
-use super::state::{ExitCode, Job};
+use super::state::{ExitCode, Job, NoVal};
 use super::{Accepted, Request};
 use crate::cluster::profile::SshTarget;
 use crate::cluster::transport::ssh::{LazySession, Output, Session, quote};
@@ -132,6 +134,28 @@ impl Sbatch {
             .success()
             .then(|| parse_sacct(&sacct.stdout, id))
             .flatten())
+    }
+
+    /// `squeue` of every job the controller knows (of job `id` only, when given), whoever
+    /// submitted it: ID, state, name, submit time and working directory, read as slurmrestd's
+    /// `jobs` gives them. Empty when Slurm does not know job `id`.
+    pub fn queue(&self, id: Option<&str>) -> anyhow::Result<Vec<Job>> {
+        let mut args: Vec<String> = vec!["-h".into(), "-t".into(), "all".into()];
+        if let Some(id) = id {
+            args.extend(["-j".into(), id.into()]);
+        }
+        args.extend(["-o".into(), QUEUE_FORMAT.into()]);
+        // Submit times in UTC: squeue writes them in the local time zone, without one.
+        let command = format!("TZ=UTC0 {}", self.command("squeue", &args));
+        tracing::debug!(target = %self.target(), %command, "slurm command");
+        let out = self.session()?.exec(&command)?;
+        if !out.success() {
+            if id.is_some() && is_unknown_job(&out) {
+                return Ok(Vec::new());
+            }
+            return Err(self.failed("squeue", &out));
+        }
+        Ok(out.stdout.lines().filter_map(parse_queue_line).collect())
     }
 
     /// `scancel ID`; false when Slurm does not know the job.
@@ -271,6 +295,51 @@ fn parse_sacct(text: &str, id: &str) -> Option<Job> {
     })
 }
 
+/// `squeue -o`'s format for [`Sbatch::queue`]: tab-separated ID, state, submit time, working
+/// directory and name (last: the one free text).
+const QUEUE_FORMAT: &str = "%i\t%T\t%V\t%Z\t%j";
+
+/// A line of [`QUEUE_FORMAT`] as slurmrestd's `jobs` gives the job (`job_id`, `job_state`,
+/// `submit_time`, `current_working_directory`, `name`); `None` for a line that is not one
+/// (an array job's `ID_TASK`, say).
+fn parse_queue_line(line: &str) -> Option<Job> {
+    let mut fields = line.splitn(5, '\t');
+    let id: u64 = fields.next()?.trim().parse().ok()?;
+    let state = fields.next()?.trim();
+    let submitted = fields.next()?.trim();
+    let dir = fields.next()?;
+    let name = fields.next().unwrap_or_default();
+    let some = |text: &str| (!text.is_empty() && text != "(null)").then(|| text.to_owned());
+    Some(Job {
+        job_id: Some(NoVal::Plain(id)),
+        job_state: vec![some(state)?],
+        submit_time: utc_secs(submitted).map(NoVal::Plain),
+        current_working_directory: some(dir),
+        name: some(name),
+        ..Job::default()
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` (UTC) in seconds since the Unix epoch.
+fn utc_secs(text: &str) -> Option<u64> {
+    let (date, time) = text.split_once('T')?;
+    let mut date = date.splitn(3, '-').map(|n| n.parse::<i64>().ok());
+    let (y, m, d) = (date.next()??, date.next()??, date.next()??);
+    let mut time = time.splitn(3, ':').map(|n| n.parse::<i64>().ok());
+    let (hh, mm, ss) = (time.next()??, time.next()??, time.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days since 1970-01-01 of the proleptic Gregorian date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
+}
+
 /// Slurm's `EXIT:SIGNAL` as a wait(2) status.
 fn wait_status(text: &str) -> Option<ExitCode> {
     let (exit, signal) = text.trim().split_once(':')?;
@@ -398,6 +467,27 @@ mod tests {
                 .exit_code,
             Some(ExitCode::WaitStatus(15))
         );
+    }
+
+    #[test]
+    fn squeue_lines_read_as_rest_jobs() {
+        let job = parse_queue_line(
+            "42\tCOMPLETED\t2026-11-29T17:30:05\t/home/u/my jobs/jobs/wc-1\trunning\twc",
+        )
+        .unwrap();
+        assert!(job.is("42"));
+        assert_eq!(job.state(), "COMPLETED");
+        assert_eq!(job.submit_time, Some(NoVal::Plain(1_795_973_405)));
+        assert_eq!(
+            job.current_working_directory.as_deref(),
+            Some("/home/u/my jobs/jobs/wc-1")
+        );
+        assert_eq!(job.name.as_deref(), Some("running\twc"));
+        assert_eq!(parse_queue_line("42_3\tRUNNING\tx\t/d\tn"), None);
+        assert_eq!(parse_queue_line(""), None);
+        assert_eq!(utc_secs("1970-01-01T00:00:00"), Some(0));
+        assert_eq!(utc_secs("2000-03-01T00:00:00"), Some(951_868_800));
+        assert_eq!(utc_secs("N/A"), None);
     }
 
     #[test]

@@ -32,6 +32,12 @@ pub struct Job {
     pub batch_host: Option<String>,
     /// The nodes it holds.
     pub nodes: Option<String>,
+    /// Its name.
+    pub name: Option<String>,
+    /// Its working directory, as the nodes see it (a cargo-stream job's folder).
+    pub current_working_directory: Option<String>,
+    /// When it was submitted, in seconds since the Unix epoch.
+    pub submit_time: Option<NoVal>,
 }
 
 /// A number slurmrestd may leave unset: plain in v0.0.38, `{"set", "infinite", "number"}`
