@@ -30,9 +30,11 @@ const KEEPS_KEY: [&str; 11] = [
 
 /// Operations after which each batch partition still holds the records of one Kafka
 /// partition, in order (narrow operations that keep partitions).
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))] // Only Kafka streams mark nodes.
 const KEEPS_PARTITIONS: [&str; 5] = ["filter", "map", "flat_map", "map_values", "flat_map_values"];
 
 #[derive(Clone)]
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))] // Only Kafka streams mark nodes.
 enum Tag {
     None,
     /// A direct Kafka stream's records: holds its source (an `Arc<DirectKafkaSource>`).
@@ -86,6 +88,7 @@ impl Lineage {
     }
 
     /// Marks `node` as a direct Kafka stream.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub(crate) fn mark_kafka(
         &mut self,
         node: usize,
@@ -104,6 +107,7 @@ impl Lineage {
     }
 
     /// Marks `node` (already recorded with its parent) as keyed by the record key.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub(crate) fn mark_keyed(&mut self, node: usize, tasks: Arc<dyn Any + Send + Sync>) {
         if let Some(i) = self.nodes.get_mut(&node) {
             i.tag = Tag::Keyed(tasks);
@@ -145,6 +149,7 @@ impl Lineage {
     /// one Kafka partition's records (narrow operations only since the stream); else the
     /// first operation on the way that mixes partitions, or `Ok(None)` when no Kafka stream is
     /// above.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub(crate) fn kafka_partitions_kept(
         &self,
         node: usize,

@@ -164,48 +164,6 @@ fn is_submission_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// How long a partial upload must have gone unwritten before the next upload of the same job
-/// takes it for one cut off and removes it (a live upload writes to its file all the time).
-const STALE_PARTIAL_MINUTES: u32 = 1;
-
-impl SshHost {
-    /// Removes the partial uploads (`.STEM-<sha>.jar.part-*`) that earlier submissions of the
-    /// same job (the same artifact stem, any build) left in `uploads` when their connection was
-    /// cut, once untouched for [`STALE_PARTIAL_MINUTES`]. Best effort: a failure is only
-    /// logged, the submission goes on.
-    fn sweep_partials(&self, session: &Session, uploads: &str, artifact: &Path) {
-        let stem = artifact
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "job".into());
-        // `find -name` takes a glob: the stem's own glob characters are matched literally.
-        let literal: String = stem
-            .chars()
-            .flat_map(|c| {
-                if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-                    vec!['\\', c]
-                } else {
-                    vec![c]
-                }
-            })
-            .collect();
-        let script = format!(
-            "cd -- {} 2>/dev/null || exit 0\n\
-             find . -maxdepth 1 -name {} -mmin +{STALE_PARTIAL_MINUTES} -print -exec rm -f -- {{}} + 2>/dev/null\nexit 0\n",
-            crate::cluster::transport::ssh::shell_dir(uploads),
-            quote(&format!(".{literal}-*.part-*")),
-        );
-        match session.exec_with_input("sh -s", script.as_bytes()) {
-            Ok(out) => {
-                for removed in out.stdout.lines() {
-                    tracing::debug!(%removed, "removed a stale partial upload");
-                }
-            }
-            Err(err) => tracing::debug!("could not sweep partial uploads: {err:#}"),
-        }
-    }
-}
-
 /// A shell function, `alive`: whether the wrapper whose pid is in `./pid` still runs (and is
 /// ours: a pid reused by another program after a restart of the host does not count).
 const ALIVE: &str = r#"alive() {
@@ -471,7 +429,6 @@ impl Backend for SshHost {
             &staged_name(&job.artifact, &job.sha256),
             &job.sha256,
         )?;
-        self.sweep_partials(session, &uploads, &job.artifact);
         let id = submission_id(&job.name);
         let script = self.start_script(job, &jar, &id)?;
         let out = session.exec_with_input("sh -s", script.as_bytes())?;

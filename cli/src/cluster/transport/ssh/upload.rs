@@ -65,6 +65,35 @@ const SUM: &str = r#"sum() {
     if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r "$1"; else sha256sum "$1"; fi | cut -c1-64
 }"#;
 
+/// How long a partial upload must have gone unwritten before the next upload of the same job
+/// takes it for one cut off and removes it (a live upload writes to its file all the time).
+const STALE_PARTIAL_MINUTES: u32 = 1;
+
+/// The `find -name` glob of the partial uploads of the job `file_name` belongs to: for a staged
+/// name `STEM-<12 hex>.EXT` ([`staged_name`]) every build of `STEM` (and not of another job
+/// whose name starts with `STEM-`), else `file_name` alone.
+/// The name's own glob characters are matched literally.
+fn partials_of(file_name: &str) -> String {
+    let literal = |text: &str| -> String {
+        text.chars()
+            .flat_map(|c| match c {
+                '*' | '?' | '[' | ']' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect()
+    };
+    let build = file_name.rsplit_once('.').and_then(|(base, ext)| {
+        let (stem, sha) = base.rsplit_once('-')?;
+        (sha.len() == 12 && sha.bytes().all(|b| b.is_ascii_hexdigit()) && !stem.is_empty()).then(
+            || {
+                let sha = "[0-9a-fA-F]".repeat(12);
+                format!(".{}-{sha}.{}.part-*", literal(stem), literal(ext))
+            },
+        )
+    });
+    build.unwrap_or_else(|| format!(".{}.part-*", literal(file_name)))
+}
+
 /// A name unlikely to be used twice at once.
 fn unique_suffix() -> String {
     let nanos = std::time::SystemTime::now()
@@ -105,17 +134,18 @@ impl Session {
             .len();
 
         // One round trip: the folder, its absolute path, the checksum of a copy already there.
-        // Temporary files of cut-off uploads are cleared on the way: those untouched for 10
-        // minutes (a live upload writes to its own all the time).
+        // Temporary files that cut-off uploads of this job (this build or any other) left are
+        // cleared on the way, once untouched for a minute (a live upload writes to its own all
+        // the time).
         let dir = shell_dir(remote_dir);
         let name = quote(file_name);
         let prepare = format!(
             "{SUM}\n\
              command -v openssl >/dev/null 2>&1 || command -v sha256sum >/dev/null 2>&1 || exit 127\n\
              mkdir -p -- {dir} && cd -- {dir} && pwd || exit 1\n\
-             find . -maxdepth 1 -name {} -mmin +10 -exec rm -f -- {{}} + 2>/dev/null\n\
+             find . -maxdepth 1 -name {} -mmin +{STALE_PARTIAL_MINUTES} -exec rm -f -- {{}} + 2>/dev/null\n\
              if [ -f ./{name} ]; then sum ./{name}; fi\n",
-            quote(&format!(".{file_name}.part-*")),
+            quote(&partials_of(file_name)),
         );
         let out = self.exec_with_input("sh -s", prepare.as_bytes())?;
         if out.code == 127 {
@@ -366,6 +396,19 @@ fn write_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partials_of_a_staged_jar_match_every_build_of_that_job_only() {
+        let glob = partials_of("word-count-0123456789ab.jar");
+        assert_eq!(
+            glob,
+            format!(".word-count-{}.jar.part-*", "[0-9a-fA-F]".repeat(12))
+        );
+        // Not a staged name: only its own partials.
+        assert_eq!(partials_of("notes.txt"), ".notes.txt.part-*");
+        // Glob characters in the name are taken literally.
+        assert_eq!(partials_of("a*b.jar"), ".a\\*b.jar.part-*");
+    }
     use sha2::Digest as _;
 
     fn sha256_hex(bytes: &[u8]) -> String {
