@@ -449,6 +449,23 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_fetch_waits_half_a_batch_interval_at_most_500_ms() {
+        // librdkafka's 500 ms held by Tansu delayed 100 ms batches by 2 to 3 intervals.
+        assert_eq!(
+            fetch_wait(Duration::from_millis(100)),
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            fetch_wait(Duration::from_secs(5)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            fetch_wait(Duration::from_millis(5)),
+            Duration::from_millis(10)
+        );
+    }
+
+    #[test]
     fn a_range_whose_end_never_comes_fails_naming_it_after_the_poll_timeout() {
         let mut feed = Gaps::new(&[0, 1], 0, 2);
         let (r, next) = read(&mut feed, 0, 5);
