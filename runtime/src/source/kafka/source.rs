@@ -110,7 +110,11 @@ impl DirectKafkaSource {
         at: &'static Location<'static>,
     ) -> Self {
         DirectKafkaSource {
-            readers: Readers::new(params.clone(), settings.poll_timeout),
+            readers: Readers::new(
+                params.clone(),
+                settings.poll_timeout,
+                settings.batch_interval,
+            ),
             pid: settings
                 .backpressure
                 .then(|| PidEstimator::new(settings.batch_interval)),
@@ -151,6 +155,8 @@ impl DirectKafkaSource {
             Some(Err(message)) => panic!("{message}"),
             None => return None,
         };
+        // Every partition fetched at once, though the worker threads read them in turns.
+        self.readers.prefetch(&ranges);
         let parts: Vec<Vec<OffsetRange>> = ranges.iter().map(|r| vec![r.clone()]).collect();
         let errors: Mutex<Vec<String>> = Mutex::default();
         let batch = Batch::new(parts, exec).map_parts(|p| {
