@@ -1383,13 +1383,12 @@ fn the_producer_reports_records_the_brokers_did_not_take() {
     );
 }
 
-/// A range many times larger than a partition's prefetch queue is read at once: librdkafka
-/// waits `fetch.queue.backoff.ms` (1 s by default) before fetching again each time the queue
-/// fills, which made reads 3-4× slower than the bare consumer loop; the readers set 10 ms.
-/// Here 100 000 records through a 100-record queue: 2.6 s with the default, 0.5 s with
-/// 10 ms (debug build, loaded machine).
+/// A range many times larger than a partition's prefetch queue is read whole, the queue
+/// refilled a thousand times (librdkafka's `fetch.queue.backoff.ms` between refills is 10 ms in
+/// the readers instead of 1 s: 2.6 s for this range with the default, 0.5 s with 10 ms, debug
+/// build on a loaded machine; a benchmark's figure, not asserted here).
 #[test]
-fn a_range_larger_than_the_prefetch_queue_is_read_without_the_fetch_back_off() {
+fn a_range_larger_than_the_prefetch_queue_is_read_whole() {
     let broker = Broker::start();
     let t = topic("backoff");
     create_topic(&broker, &t, 1);
@@ -1413,19 +1412,16 @@ fn a_range_larger_than_the_prefetch_queue_is_read_without_the_fetch_back_off() {
         })
         .unwrap();
     ssc.start().unwrap();
-    let started = std::time::Instant::now();
     clock.advance(Seconds(1));
     assert!(
         ssc.await_batch(Time::from_millis(1000), Duration::from_secs(60))
             .unwrap()
     );
-    let took = started.elapsed();
     ssc.stop(false).unwrap();
+    // Every record of the range, though it is a thousand times the prefetch queue. How fast
+    // is the benchmark's business (`kafka_bench`); the short back-off is pinned by
+    // `reader::tests::readers_fetch_again_after_10_ms_not_librdkafkas_second_unless_told`.
     assert_eq!(count.load(Ordering::SeqCst), 100_000);
-    assert!(
-        took < Duration::from_secs(2),
-        "100 000 records read in {took:?}: the reader waited for the fetch back-off"
-    );
 }
 
 /// Read throughput of the direct stream against a bare rdkafka consumer loop on the same topic

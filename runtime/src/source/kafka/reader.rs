@@ -17,6 +17,7 @@ use super::client::{LogContext, base_config, creation_error, reader_group};
 use super::params::KafkaParams;
 use super::range::{OffsetRange, TopicPartition};
 use super::record::ConsumerRecord;
+use rdkafka::ClientConfig;
 
 /// The workers' consumer context: librdkafka's logs through `tracing`.
 pub(crate) struct ReaderContext(LogContext);
@@ -103,24 +104,7 @@ impl Readers {
                 cache.remove(&k);
             }
         }
-        let mut config = base_config(&self.params, false);
-        config
-            .set("group.id", reader_group(&self.params))
-            .set("enable.partition.eof", "true")
-            .set("auto.offset.reset", "error");
-        if self.params.get("queued.max.messages.kbytes").is_none() {
-            // Bounds the records prefetched per partition (librdkafka's default is 64 MiB).
-            config.set("queued.max.messages.kbytes", "16384");
-        }
-        if self.params.get("fetch.wait.max.ms").is_none() {
-            config.set("fetch.wait.max.ms", self.fetch_wait_ms.to_string());
-        }
-        if self.params.get("fetch.queue.backoff.ms").is_none() {
-            // Once a partition's prefetch queue is full, librdkafka waits this long before it
-            // fetches again (1 s by default): a worker that empties the queue in 100 ms would
-            // then wait 900 ms for the rest of its range (a 3-4× slower read, measured).
-            config.set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
-        }
+        let config = reader_config(&self.params, self.fetch_wait_ms);
         let consumer = config
             .create_with_context(ReaderContext(LogContext::new(&self.bootstrap)))
             .map_err(|e| {
@@ -362,9 +346,51 @@ pub(crate) fn out_of_range(range: &OffsetRange, bootstrap: &str) -> String {
     )
 }
 
+/// The configuration of a partition reader's consumer: the job's params, then the readers'
+/// defaults for what the params leave unset (bounded prefetch, the fetch wait, a short fetch
+/// back-off).
+fn reader_config(params: &KafkaParams, fetch_wait_ms: u128) -> ClientConfig {
+    let mut config = base_config(params, false);
+    config
+        .set("group.id", reader_group(params))
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "error");
+    if params.get("queued.max.messages.kbytes").is_none() {
+        // Bounds the records prefetched per partition (librdkafka's default is 64 MiB).
+        config.set("queued.max.messages.kbytes", "16384");
+    }
+    if params.get("fetch.wait.max.ms").is_none() {
+        config.set("fetch.wait.max.ms", fetch_wait_ms.to_string());
+    }
+    if params.get("fetch.queue.backoff.ms").is_none() {
+        // Once a partition's prefetch queue is full, librdkafka waits this long before it
+        // fetches again (1 s by default): a worker that empties the queue in 100 ms would
+        // then wait 900 ms for the rest of its range (a 3-4× slower read, measured).
+        config.set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
+    }
+    config
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readers_fetch_again_after_10_ms_not_librdkafkas_second_unless_told() {
+        let params = KafkaParams::new().set("bootstrap.servers", "127.0.0.1:1");
+        let config = reader_config(&params, 100);
+        assert_eq!(
+            config.get("fetch.queue.backoff.ms"),
+            Some(FETCH_QUEUE_BACKOFF_MS)
+        );
+        assert_eq!(config.get("fetch.wait.max.ms"), Some("100"));
+        assert_eq!(config.get("queued.max.messages.kbytes"), Some("16384"));
+        let told = params.set("fetch.queue.backoff.ms", "250");
+        assert_eq!(
+            reader_config(&told, 100).get("fetch.queue.backoff.ms"),
+            Some("250")
+        );
+    }
     use std::collections::VecDeque;
 
     /// A partition whose offsets have gaps: `records` in order, then nothing; the position
