@@ -112,29 +112,11 @@ impl KafkaProducer {
     /// does, round robin without a key). Waits while librdkafka's queue is full (at most
     /// 30 s). Delivery failures are reported by the next [`flush`](Self::flush).
     pub fn send(&self, topic: &str, key: Option<&[u8]>, value: &[u8]) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value);
         if let Some(k) = key {
             record = record.key(k);
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((rdkafka::error::KafkaError::MessageProduction(code), r))
-                    if code == rdkafka::types::RDKafkaErrorCode::QueueFull
-                        && Instant::now() < deadline =>
-                {
-                    record = r;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => {
-                    return Err(format!(
-                        "cannot send a record to topic `{topic}` at `{}`: {e}",
-                        self.bootstrap
-                    ));
-                }
-            }
-        }
+        self.enqueue(record, || format!("topic `{topic}`"))
     }
 
     /// Queues one record for partition `partition` of `topic` with `headers` (the repartition
@@ -148,7 +130,6 @@ impl KafkaProducer {
         headers: &[(&str, &[u8])],
     ) -> Result<(), String> {
         use rdkafka::message::{Header, OwnedHeaders};
-        let deadline = Instant::now() + Duration::from_secs(30);
         let mut owned = OwnedHeaders::new_with_capacity(headers.len());
         for (name, value) in headers {
             owned = owned.insert(Header {
@@ -156,11 +137,24 @@ impl KafkaProducer {
                 value: Some(*value),
             });
         }
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
+        let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
             .partition(partition)
             .key(key)
             .payload(value)
             .headers(owned);
+        self.enqueue(record, || {
+            format!("partition {partition} of topic `{topic}`")
+        })
+    }
+
+    /// Queues `record`, waiting while librdkafka's queue is full (at most 30 s); `target`
+    /// names where it goes in the error.
+    fn enqueue(
+        &self,
+        mut record: BaseRecord<'_, [u8], [u8]>,
+        target: impl Fn() -> String,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
@@ -173,7 +167,8 @@ impl KafkaProducer {
                 }
                 Err((e, _)) => {
                     return Err(format!(
-                        "cannot send a record to partition {partition} of topic `{topic}` at `{}`: {e}",
+                        "cannot send a record to {} at `{}`: {e}",
+                        target(),
                         self.bootstrap
                     ));
                 }
