@@ -12,19 +12,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use cargo_stream_tests::{
-    Job, cargo as cargo_tool, cargo_stream, e2e_target_dir, run, write_plain_crate,
+    Job, cargo as cargo_tool, cargo_stream, e2e_target_dir, run, temp_plain_crate, write_files,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
 const BUILD: Duration = Duration::from_secs(900);
-
-fn write(dir: &Path, files: &[(&str, &str)]) {
-    for (path, text) in files {
-        let path = dir.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-}
 
 /// `cargo stream package ARGS --json` in `dir`: the artifact.
 fn package(dir: &Path, args: &[&str]) -> (PathBuf, serde_json::Value) {
@@ -57,7 +49,7 @@ fn compiled(stderr: &str) -> BTreeSet<String> {
 fn package_picks_a_workspace_member_with_p_and_a_second_bin() {
     let tmp = tempfile::tempdir().unwrap();
     let ws = tmp.path().join("flags-ws");
-    write(
+    write_files(
         &ws,
         &[
             (
@@ -129,10 +121,7 @@ fn package_picks_a_workspace_member_with_p_and_a_second_bin() {
 
 #[test]
 fn features_and_profile_reach_the_build() {
-    let tmp = tempfile::tempdir().unwrap();
-    let project = tmp.path().join("flags-features");
-    write_plain_crate(
-        &project,
+    let (_tmp, project) = temp_plain_crate(
         "flags-features",
         &[(
             "src/main.rs",
@@ -161,17 +150,28 @@ fn features_and_profile_reach_the_build() {
         "{command}"
     );
     let _ = std::fs::remove_file(&jar);
+
+    // `--target` reaches the build and names the artifact (a dry run: the target's standard
+    // library need not be installed).
+    let (jar, report) = package(
+        &project,
+        &["--dry-run", "--target", "aarch64-unknown-linux-gnu"],
+    );
+    assert!(
+        jar.ends_with("stream/flags-features-0.1.0-aarch64-unknown-linux-gnu.jar"),
+        "{}",
+        jar.display()
+    );
+    let command = report["build_command"].to_string();
+    assert!(
+        command.contains("\"--target\",\"aarch64-unknown-linux-gnu\""),
+        "{command}"
+    );
 }
 
 #[test]
 fn locked_fails_on_a_stale_lock_and_offline_stays_off_the_network() {
-    let tmp = tempfile::tempdir().unwrap();
-    let project = tmp.path().join("flags-locked");
-    write_plain_crate(
-        &project,
-        "flags-locked",
-        &[("src/main.rs", "fn main() {}\n")],
-    );
+    let (_tmp, project) = temp_plain_crate("flags-locked", &[("src/main.rs", "fn main() {}\n")]);
     run(
         &mut cargo_tool(&project, &["generate-lockfile", "--offline"]),
         MINUTE,
@@ -228,10 +228,7 @@ fn locked_fails_on_a_stale_lock_and_offline_stays_off_the_network() {
 
 #[test]
 fn message_format_json_and_cargo_term_color() {
-    let tmp = tempfile::tempdir().unwrap();
-    let project = tmp.path().join("flags-json");
-    write_plain_crate(
-        &project,
+    let (_tmp, project) = temp_plain_crate(
         "flags-json",
         &[("src/main.rs", "fn main() { println!(\"json\"); }\n")],
     );
@@ -303,7 +300,7 @@ fn message_format_json_and_cargo_term_color() {
 /// A stand-in `cargo-stream-runtime` (an old one, without the build script that sets the cfg,
 /// or one whose build script ignores it) and a job on it.
 fn job_on_fake_runtime(dir: &Path, build_rs: Option<&str>) {
-    write(
+    write_files(
         dir,
         &[
             (
@@ -322,7 +319,7 @@ fn job_on_fake_runtime(dir: &Path, build_rs: Option<&str>) {
         ],
     );
     if let Some(build_rs) = build_rs {
-        write(dir, &[("rt/build.rs", build_rs)]);
+        write_files(dir, &[("rt/build.rs", build_rs)]);
     }
 }
 
@@ -359,12 +356,17 @@ fn a_runtime_that_cannot_set_the_cluster_cfg_fails_the_packaging() {
     assert!(!jar.exists(), "no artifact claims a cluster build");
 }
 
-/// Starts the job's binary (no launcher, so no `CARGO_STREAM_DEPLOY_MODE`) against a local
-/// server, checks that it counts, stops it and returns its stderr.
-fn run_counting(binary: &Path) -> String {
+/// Starts the job's binary (no launcher, so no `CARGO_STREAM_DEPLOY_MODE` unless in `env`)
+/// against a local server, checks that it counts, stops it and returns its stderr.
+fn run_counting(binary: &Path, env: &[(&str, &str)]) -> String {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port().to_string();
-    let mut job = Job::start(Command::new(binary).args(["127.0.0.1", &port]));
+    let mut job = Job::start(
+        Command::new(binary)
+            .args(["127.0.0.1", &port])
+            .env_remove("CARGO_STREAM_DEPLOY_MODE")
+            .envs(env.iter().copied()),
+    );
     let (mut conn, _) = server.accept().unwrap();
     conn.write_all(b"bee bee\n").unwrap();
     job.wait_for(Duration::from_secs(30), |l| l == "(bee,2)");
@@ -388,11 +390,18 @@ fn package_after_cargo_build_release_recompiles_only_the_runtime_and_the_job() {
         .position(|l| l.contains(".master(\"local[2]\")"))
         .unwrap()
         + 1;
-    let stderr = run_counting(&binary);
+    let stderr = run_counting(&binary, &[]);
     assert!(
         !stderr.contains("ignoring the local master"),
         "a local build keeps its master:\n{stderr}"
     );
+    // Started by a launcher (which sets `CARGO_STREAM_DEPLOY_MODE=cluster`), the same binary
+    // ignores it, though it was not built by `package`.
+    let stderr = run_counting(&binary, &[("CARGO_STREAM_DEPLOY_MODE", "cluster")]);
+    let expected = format!(
+        "ignoring the local master `local[2]` set in code at src/main.rs:{line}: this is a cluster run (`CARGO_STREAM_DEPLOY_MODE=cluster`)"
+    );
+    assert!(stderr.contains(&expected), "{expected}\nin:\n{stderr}");
 
     // Packaging right after: the lock file and the cache are enough (`--locked --offline`),
     // only the runtime (whose build script now sets the cfg) and the job recompile, and the
@@ -421,10 +430,81 @@ fn package_after_cargo_build_release_recompiles_only_the_runtime_and_the_job() {
     assert_eq!(report["manifest"]["cluster_build"], true);
     assert_eq!(report["build_env"]["CARGO_STREAM_CLUSTER_BUILD"], "1");
     // The binary itself ignores the local master, and says where it was.
-    let stderr = run_counting(&binary);
+    let stderr = run_counting(&binary, &[]);
     let expected = format!(
         "ignoring the local master `local[2]` set in code at src/main.rs:{line}: this is a cluster run (built by `cargo stream package`)"
     );
     assert!(stderr.contains(&expected), "{expected}\nin:\n{stderr}");
     let _ = std::fs::remove_file(PathBuf::from(report["artifact"].as_str().unwrap()));
+}
+
+/// The host's target triple (`rustc -vV`).
+fn host_triple() -> String {
+    let out = run(Command::new("rustc").arg("-vV"), MINUTE).success();
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .to_owned()
+}
+
+/// issue 14: the user's own rustflags, from `target.<triple>.rustflags` in
+/// `.cargo/config.toml` or from `CARGO_ENCODED_RUSTFLAGS`, reach the cluster build, and it is
+/// still a cluster build: the binary has both the user's cfg and the runtime's. Through
+/// rustflags (the old way) one of the two was lost. One project for both cases, with the same
+/// flags, so that the second build reuses the first one's crates; in the `dev` profile, whose
+/// crates build fastest.
+#[test]
+fn users_rustflags_are_kept_in_a_cluster_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    run(
+        &mut cargo_stream(tmp.path(), &["new", "flags-user"]),
+        MINUTE,
+    )
+    .success();
+    let project = tmp.path().join("flags-user");
+    let main_rs = project.join("src/main.rs");
+    let main = std::fs::read_to_string(&main_rs).unwrap().replacen(
+        "fn main() -> ExitCode {\n",
+        "fn main() -> ExitCode {\n    #[cfg(user_flag)]\n    eprintln!(\"built with the user's --cfg user_flag\");\n",
+        1,
+    );
+    std::fs::write(&main_rs, main).unwrap();
+    let binary = e2e_target_dir().join("debug/flags-user");
+    let config = format!(
+        "[target.{}]\nrustflags = [\"--cfg\", \"user_flag\"]\n",
+        host_triple()
+    );
+    for (case, config, encoded) in [
+        ("target.<triple>.rustflags", Some(config.as_str()), None),
+        (
+            "CARGO_ENCODED_RUSTFLAGS",
+            None,
+            Some("--cfg\u{1f}user_flag"),
+        ),
+    ] {
+        let config_file = project.join(".cargo/config.toml");
+        match config {
+            Some(text) => write_files(&project, &[(".cargo/config.toml", text)]),
+            None => std::fs::remove_file(&config_file).unwrap(),
+        }
+        let mut cmd = cargo_stream(&project, &["package", "--json", "--profile", "dev"]);
+        match encoded {
+            Some(flags) => cmd.env("CARGO_ENCODED_RUSTFLAGS", flags),
+            None => cmd.env_remove("CARGO_ENCODED_RUSTFLAGS"),
+        };
+        let out = run(cmd.env_remove("RUSTFLAGS"), BUILD).success();
+        let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        assert_eq!(report["manifest"]["cluster_build"], true, "{case}");
+        let stderr = run_counting(&binary, &[]);
+        assert!(
+            stderr.contains("built with the user's --cfg user_flag"),
+            "{case}: the user's flags are lost:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("ignoring the local master `local[2]`"),
+            "{case}: not a cluster build:\n{stderr}"
+        );
+        let _ = std::fs::remove_file(PathBuf::from(report["artifact"].as_str().unwrap()));
+    }
 }

@@ -210,22 +210,12 @@ fn spark_status_reaches_the_driver_directly_or_through_the_gateway_and_ui_serves
     let running = jobs::running_word_count();
     let cluster = SparkCluster::start(None);
     let sshd = Sshd::start();
-    let gateway = tempfile::Builder::new()
-        .prefix("e2e-gateway-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let spark_home = crate::submit::spark_ssh::gateway_spark_home(&cluster, gateway.path());
+    let gateway = crate::submit::spark_ssh::Gateway::new(&cluster, &sshd);
     let client = Client::new();
     client.set_clusters(&format!(
-        "[clusters.spark]\nkind = \"spark-rest\"\nmaster = \"{}\"\nmaster-ui = \"{}\"\ndriver-memory = \"256m\"\nupload = {{ to = \"dir\", path = \"{}\" }}\n\n{}master = \"{}\"\nmaster-ui = \"{}\"\nspark-home = \"{}\"\ndriver-memory = \"256m\"\n",
-        cluster.rest_url,
-        cluster.ui_url,
-        cluster.dir().join("jars").display(),
-        sshd.profile("gateway")
-            .replace("kind = \"ssh\"", "kind = \"spark-ssh\""),
-        cluster.master_url,
-        cluster.ui_url,
-        spark_home.display()
+        "{}\n{}",
+        crate::submit::spark::profile("spark", &cluster, ""),
+        gateway.profile
     ));
 
     // Through the REST gateway, bound to every interface: reached directly, announced by name.

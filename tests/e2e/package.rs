@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use cargo_stream_tests::{
-    Job, cargo as cargo_tool, cargo_stream, e2e_target_dir, run, workspace_root, write_plain_crate,
+    Job, cargo as cargo_tool, cargo_stream, e2e_target_dir, run, temp_plain_crate, workspace_root,
 };
 use sha2::{Digest, Sha256};
 
@@ -330,10 +330,7 @@ pub(crate) fn unzip(jar: &Path, dest: &Path) {
 
 #[test]
 fn launcher_exits_with_the_jobs_code_and_passes_args_and_env() {
-    let tmp = tempfile::tempdir().unwrap();
-    let project = tmp.path().join("exit-code");
-    write_plain_crate(
-        &project,
+    let (_tmp, project) = temp_plain_crate(
         "exit-code",
         &[(
             "src/main.rs",
@@ -415,9 +412,7 @@ fn launcher_class_matches_its_source() {
 
 #[test]
 fn dry_run_reports_and_writes_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let project = tmp.path().join("dry");
-    write_plain_crate(&project, "dry", &[("src/main.rs", "fn main() {}\n")]);
+    let (_tmp, project) = temp_plain_crate("dry", &[("src/main.rs", "fn main() {}\n")]);
     let out = run(
         &mut cargo_stream(&project, &["package", "--dry-run", "--json"]),
         MINUTE,
@@ -511,10 +506,7 @@ fn outside_a_crate_is_an_error() {
 
 #[test]
 fn several_binaries_need_bin() {
-    let tmp = tempfile::tempdir().unwrap();
-    let project = tmp.path().join("two-bins");
-    write_plain_crate(
-        &project,
+    let (_tmp, project) = temp_plain_crate(
         "two-bins",
         &[
             ("src/bin/ingest.rs", "fn main() {}\n"),
@@ -558,10 +550,7 @@ fn several_binaries_need_bin() {
 
 #[test]
 fn failing_build_shows_cargos_errors() {
-    let tmp = tempfile::tempdir().unwrap();
-    let project = tmp.path().join("broken-job");
-    write_plain_crate(
-        &project,
+    let (_tmp, project) = temp_plain_crate(
         "broken-job",
         &[("src/main.rs", "fn main() { let x: u32 = \"text\"; }\n")],
     );
@@ -580,10 +569,7 @@ fn failing_build_shows_cargos_errors() {
 
 #[test]
 fn colliding_includes_are_errors() {
-    let tmp = tempfile::tempdir().unwrap();
-    let project = tmp.path().join("incl");
-    write_plain_crate(
-        &project,
+    let (_tmp, project) = temp_plain_crate(
         "incl",
         &[
             ("src/main.rs", "fn main() {}\n"),
@@ -658,9 +644,7 @@ fn colliding_includes_are_errors() {
 
 #[test]
 fn unwritable_output_folder_is_an_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let project = tmp.path().join("nowrite");
-    write_plain_crate(&project, "nowrite", &[("src/main.rs", "fn main() {}\n")]);
+    let (tmp, project) = temp_plain_crate("nowrite", &[("src/main.rs", "fn main() {}\n")]);
     // A file where the output folder should be: unwritable even for root.
     let target = tmp.path().join("target");
     std::fs::create_dir(&target).unwrap();
@@ -722,10 +706,7 @@ fn json_errors_go_to_stdout_too() {
 
 #[test]
 fn settings_come_in_layers() {
-    let tmp = tempfile::tempdir().unwrap();
-    let project = tmp.path().join("layers");
-    write_plain_crate(
-        &project,
+    let (_tmp, project) = temp_plain_crate(
         "layers",
         &[
             ("src/bin/ingest.rs", "fn main() {}\n"),
@@ -875,10 +856,7 @@ fn walk_names(dir: &Path) -> Vec<String> {
 
 #[test]
 fn on_a_terminal_package_asks_which_binary() {
-    let tmp = tempfile::tempdir().unwrap();
-    let project = tmp.path().join("ask-bin");
-    write_plain_crate(
-        &project,
+    let (_tmp, project) = temp_plain_crate(
         "ask-bin",
         &[
             ("src/bin/first.rs", "fn main() {}\n"),
@@ -898,10 +876,7 @@ fn on_a_terminal_package_asks_which_binary() {
 /// pull a private key (or any file the user can read) into a bundle shipped to a cluster.
 #[test]
 fn included_symlinks_are_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let project = tmp.path().join("links");
-    write_plain_crate(
-        &project,
+    let (tmp, project) = temp_plain_crate(
         "links",
         &[("src/main.rs", "fn main() {}\n"), ("conf/app.conf", "a")],
     );

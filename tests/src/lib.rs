@@ -137,6 +137,30 @@ impl Run {
         );
         self
     }
+
+    /// Panics unless the command failed with each of `needles` and a `help:` line in its
+    /// stderr.
+    pub fn refused(&self, needles: &[&str]) -> &Self {
+        assert!(
+            self.code.is_some_and(|c| c != 0),
+            "command should have failed\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        for needle in needles {
+            assert!(
+                self.stderr.contains(needle),
+                "expected {needle:?} in:\n{}",
+                self.stderr
+            );
+        }
+        assert!(
+            self.stderr.contains("help: "),
+            "no help line:\n{}",
+            self.stderr
+        );
+        self
+    }
 }
 
 /// Runs `cmd` to its end, killing it after `limit`.
@@ -377,6 +401,20 @@ pub fn write_plain_crate(dir: &Path, name: &str, files: &[(&str, &str)]) {
         ),
     )
     .unwrap();
+    write_files(dir, files);
+}
+
+/// A [`write_plain_crate`] named `name` in a new temporary folder: the folder (removed when
+/// dropped) and the crate's path in it.
+pub fn temp_plain_crate(name: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(name);
+    write_plain_crate(&dir, name, files);
+    (tmp, dir)
+}
+
+/// Writes `(path, text)` files under `dir`, creating their folders.
+pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
     for (path, text) in files {
         let path = dir.join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -341,18 +341,35 @@ impl ProfileKeys {
     }
 
     /// A record's profile: written by this version, or by an older one that wrote every key
-    /// of every kind, unset ones as `null` (dropped here).
+    /// of every kind, unset ones as `null` (the other kinds' keys must be `null`).
     pub fn from_record<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ProfileKeys, D::Error> {
-        fn drop_nulls(value: &mut serde_json::Value) {
-            if let serde_json::Value::Object(map) = value {
-                map.retain(|_, v| !v.is_null());
-                map.values_mut().for_each(drop_nulls);
-            }
-        }
-        let mut value = serde_json::Value::deserialize(d)?;
-        drop_nulls(&mut value);
-        ProfileKeys::deserialize(value).map_err(serde::de::Error::custom)
+        Ok(match RecordedProfile::deserialize(d)? {
+            RecordedProfile::SparkRest(r) => ProfileKeys::SparkRest(r.keys),
+            RecordedProfile::SparkSsh(r) => ProfileKeys::SparkSsh(r.keys),
+            RecordedProfile::Ssh(r) => ProfileKeys::Ssh(r.keys),
+            RecordedProfile::Slurm(r) => ProfileKeys::Slurm(r.keys),
+        })
     }
+}
+
+/// A profile as a record holds it, tagged by its kind like [`ProfileKeys`].
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+enum RecordedProfile {
+    SparkRest(Recorded<SparkRestKeys>),
+    SparkSsh(Recorded<SparkSshKeys>),
+    Ssh(Recorded<SshHostKeys>),
+    Slurm(Recorded<SlurmKeys>),
+}
+
+/// A kind's keys in a record, and the keys of the other kinds, which records written before
+/// the typed profiles hold, each `null` (`()` reads only `null`).
+#[derive(Deserialize)]
+struct Recorded<T> {
+    #[serde(flatten)]
+    keys: T,
+    #[serde(flatten)]
+    _other_kinds: BTreeMap<String, ()>,
 }
 
 /// A kind reads the keys of its profiles.
@@ -1039,5 +1056,41 @@ mod tests {
         let text = format!("{:#}", read_file(&path).unwrap_err());
         assert!(text.contains("c.toml`, line 3, column 3"), "{text}");
         assert!(text.contains("unknown field `hots`"), "{text}");
+    }
+
+    #[test]
+    fn records_keep_their_kinds_keys_and_only_null_other_keys() {
+        let read = |json: &str| {
+            ProfileKeys::from_record(&mut serde_json::Deserializer::from_str(json))
+                .map_err(|e| e.to_string())
+        };
+        // This version: the kind's own keys.
+        let keys = ProfileKeys::Ssh(SshHostKeys {
+            host: Some("h".into()),
+            port: Some(2222),
+            env: Some(BTreeMap::from([("K".into(), "***".into())])),
+            ..SshHostKeys::default()
+        });
+        assert_eq!(read(&serde_json::to_string(&keys).unwrap()), Ok(keys));
+        // An older one: every kind's keys, the others' `null`, nested `null`s too.
+        let old = read(
+            r#"{"kind": "slurm", "url": "http://s:6820", "master": null, "spark-home": null,
+                "upload": {"to": "dir", "path": "/shared", "host": null}, "env": null}"#,
+        )
+        .unwrap();
+        let ProfileKeys::Slurm(slurm) = &old else {
+            panic!("{old:?}")
+        };
+        assert_eq!(slurm.url.as_deref(), Some("http://s:6820"));
+        assert_eq!(
+            slurm.upload.as_ref().unwrap().path.as_deref(),
+            Some("/shared")
+        );
+        assert_eq!(slurm.env, None);
+        // Another kind's key with a value is not the record's: refused, not dropped.
+        let err = read(r#"{"kind": "slurm", "url": "http://s:6820", "master": "spark://m:7077"}"#)
+            .unwrap_err();
+        assert!(err.contains("expected unit"), "{err}");
+        assert!(read(r#"{"kind": "yarn"}"#).is_err());
     }
 }

@@ -51,23 +51,44 @@ mod tests {
         zip.finish().unwrap();
     }
 
-    fn unpack(jar: &std::path::Path, dest: &std::path::Path) -> std::process::Output {
-        let script = format!(
-            "fail() {{ echo \"cargo-stream: $1\" >&2; exit \"${{2:-1}}\"; }}\n{}\nunpack \"$1\" \"$2\"\n",
-            unpack_fn()
-        );
-        std::process::Command::new("sh")
-            .args(["-c", &script, "sh"])
-            .arg(jar)
-            .arg(dest)
-            .output()
-            .unwrap()
+    /// Runs `sh -c SCRIPT sh ARGS...` with the scripts' own `fail MESSAGE [CODE]` defined
+    /// before `script`, and `PATH` set to `path` if given.
+    fn sh(
+        script: &str,
+        args: &[&std::path::Path],
+        path: Option<&std::path::Path>,
+    ) -> std::process::Output {
+        let script =
+            format!("fail() {{ echo \"cargo-stream: $1\" >&2; exit \"${{2:-1}}\"; }}\n{script}");
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.args(["-c", &script, "sh"]).args(args);
+        if let Some(path) = path {
+            cmd.env("PATH", path);
+        }
+        cmd.env_remove("CARGO_STREAM_CONFIG").output().unwrap()
     }
 
-    #[test]
-    fn unpacks_and_refuses_escaping_entries() {
-        let tmp = tempfile::tempdir().unwrap();
-        let good = tmp.path().join("good.jar");
+    /// `unpack JAR DEST`, with `PATH` set to `path` if given.
+    fn unpack_on(
+        jar: &std::path::Path,
+        dest: &std::path::Path,
+        path: Option<&std::path::Path>,
+    ) -> std::process::Output {
+        let script = format!("{}\nunpack \"$1\" \"$2\"\n", unpack_fn());
+        sh(&script, &[jar, dest], path)
+    }
+
+    fn unpack(jar: &std::path::Path, dest: &std::path::Path) -> std::process::Output {
+        unpack_on(jar, dest, None)
+    }
+
+    /// Unpacks a jar with a binary and the launcher class into `tmp/a/bundle`: the binary is
+    /// there, the launcher is left out.
+    fn unpacks_a_good_jar(
+        tmp: &std::path::Path,
+        unpack: fn(&std::path::Path, &std::path::Path) -> std::process::Output,
+    ) {
+        let good = tmp.join("good.jar");
         jar(
             &good,
             &[
@@ -75,13 +96,19 @@ mod tests {
                 ("cargostream/Launcher.class", b"java"),
             ],
         );
-        let out = unpack(&good, &tmp.path().join("a/bundle"));
+        let out = unpack(&good, &tmp.join("a/bundle"));
         assert!(out.status.success(), "{out:?}");
         assert_eq!(
-            std::fs::read(tmp.path().join("a/bundle/bin/job")).unwrap(),
+            std::fs::read(tmp.join("a/bundle/bin/job")).unwrap(),
             b"binary"
         );
-        assert!(!tmp.path().join("a/bundle/cargostream").exists());
+        assert!(!tmp.join("a/bundle/cargostream").exists());
+    }
+
+    #[test]
+    fn unpacks_and_refuses_escaping_entries() {
+        let tmp = tempfile::tempdir().unwrap();
+        unpacks_a_good_jar(tmp.path(), unpack);
 
         let evil = tmp.path().join("evil.jar");
         jar(&evil, &[("../../escaped", b"no")]);
@@ -108,17 +135,7 @@ mod tests {
             assert!(!path.is_empty(), "`{tool}` is needed for this test");
             std::os::unix::fs::symlink(path, bin.join(tool)).unwrap();
         }
-        let script = format!(
-            "fail() {{ echo \"cargo-stream: $1\" >&2; exit \"${{2:-1}}\"; }}\n{}\nunpack \"$1\" \"$2\"\n",
-            unpack_fn()
-        );
-        std::process::Command::new("/bin/sh")
-            .args(["-c", &script, "sh"])
-            .arg(jar)
-            .arg(dest)
-            .env("PATH", &bin)
-            .output()
-            .unwrap()
+        unpack_on(jar, dest, Some(&bin))
     }
 
     /// issue 14: without python3, `unzip` unpacks, after the same check: an escaping entry or
@@ -126,21 +143,7 @@ mod tests {
     #[test]
     fn unzip_fallback_refuses_escaping_entries_and_links() {
         let tmp = tempfile::tempdir().unwrap();
-        let good = tmp.path().join("good.jar");
-        jar(
-            &good,
-            &[
-                ("bin/job", b"binary"),
-                ("cargostream/Launcher.class", b"java"),
-            ],
-        );
-        let out = unpack_with_unzip(&good, &tmp.path().join("a/bundle"));
-        assert!(out.status.success(), "{out:?}");
-        assert_eq!(
-            std::fs::read(tmp.path().join("a/bundle/bin/job")).unwrap(),
-            b"binary"
-        );
-        assert!(!tmp.path().join("a/bundle/cargostream").exists());
+        unpacks_a_good_jar(tmp.path(), unpack_with_unzip);
 
         let evil = tmp.path().join("evil.jar");
         jar(&evil, &[("ok", b"ok"), ("../../escaped", b"no")]);
@@ -184,15 +187,10 @@ mod tests {
     /// Runs `bundle_job` on `bundle`, then prints `exe` and the exported environment.
     fn bundle_job(bundle: &std::path::Path) -> std::process::Output {
         let script = format!(
-            "set -eu\nfail() {{ echo \"cargo-stream: $1\" >&2; exit \"${{2:-1}}\"; }}\n{}\nbundle_job \"$1\"\nsh -c 'echo \"$0|$CARGO_STREAM_DEPLOY_MODE|$CARGO_STREAM_BUNDLE_DIR|${{CARGO_STREAM_CONFIG:-}}\"' \"$exe\"\n",
+            "set -eu\n{}\nbundle_job \"$1\"\nsh -c 'echo \"$0|$CARGO_STREAM_DEPLOY_MODE|$CARGO_STREAM_BUNDLE_DIR|${{CARGO_STREAM_CONFIG:-}}\"' \"$exe\"\n",
             bundle_job_fn()
         );
-        std::process::Command::new("sh")
-            .args(["-c", &script, "sh"])
-            .arg(bundle)
-            .env_remove("CARGO_STREAM_CONFIG")
-            .output()
-            .unwrap()
+        sh(&script, &[bundle], None)
     }
 
     #[test]

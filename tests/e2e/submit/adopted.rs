@@ -141,22 +141,10 @@ fn spark_ssh_jobs_are_followed_without_a_record_and_a_failure_shows_its_exit_cod
     let finite = jobs::finite().to_str().unwrap();
     let cluster = SparkCluster::start(None);
     let sshd = Sshd::start();
-    let gateway = tempfile::Builder::new()
-        .prefix("e2e-gateway-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let spark_home = super::spark_ssh::gateway_spark_home(&cluster, gateway.path());
-    let clusters = sshd
-        .profile("gateway")
-        .replace("kind = \"ssh\"", "kind = \"spark-ssh\"")
-        + &format!(
-            "master = \"{}\"\nmaster-ui = \"{}\"\nspark-home = \"{}\"\ndriver-memory = \"256m\"\n",
-            cluster.master_url,
-            cluster.ui_url,
-            spark_home.display()
-        );
+    let gateway = super::spark_ssh::Gateway::new(&cluster, &sshd);
+    let clusters = &gateway.profile;
     let submitter = Client::new();
-    submitter.set_clusters(&clusters);
+    submitter.set_clusters(clusters);
 
     // Spark's status of a FAILED driver has no exit code: the launcher's last stderr line
     // gives it, and `--wait` shows it with the panic.
@@ -187,7 +175,7 @@ fn spark_ssh_jobs_are_followed_without_a_record_and_a_failure_shows_its_exit_cod
     submitter.wait_for_state(&running, "RUNNING", MINUTE);
 
     let teammate = Client::new();
-    teammate.set_clusters(&clusters);
+    teammate.set_clusters(clusters);
     let out = teammate.run(&["status", "-c", "gateway", "nope"]).failure();
     assert!(
         out.stderr.contains("not the ID of a Spark driver"),

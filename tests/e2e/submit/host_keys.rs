@@ -38,19 +38,7 @@ fn accepted(run: Run) {
 
 /// The submission was refused, with each of `needles` and a help line in its error.
 fn refused(run: Run, needles: &[&str]) {
-    let run = run.failure();
-    for needle in needles {
-        assert!(
-            run.stderr.contains(needle),
-            "expected {needle:?} in:\n{}",
-            run.stderr
-        );
-    }
-    assert!(
-        run.stderr.contains("help: "),
-        "no help line:\n{}",
-        run.stderr
-    );
+    run.refused(needles);
 }
 
 /// `ssh-keygen -H` of a known_hosts file: its names replaced by their salted hashes.

@@ -7,7 +7,7 @@ mod reliability;
 mod secrets;
 mod slurm;
 mod slurm_ssh;
-mod spark;
+pub(crate) mod spark;
 pub(crate) mod spark_ssh;
 mod ssh;
 mod tokens;
@@ -84,6 +84,8 @@ fn dry_run_packages_nothing_and_shows_the_plan() {
         "2",
         "--env",
         "B=2",
+        "--target",
+        "aarch64-unknown-linux-gnu",
         "--",
         "localhost",
         "9999",
@@ -106,8 +108,12 @@ fn dry_run_packages_nothing_and_shows_the_plan() {
         plan["job"]["args"],
         serde_json::json!(["localhost", "9999"])
     );
+    // `--target` reaches the packaging: the artifact is the target's.
     assert!(
-        plan["job"]["artifact"].as_str().unwrap().ends_with(".jar"),
+        plan["job"]["artifact"]
+            .as_str()
+            .unwrap()
+            .ends_with("-aarch64-unknown-linux-gnu.jar"),
         "{plan}"
     );
     assert!(

@@ -276,3 +276,59 @@ fn ssh_jobs_are_followed_without_a_record_and_stale_partial_uploads_are_swept() 
     let out = teammate.run(&["list", "--offline", "--json"]).success();
     assert_eq!(out.stdout.trim(), "", "{}", out.stdout);
 }
+
+/// issue 14: `--wait` over SSH rides out a connection cut mid-wait: the dropped session is
+/// replaced by a new one (the host key checked again) once the host answers again.
+#[test]
+fn ssh_wait_reconnects_after_the_connection_is_cut() {
+    let jar = jobs::finite();
+    let sshd = cargo_stream_tests::sshd::Sshd::start();
+    let proxy = Proxy::start(SocketAddr::from(([127, 0, 0, 1], sshd.port())));
+    // The host as the proxy's port names it.
+    let known_hosts = sshd.scratch().join("known_hosts_proxy");
+    std::fs::write(
+        &known_hosts,
+        format!("[127.0.0.1]:{} {}\n", proxy.port, sshd.host_public_key()),
+    )
+    .unwrap();
+    let client = Client::new();
+    client.set_clusters(
+        &sshd
+            .profile("box")
+            .replace(
+                &format!("port = {}\n", sshd.port()),
+                &format!("port = {}\n", proxy.port),
+            )
+            .replace(
+                &sshd.known_hosts().display().to_string(),
+                &known_hosts.display().to_string(),
+            ),
+    );
+    // 40 batches of 200 ms: still running when the connection is cut.
+    let mut submit = client.cmd(&[
+        "submit",
+        "-c",
+        "box",
+        "--artifact",
+        jar.to_str().unwrap(),
+        "--wait",
+        "--",
+        "40",
+    ]);
+    submit.env("CARGO_STREAM_RETRY_SECS", "60");
+    let mut waiting = Job::start(&mut submit);
+    let id = waiting.wait_for(MINUTE, |l| !l.trim().is_empty());
+    proxy.cut();
+    std::thread::sleep(Duration::from_secs(3));
+    proxy.restore();
+    let out = waiting.wait(MINUTE * 2);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cluster `box` could not be reached"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("is FINISHED"), "{}", out.stderr);
+    assert!(proxy.connections() >= 2, "no new connection");
+    assert_eq!(client.status(id.trim())["state"], "FINISHED");
+}

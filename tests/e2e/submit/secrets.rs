@@ -191,28 +191,13 @@ fn spark_env_values_stay_secret() {
     jobs::running_word_count();
     let cluster = SparkCluster::start(None);
     let sshd = Sshd::start();
-    let gateway = tempfile::Builder::new()
-        .prefix("e2e-gateway-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let spark_home = super::spark_ssh::gateway_spark_home(&cluster, gateway.path());
+    let gateway = super::spark_ssh::Gateway::new(&cluster, &sshd);
     let client = Client::new();
-    let ssh_profile = sshd
-        .profile("gateway")
-        .replace("kind = \"ssh\"", "kind = \"spark-ssh\"")
-        + &format!(
-            "master = \"{}\"\nmaster-ui = \"{}\"\nspark-home = \"{}\"\ndriver-memory = \"256m\"\n",
-            cluster.master_url,
-            cluster.ui_url,
-            spark_home.display()
-        );
-    let rest_profile = format!(
-        "[clusters.rest]\nkind = \"spark-rest\"\nmaster = \"{}\"\nmaster-ui = \"{}\"\ndriver-memory = \"256m\"\nupload = {{ to = \"dir\", path = \"{}\" }}\n",
-        cluster.rest_url,
-        cluster.ui_url,
-        cluster.dir().join("jars").display()
-    );
-    client.set_clusters(&format!("{ssh_profile}\n{rest_profile}"));
+    client.set_clusters(&format!(
+        "{}\n{}",
+        gateway.profile,
+        super::spark::profile("rest", &cluster, "")
+    ));
     // The master's and worker's logs, the drivers' folders (Spark's `Launch Command` header)
     // and the gateway's sshd log.
     let logs = [cluster.dir(), sshd.scratch()];

@@ -11,7 +11,7 @@ use cargo_stream_tests::spark::SparkCluster;
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// A `spark-rest` profile for `cluster`, jars staged in a folder the worker reads.
-fn profile(name: &str, cluster: &SparkCluster, extra: &str) -> String {
+pub(crate) fn profile(name: &str, cluster: &SparkCluster, extra: &str) -> String {
     format!(
         "[clusters.{name}]\nkind = \"spark-rest\"\nmaster = \"{}\"\nmaster-ui = \"{}\"\ndriver-memory = \"256m\"\nupload = {{ to = \"dir\", path = \"{}\" }}\n{extra}\n",
         cluster.rest_url,

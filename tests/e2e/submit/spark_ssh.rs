@@ -16,7 +16,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 /// A copy of `SPARK_HOME` the SSH user can read (the cached one sits under root's home), made
 /// of hard links, with a `spark-env.sh` that keeps Spark on 127.0.0.1.
-pub(crate) fn gateway_spark_home(cluster: &SparkCluster, dir: &Path) -> PathBuf {
+fn gateway_spark_home(cluster: &SparkCluster, dir: &Path) -> PathBuf {
     let home = dir.join("spark");
     let status = Command::new("cp")
         .arg("-al")
@@ -35,28 +35,49 @@ pub(crate) fn gateway_spark_home(cluster: &SparkCluster, dir: &Path) -> PathBuf 
     home
 }
 
+/// A gateway host for `spark-ssh`: the SSH user's copy of `SPARK_HOME` in a folder under /tmp
+/// (removed on drop), and the profile `[clusters.gateway]` that runs its `spark-submit`
+/// through `sshd` against `cluster`.
+pub(crate) struct Gateway {
+    dir: tempfile::TempDir,
+    /// The `[clusters.gateway]` profile.
+    pub(crate) profile: String,
+}
+
+impl Gateway {
+    /// The gateway's folder, which the SSH user reads and writes.
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub(crate) fn new(cluster: &SparkCluster, sshd: &Sshd) -> Gateway {
+        let dir = tempfile::Builder::new()
+            .prefix("e2e-gateway-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let spark_home = gateway_spark_home(cluster, dir.path());
+        let profile = sshd
+            .profile("gateway")
+            .replace("kind = \"ssh\"", "kind = \"spark-ssh\"")
+            + &format!(
+                "master = \"{}\"\nmaster-ui = \"{}\"\nspark-home = \"{}\"\ndriver-memory = \"256m\"\n",
+                cluster.master_url,
+                cluster.ui_url,
+                spark_home.display()
+            );
+        Gateway { dir, profile }
+    }
+}
+
 #[test]
 fn spark_ssh_submits_with_the_clusters_spark_submit_and_follows_the_job() {
     let running = jobs::running_word_count();
     jobs::finite();
     let cluster = SparkCluster::start(None);
     let sshd = Sshd::start();
-    let gateway = tempfile::Builder::new()
-        .prefix("e2e-gateway-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let spark_home = gateway_spark_home(&cluster, gateway.path());
+    let gateway = Gateway::new(&cluster, &sshd);
     let client = Client::new();
-    let profile = sshd
-        .profile("gateway")
-        .replace("kind = \"ssh\"", "kind = \"spark-ssh\"")
-        + &format!(
-            "master = \"{}\"\nmaster-ui = \"{}\"\nspark-home = \"{}\"\ndriver-memory = \"256m\"\n",
-            cluster.master_url,
-            cluster.ui_url,
-            spark_home.display()
-        );
-    client.set_clusters(&profile);
+    client.set_clusters(&gateway.profile);
 
     // A job that ends by itself: FINISHED, and --wait exits 0.
     let out = client.submit_finite("gateway");

@@ -60,21 +60,6 @@ fn staged_name(jar: &Path) -> String {
     format!("{stem}-{}.jar", &sha256_hex(jar)[..12])
 }
 
-fn assert_refused(out: &Run, needles: &[&str]) {
-    for needle in needles {
-        assert!(
-            out.stderr.contains(needle),
-            "expected {needle:?} in:\n{}",
-            out.stderr
-        );
-    }
-    assert!(
-        out.stderr.contains("help: "),
-        "no help line:\n{}",
-        out.stderr
-    );
-}
-
 /// Waits (5 s at most) until the user runs nothing: the job and its wrapper have ended, and
 /// so have sshd's processes of the connections the commands made.
 fn assert_no_job_left(sshd: &Sshd) {
@@ -312,10 +297,7 @@ fn ssh_agent_key_is_used_without_identity_file() {
         MINUTE,
     )
     .failure();
-    assert_refused(
-        &out,
-        &["accepted none of our SSH keys", "no key was available"],
-    );
+    out.refused(&["accepted none of our SSH keys", "no key was available"]);
 }
 
 /// Submits the finite job to `box` with `known_hosts` in place of the host's own
@@ -342,7 +324,7 @@ fn ssh_unknown_host_key_is_refused() {
         sshd.port(),
         known_hosts.display()
     );
-    assert_refused(&out, &["is not known", "SHA256:", &scan]);
+    out.refused(&["is not known", "SHA256:", &scan]);
     assert_nothing_on_host(&sshd);
     // The hint is the fix: with the key recorded, the same submission goes through.
     std::fs::write(&known_hosts, sshd.known_hosts_line()).unwrap();
@@ -371,16 +353,13 @@ fn ssh_changed_host_key_is_refused() {
     )
     .unwrap();
     let out = refused_against(&sshd, &client, &known_hosts);
-    assert_refused(
-        &out,
-        &[
-            "REMOTE HOST IDENTIFICATION HAS CHANGED",
-            "line 2",
-            "man-in-the-middle",
-            "ssh-keygen -R",
-            "ssh-keyscan -p",
-        ],
-    );
+    out.refused(&[
+        "REMOTE HOST IDENTIFICATION HAS CHANGED",
+        "line 2",
+        "man-in-the-middle",
+        "ssh-keygen -R",
+        "ssh-keyscan -p",
+    ]);
     assert_nothing_on_host(&sshd);
 }
 
@@ -402,10 +381,7 @@ fn ssh_wrong_key_is_refused_without_a_password_prompt() {
         "{:?}",
         start.elapsed()
     );
-    assert_refused(
-        &out,
-        &["refused the SSH key", "stranger_key", "authorized_keys"],
-    );
+    out.refused(&["refused the SSH key", "stranger_key", "authorized_keys"]);
     assert!(
         !out.stderr.to_lowercase().contains("password:"),
         "{}",
@@ -431,14 +407,11 @@ fn ssh_unreachable_host_is_a_clear_error() {
     let out = client
         .submit("box", jobs::finite().to_str().unwrap(), &[], &[])
         .failure();
-    assert_refused(
-        &out,
-        &[
-            &format!("failed to connect to `{}@127.0.0.1:{closed}`", sshd.user()),
-            "refused",
-            "sshd runs",
-        ],
-    );
+    out.refused(&[
+        &format!("failed to connect to `{}@127.0.0.1:{closed}`", sshd.user()),
+        "refused",
+        "sshd runs",
+    ]);
     // No record of a submission that did not happen.
     let list = client.run(&["list", "--json"]).success();
     assert!(list.stdout.trim().is_empty(), "{}", list.stdout);
@@ -462,7 +435,7 @@ fn ssh_jar_escaping_its_folder_is_refused() {
     let out = client
         .submit("box", jar.to_str().unwrap(), &[], &[])
         .failure();
-    assert_refused(&out, &["refusing to unpack", "../../.profile"]);
+    out.refused(&["refusing to unpack", "../../.profile"]);
     assert_nothing_on_host(&sshd);
 }
 
@@ -576,7 +549,7 @@ fn ssh_upload_cut_off_halfway_is_not_taken_for_whole() {
         "the proxy did not cut the upload:\n{}",
         out.stderr
     );
-    assert_refused(&out, &["was cut off", "nothing was put in place of"]);
+    out.refused(&["was cut off", "nothing was put in place of"]);
     // No jar under its real name, no job folder, no record.
     assert!(
         uploaded_jars(&sshd).is_empty(),

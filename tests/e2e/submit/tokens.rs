@@ -354,3 +354,65 @@ fn a_token_for_a_plain_http_remote_gateway_is_warned_about() {
     let near = submit("near").failure();
     assert!(!near.stderr.contains("warning:"), "{}", near.stderr);
 }
+
+/// issue 14: the token goes with the web UI's requests too, not only the REST gateway's:
+/// `list --cluster` reads the master's `/json/` from a UI that records what it is sent.
+#[test]
+fn the_token_goes_with_web_ui_requests_too() {
+    let ui = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = ui.local_addr().unwrap().port();
+    let request = std::thread::spawn(move || {
+        let (mut conn, _) = ui.accept().unwrap();
+        conn.set_read_timeout(Some(MINUTE)).unwrap();
+        let mut head = Vec::new();
+        let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                break;
+            }
+            head.push(line.trim_end().to_owned());
+        }
+        let body = r#"{"workers":[],"activedrivers":[],"completeddrivers":[{"id":"driver-20260101000000-0007","state":"FINISHED"}]}"#;
+        write!(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        head
+    });
+    let client = Client::new();
+    client.set_clusters(&format!(
+        "[clusters.near]\nkind = \"spark-rest\"\nmaster = \"spark://127.0.0.1:9\"\nmaster-ui = \"http://127.0.0.1:{port}\"\njwt-secret-env = \"TEST_SPARK_JWT\"\n"
+    ));
+    let out = run(
+        client
+            .cmd(&["list", "--cluster", "near", "--json"])
+            .env("TEST_SPARK_JWT", SECRET),
+        MINUTE,
+    )
+    .success();
+    assert!(
+        out.stdout.contains("driver-20260101000000-0007"),
+        "{}",
+        out.stdout
+    );
+    let head = request.join().unwrap();
+    assert!(head[0].starts_with("GET /json/ "), "{head:?}");
+    let token = head
+        .iter()
+        .find_map(|l| {
+            let (name, value) = l.split_once(": ")?;
+            name.eq_ignore_ascii_case("authorization")
+                .then(|| value.strip_prefix("Bearer "))?
+        })
+        .unwrap_or_else(|| panic!("no bearer token sent to the UI: {head:?}"));
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "{token}");
+    assert_eq!(
+        parts[0],
+        base64url(br#"{"alg":"HS256","typ":"JWT"}"#),
+        "{token}"
+    );
+}
