@@ -356,6 +356,15 @@ fn a_runtime_that_cannot_set_the_cluster_cfg_fails_the_packaging() {
     assert!(!jar.exists(), "no artifact claims a cluster build");
 }
 
+/// `cargo stream new NAME` (the socket word count) in a new temporary folder: the folder
+/// (removed on drop) and the crate.
+fn new_job(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    run(&mut cargo_stream(tmp.path(), &["new", name]), MINUTE).success();
+    let project = tmp.path().join(name);
+    (tmp, project)
+}
+
 /// Starts the job's binary (no launcher, so no `CARGO_STREAM_DEPLOY_MODE` unless in `env`)
 /// against a local server, checks that it counts, stops it and returns its stderr.
 fn run_counting(binary: &Path, env: &[(&str, &str)]) -> String {
@@ -375,13 +384,7 @@ fn run_counting(binary: &Path, env: &[(&str, &str)]) -> String {
 
 #[test]
 fn package_after_cargo_build_release_recompiles_only_the_runtime_and_the_job() {
-    let tmp = tempfile::tempdir().unwrap();
-    run(
-        &mut cargo_stream(tmp.path(), &["new", "flags-rebuild"]),
-        MINUTE,
-    )
-    .success();
-    let project = tmp.path().join("flags-rebuild");
+    let (_tmp, project) = new_job("flags-rebuild");
     run(&mut cargo_tool(&project, &["build", "--release"]), BUILD).success();
     let binary = e2e_target_dir().join("release/flags-rebuild");
     let main = std::fs::read_to_string(project.join("src/main.rs")).unwrap();
@@ -456,13 +459,7 @@ fn host_triple() -> String {
 /// crates build fastest.
 #[test]
 fn users_rustflags_are_kept_in_a_cluster_build() {
-    let tmp = tempfile::tempdir().unwrap();
-    run(
-        &mut cargo_stream(tmp.path(), &["new", "flags-user"]),
-        MINUTE,
-    )
-    .success();
-    let project = tmp.path().join("flags-user");
+    let (_tmp, project) = new_job("flags-user");
     let main_rs = project.join("src/main.rs");
     let main = std::fs::read_to_string(&main_rs).unwrap().replacen(
         "fn main() -> ExitCode {\n",

@@ -238,6 +238,26 @@ impl Sshd {
         )
     }
 
+    /// [`Sshd::profile`] reached through a proxy on 127.0.0.1:`port`: the host key listed for
+    /// that port in a known_hosts file of its own.
+    pub fn profile_through(&self, name: &str, port: u16) -> String {
+        let known_hosts = self.dir.path().join(format!("known_hosts_{port}"));
+        std::fs::write(
+            &known_hosts,
+            format!("[127.0.0.1]:{port} {}\n", self.host_public_key()),
+        )
+        .unwrap();
+        self.profile(name)
+            .replace(
+                &format!("port = {}\n", self.port),
+                &format!("port = {port}\n"),
+            )
+            .replace(
+                &self.known_hosts().display().to_string(),
+                &known_hosts.display().to_string(),
+            )
+    }
+
     /// Runs `command` as the user on the host (directly, not over SSH: for checks).
     pub fn run_as_user(&self, command: &str) -> std::process::Output {
         Command::new("runuser")

@@ -284,26 +284,8 @@ fn ssh_wait_reconnects_after_the_connection_is_cut() {
     let jar = jobs::finite();
     let sshd = cargo_stream_tests::sshd::Sshd::start();
     let proxy = Proxy::start(SocketAddr::from(([127, 0, 0, 1], sshd.port())));
-    // The host as the proxy's port names it.
-    let known_hosts = sshd.scratch().join("known_hosts_proxy");
-    std::fs::write(
-        &known_hosts,
-        format!("[127.0.0.1]:{} {}\n", proxy.port, sshd.host_public_key()),
-    )
-    .unwrap();
     let client = Client::new();
-    client.set_clusters(
-        &sshd
-            .profile("box")
-            .replace(
-                &format!("port = {}\n", sshd.port()),
-                &format!("port = {}\n", proxy.port),
-            )
-            .replace(
-                &sshd.known_hosts().display().to_string(),
-                &known_hosts.display().to_string(),
-            ),
-    );
+    client.set_clusters(&sshd.profile_through("box", proxy.port));
     // 40 batches of 200 ms: still running when the connection is cut.
     let mut submit = client.cmd(&[
         "submit",

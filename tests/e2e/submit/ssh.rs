@@ -522,25 +522,7 @@ fn ssh_upload_cut_off_halfway_is_not_taken_for_whole() {
     let client = Client::new();
     // The connection dies once half of the jar has gone through.
     let proxy = CutProxy::start(sshd.port(), size / 2);
-    let known_hosts = sshd.scratch().join("proxy_known_hosts");
-    std::fs::write(
-        &known_hosts,
-        sshd.known_hosts_line()
-            .replace(&format!(":{} ", sshd.port()), &format!(":{} ", proxy.port)),
-    )
-    .unwrap();
-    client.set_clusters(
-        &sshd
-            .profile("box")
-            .replace(
-                &format!("port = {}", sshd.port()),
-                &format!("port = {}", proxy.port),
-            )
-            .replace(
-                &sshd.known_hosts().display().to_string(),
-                &known_hosts.display().to_string(),
-            ),
-    );
+    client.set_clusters(&sshd.profile_through("box", proxy.port));
     let out = client
         .submit("box", jar.to_str().unwrap(), &[], &[])
         .failure();
