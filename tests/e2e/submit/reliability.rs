@@ -286,20 +286,26 @@ fn ssh_wait_reconnects_after_the_connection_is_cut() {
     let proxy = Proxy::start(SocketAddr::from(([127, 0, 0, 1], sshd.port())));
     let client = Client::new();
     client.set_clusters(&sshd.profile_through("box", proxy.port));
-    // 40 batches of 200 ms: still running when the connection is cut.
-    let mut submit = client.cmd(&[
-        "submit",
-        "-c",
-        "box",
-        "--artifact",
-        jar.to_str().unwrap(),
-        "--wait",
-        "--",
-        "40",
-    ]);
-    submit.env("CARGO_STREAM_RETRY_SECS", "60");
-    let mut waiting = Job::start(&mut submit);
-    let id = waiting.wait_for(MINUTE, |l| !l.trim().is_empty());
+    // 100 batches of 200 ms: still running when the connection is cut.
+    let out = client
+        .submit("box", jar.to_str().unwrap(), &[], &["100"])
+        .success();
+    let id = out.stdout.trim().to_owned();
+    let submitted = proxy.connections();
+    let logins = || sshd.log().matches("Accepted publickey").count();
+    let logged_in = logins();
+    let mut status = client.cmd(&["status", &id, "--wait"]);
+    status.env("CARGO_STREAM_RETRY_SECS", "60");
+    let waiting = Job::start(&mut status);
+    // Cut the connection `--wait` polls over once it is logged in.
+    let deadline = std::time::Instant::now() + MINUTE;
+    while logins() <= logged_in {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`--wait` never connected"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     proxy.cut();
     std::thread::sleep(Duration::from_secs(3));
     proxy.restore();
@@ -311,6 +317,6 @@ fn ssh_wait_reconnects_after_the_connection_is_cut() {
         out.stderr
     );
     assert!(out.stderr.contains("is FINISHED"), "{}", out.stderr);
-    assert!(proxy.connections() >= 2, "no new connection");
-    assert_eq!(client.status(id.trim())["state"], "FINISHED");
+    assert!(proxy.connections() > submitted + 1, "no new connection");
+    assert_eq!(client.status(&id)["state"], "FINISHED");
 }
