@@ -28,6 +28,15 @@ fn profile(name: &str, cluster: &SparkCluster, master: &str) -> String {
     )
 }
 
+/// Waits (a minute at most) until `done`, checked every 50 ms; panics naming `what` if not.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + MINUTE;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "not {what} in time");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn spark_rest_wait_rides_out_a_gateway_outage_and_exit_codes_tell_outcomes() {
     let jar = jobs::finite();
@@ -56,14 +65,7 @@ fn spark_rest_wait_rides_out_a_gateway_outage_and_exit_codes_tell_outcomes() {
     let mut waiting = Job::start(&mut submit);
     let id = waiting.wait_for(MINUTE, |l| l.starts_with("driver-"));
     let polled = proxy.connections();
-    let deadline = std::time::Instant::now() + MINUTE;
-    while proxy.connections() <= polled {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "`--wait` never polled"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("`--wait` polled", || proxy.connections() > polled);
     proxy.cut();
     std::thread::sleep(Duration::from_secs(4));
     proxy.restore();
@@ -298,14 +300,7 @@ fn ssh_wait_reconnects_after_the_connection_is_cut() {
     status.env("CARGO_STREAM_RETRY_SECS", "60");
     let waiting = Job::start(&mut status);
     // Cut the connection `--wait` polls over once it is logged in.
-    let deadline = std::time::Instant::now() + MINUTE;
-    while logins() <= logged_in {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "`--wait` never connected"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("`--wait` logged in", || logins() > logged_in);
     proxy.cut();
     std::thread::sleep(Duration::from_secs(3));
     proxy.restore();
