@@ -406,7 +406,7 @@ fn resolve(dir: &Path, path: &Path, read: &mut u64) -> std::result::Result<(Time
         if prev.time >= after {
             return Err(broken("is not older".into()));
         }
-        let older = decode(&prev_path, read).map_err(broken)?;
+        let older = decode(&prev_path, read).map_err(|e| broken(format!("cannot be used: {e}")))?;
         if older.header.id != prev.id {
             return Err(broken(
                 "was written again by a later run since (a restart from an older checkpoint)"
@@ -512,7 +512,23 @@ mod tests {
             types: vec![("key".into(), "alloc::string::String".into())],
             at: "src/main.rs:3:4".into(),
             state: vec![n; 10],
+            delta: false,
+            chain: Default::default(),
         }]
+    }
+
+    /// What `read_latest` gives, without the chain details it adds.
+    fn latest(dir: &Path) -> Option<(Time, Parts)> {
+        read_latest(dir).unwrap().map(|(t, parts)| {
+            let parts = match parts {
+                Parts::Named(mut p) => {
+                    p.iter_mut().for_each(|p| p.chain = Default::default());
+                    Parts::Named(p)
+                }
+                other => other,
+            };
+            (t, parts)
+        })
     }
 
     #[test]
@@ -525,7 +541,7 @@ mod tests {
         let names: Vec<u64> = list(dir.path()).into_iter().map(|(t, _)| t).collect();
         assert_eq!(names, vec![3000, 4000, 5000]);
         assert_eq!(
-            read_latest(dir.path()).unwrap(),
+            latest(dir.path()),
             Some((Time(5000), Parts::Named(parts(5))))
         );
     }
@@ -536,13 +552,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), Time(1000), &parts(1)).unwrap();
         write(dir.path(), Time(2000), &parts(2)).unwrap();
-        let latest = dir.path().join("checkpoint-2000");
-        let mut bytes = std::fs::read(&latest).unwrap();
+        let newest = dir.path().join("checkpoint-2000");
+        let mut bytes = std::fs::read(&newest).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
-        std::fs::write(&latest, bytes).unwrap();
+        std::fs::write(&newest, bytes).unwrap();
         assert_eq!(
-            read_latest(dir.path()).unwrap(),
+            latest(dir.path()),
             Some((Time(1000), Parts::Named(parts(1))))
         );
         std::fs::write(dir.path().join("checkpoint-1000"), b"garbage").unwrap();
@@ -567,7 +583,7 @@ mod tests {
         bytes.extend_from_slice(&payload);
         std::fs::write(dir.path().join("checkpoint-2000"), bytes).unwrap();
         assert_eq!(
-            read_latest(dir.path()).unwrap(),
+            latest(dir.path()),
             Some((Time(2000), Parts::Positional(old)))
         );
     }
@@ -620,7 +636,7 @@ mod tests {
         fail::remove("checkpoint::prune");
         assert_eq!(list(dir.path()).len(), 5);
         assert_eq!(
-            read_latest(dir.path()).unwrap(),
+            latest(dir.path()),
             Some((Time(5000), Parts::Named(parts(5))))
         );
     }
@@ -638,5 +654,195 @@ mod tests {
         std::fs::write(dir.path().join("notes.tmp"), b"not ours").unwrap();
         remove_stale_temps(dir.path());
         assert_eq!(entries(dir.path()), vec!["notes.tmp"]);
+    }
+
+    fn part(name: &str, state: &[u8], delta: bool) -> SavedPart {
+        SavedPart {
+            name: name.into(),
+            kind: "map_with_state".into(),
+            format: 1,
+            types: vec![("key".into(), "u64".into())],
+            at: "src/main.rs:1:1".into(),
+            state: state.to_vec(),
+            delta,
+            chain: Default::default(),
+        }
+    }
+
+    /// Writes checkpoints at 1000, 2000, ...: `a` full at the first and every `every`-th, a
+    /// delta otherwise (its bytes the checkpoint's number); `b` always full.
+    fn chain(dir: &Path, n: u64, every: u64) -> Vec<Link> {
+        let mut links: Vec<Link> = Vec::new();
+        let mut full = Time(1000);
+        for i in 0..n {
+            let time = Time((i + 1) * 1000);
+            let delta = i % every != 0;
+            if !delta {
+                full = time;
+            }
+            let parts = vec![
+                part("a", &[i as u8 + 1], delta),
+                part("b", &[100 + i as u8], false),
+            ];
+            let prev = links.last().copied();
+            let base = if delta { full } else { time };
+            links.push(write_chained(dir, time, &parts, prev, base).unwrap().link);
+        }
+        links
+    }
+
+    fn named(found: Option<(Time, Parts)>) -> (Time, Vec<SavedPart>) {
+        match found {
+            Some((t, Parts::Named(p))) => (t, p),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_delta_is_read_with_its_full_snapshot_and_the_deltas_between() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let links = chain(dir.path(), 4, 10);
+        let (t, parts) = named(read_latest(dir.path()).unwrap());
+        assert_eq!(t, Time(4000));
+        let (a, b) = (&parts[0], &parts[1]);
+        assert_eq!((a.state.clone(), a.delta), (vec![1], false));
+        assert_eq!(a.chain.deltas, vec![vec![2], vec![3], vec![4]]);
+        assert_eq!(
+            (a.chain.full_at, a.chain.head),
+            (Time(1000), Some(links[3]))
+        );
+        assert_eq!((b.state.clone(), b.chain.deltas.len()), (vec![103], 0));
+        assert_eq!(b.chain.full_at, Time(4000));
+        // The retention kept the chain: the newest three and the full snapshot they need.
+        let names: Vec<u64> = list(dir.path()).into_iter().map(|(t, _)| t).collect();
+        assert_eq!(names, vec![1000, 2000, 3000, 4000]);
+    }
+
+    #[test]
+    fn retention_keeps_every_file_a_kept_checkpoint_needs_and_no_more() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let times = |d: &Path| -> Vec<u64> { list(d).into_iter().map(|(t, _)| t / 1000).collect() };
+        // Full at 1, 5, 9; deltas between.
+        chain(dir.path(), 7, 4);
+        // 5, 6, 7 kept; 5 is full: nothing before it is needed.
+        assert_eq!(times(dir.path()), vec![5, 6, 7]);
+        let dir = tempfile::tempdir().unwrap();
+        chain(dir.path(), 5, 4);
+        // 3, 4, 5 kept; 3 and 4 are deltas of 1.
+        assert_eq!(times(dir.path()), vec![1, 2, 3, 4, 5]);
+        let (_, parts) = named(read_latest(dir.path()).unwrap());
+        assert_eq!(parts[0].state, vec![5]);
+        // Falling back from 5 to 4 still finds 4's whole chain.
+        std::fs::write(dir.path().join("checkpoint-5000"), b"garbage").unwrap();
+        let (t, parts) = named(read_latest(dir.path()).unwrap());
+        assert_eq!((t, parts[0].state.clone()), (Time(4000), vec![1]));
+        assert_eq!(parts[0].chain.deltas, vec![vec![2], vec![3], vec![4]]);
+    }
+
+    #[test]
+    fn a_corrupt_or_missing_delta_falls_back_to_the_newest_whole_chain() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        chain(dir.path(), 4, 10);
+        // 3 is corrupt: 4 (which needs it) and 3 are unusable; 2 = 1 + 2 is the newest whole.
+        let third = dir.path().join("checkpoint-3000");
+        let mut bytes = std::fs::read(&third).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&third, bytes).unwrap();
+        let (t, parts) = named(read_latest(dir.path()).unwrap());
+        assert_eq!(t, Time(2000));
+        assert_eq!(
+            (parts[0].state.clone(), parts[0].chain.deltas.clone()),
+            (vec![1], vec![vec![2]])
+        );
+        // The full snapshot missing: nothing is restorable, and the error says why.
+        std::fs::remove_file(dir.path().join("checkpoint-1000")).unwrap();
+        let err = read_latest(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("checkpoint-1000") && err.contains("cannot read it"),
+            "{err}"
+        );
+        assert!(err.contains("checksum mismatch"), "{err}");
+    }
+
+    #[test]
+    fn a_delta_after_a_rewritten_checkpoint_is_not_applied_to_it() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let links = chain(dir.path(), 3, 10);
+        // A later run restarted from 1 and wrote 2 again: the old 3 follows the old 2.
+        write_chained(
+            dir.path(),
+            Time(2000),
+            &[part("a", &[9], true), part("b", &[9], false)],
+            Some(links[0]),
+            Time(1000),
+        )
+        .unwrap();
+        let (t, parts) = named(read_latest(dir.path()).unwrap());
+        assert_eq!(t, Time(2000));
+        assert_eq!(parts[0].chain.deltas, vec![vec![9]]);
+    }
+
+    #[test]
+    fn a_failed_delta_write_keeps_the_chain_before_it() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let links = chain(dir.path(), 2, 10);
+        for point in ["checkpoint::temp_write", "checkpoint::before_rename"] {
+            fail::cfg(point, "return").unwrap();
+            let parts = [part("a", &[3], true), part("b", &[3], false)];
+            let err = write_chained(dir.path(), Time(3000), &parts, Some(links[1]), Time(1000));
+            fail::remove(point);
+            assert!(err.is_err());
+            assert_eq!(
+                entries(dir.path()),
+                vec!["checkpoint-1000", "checkpoint-2000"]
+            );
+            let (t, parts) = named(read_latest(dir.path()).unwrap());
+            assert_eq!(
+                (t, parts[0].chain.deltas.clone()),
+                (Time(2000), vec![vec![2]])
+            );
+        }
+    }
+
+    #[test]
+    fn a_format_2_checkpoint_is_still_read() {
+        #[derive(serde::Serialize)]
+        struct V2<'a> {
+            name: &'a str,
+            kind: &'a str,
+            format: u32,
+            types: Vec<(&'a str, &'a str)>,
+            at: &'a str,
+            state: Vec<u8>,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let old = vec![V2 {
+            name: "a",
+            kind: "map_with_state",
+            format: 1,
+            types: vec![("key", "u64")],
+            at: "src/main.rs:1:1",
+            state: vec![7, 7],
+        }];
+        let payload = postcard::to_stdvec(&old).unwrap();
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&2u32.to_le_bytes());
+        bytes.extend_from_slice(&2000u64.to_le_bytes());
+        bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        std::fs::write(dir.path().join("checkpoint-2000"), bytes).unwrap();
+        let mut expected = part("a", &[7, 7], false);
+        expected.types = vec![("key".into(), "u64".into())];
+        assert_eq!(
+            latest(dir.path()),
+            Some((Time(2000), Parts::Named(vec![expected])))
+        );
     }
 }

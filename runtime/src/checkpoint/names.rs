@@ -350,8 +350,7 @@ impl Registry {
     /// Writes `saved`, the parts' states of batch `time`, into `dir`; returns its size. When it
     /// returns `Ok` the checkpoint is durable and the next one follows it.
     pub(crate) fn write(&self, dir: &Path, time: Time, saved: &SavedParts) -> Result<u64> {
-        let written =
-            super::file::write_chained(dir, time, &saved.parts, saved.prev, saved.base)?;
+        let written = super::file::write_chained(dir, time, &saved.parts, saved.prev, saved.base)?;
         *self.last.locked() = Some(written.link);
         Ok(written.bytes)
     }

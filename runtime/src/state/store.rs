@@ -105,7 +105,11 @@ impl<K: Key + StateData, S: StateData> Store<K, S> {
     pub(crate) fn new(kind: &'static str, partitions: usize, initial: Vec<(K, S)>) -> Self {
         let store = Store {
             kind,
-            parts: Mutex::new((0..partitions.max(1)).map(|_| Partition::default()).collect()),
+            parts: Mutex::new(
+                (0..partitions.max(1))
+                    .map(|_| Partition::default())
+                    .collect(),
+            ),
             computed: AtomicBool::new(false),
             chain: Mutex::default(),
         };
@@ -320,8 +324,7 @@ pub(crate) fn migration<K: StateData, Old: StateData, New: StateData>(
 ) -> impl Fn(Encoded<'_>) -> std::result::Result<Vec<u8>, String> + Send + Sync + 'static {
     move |saved| match saved {
         Encoded::Full(bytes) => {
-            let old: Vec<(K, Old, u64)> =
-                postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+            let old: Vec<(K, Old, u64)> = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
             let new: Vec<(K, New, u64)> = old
                 .into_iter()
                 .filter_map(|(k, s, t)| f(&k, s).map(|n| (k, n, t)))
