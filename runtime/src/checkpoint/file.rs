@@ -495,6 +495,39 @@ pub(crate) fn read_latest(dir: &Path) -> Result<Option<(Time, Parts)>> {
     }
 }
 
+/// Writes a checkpoint as format 2 did (before deltas), for tests of old checkpoints.
+#[cfg(test)]
+pub(crate) fn write_format_2(dir: &Path, time: Time, parts: &[SavedPart]) {
+    #[derive(serde::Serialize)]
+    struct V2<'a> {
+        name: &'a str,
+        kind: &'a str,
+        format: u32,
+        types: &'a [(String, String)],
+        at: &'a str,
+        state: &'a [u8],
+    }
+    let old: Vec<V2> = parts
+        .iter()
+        .map(|p| V2 {
+            name: &p.name,
+            kind: &p.kind,
+            format: p.format,
+            types: &p.types,
+            at: &p.at,
+            state: &p.state,
+        })
+        .collect();
+    let payload = postcard::to_stdvec(&old).unwrap();
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&2u32.to_le_bytes());
+    bytes.extend_from_slice(&time.millis().to_le_bytes());
+    bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    std::fs::write(dir.join(name(time)), bytes).unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -812,32 +845,8 @@ mod tests {
 
     #[test]
     fn a_format_2_checkpoint_is_still_read() {
-        #[derive(serde::Serialize)]
-        struct V2<'a> {
-            name: &'a str,
-            kind: &'a str,
-            format: u32,
-            types: Vec<(&'a str, &'a str)>,
-            at: &'a str,
-            state: Vec<u8>,
-        }
         let dir = tempfile::tempdir().unwrap();
-        let old = vec![V2 {
-            name: "a",
-            kind: "map_with_state",
-            format: 1,
-            types: vec![("key", "u64")],
-            at: "src/main.rs:1:1",
-            state: vec![7, 7],
-        }];
-        let payload = postcard::to_stdvec(&old).unwrap();
-        let mut bytes = MAGIC.to_vec();
-        bytes.extend_from_slice(&2u32.to_le_bytes());
-        bytes.extend_from_slice(&2000u64.to_le_bytes());
-        bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        bytes.extend_from_slice(&payload);
-        std::fs::write(dir.path().join("checkpoint-2000"), bytes).unwrap();
+        write_format_2(dir.path(), Time(2000), &[part("a", &[7, 7], false)]);
         let mut expected = part("a", &[7, 7], false);
         expected.types = vec![("key".into(), "u64".into())];
         assert_eq!(

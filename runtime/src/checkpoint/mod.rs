@@ -9,6 +9,8 @@ mod lock;
 pub(crate) mod names;
 
 pub(crate) use chain::{ChainStats, DeltaPolicy, Saved};
+#[cfg(test)]
+pub(crate) use file::write_format_2;
 pub(crate) use file::{KEEP, Parts, read_latest, write};
 pub(crate) use lock::{DirLock, lock};
 pub(crate) use names::Registry;

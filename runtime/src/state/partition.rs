@@ -138,14 +138,14 @@ impl<K: Key, S> Partition<K, S> {
 
     /// Keeps the entries for which `f` is true (the others are noted as removed).
     #[allow(dead_code)] // For operators that drop keys in bulk (timeouts).
-    pub(crate) fn retain(&mut self, mut f: impl FnMut(&K, &mut Entry<S>) -> bool) {
+    pub(crate) fn retain(&mut self, mut f: impl FnMut(&K, &Entry<S>) -> bool) {
         let mut removed = Vec::new();
         let track = !self.overflowed;
         let since = self.since;
         self.map.retain(|k, e| {
             let keep = f(k, e);
-            // `f` may change a kept entry: note it as well unless its touch already was.
-            if track && (!keep || e.touched <= since) {
+            // A removed entry touched since `since` was noted when it was touched.
+            if track && !keep && e.touched <= since {
                 removed.push(k.clone());
             }
             keep

@@ -349,3 +349,284 @@ pub(crate) fn migration<K: StateData, Old: StateData, New: StateData>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::panic::Location;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::checkpoint::names::{Migration, SavedParts};
+    use crate::checkpoint::{Parts, Registry, read_latest};
+
+    /// Failpoints are global: tests that write checkpoints run one at a time.
+    fn serial() -> fail::FailScenario<'static> {
+        fail::FailScenario::setup()
+    }
+
+    fn at() -> &'static Location<'static> {
+        static HERE: std::sync::OnceLock<&'static Location<'static>> = std::sync::OnceLock::new();
+        HERE.get_or_init(|| Location::caller())
+    }
+
+    fn job<S: StateData>(
+        every: u32,
+        ratio: f64,
+        initial: Vec<(u64, S)>,
+    ) -> (Registry, Arc<Store<u64, S>>) {
+        let store = Arc::new(Store::new("map_with_state", 4, initial));
+        let mut reg = Registry::default();
+        reg.register(store.clone(), at(), 0);
+        reg.set_policy(DeltaPolicy {
+            full_every: every,
+            max_ratio: ratio,
+        });
+        (reg, store)
+    }
+
+    fn keys(n: u64) -> Vec<(u64, u64)> {
+        (0..n).map(|k| (k, k)).collect()
+    }
+
+    /// Sets (or with `None` removes) keys as a batch at `t` does.
+    fn step(store: &Store<u64, u64>, t: u64, changes: &[(u64, Option<u64>)]) {
+        let mut parts = store.lock();
+        let n = parts.len();
+        for (k, v) in changes {
+            let p = &mut parts[partition_of(k, n)];
+            // As map_with_state does: take the entry out, then put the new one in.
+            p.remove(k);
+            if let Some(v) = v {
+                p.insert(
+                    *k,
+                    Entry {
+                        value: *v,
+                        touched: Time(t),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Writes the checkpoint of `t` as the scheduler does; returns what was saved.
+    fn checkpoint(reg: &Registry, dir: &Path, t: u64) -> SavedParts {
+        let saved = reg.save(Time(t)).unwrap();
+        reg.write(dir, Time(t), &saved).unwrap();
+        for p in reg {
+            p.committed(Time(t));
+        }
+        saved
+    }
+
+    fn contents<S: StateData>(store: &Store<u64, S>) -> BTreeMap<u64, (S, u64)> {
+        store
+            .lock()
+            .iter()
+            .flat_map(|p| p.iter().map(|(k, e)| (*k, (e.value.clone(), e.touched.0))))
+            .collect()
+    }
+
+    /// A new job restored from `dir`'s newest checkpoint.
+    fn recover(dir: &Path, every: u32) -> (Registry, Arc<Store<u64, u64>>) {
+        let (reg, store) = job::<u64>(every, 0.5, Vec::new());
+        let (t, parts) = read_latest(dir).unwrap().expect("a checkpoint");
+        reg.restore(dir, t, parts).unwrap();
+        (reg, store)
+    }
+
+    #[test]
+    fn a_delta_holds_only_the_changed_and_removed_keys() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, store) = job(10, 0.5, keys(1000));
+        let full = checkpoint(&reg, dir.path(), 1000);
+        assert!(!full.parts[0].delta);
+        step(
+            &store,
+            2000,
+            &[(1, Some(10)), (2, Some(20)), (3, None), (5000, Some(1))],
+        );
+        step(&store, 2000, &[(1, Some(11))]);
+        let saved = checkpoint(&reg, dir.path(), 2000);
+        let part = &saved.parts[0];
+        assert!(part.delta);
+        assert_eq!(saved.base, Time(1000));
+        let delta: Delta<u64, u64> = postcard::from_bytes(&part.state).unwrap();
+        let mut changed = delta.changed.clone();
+        changed.sort();
+        assert_eq!(changed, vec![(1, 11, 2000), (2, 20, 2000), (5000, 1, 2000)]);
+        assert_eq!(delta.removed, vec![3]);
+        assert!(part.state.len() * 50 < full.parts[0].state.len());
+        // Nothing changed: an empty delta.
+        let saved = checkpoint(&reg, dir.path(), 3000);
+        let delta: Delta<u64, u64> = postcard::from_bytes(&saved.parts[0].state).unwrap();
+        assert!(saved.parts[0].delta && delta.changed.is_empty() && delta.removed.is_empty());
+    }
+
+    /// A small deterministic generator (xorshift).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    #[test]
+    fn recovery_from_a_snapshot_and_its_deltas_is_exactly_the_state() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, store) = job(4, 0.5, keys(500));
+        let mut rng = Rng(42);
+        let mut kinds = Vec::new();
+        for i in 1..=10u64 {
+            let t = i * 1000;
+            for batch in 0..3 {
+                let changes: Vec<(u64, Option<u64>)> = (0..20)
+                    .map(|_| {
+                        let k = rng.next() % 600;
+                        (k, (rng.next() % 4 != 0).then_some(rng.next() % 100 + batch))
+                    })
+                    .collect();
+                step(&store, t, &changes);
+            }
+            let saved = checkpoint(&reg, dir.path(), t);
+            kinds.push(if saved.parts[0].delta { 'd' } else { 'F' });
+            let (_, restored) = recover(dir.path(), 4);
+            assert_eq!(
+                contents(&restored),
+                contents(&store),
+                "after checkpoint {t}"
+            );
+        }
+        // A full snapshot every 4 checkpoints.
+        assert_eq!(kinds.iter().collect::<String>(), "FdddFdddFd");
+        // A restored job goes on with deltas of the same chain, and its recovery is exact too.
+        let (reg2, store2) = recover(dir.path(), 4);
+        step(&store2, 11_000, &[(7, Some(77)), (8, None)]);
+        let saved = checkpoint(&reg2, dir.path(), 11_000);
+        assert!(saved.parts[0].delta);
+        assert_eq!(saved.base, Time(9000));
+        let (_, restored) = recover(dir.path(), 4);
+        assert_eq!(contents(&restored), contents(&store2));
+    }
+
+    #[test]
+    fn a_full_snapshot_once_the_deltas_outgrow_their_share_of_it() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, store) = job(100, 0.5, keys(100));
+        let mut kinds = String::new();
+        for i in 1..=6u64 {
+            let t = i * 1000;
+            // 30 of 100 keys per checkpoint: two deltas would be 60 % of a snapshot.
+            let changes: Vec<_> = (0..30).map(|k| ((k * 3 + i) % 100, Some(t))).collect();
+            step(&store, t, &changes);
+            let saved = checkpoint(&reg, dir.path(), t);
+            kinds.push(if saved.parts[0].delta { 'd' } else { 'F' });
+        }
+        assert_eq!(kinds, "FdFdFd");
+        // Every key changed: no delta at all (the partitions stop noting).
+        for k in 0..100 {
+            step(&store, 7000, &[(k, Some(1))]);
+            step(&store, 7000, &[(k, Some(2))]);
+            step(&store, 7000, &[(k, Some(3))]);
+        }
+        let saved = checkpoint(&reg, dir.path(), 7000);
+        assert!(!saved.parts[0].delta);
+        let (_, restored) = recover(dir.path(), 100);
+        assert_eq!(contents(&restored), contents(&store));
+    }
+
+    #[test]
+    fn a_failed_checkpoint_leaves_its_changes_to_the_next_delta() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, store) = job(10, 0.5, keys(100));
+        checkpoint(&reg, dir.path(), 1000);
+        let before = contents(&store);
+        step(&store, 2000, &[(1, Some(100)), (2, None)]);
+        // The process fails while writing the delta of 2000: half the file, then an error.
+        fail::cfg("checkpoint::temp_write", "return").unwrap();
+        let saved = reg.save(Time(2000)).unwrap();
+        assert!(saved.parts[0].delta);
+        let err = reg.write(dir.path(), Time(2000), &saved);
+        fail::remove("checkpoint::temp_write");
+        assert!(err.is_err());
+        // A restart now recovers the state of 1000, whole.
+        let (_, restored) = recover(dir.path(), 10);
+        assert_eq!(contents(&restored), before);
+        // Running on, the next delta still holds the changes of the failed one.
+        step(&store, 3000, &[(3, Some(300))]);
+        let saved = checkpoint(&reg, dir.path(), 3000);
+        assert!(saved.parts[0].delta);
+        let (_, restored) = recover(dir.path(), 10);
+        assert_eq!(contents(&restored), contents(&store));
+        assert_eq!(contents(&restored).get(&1), Some(&(100, 2000)));
+        assert!(!contents(&restored).contains_key(&2));
+    }
+
+    #[test]
+    fn a_migration_converts_the_snapshot_and_every_delta() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, store) = job(10, 0.5, keys(100));
+        checkpoint(&reg, dir.path(), 1000);
+        step(&store, 2000, &[(1, Some(13)), (2, None), (200, Some(5))]);
+        checkpoint(&reg, dir.path(), 2000);
+        step(&store, 3000, &[(3, Some(13)), (201, Some(6))]);
+        let saved = checkpoint(&reg, dir.path(), 3000);
+        assert!(saved.parts[0].delta);
+        // Version 2 keeps text, and drops the keys whose value was 13.
+        let (reg2, store2) = job::<String>(10, 0.5, Vec::new());
+        let mut reg2 = reg2;
+        let name = reg2.parts[0].name.clone();
+        reg2.migrate(
+            &name,
+            Migration {
+                kinds: &STORE_KINDS,
+                from: store_types::<u64, u64>(),
+                to: store_types::<u64, String>(),
+                convert: Box::new(migration(|_: &u64, v: u64| {
+                    (v != 13).then(|| format!("#{v}"))
+                })),
+                at: at(),
+            },
+        );
+        let (t, parts) = read_latest(dir.path()).unwrap().unwrap();
+        reg2.restore(dir.path(), t, parts).unwrap();
+        let expected: BTreeMap<u64, (String, u64)> = contents(&store)
+            .into_iter()
+            .filter(|(_, (v, _))| *v != 13)
+            .map(|(k, (v, t))| (k, (format!("#{v}"), t)))
+            .collect();
+        assert_eq!(contents(&store2), expected);
+        assert!(!expected.contains_key(&1) && !expected.contains_key(&3));
+        // The first checkpoint after a migration is a full snapshot in the new types.
+        let saved = checkpoint(&reg2, dir.path(), 4000);
+        assert!(!saved.parts[0].delta);
+    }
+
+    #[test]
+    fn a_format_2_checkpoint_restores_and_the_next_checkpoints_chain_on_it() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, store) = job(10, 0.5, keys(50));
+        let old = reg.parts[0].saved(store.save(Time(1000)).unwrap());
+        crate::checkpoint::write_format_2(dir.path(), Time(1000), &[old]);
+        let (reg2, store2) = recover(dir.path(), 10);
+        assert_eq!(contents(&store2), contents(&store));
+        step(&store2, 2000, &[(1, Some(5))]);
+        // A format-2 file has no id to follow: a full snapshot first, then deltas.
+        assert!(!checkpoint(&reg2, dir.path(), 2000).parts[0].delta);
+        step(&store2, 3000, &[(2, Some(6))]);
+        assert!(checkpoint(&reg2, dir.path(), 3000).parts[0].delta);
+        let (_, restored) = recover(dir.path(), 10);
+        assert_eq!(contents(&restored), contents(&store2));
+        let _ = Parts::Positional(Vec::new());
+    }
+}
