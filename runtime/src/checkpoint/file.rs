@@ -459,7 +459,9 @@ fn resolve(dir: &Path, path: &Path, read: &mut u64) -> std::result::Result<(Time
 pub(crate) fn read_latest(dir: &Path) -> Result<Option<(Time, Parts)>> {
     let found = list(dir);
     let mut problems = Vec::new();
-    for (_, path) in found.iter().rev() {
+    // Only the newest kept ones: the older files are there for their chains, and the other
+    // parts (a receiver's log) keep what the oldest kept checkpoint needs, no more.
+    for (_, path) in found.iter().rev().take(KEEP) {
         let started = std::time::Instant::now();
         let mut read = 0;
         match resolve(dir, path, &mut read) {
@@ -772,6 +774,16 @@ mod tests {
         let (t, parts) = named(read_latest(dir.path()).unwrap());
         assert_eq!((t, parts[0].state.clone()), (Time(4000), vec![1]));
         assert_eq!(parts[0].chain.deltas, vec![vec![2], vec![3], vec![4]]);
+        // 2 is whole (1 + 2) but older than the kept three: the other parts (a receiver's
+        // log) no longer have what it needs, so recovery does not go back to it.
+        for t in [3000, 4000] {
+            std::fs::write(dir.path().join(format!("checkpoint-{t}")), b"garbage").unwrap();
+        }
+        let err = read_latest(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("no readable checkpoint") && !err.contains("checkpoint-2000`:"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -80,8 +80,8 @@ impl<K: Key, S> Partition<K, S> {
         if self.overflowed {
             return;
         }
-        if self.changed.len() > self.map.len() + 1024 {
-            // Noting more costs more than a full checkpoint saves.
+        if self.changed.len() > self.map.len() / 2 + 1024 {
+            // A delta of half the keys or more is not worth it (nor, by default, taken).
             self.overflowed = true;
             self.changed = Vec::new();
             return;
