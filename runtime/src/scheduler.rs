@@ -63,7 +63,7 @@ impl CheckpointPlan {
         );
         Ok(CheckpointInfo {
             batch_time: time,
-            bytes: bytes as u64,
+            bytes,
             duration_ms,
             dir: self.dir.display().to_string(),
         })

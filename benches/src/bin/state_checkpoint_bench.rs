@@ -99,8 +99,7 @@ fn run(dir: &std::path::Path, keys: u64, full_every: u32) -> Vec<(Duration, u64)
         );
     }
     ssc.stop(false).unwrap();
-    let written = listener.written.lock().unwrap().clone();
-    written
+    listener.written.lock().unwrap().clone()
 }
 
 /// Bytes this process has read so far (`rchar`: every `read`, cached or not).

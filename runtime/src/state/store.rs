@@ -489,7 +489,10 @@ mod tests {
                 let changes: Vec<(u64, Option<u64>)> = (0..20)
                     .map(|_| {
                         let k = rng.next() % 600;
-                        (k, (rng.next() % 4 != 0).then_some(rng.next() % 100 + batch))
+                        (
+                            k,
+                            (!rng.next().is_multiple_of(4)).then_some(rng.next() % 100 + batch),
+                        )
                     })
                     .collect();
                 step(&store, t, &changes);

@@ -55,8 +55,7 @@ fn run(dir: &Path, batches: Vec<Vec<u64>>) -> Vec<(u64, u64)> {
         );
     }
     ssc.stop(false).unwrap();
-    let out = last.lock().unwrap().clone();
-    out
+    last.lock().unwrap().clone()
 }
 
 fn sizes(dir: &Path) -> Vec<(u64, u64)> {
