@@ -100,6 +100,9 @@ pub struct StreamingConf {
     kafka_driver_timeout: Duration,
     instance: Option<(u32, u32)>,
     pub(crate) clock: Clock,
+    /// Incremental checkpoints of keyed state (`state_full_snapshot_every`,
+    /// `state_delta_max_ratio`).
+    delta_policy: crate::checkpoint::DeltaPolicy,
 }
 
 /// Settings after validation, as the context uses them.
@@ -133,6 +136,8 @@ pub(crate) struct Resolved {
     /// Which instance of a scaled-out job this process is (`tasks::Instance`), if any.
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub(crate) instance: Option<crate::tasks::Instance>,
+    /// When keyed state writes a full snapshot rather than a delta.
+    pub(crate) delta_policy: crate::checkpoint::DeltaPolicy,
 }
 
 /// The longest default graceful stop: with the final checkpoint and the threads' 1 s to end,
@@ -176,6 +181,7 @@ impl StreamingConf {
             kafka_driver_timeout: Duration::from_secs(60),
             instance: None,
             clock: Clock::System,
+            delta_policy: Default::default(),
         }
     }
 
@@ -445,6 +451,39 @@ impl StreamingConf {
         self
     }
 
+    /// How often the keyed state of `update_state_by_key` and `map_with_state` is checkpointed
+    /// whole: a checkpoint writes only the keys changed since the previous one (and the keys
+    /// removed), and a full snapshot at least every `n` checkpoints (Spark writes the whole
+    /// state every time).
+    /// Recovery reads the last full snapshot and the changes after it, so a larger `n` makes
+    /// checkpoints cheaper and recovery longer. `1` writes the whole state every time; `0`
+    /// fails `StreamingContext::new`. Default 10.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("totals").state_full_snapshot_every(20);
+    /// # let _ = conf;
+    /// ```
+    pub fn state_full_snapshot_every(mut self, n: u32) -> Self {
+        self.delta_policy.full_every = n;
+        self
+    }
+
+    /// Writes a full snapshot of a keyed state instead of one more delta once its deltas since
+    /// the last full snapshot would add up to more than `ratio` of that snapshot's size
+    /// (so a state whose keys nearly all change is written whole); a value outside `0.0..=10.0` fails
+    /// `StreamingContext::new`. Default 0.5.
+    ///
+    /// ```
+    /// use cargo_stream_runtime::prelude::*;
+    /// let conf = StreamingConf::new("totals").state_delta_max_ratio(0.25);
+    /// # let _ = conf;
+    /// ```
+    pub fn state_delta_max_ratio(mut self, ratio: f64) -> Self {
+        self.delta_policy.max_ratio = ratio;
+        self
+    }
+
     /// Runs batches on a [`ManualClock`] instead of the system clock (for tests).
     pub fn manual_clock(mut self, clock: ManualClock) -> Self {
         self.clock = Clock::Manual(clock);
@@ -527,6 +566,21 @@ impl StreamingConf {
                     .into(),
             });
         }
+        if self.delta_policy.full_every == 0 {
+            return Err(Error::InvalidSetting {
+                name: "state_full_snapshot_every",
+                why: "must be at least 1 (1 writes the whole state at every checkpoint); the default is 10".into(),
+            });
+        }
+        if !(0.0..=10.0).contains(&self.delta_policy.max_ratio) {
+            return Err(Error::InvalidSetting {
+                name: "state_delta_max_ratio",
+                why: format!(
+                    "{} is not a share of a snapshot's size between 0 and 10; the default is 0.5",
+                    self.delta_policy.max_ratio
+                ),
+            });
+        }
         if self.app_name.trim().is_empty() {
             return Err(Error::InvalidSetting {
                 name: "app_name",
@@ -562,6 +616,7 @@ impl StreamingConf {
                 Some((index, count)) => Some(crate::tasks::Instance::new(index, count)?),
                 None => crate::tasks::Instance::from_env()?,
             },
+            delta_policy: self.delta_policy,
         })
     }
 

@@ -524,7 +524,8 @@ impl StreamingContext {
         let checkpoint = match sh.checkpoint_dir() {
             Some(dir) => {
                 let lock = crate::checkpoint::lock(&dir)?;
-                let parts = std::mem::take(&mut graph.checkpointed);
+                let mut parts = std::mem::take(&mut graph.checkpointed);
+                parts.set_policy(sh.conf.delta_policy);
                 if let Some((time, saved)) = sh.restore.locked().take() {
                     restore(&dir, time, &parts, saved)?;
                 }

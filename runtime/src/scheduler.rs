@@ -50,7 +50,7 @@ impl CheckpointPlan {
             Some(tasks) => tasks.write(time, &self.parts)?,
             None => 0,
         };
-        let bytes = checkpoint::write(&self.dir, time, &parts)? + task_bytes;
+        let bytes = self.parts.write(&self.dir, time, &parts)? + task_bytes;
         for p in &self.parts {
             p.committed(time);
         }
@@ -63,7 +63,7 @@ impl CheckpointPlan {
         );
         Ok(CheckpointInfo {
             batch_time: time,
-            bytes: bytes as u64,
+            bytes,
             duration_ms,
             dir: self.dir.display().to_string(),
         })

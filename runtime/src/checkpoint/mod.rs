@@ -3,10 +3,14 @@
 //! [`StreamingContext::get_or_create`](crate::StreamingContext::get_or_create) resumes with
 //! nothing lost and nothing counted twice.
 
+pub(crate) mod chain;
 mod file;
 mod lock;
 pub(crate) mod names;
 
+pub(crate) use chain::{ChainStats, DeltaPolicy, Saved};
+#[cfg(test)]
+pub(crate) use file::write_format_2;
 pub(crate) use file::{KEEP, Parts, read_latest, write};
 pub(crate) use lock::{DirLock, lock};
 pub(crate) use names::Registry;
@@ -31,8 +35,25 @@ pub(crate) trait Checkpointed: Send + Sync {
     }
     /// Its state as of the end of the batch at `time` (every batch up to it is done).
     fn save(&self, time: Time) -> Result<Vec<u8>>;
+    /// Its state as of the end of the batch at `time`, as a delta when it keeps track of its
+    /// changes and `prev`, the checkpoint this one follows, is the one its state was last
+    /// saved in (`checkpoint/chain.rs`); by default always a full [`save`](Self::save).
+    fn save_delta(&self, time: Time, _prev: Option<Time>, _policy: &DeltaPolicy) -> Result<Saved> {
+        Ok(Saved::full(self.save(time)?))
+    }
     /// Takes back a saved state, before `start()` runs anything.
     fn restore(&self, bytes: &[u8]) -> Result<()>;
+    /// Applies a delta [`save_delta`](Self::save_delta) wrote, after [`restore`](Self::restore)
+    /// took the full snapshot it builds on and the deltas before it.
+    fn apply_delta(&self, _bytes: &[u8]) -> Result<()> {
+        Err(crate::error::Error::IllegalState(format!(
+            "`{}` state does not take incremental checkpoints",
+            self.kind()
+        )))
+    }
+    /// Called after a restore from the chain `stats` of the checkpoint of batch `at`, when the
+    /// state restored is that chain's (not migrated): the next checkpoint may be a delta of it.
+    fn resume(&self, _at: Time, _stats: &ChainStats) {}
     /// Called by `start()` when checkpoints go to `dir` (after any restore), with the stable
     /// name the part is saved under (files it keeps beside the checkpoints are named for it).
     fn enable(&self, _dir: &std::path::Path, _name: &str) -> Result<()> {

@@ -31,8 +31,10 @@ use std::panic::Location;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::checkpoint::chain::{Chain, ChainStats, DeltaPolicy, Encoded, Link};
 use crate::checkpoint::{Checkpointed, Parts};
 use crate::error::{Error, Result};
+use crate::sync::LockExt;
 use crate::time::Time;
 
 /// Environment variable naming states to start empty, separated by commas, as
@@ -40,7 +42,7 @@ use crate::time::Time;
 /// hatch for a packaged job whose checkpoint holds a state it can no longer read.
 pub const RESET_STATE_ENV: &str = "CARGO_STREAM_RESET_STATE";
 
-/// One part's state as a checkpoint holds it (format 2 and later).
+/// One part's state as a checkpoint holds it (format 3; format 2 had no `delta`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SavedPart {
     /// The stable name it is matched by.
@@ -53,8 +55,23 @@ pub(crate) struct SavedPart {
     pub(crate) types: Vec<(String, String)>,
     /// Where the operation was created, for messages.
     pub(crate) at: String,
-    /// The encoded state.
+    /// The encoded state: a full snapshot, or when `delta` the changes since the checkpoint
+    /// the file follows (`checkpoint/chain.rs`). Once read back, always the full snapshot.
     pub(crate) state: Vec<u8>,
+    /// Whether `state` is a delta.
+    pub(crate) delta: bool,
+    /// Once read back: the deltas to apply after `state` (not written: the files hold them).
+    #[serde(skip)]
+    pub(crate) chain: Chain,
+}
+
+/// The parts' states for one checkpoint, as [`Registry::save`] gives them.
+pub(crate) struct SavedParts {
+    pub(crate) parts: Vec<SavedPart>,
+    /// The oldest checkpoint they need (the oldest full snapshot their deltas build on).
+    pub(crate) base: Time,
+    /// The checkpoint their deltas follow.
+    pub(crate) prev: Option<Link>,
 }
 
 /// A registered part and the name it is saved under.
@@ -97,6 +114,8 @@ impl Named {
             types: owned(&self.part.types()),
             at: self.at.to_string(),
             state,
+            delta: false,
+            chain: Chain::default(),
         }
     }
 
@@ -130,8 +149,8 @@ impl Named {
     }
 }
 
-/// Converts a saved state into the current encoding.
-type Convert = dyn Fn(&[u8]) -> std::result::Result<Vec<u8>, String> + Send + Sync;
+/// Converts a saved state (a full snapshot or a delta) into the current encoding.
+type Convert = dyn Fn(Encoded<'_>) -> std::result::Result<Vec<u8>, String> + Send + Sync;
 
 /// A conversion of a saved state whose types changed (`StreamingContext::migrate_state`).
 pub(crate) struct Migration {
@@ -153,6 +172,10 @@ pub(crate) struct Registry {
     resets: Vec<String>,
     /// Conversions of saved states by name (`StreamingContext::migrate_state`).
     migrations: BTreeMap<String, Migration>,
+    /// When parts write full snapshots rather than deltas.
+    policy: DeltaPolicy,
+    /// The last durable checkpoint: the one the next one follows.
+    last: std::sync::Mutex<Option<Link>>,
 }
 
 /// Whether two type lists are the same, or differ only by module paths.
@@ -295,26 +318,41 @@ impl Registry {
         self.migrations.insert(name.trim().to_owned(), migration);
     }
 
-    /// Every part's state as of the end of batch `time`.
-    pub(crate) fn save(&self, time: Time) -> Result<Vec<SavedPart>> {
-        self.parts
+    /// Sets when parts write full snapshots rather than deltas.
+    pub(crate) fn set_policy(&mut self, policy: DeltaPolicy) {
+        self.policy = policy;
+    }
+
+    /// Every part's state as of the end of batch `time`: a full snapshot or a delta of the
+    /// last durable checkpoint, as each part decides.
+    pub(crate) fn save(&self, time: Time) -> Result<SavedParts> {
+        let prev = *self.last.locked();
+        let mut base = time;
+        let parts = self
+            .parts
             .iter()
             .map(|p| {
+                let saved = p
+                    .part
+                    .save_delta(time, prev.map(|l| l.time), &self.policy)?;
+                if let Some(full) = saved.delta_of {
+                    base = base.min(full);
+                }
                 Ok(SavedPart {
-                    name: p.name.clone(),
-                    kind: p.kind().to_owned(),
-                    format: p.part.format(),
-                    types: p
-                        .part
-                        .types()
-                        .into_iter()
-                        .map(|(r, t)| (r.to_owned(), t.to_owned()))
-                        .collect(),
-                    at: p.at.to_string(),
-                    state: p.part.save(time)?,
+                    delta: saved.delta_of.is_some(),
+                    ..p.saved(saved.bytes)
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SavedParts { parts, base, prev })
+    }
+
+    /// Writes `saved`, the parts' states of batch `time`, into `dir`; returns its size. When it
+    /// returns `Ok` the checkpoint is durable and the next one follows it.
+    pub(crate) fn write(&self, dir: &Path, time: Time, saved: &SavedParts) -> Result<u64> {
+        let written = super::file::write_chained(dir, time, &saved.parts, saved.prev, saved.base)?;
+        *self.last.locked() = Some(written.link);
+        Ok(written.bytes)
     }
 
     /// Names to reset: those asked for in code and in `env`, [`RESET_STATE_ENV`]'s value.
@@ -395,7 +433,7 @@ impl Registry {
                 continue;
             }
             if let Some(m) = self.migrations.get(&part.name) {
-                bytes = (m.convert)(&bytes).map_err(|e| {
+                bytes = (m.convert)(Encoded::Full(&bytes)).map_err(|e| {
                     refuse(format!(
                         "cannot migrate state {}: the saved state does not decode as the old types: {e}",
                         part.describe()
@@ -495,29 +533,62 @@ impl Registry {
             }
             plan.push((part, *s, convert));
         }
+        let mut head = None;
         for (part, s, convert) in &plan {
-            let converted;
-            let bytes = match convert {
-                None => &s.state,
-                Some(convert) => {
-                    converted = convert(&s.state).map_err(|e| {
-                        refuse(format!(
-                            "cannot migrate state {}: the saved state does not decode as the old types: {e}",
-                            part.describe()
-                        ))
-                    })?;
-                    tracing::info!(state = %part.name, "state migrated to its new types");
-                    &converted
-                }
+            let cannot_migrate = |e: String| {
+                refuse(format!(
+                    "cannot migrate state {}: the saved state does not decode as the old types: {e}",
+                    part.describe()
+                ))
             };
-            part.part.restore(bytes).map_err(|e| {
+            let cannot_read = |e: Error| {
                 refuse(format!(
                     "cannot read state {} from the checkpoint (did its type change shape?): {e}; {}",
                     part.describe(),
                     reset_hint(&part.name)
                 ))
-            })?;
+            };
+            let converted;
+            let bytes = match convert {
+                None => &s.state,
+                Some(convert) => {
+                    converted = convert(Encoded::Full(&s.state)).map_err(cannot_migrate)?;
+                    &converted
+                }
+            };
+            part.part.restore(bytes).map_err(cannot_read)?;
+            for delta in &s.chain.deltas {
+                let converted;
+                let bytes = match convert {
+                    None => delta,
+                    Some(convert) => {
+                        converted = convert(Encoded::Delta(delta)).map_err(cannot_migrate)?;
+                        &converted
+                    }
+                };
+                part.part.apply_delta(bytes).map_err(cannot_read)?;
+            }
+            match (convert, s.chain.head) {
+                (Some(_), _) => {
+                    // Its next checkpoint is a full snapshot in the new types.
+                    tracing::info!(state = %part.name, deltas = s.chain.deltas.len(), "state migrated to its new types");
+                }
+                (None, Some(link)) => {
+                    head = Some(link);
+                    part.part.resume(
+                        link.time,
+                        &ChainStats {
+                            full_at: s.chain.full_at,
+                            full_bytes: s.state.len() as u64,
+                            deltas: s.chain.deltas.len() as u32,
+                            delta_bytes: s.chain.deltas.iter().map(|d| d.len() as u64).sum(),
+                        },
+                    );
+                }
+                (None, None) => {}
+            }
         }
+        *self.last.locked() = head;
         let mine: BTreeSet<&str> = self.parts.iter().map(|p| p.name.as_str()).collect();
         let dropped: Vec<&SavedPart> = saved
             .iter()

@@ -3,6 +3,7 @@
 
 mod map_with_state;
 mod name;
+pub(crate) mod partition;
 pub(crate) mod store;
 mod task_store;
 mod update_state;

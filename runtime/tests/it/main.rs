@@ -3,6 +3,7 @@
 mod backpressure;
 mod conformance;
 mod faults;
+mod incremental;
 #[cfg(feature = "kafka")]
 mod kafka;
 mod lifecycle;
