@@ -2,7 +2,6 @@
 //! are touched, so the work per batch follows the batch, not the total state.
 
 use crate::sync::LockExt;
-use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +11,7 @@ use crate::batch::{Batch, Data, Key};
 use crate::dstream::DStream;
 use crate::dstream::node::Node;
 use crate::state::StateData;
+use crate::state::idle::IdleIndex;
 use crate::state::store::{Entry, Store};
 use crate::time::{Time, millis};
 
@@ -238,10 +238,6 @@ impl<K: Key + StateData, S: StateData, M: Data> MapWithStateDStream<K, S, M> {
     }
 }
 
-/// Per partition: keys by the time they were last touched, to find timed-out keys without
-/// scanning the state. Entries go stale when a key is touched again; stale ones are skipped.
-type TouchIndex<K> = Vec<BTreeMap<Time, Vec<K>>>;
-
 impl<K: Key + StateData, V: Data> DStream<(K, V)> {
     /// Maps every record with a per-key state, as Spark's `mapWithState`: the function sees
     /// the key, the value and the key's [`State`], and returns the mapped record. Needs a
@@ -273,8 +269,8 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
         self.shared.assert_initialized("`map_with_state`");
         let store = Arc::new(Store::new("map_with_state", n, spec.initial));
         self.shared.register_checkpointed(store.clone());
-        let index: Arc<Mutex<TouchIndex<K>>> =
-            Arc::new(Mutex::new((0..n).map(|_| BTreeMap::new()).collect()));
+        let index: Arc<Mutex<Vec<IdleIndex<K>>>> =
+            Arc::new(Mutex::new((0..n).map(|_| IdleIndex::default()).collect()));
         let (func, timeout) = (spec.func, spec.timeout);
         let s = store.clone();
         let checkpoint_interval: Arc<Mutex<Option<Duration>>> = Arc::default();
@@ -300,12 +296,10 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
             let threshold = timeout
                 .filter(|_| scan)
                 .map(|d| Time(time.0.saturating_sub(millis(d))));
-            if threshold.is_some() && idx.iter().all(BTreeMap::is_empty) {
-                // Initial or restored state has no index yet: build it from the entries.
+            if timeout.is_some() {
+                // Initial or restored state has no index entries yet: index it once.
                 for (state, touched) in parts.iter().zip(idx.iter_mut()) {
-                    for (k, e) in state {
-                        touched.entry(e.touched).or_default().push(k.clone());
-                    }
+                    touched.cover(state);
                 }
             }
             let out: Vec<Vec<M>> = exec.install(|| {
@@ -324,7 +318,7 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
                                 && !st.removed
                             {
                                 if timeout.is_some() {
-                                    touched.entry(time).or_default().push(k.clone());
+                                    touched.touch(k.clone(), time);
                                 }
                                 state.insert(
                                     k,
@@ -336,19 +330,11 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
                             }
                         }
                         if let Some(limit) = threshold {
-                            let fresh = touched.split_off(&limit);
-                            let stale = std::mem::replace(touched, fresh);
-                            for (t, keys) in stale {
-                                for k in keys {
-                                    // Skip index entries of keys touched again since, or gone.
-                                    if state.get(&k).is_none_or(|e| e.touched != t) {
-                                        continue;
-                                    }
-                                    let entry = state.remove(&k).expect("checked above");
-                                    let mut st = State::new(Some(entry.value), true);
-                                    out.extend(func(time, &k, None, &mut st));
-                                }
-                            }
+                            // Only the keys idle since before `limit`, through the index.
+                            touched.time_out(state, limit, |k, value| {
+                                let mut st = State::new(Some(value), true);
+                                out.extend(func(time, &k, None, &mut st));
+                            });
                         }
                         out
                     })

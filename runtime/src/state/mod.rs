@@ -1,6 +1,7 @@
 //! State across batches: `update_state_by_key` and `map_with_state`, with their state kept
 //! partitioned like the keys and checkpointed.
 
+mod idle;
 mod map_with_state;
 mod name;
 pub(crate) mod partition;
