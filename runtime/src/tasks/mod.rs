@@ -27,6 +27,7 @@
 //!   [`repartition_through`](crate::DStream::repartition_through) a topic keyed by the new key.
 
 pub(crate) mod checkpoint;
+mod copartition;
 mod instance;
 pub(crate) mod lineage;
 mod partitioner;
