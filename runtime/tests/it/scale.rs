@@ -230,7 +230,7 @@ fn map_with_state_keeps_its_state_per_task_and_continues_exactly_at_two() {
 fn rescale_three_to_two(counter: Counter) {
     let broker = Broker::start();
     let t = topic("rescale");
-    create_topic(&broker, &t, 3);
+    create_topic(&broker, &t, 6);
     produce_words(&broker, &t, FIRST);
     let dir = tempfile::tempdir().unwrap();
     let three: Vec<_> = (0..3)
@@ -243,7 +243,7 @@ fn rescale_three_to_two(counter: Counter) {
     assert!(crate::support::wait_for(20, || tasks_checkpointed(
         dir.path(),
         &t,
-        3,
+        6,
         1
     )));
     assert_eq!(union(&three), counts(FIRST));
@@ -267,8 +267,9 @@ fn rescale_three_to_two(counter: Counter) {
     for (k, v) in counts(SECOND) {
         *expected.entry(k).or_insert(0) += v;
     }
-    // Instance 0 of 2 now owns partitions 0 and 2: it continued partition 2 from where
-    // instance 2 of 3 left it, with its state.
+    // Instance 0 of 2 now owns partitions 0, 2 and 4: it continued partitions 2 and 4 from
+    // where instances 2 and 1 of 3 left them, with their state, and no longer reads partition
+    // 3 (instance 1 of 2 does), though its batch log of 3 instances names it.
     assert_eq!(union(&two), expected, "the totals continue exactly");
     let parts0 = two[0].2.lock().unwrap().partitions.clone();
     assert!(parts0.iter().all(|p| p % 2 == 0), "{parts0:?}");
