@@ -564,6 +564,9 @@ impl StreamingContext {
         for input in &graph.inputs {
             input.start()?;
         }
+        for check in graph.start_checks.drain(..) {
+            check()?;
+        }
         // Every thread of `local[N]` runs batch tasks: a receiver waits on I/O nearly all the
         // time (7 % of a core at 16 M words/s), so reserving it a whole core, as Spark's
         // executor slots do, left one of two cores idle. The rule above is kept all the same.

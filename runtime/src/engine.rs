@@ -102,7 +102,13 @@ pub(crate) struct Graph {
     pub(crate) receivers: Vec<PendingReceiver>,
     /// Which node each node was made from, for the co-partitioning checks of instances.
     pub(crate) lineage: crate::tasks::lineage::Lineage,
+    /// Checks run by `start()` once the inputs have started (the Kafka partition counts of
+    /// joined topics, with instances): the first error fails `start()`.
+    pub(crate) start_checks: Vec<StartCheck>,
 }
+
+/// See [`Graph::start_checks`].
+pub(crate) type StartCheck = Box<dyn FnOnce() -> Result<()> + Send>;
 
 pub(crate) struct PendingReceiver {
     pub(crate) name: String,

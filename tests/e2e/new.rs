@@ -43,6 +43,7 @@ fn list_shows_every_template_and_exercise() {
         "sql-word-count",
         "postgres-word-count",
         "kafka-word-count",
+        "kafka-word-count-scaled",
         "tcp-agent-receiver",
         "trending-words",
         "running-totals",

@@ -51,6 +51,7 @@ impl<T: StateData> History<T> {
     /// checkpoints and in the hook's name.
     #[track_caller]
     pub(crate) fn of(parent: &DStream<T>, kind: &'static str, keep: Duration) -> Arc<Self> {
+        parent.refuse_instance_state(kind);
         let history = Arc::new(History {
             kind,
             slices: Mutex::new(Slices {

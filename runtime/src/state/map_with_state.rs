@@ -18,14 +18,14 @@ use crate::time::{Time, millis};
 /// The state of one key inside a `map_with_state` function, as Spark's `State`.
 #[derive(Debug)]
 pub struct State<S> {
-    value: Option<S>,
+    pub(super) value: Option<S>,
     updated: bool,
-    removed: bool,
+    pub(super) removed: bool,
     timing_out: bool,
 }
 
 impl<S> State<S> {
-    fn new(value: Option<S>, timing_out: bool) -> Self {
+    pub(super) fn new(value: Option<S>, timing_out: bool) -> Self {
         State {
             value,
             updated: false,
@@ -122,10 +122,10 @@ type MappingFn<K, V, S, M> = dyn Fn(Time, &K, Option<V>, &mut State<S>) -> Optio
 /// What `map_with_state` does: the function, and optionally initial state, partitions and an
 /// idle timeout, as Spark's `StateSpec`.
 pub struct StateSpec<K, V, S, M> {
-    func: Arc<MappingFn<K, V, S, M>>,
-    initial: Vec<(K, S)>,
+    pub(super) func: Arc<MappingFn<K, V, S, M>>,
+    pub(super) initial: Vec<(K, S)>,
     partitions: Option<usize>,
-    timeout: Option<Duration>,
+    pub(super) timeout: Option<Duration>,
 }
 
 impl<K, V, S, M> StateSpec<K, V, S, M> {
@@ -191,8 +191,10 @@ impl<K, V, S, M> StateSpec<K, V, S, M> {
 /// through [`state_snapshots`](Self::state_snapshots). Derefs to the mapped `DStream<M>`.
 pub struct MapWithStateDStream<K, S, M> {
     pub(super) mapped: DStream<M>,
-    store: Arc<Store<K, S>>,
-    checkpoint_interval: Arc<Mutex<Option<Duration>>>,
+    pub(super) store: Arc<Store<K, S>>,
+    /// With instances, on a keyed Kafka stream: the state, kept per task (`store` is unused).
+    pub(super) tasks: Option<Arc<crate::state::task_store::TaskStore<K, S>>>,
+    pub(super) checkpoint_interval: Arc<Mutex<Option<Duration>>>,
 }
 
 impl<K, S, M> Clone for MapWithStateDStream<K, S, M> {
@@ -200,6 +202,7 @@ impl<K, S, M> Clone for MapWithStateDStream<K, S, M> {
         MapWithStateDStream {
             mapped: self.mapped.clone(),
             store: self.store.clone(),
+            tasks: self.tasks.clone(),
             checkpoint_interval: self.checkpoint_interval.clone(),
         }
     }
@@ -217,8 +220,13 @@ impl<K: Key + StateData, S: StateData, M: Data> MapWithStateDStream<K, S, M> {
     #[track_caller]
     pub fn state_snapshots(&self) -> DStream<(K, S)> {
         let store = self.store.clone();
+        let tasks = self.tasks.clone();
         self.mapped.derive("state_snapshots", move |b, _| {
-            Batch::new(store.snapshot(), b.exec.clone())
+            let snapshot = match &tasks {
+                Some(t) => t.snapshot(),
+                None => store.snapshot(),
+            };
+            Batch::new(snapshot, b.exec.clone())
         })
     }
 
@@ -267,6 +275,9 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
             .unwrap_or_else(|| self.shared.conf.master.threads())
             .max(1);
         self.shared.assert_initialized("`map_with_state`");
+        if let Some(keys) = self.task_keys("map_with_state") {
+            return self.map_with_task_state(spec, keys);
+        }
         let store = Arc::new(Store::new("map_with_state", n, spec.initial));
         self.shared.register_checkpointed(store.clone());
         let index: Arc<Mutex<Vec<IdleIndex<K>>>> =
@@ -351,6 +362,7 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
         MapWithStateDStream {
             mapped,
             store,
+            tasks: None,
             checkpoint_interval,
         }
     }

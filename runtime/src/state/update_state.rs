@@ -265,7 +265,7 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
     /// still the record key; a stream whose key may have changed is a problem `start()`
     /// reports (co-partitioning). `None` without instances or without Kafka input.
     #[track_caller]
-    fn task_keys(&self, kind: &str) -> Option<Arc<KeyTasks<K>>> {
+    pub(crate) fn task_keys(&self, kind: &str) -> Option<Arc<KeyTasks<K>>> {
         self.shared.conf.instance?;
         let at = std::panic::Location::caller();
         let mut graph = self.shared.graph_mut();

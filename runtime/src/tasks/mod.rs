@@ -11,7 +11,8 @@
 //!   record key, and the Kafka partition of a record is its key's ([`KafkaPartitioner`]:
 //!   murmur2, as Java producers place keys). Key-preserving operations keep that
 //!   (`filter`, `map_values`, `flat_map_values`, `reduce_by_key`, `group_by_key`,
-//!   `combine_by_key`), so `update_state_by_key` on such a stream keeps one state per task,
+//!   `combine_by_key`), so `update_state_by_key` and `map_with_state` on such a stream keep
+//!   one state per task,
 //!   and each task's state and its partition's offsets are checkpointed together, in one file,
 //!   under `<checkpoint dir>/task-<topic>-<partition>/`. The rest of an instance's checkpoint
 //!   (the batch times, non-Kafka state) goes to `<checkpoint dir>/instance-<i>/`.
@@ -25,8 +26,13 @@
 //!   is not the record key (after a `map`, `flat_map`, `transform`...) fails `start()` naming
 //!   the operation, the key-changing operation and the fix:
 //!   [`repartition_through`](crate::DStream::repartition_through) a topic keyed by the new key.
+//!   A join of two Kafka streams needs both keyed by the record key and topics of the same
+//!   partition count (checked once `start()` has listed them). A window on a Kafka stream,
+//!   whose state (its batches) is per instance, not per task, fails `start()`: a rescale
+//!   would lose or misplace it.
 
 pub(crate) mod checkpoint;
+mod copartition;
 mod instance;
 pub(crate) mod lineage;
 mod partitioner;

@@ -71,6 +71,13 @@ struct Seen {
     partitions: Vec<i32>,
 }
 
+/// Which stateful operation the word count keeps its totals with.
+#[derive(Clone, Copy)]
+enum Counter {
+    UpdateStateByKey,
+    MapWithState,
+}
+
 /// Instance `index` of `count` of the word count, checkpointing into `dir` every batch.
 fn instance(
     broker: &Broker,
@@ -78,6 +85,18 @@ fn instance(
     dir: &Path,
     index: u32,
     count: u32,
+) -> (StreamingContext, ManualClock, Arc<Mutex<Seen>>) {
+    instance_with(broker, topic, dir, index, count, Counter::UpdateStateByKey)
+}
+
+/// As [`instance`], counting with `counter`.
+fn instance_with(
+    broker: &Broker,
+    topic: &str,
+    dir: &Path,
+    index: u32,
+    count: u32,
+    counter: Counter,
 ) -> (StreamingContext, ManualClock, Arc<Mutex<Seen>>) {
     let clock = ManualClock::new();
     let seen: Arc<Mutex<Seen>> = Arc::default();
@@ -107,14 +126,24 @@ fn instance(
                 seen.partitions.push(r.partition());
             }
         })?;
-        let totals = stream
-            .keyed::<String>()
-            .map_values(|_| 1u64)
-            .reduce_by_key(|a, b| a + b)
-            .update_state_by_key(|new: Vec<u64>, total: Option<u64>| {
-                Some(total.unwrap_or(0) + new.iter().sum::<u64>())
-            })
-            .name("totals");
+        let ones = stream.keyed::<String>().map_values(|_| 1u64);
+        let totals = match counter {
+            Counter::UpdateStateByKey => ones
+                .reduce_by_key(|a, b| a + b)
+                .update_state_by_key(|new: Vec<u64>, total: Option<u64>| {
+                    Some(total.unwrap_or(0) + new.iter().sum::<u64>())
+                })
+                .name("totals"),
+            Counter::MapWithState => {
+                let spec =
+                    StateSpec::function(|w: &String, one: Option<u64>, n: &mut State<u64>| {
+                        let total = n.get_option().copied().unwrap_or(0) + one.unwrap_or(0);
+                        n.update(total);
+                        (w.clone(), total)
+                    });
+                ones.map_with_state(spec).state_snapshots()
+            }
+        };
         totals.checkpoint(Seconds(1));
         totals.foreach_rdd(move |b, _| {
             s.lock().unwrap().totals = b.collect().into_iter().collect();
@@ -189,13 +218,23 @@ fn three_instances_share_the_partitions_and_their_totals_add_up() {
 
 #[test]
 fn a_job_stopped_at_three_instances_continues_exactly_at_two() {
+    rescale_three_to_two(Counter::UpdateStateByKey);
+}
+
+#[test]
+fn map_with_state_keeps_its_state_per_task_and_continues_exactly_at_two() {
+    rescale_three_to_two(Counter::MapWithState);
+}
+
+/// The word count counted with `counter` by 3 instances, stopped, then by 2 on more words.
+fn rescale_three_to_two(counter: Counter) {
     let broker = Broker::start();
     let t = topic("rescale");
-    create_topic(&broker, &t, 3);
+    create_topic(&broker, &t, 6);
     produce_words(&broker, &t, FIRST);
     let dir = tempfile::tempdir().unwrap();
     let three: Vec<_> = (0..3)
-        .map(|i| instance(&broker, &t, dir.path(), i, 3))
+        .map(|i| instance_with(&broker, &t, dir.path(), i, 3, counter))
         .collect();
     for (ssc, _, _) in &three {
         ssc.start().unwrap();
@@ -204,7 +243,7 @@ fn a_job_stopped_at_three_instances_continues_exactly_at_two() {
     assert!(crate::support::wait_for(20, || tasks_checkpointed(
         dir.path(),
         &t,
-        3,
+        6,
         1
     )));
     assert_eq!(union(&three), counts(FIRST));
@@ -218,7 +257,7 @@ fn a_job_stopped_at_three_instances_continues_exactly_at_two() {
 
     produce_words(&broker, &t, SECOND);
     let two: Vec<_> = (0..2)
-        .map(|i| instance(&broker, &t, dir.path(), i, 2))
+        .map(|i| instance_with(&broker, &t, dir.path(), i, 2, counter))
         .collect();
     for (ssc, _, _) in &two {
         ssc.start().unwrap();
@@ -228,8 +267,9 @@ fn a_job_stopped_at_three_instances_continues_exactly_at_two() {
     for (k, v) in counts(SECOND) {
         *expected.entry(k).or_insert(0) += v;
     }
-    // Instance 0 of 2 now owns partitions 0 and 2: it continued partition 2 from where
-    // instance 2 of 3 left it, with its state.
+    // Instance 0 of 2 now owns partitions 0, 2 and 4: it continued partitions 2 and 4 from
+    // where instances 2 and 1 of 3 left them, with their state, and no longer reads partition
+    // 3 (instance 1 of 2 does), though its batch log of 3 instances names it.
     assert_eq!(union(&two), expected, "the totals continue exactly");
     let parts0 = two[0].2.lock().unwrap().partitions.clone();
     assert!(parts0.iter().all(|p| p % 2 == 0), "{parts0:?}");
@@ -315,6 +355,102 @@ fn a_stateful_operation_whose_key_is_not_the_record_key_fails_start_naming_it() 
         "{err}"
     );
     assert!(err.contains("repartition_through"), "{err}");
+}
+
+/// A context of instance 0 of 2 with a checkpoint directory, for the refusals below.
+fn refusing_context(dir: &Path) -> StreamingContext {
+    let conf = StreamingConf::new("refusals")
+        .master("local[2]")
+        .stop_on_signal(false)
+        .manual_clock(ManualClock::new())
+        .kafka_driver_timeout(Seconds(5))
+        .instance(0, 2);
+    let ssc = StreamingContext::new(conf, Seconds(1)).unwrap();
+    ssc.checkpoint(dir).unwrap();
+    ssc
+}
+
+#[test]
+fn windows_on_a_kafka_stream_and_joins_not_co_partitioned_fail_start_naming_them() {
+    let broker = Broker::start();
+    let (six, four, six_too) = (topic("clicks"), topic("users"), topic("orders"));
+    create_topic(&broker, &six, 6);
+    create_topic(&broker, &four, 4);
+    create_topic(&broker, &six_too, 6);
+    let params = KafkaParams::new().set("bootstrap.servers", broker.bootstrap());
+    let read = |ssc: &StreamingContext, t: &str| {
+        KafkaUtils::create_direct_stream(ssc, ConsumerStrategy::subscribe([t]), params.clone())
+    };
+
+    // A window's state (its batches) is per instance: refused on a Kafka stream.
+    let dir = tempfile::tempdir().unwrap();
+    let ssc = refusing_context(dir.path());
+    let window_line = line!() + 4;
+    let counts = read(&ssc, &six)
+        .keyed::<String>()
+        .map_values(|_| 1u64)
+        .reduce_by_key_and_window_inv(|a, b| a + b, |a, b| a - b, Seconds(2), Seconds(1));
+    counts.print(1).unwrap();
+    let err = ssc.start().unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "`reduce_by_key_and_window_inv` at {}:{window_line}",
+            file!()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("per instance, not per task") && err.contains("instance 0 of 2"),
+        "{err}"
+    );
+    drop(ssc);
+
+    // Two keyed topics of 6 and 4 partitions: a key's records are not in the same instance.
+    let dir = tempfile::tempdir().unwrap();
+    let ssc = refusing_context(dir.path());
+    let clicks = read(&ssc, &six).keyed::<String>().map_values(|_| 1u64);
+    let users = read(&ssc, &four).keyed::<String>();
+    let join_line = line!() + 1;
+    clicks.left_outer_join(&users).count().print(1).unwrap();
+    let err = ssc.start().unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("`left_outer_join at {}:{join_line}", file!())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("topic `{six}` (6 partitions)"))
+            && err.contains(&format!("topic `{four}` (4 partitions)")),
+        "{err}"
+    );
+    assert!(err.contains("repartition_through"), "{err}");
+    drop(ssc);
+
+    // A side whose key may have changed is refused before the partitions are listed.
+    let dir = tempfile::tempdir().unwrap();
+    let ssc = refusing_context(dir.path());
+    let orders = read(&ssc, &six_too);
+    let map_line = line!() + 1;
+    let by_value = orders.map(|r| (r.value_lossy().into_owned(), 1u64));
+    let join_line = line!() + 1;
+    let cogrouped = read(&ssc, &six).keyed::<String>().cogroup(&by_value);
+    cogrouped.count().print(1).unwrap();
+    let err = ssc.start().unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("`cogroup at {}:{join_line}", file!()))
+            && err.contains("right side")
+            && err.contains(&format!("`map` at {}:{map_line}", file!())),
+        "{err}"
+    );
+    drop(ssc);
+
+    // Two keyed topics of 6 partitions each: co-partitioned, the job starts.
+    let dir = tempfile::tempdir().unwrap();
+    let ssc = refusing_context(dir.path());
+    let clicks = read(&ssc, &six).keyed::<String>();
+    let orders = read(&ssc, &six_too).keyed::<String>();
+    clicks.join(&orders).count().print(1).unwrap();
+    ssc.start().unwrap();
+    ssc.stop(false).unwrap();
 }
 
 /// The words of `lines` (the records' values), through a repartition topic keyed by word,

@@ -8,12 +8,14 @@ macro_rules! join_op {
         $(#[$doc])*
         #[track_caller]
         pub fn $name<W: Data>(&self, other: &DStream<(K, W)>) -> DStream<(K, $out)> {
+            self.check_join_copartitioned(other, stringify!($name));
             self.derive2(other, stringify!($name), |a, b, _| a.$name(b, None))
         }
 
         #[doc = concat!("As [`", stringify!($name), "`](Self::", stringify!($name), "), into `partitions` partitions.")]
         #[track_caller]
         pub fn $with<W: Data>(&self, other: &DStream<(K, W)>, partitions: usize) -> DStream<(K, $out)> {
+            self.check_join_copartitioned(other, stringify!($name));
             self.derive2(other, stringify!($name), move |a, b, _| a.$name(b, Some(partitions)))
         }
     };

@@ -699,7 +699,7 @@ impl Checkpointed for DirectKafkaSource {
         ));
         let mut p = self.positions.locked();
         if let Ok(bytes) = std::fs::read(&path) {
-            let saved: Saved = postcard::from_bytes(&bytes).map_err(|e| Error::Checkpoint {
+            let mut saved: Saved = postcard::from_bytes(&bytes).map_err(|e| Error::Checkpoint {
                 dir: dir.to_owned(),
                 message: format!(
                     "the batch log `{}` of the direct Kafka stream at {} cannot be read ({e}); it holds the ranges of the batches generated after the last checkpoint: delete it to restart from the checkpoint alone",
@@ -707,6 +707,8 @@ impl Checkpointed for DirectKafkaSource {
                     self.at
                 ),
             })?;
+            self.tasks
+                .keep_owned(&mut saved.current, &mut saved.pending);
             let base = p.restored_at;
             // The log holds every batch after its own base: complete only from there.
             if saved.time.map(Time) <= base {

@@ -49,6 +49,27 @@ impl SourceTasks {
         owned
     }
 
+    /// Whether this instance reads `tp` (every partition without instances).
+    pub(crate) fn owns(&self, tp: &TopicPartition) -> bool {
+        self.instance.get().is_none_or(|i| i.owns(tp.partition))
+    }
+
+    /// Keeps, of what a batch log holds (each partition's next offset, the ranges of the
+    /// batches generated after its checkpoint), the partitions this instance reads: a log
+    /// written under another instance count holds partitions another instance reads now,
+    /// whose offsets come from their tasks' checkpoints.
+    pub(crate) fn keep_owned(
+        &self,
+        current: &mut Vec<(TopicPartition, i64)>,
+        pending: &mut Vec<(u64, Vec<super::range::OffsetRange>)>,
+    ) {
+        current.retain(|(tp, _)| self.owns(tp));
+        for (_, ranges) in pending.iter_mut() {
+            ranges.retain(|r| self.owns(&r.topic_partition()));
+        }
+        pending.retain(|(_, ranges)| !ranges.is_empty());
+    }
+
     /// The partition counts seen.
     pub(crate) fn counts(&self) -> BTreeMap<String, usize> {
         self.counts.locked().clone()
