@@ -30,6 +30,9 @@ pub struct Script<'a> {
     /// Environment variables the script exports before it runs the job (names checked with
     /// [`is_env_name`]).
     pub env: &'a BTreeMap<String, String>,
+    /// How many tasks: above 1, the job's binary runs as `srun`'s tasks, instance
+    /// `SLURM_PROCID` of `SLURM_NTASKS` each, writing `stdout.I` and `stderr.I`.
+    pub tasks: u32,
 }
 
 const TEMPLATE: &str = r#"#!/bin/sh
@@ -53,8 +56,14 @@ rm -rf "$bundle"
 unpack "$jar" "$bundle"
 bundle_job "$bundle"
 cd "$dir"
-exec "$exe"@ARGS@
+exec @LAUNCH@"$exe"@ARGS@
 "#;
+
+/// How the script starts a job of several tasks: `srun` runs the binary once per task (each
+/// knows its instance from `SLURM_PROCID`), with each task's output in files of its own. On
+/// `cargo stream kill`, SIGTERM goes to this step only (`scancel --signal`), so that each task
+/// gets one; `--kill-on-bad-exit=0` keeps the others running when one fails.
+const SRUN: &str = "srun --kill-on-bad-exit=0 --input=none --output=\"$dir/stdout.%t\" --error=\"$dir/stderr.%t\" ";
 
 impl Script<'_> {
     /// The script's text.
@@ -80,7 +89,9 @@ impl Script<'_> {
         );
         // `run.sh`'s own functions: unpack the jar, find the binary, set the environment.
         let functions = format!("{}{}", unpack_fn(), bundle_job_fn());
-        let values: [(&str, &str); 7] = [
+        let launch = if self.tasks > 1 { SRUN } else { "" };
+        let values: [(&str, &str); 8] = [
+            ("@LAUNCH@", launch),
             ("@JAR_NAME@", &name),
             ("@JAR@", &jar),
             ("@SHA256@", &sha256),
@@ -137,6 +148,7 @@ mod tests {
             dir: "/shared/jobs/wc-1",
             args: &args,
             env: &BTreeMap::new(),
+            tasks: 1,
         }
         .render();
         let tmp = tempfile::tempdir().unwrap();
@@ -170,6 +182,7 @@ mod tests {
             dir: "/d",
             args: &[],
             env: &env,
+            tasks: 1,
         }
         .render();
         let exports: String = text
@@ -184,5 +197,35 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "it's $HOME");
         assert!(!text.contains("bad-name"), "{text}");
         assert!(is_env_name("_A1") && !is_env_name("1A") && !is_env_name(""));
+    }
+
+    #[test]
+    fn tasks_run_under_srun_each_with_its_own_output() {
+        let one = Script {
+            jar: "/j.jar",
+            sha256: "ab",
+            dir: "/d",
+            args: &[],
+            env: &BTreeMap::new(),
+            tasks: 1,
+        }
+        .render();
+        assert!(one.contains("\nexec \"$exe\"\n"), "{one}");
+        assert!(!one.contains("srun"), "{one}");
+        let three = Script {
+            tasks: 3,
+            jar: "/j.jar",
+            sha256: "ab",
+            dir: "/d",
+            args: &["a b".to_owned()],
+            env: &BTreeMap::new(),
+        }
+        .render();
+        assert!(
+            three.contains(
+                "\nexec srun --kill-on-bad-exit=0 --input=none --output=\"$dir/stdout.%t\" --error=\"$dir/stderr.%t\" \"$exe\" 'a b'\n"
+            ),
+            "{three}"
+        );
     }
 }
