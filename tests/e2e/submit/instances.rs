@@ -171,8 +171,11 @@ fn kill_all(client: &Client, id: &str, checkpoints: &[PathBuf], count: u32) -> s
             }
             assert!(
                 a[i] > b[i] && b[i].is_some(),
-                "instance {i}: no final checkpoint (before {b:?}, after {a:?})\n{}\n{killed}",
-                out.stderr
+                "instance {i}: no final checkpoint (before {b:?}, after {a:?})\n{}\n{killed}\n--- its stderr:\n{}",
+                out.stderr,
+                client
+                    .run(&["logs", id, "--stderr", "--instance", &i.to_string()])
+                    .stdout
             );
         }
     }
@@ -324,8 +327,29 @@ fn slurm_instances_are_one_job_of_tasks() {
         "kill took {:?}",
         started.elapsed()
     );
-    assert!(
-        ["KILLED", "FINISHED"].iter().any(|s| killed["state"] == *s),
-        "{killed}"
+    assert_eq!(
+        killed["state"],
+        "KILLED",
+        "{killed}\n{}\n{}\n--- instance 0's stderr:\n{}\n--- the job's stderr:\n{}",
+        client.run(&["status", &id]).stderr,
+        slurm.run("scontrol", &["show", "job", &id]),
+        client
+            .run(&["logs", &id, "--stderr", "--instance", "0"])
+            .stdout,
+        std::fs::read_to_string(
+            slurm
+                .run("scontrol", &["show", "job", &id])
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("StdErr="))
+                .unwrap_or("/nonexistent")
+        )
+        .unwrap_or_default()
     );
+    let (job, instances) = status(&client, &id);
+    assert_eq!(job["state"], "KILLED", "{job}");
+    assert!(
+        instances.iter().all(|i| i["state"] == "KILLED"),
+        "{instances:?}"
+    );
+    check_listed(&client, &id, 2, "KILLED");
 }

@@ -169,13 +169,13 @@ impl Way {
         }
     }
 
-    /// SIGTERM to the job's steps only, not its batch script (`scancel --signal=TERM`):
-    /// each `srun` task gets it once, from slurmd, and `srun`, in the batch step, does not
-    /// pass on a second one. False when Slurm does not know the job.
-    fn terminate_steps(&self, id: &str) -> anyhow::Result<bool> {
+    /// SIGURG to every process of the job, its batch script included, which the script of a
+    /// job of several tasks turns into one SIGTERM for each task (see `script::SRUN`). False
+    /// when Slurm does not know the job.
+    fn stop_signal(&self, id: &str) -> anyhow::Result<bool> {
         match self {
-            Way::Rest(rest) => rest.signal(id, "SIGTERM"),
-            Way::Ssh(ssh) => ssh.signal(id, "TERM"),
+            Way::Rest(rest) => rest.signal(id, "SIGURG"),
+            Way::Ssh(ssh) => ssh.signal(id, "URG"),
         }
     }
 
@@ -640,7 +640,9 @@ impl Slurm {
                 record.id, self.cluster
             )
         })?;
+        let tasks = record.payload::<Submission>()?.tasks.is_some();
         Ok(match job {
+            Some(job) if tasks => state::tasks_status_of(&job),
             Some(job) => state::status_of(&job),
             None => Status {
                 state: JobState::Unknown,
@@ -696,10 +698,10 @@ impl Slurm {
         }
     }
 
-    /// Stops a job of several tasks: SIGTERM to its `srun` step only, so that each task gets
-    /// exactly one (from slurmd; `srun` itself, in the batch step, is not signalled and
-    /// passes on none), stops gracefully with its final checkpoint, and the job then ends by
-    /// itself (`FINISHED` when every task did). After `grace`, Slurm's cancel.
+    /// Stops a job of several tasks: SIGURG to the job, which its script turns into one
+    /// SIGTERM for each task (`srun` would answer a SIGTERM of its own with SIGKILL); each
+    /// stops gracefully with its final checkpoint and the job ends by itself (KILLED, see
+    /// [`state::tasks_status_of`]). After `grace`, Slurm's cancel.
     fn stop_tasks(&self, record: &Record, tasks: u32, grace: Duration) -> anyhow::Result<String> {
         let context = || {
             format!(
@@ -707,7 +709,7 @@ impl Slurm {
                 record.id, self.cluster
             )
         };
-        if !self.way.terminate_steps(&record.id).with_context(context)? {
+        if !self.way.stop_signal(&record.id).with_context(context)? {
             return Ok(format!("Slurm does not know job {} (any more)", record.id));
         }
         let deadline = Instant::now() + grace;

@@ -311,8 +311,9 @@ impl Rest {
 }
 
 impl Rest {
-    /// `DELETE job/ID?signal=SIGNAL`: the signal to the job's steps, not its batch script (as
-    /// `scancel --signal`); false when Slurm does not know the job.
+    /// `DELETE job/ID?signal=SIGNAL`: the signal to every process of the job, its batch
+    /// script included (slurmrestd sends it with `KILL_FULL_JOB`); false when Slurm does not
+    /// know the job.
     pub fn signal(&self, id: &str, signal: &str) -> anyhow::Result<bool> {
         let answer = self.send(
             reqwest::Method::DELETE,

@@ -170,10 +170,15 @@ impl Sbatch {
         Err(self.failed("scancel", &out))
     }
 
-    /// `scancel --signal=SIGNAL ID`: the signal to the job's steps, not its batch script;
-    /// false when Slurm does not know the job.
+    /// `scancel --full --signal=SIGNAL ID`: the signal to every process of the job, its batch
+    /// script included (as slurmrestd's `DELETE job/ID?signal=`); false when Slurm does not
+    /// know the job.
     pub fn signal(&self, id: &str, signal: &str) -> anyhow::Result<bool> {
-        let out = self.run("scancel", &[format!("--signal={signal}"), id.into()], b"")?;
+        let out = self.run(
+            "scancel",
+            &["--full".into(), format!("--signal={signal}"), id.into()],
+            b"",
+        )?;
         if out.success() {
             return Ok(true);
         }
