@@ -513,64 +513,27 @@ impl Backend for SshHost {
     }
 
     fn adopt(&self, id: &str) -> anyhow::Result<Payload> {
-        if !is_submission_id(id) {
-            anyhow::bail!(
-                "`{id}` is not the ID of a job on an SSH host (`NAME-YYYYMMDD-HHMMSS-XXXX`)"
-            );
+        // The job may be on any of the profile's hosts: the first that has its folder.
+        let mut found = self.adopt_here(id);
+        for other in &self.others {
+            if found.is_ok() {
+                break;
+            }
+            if let Ok(payload) = other.adopt_here(id) {
+                found = Ok(payload);
+            }
         }
-        let base = crate::cluster::transport::ssh::shell_dir(&self.remote_dir);
-        let script = format!(
-            "cd -- {base} 2>/dev/null && cd -- {id} 2>/dev/null && [ -f job.sh ] || exit 3\npwd\ncat pid 2>/dev/null || echo 0\n",
-            id = quote(id)
-        );
-        let out = self
-            .session()?
-            .exec_with_input("sh -s", script.as_bytes())?;
-        let mut lines = out.stdout.lines();
-        let (true, Some(dir)) = (out.success(), lines.next()) else {
-            return Err(with_help(
-                anyhow::anyhow!(
-                    "`{}` has no job `{id}` in `{}`",
-                    self.target,
-                    self.remote_dir
-                ),
-                format!(
-                    "`cargo stream list --cluster {}` lists the jobs there",
-                    self.cluster
-                ),
-            ));
-        };
-        Ok(Payload::Ssh(Submission {
-            host: self.target.to_string(),
-            dir: dir.to_owned(),
-            pid: lines
-                .next()
-                .and_then(|p| p.trim().parse().ok())
-                .unwrap_or(0),
-            location: String::new(),
-        }))
+        found
     }
 
     fn jobs(&self) -> anyhow::Result<Vec<Listed>> {
-        // Every job folder (one with a `job.sh`), probed as `status` does, in one round trip.
-        let base = crate::cluster::transport::ssh::shell_dir(&self.remote_dir);
-        let script = format!(
-            "cd -- {base} 2>/dev/null || exit 0\n{ALIVE}\n\
-             for d in */; do d=${{d%/}}; [ -f \"$d/job.sh\" ] || continue\n\
-             ( cd -- \"$d\" || exit 0; echo \"job=$d\"; echo \"started=$(stat -c %Y job.sh)\"\n\
-               [ -f exit-code ] && echo \"exit=$(cat exit-code)\"\n\
-               [ -f killed ] && echo killed=1\n\
-               [ -f attempts ] && echo \"attempts=$(cat attempts)\"\n\
-               alive && echo alive=1\n\
-               exit 0 )\n\
-             done\nexit 0\n"
-        );
-        let out = self.script(&script, || {
-            format!("list the job folders in `{}`", self.remote_dir)
-        })?;
-        Ok(listed_jobs(&out.stdout))
+        let mut jobs = self.jobs_here()?;
+        for other in &self.others {
+            jobs.extend(other.jobs_here()?);
+        }
+        jobs.sort_by_key(|job| std::cmp::Reverse(job.submitted_at));
+        Ok(jobs)
     }
-
     fn submit_instances(
         &self,
         shell: &mut Shell,
@@ -676,6 +639,69 @@ impl Backend for SshHost {
         let dir = Self::folder(record)?;
         self.session()?
             .read_from(&format!("{dir}/{}", stream.name()), offset)
+    }
+}
+
+impl SshHost {
+    /// A job's payload, from its folder on this host.
+    fn adopt_here(&self, id: &str) -> anyhow::Result<Payload> {
+        if !is_submission_id(id) {
+            anyhow::bail!(
+                "`{id}` is not the ID of a job on an SSH host (`NAME-YYYYMMDD-HHMMSS-XXXX`)"
+            );
+        }
+        let base = crate::cluster::transport::ssh::shell_dir(&self.remote_dir);
+        let script = format!(
+            "cd -- {base} 2>/dev/null && cd -- {id} 2>/dev/null && [ -f job.sh ] || exit 3\npwd\ncat pid 2>/dev/null || echo 0\n",
+            id = quote(id)
+        );
+        let out = self
+            .session()?
+            .exec_with_input("sh -s", script.as_bytes())?;
+        let mut lines = out.stdout.lines();
+        let (true, Some(dir)) = (out.success(), lines.next()) else {
+            return Err(with_help(
+                anyhow::anyhow!(
+                    "`{}` has no job `{id}` in `{}`",
+                    self.target,
+                    self.remote_dir
+                ),
+                format!(
+                    "`cargo stream list --cluster {}` lists the jobs there",
+                    self.cluster
+                ),
+            ));
+        };
+        Ok(Payload::Ssh(Submission {
+            host: self.target.to_string(),
+            dir: dir.to_owned(),
+            pid: lines
+                .next()
+                .and_then(|p| p.trim().parse().ok())
+                .unwrap_or(0),
+            location: String::new(),
+        }))
+    }
+
+    /// The jobs in this host's job folders.
+    fn jobs_here(&self) -> anyhow::Result<Vec<Listed>> {
+        // Every job folder (one with a `job.sh`), probed as `status` does, in one round trip.
+        let base = crate::cluster::transport::ssh::shell_dir(&self.remote_dir);
+        let script = format!(
+            "cd -- {base} 2>/dev/null || exit 0\n{ALIVE}\n\
+             for d in */; do d=${{d%/}}; [ -f \"$d/job.sh\" ] || continue\n\
+             ( cd -- \"$d\" || exit 0; echo \"job=$d\"; echo \"started=$(stat -c %Y job.sh)\"\n\
+               [ -f exit-code ] && echo \"exit=$(cat exit-code)\"\n\
+               [ -f killed ] && echo killed=1\n\
+               [ -f attempts ] && echo \"attempts=$(cat attempts)\"\n\
+               alive && echo alive=1\n\
+               exit 0 )\n\
+             done\nexit 0\n"
+        );
+        let out = self.script(&script, || {
+            format!("list the job folders in `{}`", self.remote_dir)
+        })?;
+        Ok(listed_jobs(&out.stdout))
     }
 }
 
