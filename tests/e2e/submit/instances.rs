@@ -353,3 +353,40 @@ fn slurm_instances_are_one_job_of_tasks() {
     );
     check_listed(&client, &id, 2, "KILLED");
 }
+
+#[test]
+fn spark_ssh_instances_are_drivers_of_spark_submit() {
+    jobs::instance_word_count();
+    let cluster = SparkCluster::start(None);
+    let sshd = Sshd::start();
+    let gateway = tempfile::Builder::new()
+        .prefix("e2e-gateway-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let spark_home = super::spark_ssh::gateway_spark_home(&cluster, gateway.path());
+    let client = Client::new();
+    client.set_clusters(
+        &(sshd
+            .profile("gateway")
+            .replace("kind = \"ssh\"", "kind = \"spark-ssh\"")
+            + &format!(
+                "master = \"{}\"\nmaster-ui = \"{}\"\nspark-home = \"{}\"\ndriver-memory = \"256m\"\n",
+                cluster.master_url,
+                cluster.ui_url,
+                spark_home.display()
+            )),
+    );
+    let feed = TextFeed::start("to be or not to be");
+    // A folder the drivers (root's worker) and the test share.
+    let checkpoints = gateway.path().join("checkpoints");
+    let env = format!("CHECKPOINT_DIR={}", checkpoints.display());
+    let id = submit(&client, "gateway", 2, feed.port, &env);
+    assert!(id.starts_with("driver-"), "{id}");
+
+    let instances = wait_running(&client, &id, 2);
+    assert_ne!(instances[0]["cluster_id"], instances[1]["cluster_id"]);
+    check_instance_logs(&client, &id, 2);
+    let killed = kill_all(&client, &id, &[checkpoints], 2);
+    assert_eq!(killed["state"], "KILLED", "{killed}");
+    check_listed(&client, &id, 2, "KILLED");
+}
