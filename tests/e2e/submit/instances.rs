@@ -179,6 +179,16 @@ fn kill_all(client: &Client, id: &str, checkpoints: &[PathBuf], count: u32) -> s
             );
         }
     }
+    // Each stopped as a graceful stop does, on one signal.
+    for i in 0..count {
+        let errors = client
+            .run(&["logs", id, "--stderr", "--instance", &i.to_string()])
+            .stdout;
+        assert!(
+            errors.contains("streaming context stopped") && !errors.contains("received again"),
+            "instance {i} did not stop gracefully:\n{errors}"
+        );
+    }
     killed
 }
 
