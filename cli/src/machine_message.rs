@@ -124,6 +124,34 @@ impl Message for Status<'_> {
     }
 }
 
+/// One instance of a job of several, after its job's `status` line (reason `instance`).
+#[derive(Serialize)]
+pub struct InstanceStatus<'a> {
+    /// The job's submission ID.
+    pub id: &'a str,
+    /// The instance's number, `0..instances`.
+    pub instance: u32,
+    /// How many instances the job has.
+    pub instances: u32,
+    /// The cluster's ID for the instance (a Spark driver ID; a Slurm job's ID for each task).
+    pub cluster_id: &'a str,
+    /// Its state.
+    pub state: JobState,
+    /// The cluster's message about it.
+    pub message: Option<&'a str>,
+    /// Where it runs.
+    pub location: Option<&'a str>,
+    /// Its driver's streaming statistics, or why there are none (while it runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<&'a crate::cluster::driver_ui::DriverReport>,
+}
+
+impl Message for InstanceStatus<'_> {
+    fn reason(&self) -> &'static str {
+        "instance"
+    }
+}
+
 /// One recorded submission, as `list` shows it (reason `submission`).
 #[derive(Serialize)]
 pub struct Submission<'a> {
@@ -138,6 +166,13 @@ pub struct Submission<'a> {
     pub submitted_at: u64,
     /// The artifact submitted.
     pub artifact: &'a Path,
+    /// How many instances the job has (`--instances`); left out for one.
+    #[serde(skip_serializing_if = "is_one")]
+    pub instances: u32,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 impl<'a> From<&'a Record> for Submission<'a> {
@@ -148,6 +183,7 @@ impl<'a> From<&'a Record> for Submission<'a> {
             message: record.message.as_deref(),
             submitted_at: record.submitted_at,
             artifact: &record.artifact,
+            instances: record.instance_count(),
         }
     }
 }
@@ -192,6 +228,8 @@ pub struct Recorded<'a> {
     state: JobState,
     message: Option<&'a str>,
     data: &'a Payload,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    instances: &'a [crate::cluster::record::Instance],
 }
 
 impl<'a> Recorded<'a> {
@@ -216,6 +254,7 @@ impl<'a> Recorded<'a> {
             state: record.state,
             message: record.message.as_deref(),
             data: &record.data,
+            instances: &record.instances,
         }
     }
 }

@@ -21,6 +21,33 @@ pub fn running_word_count() -> &'static Path {
         .jar
 }
 
+/// The jar of [`running_word_count`] that first prints `instance I of N` on stdout, from the
+/// variables its launcher set (`CARGO_STREAM_INSTANCE`/`CARGO_STREAM_INSTANCES`, else Slurm's
+/// `SLURM_PROCID`/`SLURM_NTASKS`; `-` for one unset): a job submitted with `--instances N`.
+pub fn instance_word_count() -> &'static Path {
+    static JOB: OnceLock<Packaged> = OnceLock::new();
+    &JOB.get_or_init(|| {
+        package_patched("instance-wc", "running-word-count", &|main: &str| {
+            let at = main.find("fn run()").expect("the template has `fn run()`");
+            let body = at + main[at..].find('{').expect("its body") + 1;
+            format!("{}{INSTANCE_LINE}{}", &main[..body], &main[body..])
+        })
+    })
+    .jar
+}
+
+/// What [`instance_word_count`] runs first.
+const INSTANCE_LINE: &str = r#"
+    let var = |a: &str, b: &str| {
+        std::env::var(a).or_else(|_| std::env::var(b)).unwrap_or_else(|_| "-".to_owned())
+    };
+    println!(
+        "instance {} of {}",
+        var("CARGO_STREAM_INSTANCE", "SLURM_PROCID"),
+        var("CARGO_STREAM_INSTANCES", "SLURM_NTASKS")
+    );
+"#;
+
 /// The jar of a job that ends by itself: `ARGS = [N]` runs N (default 3) 200 ms batches of a
 /// queue, printing `batch I`, then `done after N batches`, and exits 0. `fail` as the first
 /// argument exits 1 at once (`error: asked to fail` on stderr); `panic` panics (exit code 101). `crash-once FILE` exits 1 if
@@ -82,6 +109,14 @@ fn main() -> Result<(), cargo_stream_runtime::Error> {
 "#;
 
 fn package_template(name: &str, template: &str, main: Option<&str>) -> Packaged {
+    match main {
+        Some(main) => package_patched(name, template, &|_| main.to_owned()),
+        None => package_patched(name, template, &|main| main.to_owned()),
+    }
+}
+
+/// Generates `name` from `template`, rewrites its `src/main.rs` with `patch`, and packages it.
+fn package_patched(name: &str, template: &str, patch: &dyn Fn(&str) -> String) -> Packaged {
     // A folder per test process under the shared target folder (test processes may run side
     // by side); those of processes that are gone are removed.
     let jobs = crate::e2e_target_dir().join("jobs");
@@ -100,8 +135,11 @@ fn package_template(name: &str, template: &str, main: Option<&str>) -> Packaged 
     )
     .success();
     let project = dir.join(name);
-    if let Some(main) = main {
-        std::fs::write(project.join("src/main.rs"), main).expect("write src/main.rs");
+    let main = project.join("src/main.rs");
+    let text = std::fs::read_to_string(&main).expect("read src/main.rs");
+    let patched = patch(&text);
+    if patched != text {
+        std::fs::write(&main, patched).expect("write src/main.rs");
     }
     let out = run(&mut cargo_stream(&project, &["package", "--json"]), BUILD).success();
     let report: serde_json::Value =

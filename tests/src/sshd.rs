@@ -18,12 +18,42 @@ pub struct Sshd {
     port: u16,
     user: String,
     home: PathBuf,
+    /// A second port it listens on too ([`Sshd::start_on_two_ports`]).
+    second_port: Option<u16>,
 }
 
 impl Sshd {
     /// Starts a server with a new user; panics (with sshd's log) if it does not come up.
     pub fn start() -> Sshd {
         Sshd::start_with(None)
+    }
+
+    /// Starts a server listening on two ports of 127.0.0.1, which the client reaches as two
+    /// hosts (an `ssh` profile's `hosts`, [`Sshd::profile_of_two_hosts`]): the same user and
+    /// home behind both.
+    pub fn start_on_two_ports() -> Sshd {
+        let sshd = Sshd::start_with_ports(None, true);
+        let second = sshd.second_port.expect("a second port");
+        // The host key is known at both ports.
+        let line = sshd.known_hosts_line();
+        let other = line.replace(&format!("]:{} ", sshd.port), &format!("]:{second} "));
+        std::fs::write(sshd.known_hosts(), format!("{line}{other}")).unwrap();
+        sshd
+    }
+
+    /// A `[clusters.NAME]` table of kind `ssh` whose `hosts` are this server's two ports (see
+    /// [`Sshd::start_on_two_ports`]).
+    pub fn profile_of_two_hosts(&self, name: &str) -> String {
+        let second = self
+            .second_port
+            .expect("a server started by `start_on_two_ports`");
+        self.profile(name).replace(
+            &format!("host = \"127.0.0.1\"\nport = {}\n", self.port),
+            &format!(
+                "hosts = [\"127.0.0.1:{}\", \"127.0.0.1:{second}\"]\n",
+                self.port
+            ),
+        )
     }
 
     /// Starts a server that presents, with its host key, a host certificate signed by a test
@@ -34,6 +64,10 @@ impl Sshd {
     }
 
     fn start_with(certificate: Option<(&str, &str)>) -> Sshd {
+        Sshd::start_with_ports(certificate, false)
+    }
+
+    fn start_with_ports(certificate: Option<(&str, &str)>, two_ports: bool) -> Sshd {
         let sshd = sshd_binary();
         assert!(
             is_root(),
@@ -86,16 +120,20 @@ impl Sshd {
         }
 
         let port = free_port();
+        let second_port = two_ports.then(free_port);
         let config = dir.path().join("sshd_config");
         std::fs::write(
             &config,
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {pid}\n\
+                "{second}Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {pid}\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PermitRootLogin no\nAllowUsers {user}\nUsePAM no\n\
                  Subsystem sftp internal-sftp\nLogLevel VERBOSE\n{host_certificate}",
                 host_key = dir.path().join("host_key").display(),
                 pid = dir.path().join("sshd.pid").display(),
+                second = second_port
+                    .map(|p| format!("Port {p}\n"))
+                    .unwrap_or_default(),
             ),
         )
         .unwrap();
@@ -125,6 +163,7 @@ impl Sshd {
             port,
             user,
             home,
+            second_port,
         };
         std::fs::write(server.known_hosts(), server.known_hosts_line()).unwrap();
         server.wait_listening();
@@ -134,7 +173,10 @@ impl Sshd {
     fn wait_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            let up = |port: Option<u16>| {
+                port.is_none_or(|p| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok())
+            };
+            if up(Some(self.port)) && up(self.second_port) {
                 return;
             }
             if let Some(status) = self

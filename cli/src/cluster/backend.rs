@@ -36,6 +36,23 @@ pub struct JobSpec {
     pub conf: BTreeMap<String, String>,
 }
 
+/// The environment variable that tells a job which instance it is (`0..N`).
+pub const INSTANCE_VAR: &str = "CARGO_STREAM_INSTANCE";
+/// The environment variable that tells a job how many instances it has (`N`).
+pub const INSTANCES_VAR: &str = "CARGO_STREAM_INSTANCES";
+
+impl JobSpec {
+    /// The job as instance `index` of `count`: its environment names both
+    /// ([`INSTANCE_VAR`], [`INSTANCES_VAR`]), which the runtime reads to take its share of
+    /// the input.
+    pub fn instance(&self, index: u32, count: u32) -> JobSpec {
+        let mut job = self.clone();
+        job.env.insert(INSTANCE_VAR.to_owned(), index.to_string());
+        job.env.insert(INSTANCES_VAR.to_owned(), count.to_string());
+        job
+    }
+}
+
 /// What a backend answers to a submission.
 #[derive(Clone, Debug)]
 pub struct Submitted {
@@ -218,6 +235,31 @@ impl LogStream {
 pub trait Backend {
     /// Makes the artifact readable by the cluster and starts the job.
     fn submit(&self, shell: &mut Shell, job: &JobSpec) -> anyhow::Result<Submitted>;
+    /// Starts `count` instances of the job (`--instances N`), pushing each one started onto
+    /// `started` (so that the caller records those that run when a later one fails). By
+    /// default, `count` submissions of [`JobSpec::instance`]; a cluster manager that starts
+    /// instances as one job (Slurm's tasks) answers one [`Submitted`] per instance, sharing
+    /// its ID.
+    fn submit_instances(
+        &self,
+        shell: &mut Shell,
+        job: &JobSpec,
+        count: u32,
+        started: &mut Vec<Submitted>,
+    ) -> anyhow::Result<()> {
+        for index in 0..count {
+            if count > 1 {
+                shell.status("Instance", format!("{index} of {count}"));
+            }
+            let submitted = if count == 1 {
+                self.submit(shell, job)?
+            } else {
+                self.submit(shell, &job.instance(index, count))?
+            };
+            started.push(submitted);
+        }
+        Ok(())
+    }
     /// The job's current status.
     fn status(&self, record: &Record) -> anyhow::Result<Status>;
     /// Asks the job to stop: SIGTERM first, so that it checkpoints; after `grace` (where the

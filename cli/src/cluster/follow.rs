@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::backend::{Backend, JobState, LogStream, Status};
 use crate::cluster::profile::Profile;
-use crate::cluster::record::Record;
+use crate::cluster::record::{Record, combined_state};
 use crate::error::with_help;
 use crate::exit::{self, JobEnded, WaitTimedOut};
 use crate::shell::Shell;
@@ -69,6 +69,8 @@ pub fn adopt(profile: &Profile, id: &str) -> anyhow::Result<Record> {
         state: JobState::Unknown,
         message: None,
         data,
+        instances: Vec::new(),
+        view: None,
     })
 }
 
@@ -131,17 +133,132 @@ pub fn is_adopted(record: &Record) -> bool {
     record.sha256.is_empty()
 }
 
-/// Asks the cluster for the job's status and saves it in the record (not an adopted one).
+/// Asks the cluster for the job's status and saves it in the record (not an adopted one). A
+/// job of several instances is asked about each (kept in [`Record::instances`]); its status is
+/// their [`combined_state`], with a message counting them by state.
 pub fn refresh(backend: &dyn Backend, record: &mut Record) -> anyhow::Result<Status> {
-    let status = backend.status(record)?;
-    if status.state != record.state || status.message != record.message {
-        record.state = status.state;
-        record.message = status.message.clone();
-        if !is_adopted(record) {
-            record.save()?;
-        }
+    let before = (
+        record.state,
+        record.message.clone(),
+        record.instances.clone(),
+    );
+    let status = if record.instances.is_empty() {
+        backend.status(record)?
+    } else {
+        instances_status(backend, record)?
+    };
+    record.state = status.state;
+    record.message = status.message.clone();
+    let changed = before
+        != (
+            record.state,
+            record.message.clone(),
+            record.instances.clone(),
+        );
+    if changed && !is_adopted(record) {
+        record.save()?;
     }
     Ok(status)
+}
+
+/// Each instance's status, kept in the record; a Slurm job's tasks (one cluster ID) asked
+/// once. The job's state is their [`combined_state`].
+fn instances_status(backend: &dyn Backend, record: &mut Record) -> anyhow::Result<Status> {
+    let mut asked: Vec<(String, Status)> = Vec::new();
+    for index in 0..record.instances.len() {
+        let view = record.instance(record.instances[index].index)?;
+        let status = match asked.iter().find(|(id, _)| *id == view.id) {
+            Some((_, status)) => status.clone(),
+            _ => {
+                let status = backend.status(&view)?;
+                asked.push((view.id.clone(), status.clone()));
+                status
+            }
+        };
+        let one = &mut record.instances[index];
+        one.state = status.state;
+        one.message = status.message;
+        one.location = status.location;
+    }
+    let states: Vec<JobState> = record.instances.iter().map(|i| i.state).collect();
+    let state = combined_state(&states);
+    let mut counts: Vec<(JobState, usize)> = Vec::new();
+    for s in &states {
+        match counts.iter_mut().find(|(c, _)| c == s) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((*s, 1)),
+        }
+    }
+    let counted: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    let mut message = format!("{} instances: {}", states.len(), counted.join(", "));
+    if let Some(bad) = record
+        .instances
+        .iter()
+        .find(|i| matches!(i.state, JobState::Failed | JobState::Error))
+        && let Some(why) = &bad.message
+    {
+        message.push_str(&format!("; instance {}: {why}", bad.index));
+    }
+    Ok(Status {
+        state,
+        message: Some(message),
+        location: None,
+    })
+}
+
+/// Stops every instance of the job (one call for a job of one), each gracefully as
+/// [`Backend::kill`] does, all at once (one thread and connection each, so that `grace` is
+/// not spent N times over); instances that share a cluster ID (a Slurm job's tasks) are
+/// stopped by one call. Returns each call's message, with the instance it was for.
+pub fn kill_all(
+    backend: &dyn Backend,
+    record: &Record,
+    grace: Duration,
+) -> anyhow::Result<Vec<(Option<u32>, String)>> {
+    if record.instances.is_empty() {
+        return Ok(vec![(None, backend.kill(record, grace)?)]);
+    }
+    let mut views: Vec<(u32, Record)> = Vec::new();
+    for one in &record.instances {
+        if !views.iter().any(|(_, v)| v.id == one.id) {
+            views.push((one.index, record.instance(one.index)?));
+        }
+    }
+    let results: Vec<anyhow::Result<String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = views
+            .iter()
+            .map(|(index, view)| {
+                scope.spawn(move || {
+                    let backend = backend_of(view)?;
+                    backend
+                        .kill(view, grace)
+                        .with_context(|| format!("failed to stop instance {index}"))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("stopping an instance panicked")))
+            })
+            .collect()
+    });
+    let mut messages = Vec::new();
+    let mut first_err = None;
+    for ((index, _), result) in views.iter().zip(results) {
+        match result {
+            Ok(message) => messages.push((Some(*index), message)),
+            Err(err) => {
+                first_err.get_or_insert(err);
+            }
+        }
+    }
+    // Every instance was asked to stop; the first that could not be is the error.
+    match first_err {
+        Some(err) => Err(err),
+        None => Ok(messages),
+    }
 }
 
 /// The backend a follower talks to: the one it was given, or, after the cluster could not be

@@ -192,6 +192,10 @@ kind_keys! {
     SshHostKeys {
         /// Host name or address.
         host: String,
+        /// The hosts a job's instances are placed on, round-robin (`--instances N`): each
+        /// `HOST` or `HOST:PORT`, with the profile's `port`, `user` and keys; in place of
+        /// `host`.
+        hosts: Vec<String>,
         /// SSH port (22).
         port: u16,
         /// User name.
@@ -511,6 +515,62 @@ impl Profile {
             identity_file: l.identity_file.as_deref().map(expand_home),
             known_hosts: known_hosts(l.known_hosts.as_deref()),
         })
+    }
+
+    /// The hosts of an `ssh` profile, in the order instances are placed on them: its `hosts`
+    /// (each `HOST` or `HOST:PORT`; the profile's `port`, `user` and keys for the rest), else
+    /// its one `host`.
+    pub fn ssh_hosts(&self) -> anyhow::Result<Vec<SshTarget>> {
+        let hosts = match &self.keys {
+            ProfileKeys::Ssh(keys) => keys.hosts.clone().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if hosts.is_empty() {
+            return Ok(vec![self.ssh()?]);
+        }
+        if self.keys.ssh().host.is_some() {
+            return Err(with_help(
+                anyhow::anyhow!(
+                    "cluster `{}` sets both `host` and `hosts` ({})",
+                    self.name,
+                    self.origins.join(" + ")
+                ),
+                "keep one: `hosts = [\"h1\", \"h2\"]` for several, `host = \"h\"` for one",
+            ));
+        }
+        let l = self.keys.ssh();
+        let mut targets = Vec::new();
+        for entry in hosts {
+            let (host, port) = match entry.rsplit_once(':') {
+                Some((host, port)) if !host.contains(':') || host.starts_with('[') => {
+                    let port = port.parse::<u16>().map_err(|_| {
+                        with_help(
+                            anyhow::anyhow!(
+                                "`{entry}` in `hosts` of cluster `{}` has no valid port",
+                                self.name
+                            ),
+                            "write each host as `HOST` or `HOST:PORT` (a port from 1 to 65535)",
+                        )
+                    })?;
+                    (host.trim_matches(['[', ']']).to_owned(), port)
+                }
+                _ => (entry.clone(), l.port.unwrap_or(22)),
+            };
+            if host.is_empty() {
+                anyhow::bail!("`hosts` of cluster `{}` has an empty entry", self.name);
+            }
+            targets.push(SshTarget {
+                host,
+                port,
+                user: match &l.user {
+                    Some(user) => user.clone(),
+                    None => std::env::var("USER").unwrap_or_else(|_| "root".into()),
+                },
+                identity_file: l.identity_file.as_deref().map(expand_home),
+                known_hosts: known_hosts(l.known_hosts.as_deref()),
+            });
+        }
+        Ok(targets)
     }
 
     /// Where the artifact goes: the `upload` table, or for `ssh` and `spark-ssh` profiles an

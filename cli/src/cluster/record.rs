@@ -46,6 +46,96 @@ pub struct Record {
     /// The backend's own data (which master took it, the remote folder, ...).
     #[serde(deserialize_with = "Payload::from_record")]
     pub data: Payload,
+    /// The instances of a job submitted with `--instances N` (N > 1), instance 0 first: each
+    /// with the cluster's own ID and payload (the record's `id` and `data` are instance 0's,
+    /// so the user follows one job by one ID). Empty for a job of one instance, and in records
+    /// written before instances.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<Instance>,
+    /// `Some(i)` for instance `i`'s view of a job of several ([`Record::instance`]): what its
+    /// backend reads; never saved (the job's record is).
+    #[serde(skip)]
+    pub view: Option<u32>,
+}
+
+/// One instance of a job of several (`--instances N`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// Its number, `0..N` (the job's `CARGO_STREAM_INSTANCE`, Slurm's `SLURM_PROCID`).
+    pub index: u32,
+    /// The cluster's ID for it (a Spark driver ID; all of a Slurm job's tasks share the
+    /// job's ID).
+    pub id: String,
+    /// The last state seen.
+    pub state: JobState,
+    /// The last message seen.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Where it runs, as last seen (a worker, a host, a node).
+    #[serde(default)]
+    pub location: Option<String>,
+    /// The backend's own data for it.
+    #[serde(deserialize_with = "Payload::from_record")]
+    pub data: Payload,
+}
+
+/// The first of the instances a backend started, and the record's instances for them (empty
+/// for one instance); `None` when none started.
+pub fn of_instances(
+    started: Vec<crate::cluster::backend::Submitted>,
+) -> Option<(crate::cluster::backend::Submitted, Vec<Instance>)> {
+    let first = started.first()?.clone();
+    let instances = if started.len() > 1 {
+        started
+            .into_iter()
+            .enumerate()
+            .map(|(index, one)| Instance {
+                index: index as u32,
+                id: one.id,
+                state: JobState::Submitted,
+                message: Some(one.message).filter(|m| !m.is_empty()),
+                location: None,
+                data: one.data,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Some((first, instances))
+}
+
+/// The state of a job of several instances, from theirs: `FAILED` (or `ERROR`) if any
+/// instance is, else while any runs on `RELAUNCHING`, `RUNNING`, `SUBMITTED` in that order of
+/// precedence; once all have ended, `KILLED` if any was killed, else `FINISHED`; `UNKNOWN` if
+/// the cluster knows none of them.
+pub fn combined_state(states: &[JobState]) -> JobState {
+    let any = |s: JobState| states.contains(&s);
+    if states.is_empty() {
+        return JobState::Unknown;
+    }
+    if any(JobState::Failed) {
+        return JobState::Failed;
+    }
+    if any(JobState::Error) {
+        return JobState::Error;
+    }
+    if states.iter().all(|s| s.is_final()) {
+        return if any(JobState::Killed) {
+            JobState::Killed
+        } else {
+            JobState::Finished
+        };
+    }
+    for state in [
+        JobState::Relaunching,
+        JobState::Running,
+        JobState::Submitted,
+    ] {
+        if any(state) {
+            return state;
+        }
+    }
+    JobState::Unknown
 }
 
 /// The profile, its `env` values left out, wherever a record is written (its file, `--json`).
@@ -79,6 +169,59 @@ fn file(id: &str) -> anyhow::Result<PathBuf> {
 }
 
 impl Record {
+    /// How many instances the job has (1 for a job submitted without `--instances`).
+    pub fn instance_count(&self) -> u32 {
+        (self.instances.len() as u32).max(1)
+    }
+
+    /// The record as one instance's backend sees it: its ID, payload and state, no instances
+    /// (a record of one instance is its own instance 0). An error names the instances there
+    /// are.
+    pub fn instance(&self, index: u32) -> anyhow::Result<Record> {
+        if self.instances.is_empty() {
+            if index == 0 {
+                return Ok(self.clone());
+            }
+            return Err(with_help(
+                anyhow::anyhow!("`{}` has one instance, not an instance {index}", self.id),
+                "leave out `--instance`, or give `--instance 0`",
+            ));
+        }
+        let Some(one) = self.instances.iter().find(|i| i.index == index) else {
+            return Err(with_help(
+                anyhow::anyhow!(
+                    "`{}` has {} instances (0 to {}), not an instance {index}",
+                    self.id,
+                    self.instances.len(),
+                    self.instances.len() - 1
+                ),
+                format!(
+                    "give `--instance` a number from 0 to {}",
+                    self.instances.len() - 1
+                ),
+            ));
+        };
+        let mut view = self.clone();
+        view.id = one.id.clone();
+        view.data = one.data.clone();
+        view.state = one.state;
+        view.message = one.message.clone();
+        view.instances = Vec::new();
+        view.view = Some(index);
+        Ok(view)
+    }
+
+    /// Each instance as [`Record::instance`] gives it (the record itself for a job of one).
+    pub fn instance_views(&self) -> Vec<Record> {
+        if self.instances.is_empty() {
+            return vec![self.clone()];
+        }
+        self.instances
+            .iter()
+            .filter_map(|i| self.instance(i.index).ok())
+            .collect()
+    }
+
     /// The backend's own payload, or an error when the record holds another kind's.
     pub fn payload<T: OwnPayload>(&self) -> anyhow::Result<&T> {
         T::of(&self.data).ok_or_else(|| {
@@ -92,6 +235,9 @@ impl Record {
 
     /// Writes the record (atomically: a temporary file renamed over the old one).
     pub fn save(&self) -> anyhow::Result<()> {
+        if self.view.is_some() {
+            return Ok(());
+        }
         let path = file(&self.id)?;
         let dir = path.parent().expect("records live in a folder");
         std::fs::create_dir_all(dir)
@@ -202,6 +348,8 @@ mod tests {
             submitted_at: 1,
             state: JobState::Running,
             message: None,
+            instances: Vec::new(),
+            view: None,
             data: Payload::Ssh(crate::cluster::backends::ssh_host::Submission {
                 host: "u@h:22".into(),
                 dir: "/u/j-1".into(),
@@ -300,5 +448,99 @@ mod tests {
         // And what this version writes, it reads.
         let again: Record = serde_json::from_str(&serde_json::to_string(&record).unwrap()).unwrap();
         assert_eq!(again.profile, record.profile);
+    }
+
+    fn spark(gateway: &str) -> Payload {
+        Payload::SparkRest(crate::cluster::backends::spark_rest::Submission {
+            gateway: gateway.into(),
+            app_resource: "file:///j.jar".into(),
+            server_spark_version: None,
+        })
+    }
+
+    /// A job of several instances: one record, one ID, each instance's own ID and payload
+    /// inside; written and read back the same; and an older record without instances is a
+    /// job of one.
+    #[test]
+    fn instances_are_one_record() {
+        let keys: ProfileKeys =
+            toml::from_str("kind = \"spark-rest\"\nmaster = \"spark://m:6066\"\n").unwrap();
+        let submitted = |id: &str| crate::cluster::backend::Submitted {
+            id: id.into(),
+            message: format!("{id} accepted"),
+            location: "file:///j.jar".into(),
+            data: spark(&format!("http://{id}:6066")),
+        };
+        let (first, instances) =
+            of_instances(vec![submitted("driver-a"), submitted("driver-b")]).unwrap();
+        let record = Record {
+            id: first.id,
+            cluster: "prod".into(),
+            kind: Kind::SparkRest,
+            profile: keys,
+            name: "wc".into(),
+            artifact: "/tmp/wc.jar".into(),
+            sha256: "00".into(),
+            location: first.location,
+            submitted_at: 1,
+            state: JobState::Submitted,
+            message: None,
+            data: first.data,
+            instances,
+            view: None,
+        };
+        let text = serde_json::to_string(&record).unwrap();
+        let again: Record = serde_json::from_str(&text).unwrap();
+        assert_eq!(again.id, "driver-a");
+        assert_eq!(again.instance_count(), 2);
+        assert_eq!(again.instances, record.instances);
+        assert_eq!(again.instances[1].id, "driver-b");
+        assert_eq!(again.instances[1].index, 1);
+        assert_eq!(again.instances[1].data, spark("http://driver-b:6066"));
+        // Instance 1's view: its own ID and payload, never saved over the job's record.
+        let view = again.instance(1).unwrap();
+        assert_eq!(view.id, "driver-b");
+        assert_eq!(view.data, spark("http://driver-b:6066"));
+        assert!(view.instances.is_empty() && view.view == Some(1));
+        let err = again.instance(2).unwrap_err();
+        assert!(
+            err.to_string().contains("has 2 instances (0 to 1)"),
+            "{err}"
+        );
+        assert_eq!(
+            again
+                .instance_views()
+                .iter()
+                .map(|v| v.id.as_str())
+                .collect::<Vec<_>>(),
+            ["driver-a", "driver-b"]
+        );
+        // One instance: no `instances` written, and a record without them reads as one.
+        let (_, none) = of_instances(vec![submitted("driver-c")]).unwrap();
+        assert!(none.is_empty());
+        let mut one = record.clone();
+        one.instances = none;
+        let text = serde_json::to_string(&one).unwrap();
+        assert!(!text.contains("instances"), "{text}");
+        let old: Record = serde_json::from_str(&text).unwrap();
+        assert_eq!(old.instance_count(), 1);
+        assert_eq!(old.instance(0).unwrap().id, "driver-a");
+        assert!(old.instance(1).is_err());
+        assert!(of_instances(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn instance_states_combine() {
+        use JobState::*;
+        assert_eq!(combined_state(&[Running, Running]), Running);
+        assert_eq!(combined_state(&[Running, Failed]), Failed);
+        assert_eq!(combined_state(&[Killed, Error]), Error);
+        assert_eq!(combined_state(&[Running, Relaunching]), Relaunching);
+        assert_eq!(combined_state(&[Submitted, Running]), Running);
+        assert_eq!(combined_state(&[Killed, Finished]), Killed);
+        assert_eq!(combined_state(&[Finished, Finished]), Finished);
+        assert_eq!(combined_state(&[Killed, Running]), Running);
+        assert_eq!(combined_state(&[Unknown, Unknown]), Unknown);
+        assert_eq!(combined_state(&[]), Unknown);
     }
 }

@@ -35,6 +35,8 @@ pub struct SubmitOpts {
     pub wait: bool,
     /// With `wait`: give up waiting after this long (the job keeps running).
     pub timeout: Option<std::time::Duration>,
+    /// How many instances to start (`--instances N`; 1 is a job as it always was).
+    pub instances: u32,
 }
 
 /// What [`run`] did.
@@ -101,6 +103,8 @@ pub struct Plan {
     pub origins: Vec<String>,
     /// The job.
     pub job: JobSpec,
+    /// How many instances of it.
+    pub instances: u32,
 }
 
 /// The `Stream.toml` of the job around `manifest_path` or the current folder, if any.
@@ -153,7 +157,9 @@ pub fn plan(shell: &mut Shell, opts: &SubmitOpts, profile: &Profile) -> anyhow::
         env: l.env.unwrap_or_default(),
         driver_cores: l.driver_cores.unwrap_or(1),
         driver_memory: l.driver_memory.unwrap_or_else(|| "512m".into()),
-        supervise: l.supervise.unwrap_or(false),
+        // Instances of one job are supervised unless told otherwise: the cluster restarts a
+        // lost one, which then takes up its share of the input again.
+        supervise: l.supervise.unwrap_or(opts.instances > 1),
         conf: l.conf.unwrap_or_default(),
     };
     Ok(Plan {
@@ -161,28 +167,57 @@ pub fn plan(shell: &mut Shell, opts: &SubmitOpts, profile: &Profile) -> anyhow::
         kind: profile.kind(),
         origins: profile.origins.clone(),
         job,
+        instances: opts.instances.max(1),
     })
 }
 
 /// Submits a planned job and records it.
 pub fn submit(shell: &mut Shell, profile: &Profile, plan: &Plan) -> anyhow::Result<Record> {
     let backend = crate::cluster::backend(profile)?;
-    let submitted = backend.submit(shell, &plan.job)?;
-    let record = Record {
-        id: submitted.id,
-        cluster: profile.name.clone(),
-        kind: profile.kind(),
-        profile: profile.keys.without_secrets(),
-        name: plan.job.name.clone(),
-        artifact: plan.job.artifact.clone(),
-        sha256: plan.job.sha256.clone(),
-        location: submitted.location,
-        submitted_at: record::now(),
-        state: JobState::Submitted,
-        message: Some(submitted.message).filter(|m| !m.is_empty()),
-        data: submitted.data,
+    let mut started = Vec::new();
+    let failed = backend
+        .submit_instances(shell, &plan.job, plan.instances.max(1), &mut started)
+        .err();
+    let record = match (record::of_instances(started), failed) {
+        (Some((first, instances)), failed) => {
+            let record = Record {
+                id: first.id,
+                cluster: profile.name.clone(),
+                kind: profile.kind(),
+                profile: profile.keys.without_secrets(),
+                name: plan.job.name.clone(),
+                artifact: plan.job.artifact.clone(),
+                sha256: plan.job.sha256.clone(),
+                location: first.location,
+                submitted_at: record::now(),
+                state: JobState::Submitted,
+                message: Some(first.message).filter(|m| !m.is_empty()),
+                data: first.data,
+                instances,
+                view: None,
+            };
+            record.save()?;
+            if let Some(err) = failed {
+                // Those started run on: recorded, so that they can be followed and stopped.
+                return Err(with_help(
+                    err.context(format!(
+                        "started {} of {} instances of `{}` as `{}`",
+                        record.instances.len(),
+                        plan.instances,
+                        plan.job.name,
+                        record.id
+                    )),
+                    format!(
+                        "`cargo stream kill {}` stops the instances that were started",
+                        record.id
+                    ),
+                ));
+            }
+            record
+        }
+        (None, Some(err)) => return Err(err),
+        (None, None) => anyhow::bail!("cluster `{}` started no instance", profile.name),
     };
-    record.save()?;
     Ok(record)
 }
 

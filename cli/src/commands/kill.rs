@@ -13,10 +13,12 @@ use crate::shell::Shell;
 /// batches of what it received and writes a final checkpoint. Where the cluster manager lets
 /// us, it is forced down after the grace period (`--grace`, or the profile's `kill-grace`);
 /// Spark's worker forces a driver after its own `spark.worker.driverTerminateTimeout`.
+/// A job of several instances (`submit --instances N`) has all of them stopped so, at once.
 #[derive(Debug, Args)]
 #[command(after_help = concat!("Examples:
   cargo stream kill driver-20261124112248-0000
   cargo stream kill 42 --grace 60 --json
+  cargo stream kill driver-20261124112248-0000  (a job of several instances: stops them all)
   cargo stream kill --cluster prod driver-20261124112248-0000  (a job submitted elsewhere)
 
 ", crate::exit_codes_help!()))]
@@ -49,12 +51,29 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: KillArgs) -> anyhow::R
             .or(record.profile.common().kill_grace)
             .unwrap_or(30),
     );
+    let count = record.instance_count();
     shell.status(
         "Stopping",
-        format!("`{}` on cluster `{}`", record.id, record.cluster),
+        if count > 1 {
+            format!(
+                "`{}` ({count} instances) on cluster `{}`",
+                record.id, record.cluster
+            )
+        } else {
+            format!("`{}` on cluster `{}`", record.id, record.cluster)
+        },
     );
-    let message = backend.kill(&record, grace)?;
+    let messages = follow::kill_all(backend.as_ref(), &record, grace)?;
     let status = follow::status(shell, backend.as_ref(), &mut record)?;
+    let message = messages
+        .iter()
+        .map(|(index, m)| match index {
+            Some(i) if !m.is_empty() => format!("instance {i}: {m}"),
+            _ => m.clone(),
+        })
+        .filter(|m| !m.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
     if args.json {
         machine_message::emit(&machine_message::Killed {
             id: &record.id,
@@ -64,8 +83,14 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: KillArgs) -> anyhow::R
         })?;
     } else {
         shell.status("Stopped", format!("`{}`: {}", record.id, status.state));
-        if !message.is_empty() {
-            shell.note(message);
+        for (index, m) in &messages {
+            if m.is_empty() {
+                continue;
+            }
+            match index {
+                Some(i) => shell.note(format!("instance {i}: {m}")),
+                None => shell.note(m),
+            }
         }
     }
     Ok(())

@@ -12,7 +12,8 @@ use crate::shell::Shell;
 
 /// `cargo stream list` shows the jobs submitted from this machine, refreshed from their
 /// clusters. Jobs that ended are shown as last seen; a cluster that cannot be reached leaves
-/// its jobs as last seen, with a warning. With `--cluster NAME`, the cluster is asked for every
+/// its jobs as last seen, with a warning. A job of several instances (`submit --instances N`) is
+/// one line, its state theirs combined. With `--cluster NAME`, the cluster is asked for every
 /// job it knows (a Spark master's drivers), whoever submitted it.
 #[derive(Debug, Args)]
 #[command(after_help = concat!("Examples:
@@ -57,7 +58,11 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: ListArgs) -> anyhow::R
             let found = follow::cluster_jobs(cluster, global.manifest_path.as_deref())?;
             found
                 .into_iter()
-                .filter(|job| !records.iter().any(|r| r.id == job.id))
+                .filter(|job| {
+                    !records
+                        .iter()
+                        .any(|r| r.id == job.id || r.instances.iter().any(|i| i.id == job.id))
+                })
                 .collect()
         }
         _ => Vec::new(),
@@ -104,7 +109,10 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: ListArgs) -> anyhow::R
             r.cluster,
             r.state.to_string(),
             Utc::from_secs(r.submitted_at).to_string(),
-            r.name
+            match r.instance_count() {
+                1 => r.name.clone(),
+                n => format!("{} ({n} instances)", r.name),
+            }
         ))?;
     }
     let cluster = args.cluster.as_deref().unwrap_or_default();

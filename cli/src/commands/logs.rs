@@ -16,6 +16,7 @@ use crate::shell::Shell;
 #[command(after_help = concat!("Examples:
   cargo stream logs driver-20261124112248-0000
   cargo stream logs 42 --stderr --follow
+  cargo stream logs driver-20261124112248-0000 --instance 1  (a job of several instances)
   cargo stream logs --cluster prod driver-20261124112248-0000  (a job submitted elsewhere)
 
 ", crate::exit_codes_help!()))]
@@ -36,22 +37,33 @@ pub struct LogsArgs {
     /// Print each chunk as a JSON line on stdout
     #[arg(long)]
     pub json: bool,
+    /// Which instance's logs, for a job of several (`submit --instances N`): 0 to N-1
+    /// (default 0)
+    #[arg(long, value_name = "I")]
+    pub instance: Option<u32>,
 }
 
 /// Runs `cargo stream logs`.
 pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: LogsArgs) -> anyhow::Result<()> {
-    let mut record = follow::record_for(
+    let record = follow::record_for(
         &args.id,
         args.cluster.as_deref(),
         global.manifest_path.as_deref(),
     )?;
+    let count = record.instance_count();
+    if count > 1 && args.instance.is_none() && !args.json {
+        shell.note(format!(
+            "instance 0 of {count}; `--instance I` shows another's"
+        ));
+    }
+    let id = record.id.clone();
+    let mut record = record.instance(args.instance.unwrap_or(0))?;
     let backend = follow::backend_of(&record)?;
     let stream = if args.stderr {
         LogStream::Stderr
     } else {
         LogStream::Stdout
     };
-    let id = record.id.clone();
     let json = args.json;
     let mut offset = 0u64;
     let mut write = |bytes: &[u8]| -> std::io::Result<()> {

@@ -5,6 +5,7 @@ use clap::Args;
 use super::GlobalArgs;
 use crate::cluster::follow;
 use crate::cluster::{JobState, driver_ui};
+use crate::machine_message;
 use crate::shell::Shell;
 
 /// `cargo stream status` shows a submitted job's state, as its cluster reports it.
@@ -56,24 +57,86 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: StatusArgs) -> anyhow:
     } else {
         follow::status(shell, backend.as_ref(), &mut record)?
     };
-    let driver = (status.state == JobState::Running)
-        .then(|| driver_ui::report(backend.as_ref(), &record, &mut None));
-    if args.json {
-        driver_ui::emit_status(&record, &status, driver.as_ref())?;
+    if !record.instances.is_empty() {
+        report_instances(shell, backend.as_ref(), &record, &status, args.json)?;
     } else {
-        shell.out(status.state)?;
-        if let Some(location) = &status.location {
-            shell.status("On", location);
-        }
-        if let Some(message) = &status.message {
-            shell.note(message);
-        }
-        for (label, text) in driver.iter().flat_map(driver_ui::lines) {
-            shell.status(label, text);
+        let driver = (status.state == JobState::Running)
+            .then(|| driver_ui::report(backend.as_ref(), &record, &mut None));
+        if args.json {
+            driver_ui::emit_status(&record, &status, driver.as_ref())?;
+        } else {
+            shell.out(status.state)?;
+            if let Some(location) = &status.location {
+                shell.status("On", location);
+            }
+            if let Some(message) = &status.message {
+                shell.note(message);
+            }
+            for (label, text) in driver.iter().flat_map(driver_ui::lines) {
+                shell.status(label, text);
+            }
         }
     }
     if args.wait && !status.state.is_success() {
         return Err(follow::ended_badly(&record, &status));
+    }
+    Ok(())
+}
+
+/// The status of a job of several instances: the job's (their combined state) and each
+/// instance's state, place and, while it runs, its driver's numbers (its tasks' lag).
+fn report_instances(
+    shell: &mut Shell,
+    backend: &dyn crate::cluster::Backend,
+    record: &crate::cluster::Record,
+    status: &crate::cluster::Status,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        driver_ui::emit_status(record, status, None)?;
+    } else {
+        shell.out(status.state)?;
+        if let Some(message) = &status.message {
+            shell.note(message);
+        }
+    }
+    for one in &record.instances {
+        let view = record.instance(one.index)?;
+        let driver =
+            (one.state == JobState::Running).then(|| driver_ui::report(backend, &view, &mut None));
+        if json {
+            machine_message::emit(&machine_message::InstanceStatus {
+                id: &record.id,
+                instance: one.index,
+                instances: record.instance_count(),
+                cluster_id: &one.id,
+                state: one.state,
+                message: one.message.as_deref(),
+                location: one.location.as_deref(),
+                driver: driver.as_ref(),
+            })?;
+            continue;
+        }
+        let place = one
+            .location
+            .as_deref()
+            .map(|l| format!(" on {l}"))
+            .unwrap_or_default();
+        let own_id = if one.id == record.id || record.instances.iter().all(|i| i.id == one.id) {
+            String::new()
+        } else {
+            format!(" (`{}`)", one.id)
+        };
+        shell.status(
+            "Instance",
+            format!("{}{own_id}: {}{place}", one.index, one.state),
+        );
+        if let Some(message) = &one.message {
+            shell.note(format!("instance {}: {message}", one.index));
+        }
+        for (label, text) in driver.iter().flat_map(driver_ui::lines) {
+            shell.status(label, text);
+        }
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ use crate::shell::Shell;
   cargo stream submit --cluster prod
   cargo stream submit --cluster prod --artifact target/stream/wc-0.1.0-x86_64-unknown-linux-gnu.jar -- localhost 9999
   cargo stream submit --cluster slurm --wait --env RUST_LOG=info
+  cargo stream submit --cluster prod --instances 3   (one job as 3 instances sharing its input)
   cargo stream submit --cluster prod --dry-run --json
 
 Profiles (`[clusters.NAME]` in Stream.toml or ~/.config/cargo-stream/clusters.toml):
@@ -34,7 +35,7 @@ Profiles (`[clusters.NAME]` in Stream.toml or ~/.config/cargo-stream/clusters.to
 
   [clusters.box]
   kind = \"ssh\"                         # a plain Linux host; spark-ssh adds spark-home, master
-  host = \"10.0.0.5\"
+  host = \"10.0.0.5\"                  # or hosts = [\"h1\", \"h2:2222\"]: --instances round-robin
   user = \"stream\"
   identity-file = \"~/.ssh/id_ed25519\"  # else the SSH agent
   known-hosts = \"~/.ssh/known_hosts\"   # host keys are always verified
@@ -73,6 +74,11 @@ pub struct SubmitArgs {
     /// Have the cluster restart the driver if it fails
     #[arg(long)]
     pub supervise: bool,
+    /// Start the job as N instances, each told its number (CARGO_STREAM_INSTANCE, 0..N) and N
+    /// (CARGO_STREAM_INSTANCES), followed as one job; supervised unless the profile says
+    /// `supervise = false`
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub instances: u32,
     /// Driver cores
     #[arg(long, value_name = "N")]
     pub driver_cores: Option<u32>,
@@ -133,6 +139,7 @@ pub fn exec(shell: &mut Shell, global: &GlobalArgs, args: SubmitArgs) -> anyhow:
         dry_run: args.dry_run,
         wait: args.wait,
         timeout: args.timeout.map(std::time::Duration::from_secs),
+        instances: args.instances,
     };
     let wait = args.wait;
     let outcome = run(shell, &opts, &mut |shell, record| {

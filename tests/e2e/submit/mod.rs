@@ -3,6 +3,7 @@
 
 mod adopted;
 mod host_keys;
+mod instances;
 mod reliability;
 mod secrets;
 mod slurm;

@@ -60,6 +60,8 @@ pub struct SshHost {
     target: SshTarget,
     remote_dir: String,
     session: LazySession,
+    /// The profile's other `hosts`, each a backend of its own (its own connection).
+    others: Vec<SshHost>,
 }
 
 impl std::fmt::Debug for SshHost {
@@ -75,12 +77,36 @@ impl std::fmt::Debug for SshHost {
 impl SshHost {
     /// The backend for an `ssh` profile (no connection is made yet).
     pub fn new(profile: &Profile) -> anyhow::Result<SshHost> {
-        Ok(SshHost {
+        let mut targets = profile.ssh_hosts()?.into_iter();
+        let one = |target: SshTarget| SshHost {
             cluster: profile.name.clone(),
-            session: LazySession::new(profile.ssh()?, &profile.name),
-            target: profile.ssh()?,
+            session: LazySession::new(target.clone(), &profile.name),
+            target,
             remote_dir: profile.remote_dir(),
-        })
+            others: Vec::new(),
+        };
+        let mut first = one(targets.next().expect("a profile has at least one host"));
+        first.others = targets.map(one).collect();
+        Ok(first)
+    }
+
+    /// The backend of the host a recorded instance runs on, when it is another of the
+    /// profile's `hosts` than the first (`None`: this one).
+    fn other_for(&self, record: &Record) -> anyhow::Result<Option<&SshHost>> {
+        let host = &record.payload::<Submission>()?.host;
+        if *host == self.target.to_string() {
+            return Ok(None);
+        }
+        Ok(self.others.iter().find(|o| o.target.to_string() == *host))
+    }
+
+    /// The host of each of `count` instances: round-robin over the profile's `hosts`.
+    fn placed(&self, count: u32) -> Vec<&SshHost> {
+        let all: Vec<&SshHost> = std::iter::once(self).chain(&self.others).collect();
+        place(count, all.len())
+            .into_iter()
+            .map(|slot| all[slot])
+            .collect()
     }
 
     /// The connection, opened on first use and kept for the backend's life.
@@ -131,6 +157,12 @@ impl SshHost {
         }
         Ok(out)
     }
+}
+
+/// Where each of `count` instances goes among `hosts` hosts: instance `i` on host
+/// `i mod hosts`, so that they spread evenly in the order the profile lists the hosts.
+pub fn place(count: u32, hosts: usize) -> Vec<usize> {
+    (0..count as usize).map(|i| i % hosts.max(1)).collect()
 }
 
 /// The jobs in the output of the listing script of [`SshHost::jobs`]: a `job=ID` line, then
@@ -481,71 +513,62 @@ impl Backend for SshHost {
     }
 
     fn adopt(&self, id: &str) -> anyhow::Result<Payload> {
-        if !is_submission_id(id) {
-            anyhow::bail!(
-                "`{id}` is not the ID of a job on an SSH host (`NAME-YYYYMMDD-HHMMSS-XXXX`)"
-            );
+        // The job may be on any of the profile's hosts: the first that has its folder.
+        let mut found = self.adopt_here(id);
+        for other in &self.others {
+            if found.is_ok() {
+                break;
+            }
+            if let Ok(payload) = other.adopt_here(id) {
+                found = Ok(payload);
+            }
         }
-        let base = crate::cluster::transport::ssh::shell_dir(&self.remote_dir);
-        let script = format!(
-            "cd -- {base} 2>/dev/null && cd -- {id} 2>/dev/null && [ -f job.sh ] || exit 3\npwd\ncat pid 2>/dev/null || echo 0\n",
-            id = quote(id)
-        );
-        let out = self
-            .session()?
-            .exec_with_input("sh -s", script.as_bytes())?;
-        let mut lines = out.stdout.lines();
-        let (true, Some(dir)) = (out.success(), lines.next()) else {
-            return Err(with_help(
-                anyhow::anyhow!(
-                    "`{}` has no job `{id}` in `{}`",
-                    self.target,
-                    self.remote_dir
-                ),
-                format!(
-                    "`cargo stream list --cluster {}` lists the jobs there",
-                    self.cluster
-                ),
-            ));
-        };
-        Ok(Payload::Ssh(Submission {
-            host: self.target.to_string(),
-            dir: dir.to_owned(),
-            pid: lines
-                .next()
-                .and_then(|p| p.trim().parse().ok())
-                .unwrap_or(0),
-            location: String::new(),
-        }))
+        found
     }
 
     fn jobs(&self) -> anyhow::Result<Vec<Listed>> {
-        // Every job folder (one with a `job.sh`), probed as `status` does, in one round trip.
-        let base = crate::cluster::transport::ssh::shell_dir(&self.remote_dir);
-        let script = format!(
-            "cd -- {base} 2>/dev/null || exit 0\n{ALIVE}\n\
-             for d in */; do d=${{d%/}}; [ -f \"$d/job.sh\" ] || continue\n\
-             ( cd -- \"$d\" || exit 0; echo \"job=$d\"; echo \"started=$(stat -c %Y job.sh)\"\n\
-               [ -f exit-code ] && echo \"exit=$(cat exit-code)\"\n\
-               [ -f killed ] && echo killed=1\n\
-               [ -f attempts ] && echo \"attempts=$(cat attempts)\"\n\
-               alive && echo alive=1\n\
-               exit 0 )\n\
-             done\nexit 0\n"
-        );
-        let out = self.script(&script, || {
-            format!("list the job folders in `{}`", self.remote_dir)
-        })?;
-        Ok(listed_jobs(&out.stdout))
+        let mut jobs = self.jobs_here()?;
+        for other in &self.others {
+            jobs.extend(other.jobs_here()?);
+        }
+        jobs.sort_by_key(|job| std::cmp::Reverse(job.submitted_at));
+        Ok(jobs)
+    }
+    fn submit_instances(
+        &self,
+        shell: &mut Shell,
+        job: &JobSpec,
+        count: u32,
+        started: &mut Vec<Submitted>,
+    ) -> anyhow::Result<()> {
+        if count == 1 {
+            started.push(self.submit(shell, job)?);
+            return Ok(());
+        }
+        for (index, host) in self.placed(count).into_iter().enumerate() {
+            let index = index as u32;
+            shell.status(
+                "Instance",
+                format!("{index} of {count} on `{}`", host.target),
+            );
+            started.push(host.submit(shell, &job.instance(index, count))?);
+        }
+        Ok(())
     }
 
     fn status(&self, record: &Record) -> anyhow::Result<Status> {
+        if let Some(other) = self.other_for(record)? {
+            return other.status(record);
+        }
         let dir = Self::folder(record)?;
         let probe = self.probe(dir)?;
         Ok(probe.status(format!("{}:{dir}", self.target)))
     }
 
     fn kill(&self, record: &Record, grace: Duration) -> anyhow::Result<String> {
+        if let Some(other) = self.other_for(record)? {
+            return other.kill(record, grace);
+        }
         let dir = Self::folder(record)?;
         let script = format!(
             "cd -- {} 2>/dev/null || {{ echo gone; exit 0; }}\n{ALIVE}\n\
@@ -610,15 +633,117 @@ impl Backend for SshHost {
     }
 
     fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {
+        if let Some(other) = self.other_for(record)? {
+            return other.logs(record, stream, offset);
+        }
         let dir = Self::folder(record)?;
         self.session()?
             .read_from(&format!("{dir}/{}", stream.name()), offset)
     }
 }
 
+impl SshHost {
+    /// A job's payload, from its folder on this host.
+    fn adopt_here(&self, id: &str) -> anyhow::Result<Payload> {
+        if !is_submission_id(id) {
+            anyhow::bail!(
+                "`{id}` is not the ID of a job on an SSH host (`NAME-YYYYMMDD-HHMMSS-XXXX`)"
+            );
+        }
+        let base = crate::cluster::transport::ssh::shell_dir(&self.remote_dir);
+        let script = format!(
+            "cd -- {base} 2>/dev/null && cd -- {id} 2>/dev/null && [ -f job.sh ] || exit 3\npwd\ncat pid 2>/dev/null || echo 0\n",
+            id = quote(id)
+        );
+        let out = self
+            .session()?
+            .exec_with_input("sh -s", script.as_bytes())?;
+        let mut lines = out.stdout.lines();
+        let (true, Some(dir)) = (out.success(), lines.next()) else {
+            return Err(with_help(
+                anyhow::anyhow!(
+                    "`{}` has no job `{id}` in `{}`",
+                    self.target,
+                    self.remote_dir
+                ),
+                format!(
+                    "`cargo stream list --cluster {}` lists the jobs there",
+                    self.cluster
+                ),
+            ));
+        };
+        Ok(Payload::Ssh(Submission {
+            host: self.target.to_string(),
+            dir: dir.to_owned(),
+            pid: lines
+                .next()
+                .and_then(|p| p.trim().parse().ok())
+                .unwrap_or(0),
+            location: String::new(),
+        }))
+    }
+
+    /// The jobs in this host's job folders.
+    fn jobs_here(&self) -> anyhow::Result<Vec<Listed>> {
+        // Every job folder (one with a `job.sh`), probed as `status` does, in one round trip.
+        let base = crate::cluster::transport::ssh::shell_dir(&self.remote_dir);
+        let script = format!(
+            "cd -- {base} 2>/dev/null || exit 0\n{ALIVE}\n\
+             for d in */; do d=${{d%/}}; [ -f \"$d/job.sh\" ] || continue\n\
+             ( cd -- \"$d\" || exit 0; echo \"job=$d\"; echo \"started=$(stat -c %Y job.sh)\"\n\
+               [ -f exit-code ] && echo \"exit=$(cat exit-code)\"\n\
+               [ -f killed ] && echo killed=1\n\
+               [ -f attempts ] && echo \"attempts=$(cat attempts)\"\n\
+               alive && echo alive=1\n\
+               exit 0 )\n\
+             done\nexit 0\n"
+        );
+        let out = self.script(&script, || {
+            format!("list the job folders in `{}`", self.remote_dir)
+        })?;
+        Ok(listed_jobs(&out.stdout))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instances_go_round_robin_over_the_hosts() {
+        assert_eq!(place(5, 2), [0, 1, 0, 1, 0]);
+        assert_eq!(place(3, 3), [0, 1, 2]);
+        assert_eq!(place(2, 3), [0, 1]);
+        assert_eq!(place(3, 1), [0, 0, 0]);
+        assert!(place(0, 2).is_empty());
+        // The profile's hosts become the backends instances are placed on, in its order.
+        let keys: crate::cluster::ProfileKeys = toml::from_str(
+            "kind = \"ssh\"\nhosts = [\"a\", \"b:2222\", \"[::1]:23\"]\nport = 2200\nuser = \"u\"\n",
+        )
+        .unwrap();
+        let profile = Profile {
+            name: "box".into(),
+            keys,
+            origins: vec!["test".into()],
+        };
+        let host = SshHost::new(&profile).unwrap();
+        let placed: Vec<String> = host
+            .placed(4)
+            .iter()
+            .map(|h| h.target.to_string())
+            .collect();
+        assert_eq!(placed, ["u@a:2200", "u@b:2222", "u@::1:23", "u@a:2200"]);
+        // Both `host` and `hosts` is refused, naming the cluster.
+        let both: crate::cluster::ProfileKeys =
+            toml::from_str("kind = \"ssh\"\nhost = \"a\"\nhosts = [\"b\"]\n").unwrap();
+        let err = SshHost::new(&Profile {
+            name: "box".into(),
+            keys: both,
+            origins: vec!["test".into()],
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("both `host` and `hosts`"), "{err}");
+    }
 
     #[test]
     fn job_folders_list_with_their_states() {

@@ -86,8 +86,11 @@ pub struct Request {
     pub name: String,
     /// The partition, if the profile names one.
     pub partition: Option<String>,
-    /// Cores for its one task.
+    /// Cores for each task.
     pub cpus: u32,
+    /// How many tasks (`--ntasks`): a job's instances, each the job's binary started by
+    /// `srun` with its `SLURM_PROCID`; 1 runs it without `srun`, as always.
+    pub tasks: u32,
     /// Memory, MiB.
     pub memory_mib: u64,
     /// Its folder as the nodes see it: working directory, `stdout`, `stderr`.
@@ -166,6 +169,16 @@ impl Way {
         }
     }
 
+    /// SIGURG to every process of the job, its batch script included, which the script of a
+    /// job of several tasks turns into one SIGTERM for each task (see `script::SRUN`). False
+    /// when Slurm does not know the job.
+    fn stop_signal(&self, id: &str) -> anyhow::Result<bool> {
+        match self {
+            Way::Rest(rest) => rest.signal(id, "SIGURG"),
+            Way::Ssh(ssh) => ssh.signal(id, "URG"),
+        }
+    }
+
     /// The jobs the controller knows (job `id` only, when given), with their working
     /// directories.
     fn queue(&self, id: Option<&str>) -> anyhow::Result<Vec<state::Job>> {
@@ -203,6 +216,10 @@ pub struct Submission {
     pub stdout: String,
     /// Its standard error file, as reached from here.
     pub stderr: String,
+    /// How many tasks the job has (`--instances N`, N > 1); each record instance reads its
+    /// task's `stdout.I` and `stderr.I`. Absent for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<u32>,
 }
 
 /// A Slurm cluster reached through slurmrestd or over SSH.
@@ -326,6 +343,7 @@ impl Slurm {
         job: &JobSpec,
         jar: &str,
         dir: &str,
+        tasks: u32,
     ) -> anyhow::Result<Request> {
         if job.supervise {
             shell.warn(format!(
@@ -364,12 +382,14 @@ impl Slurm {
             dir,
             args: &job.args,
             env: &exports,
+            tasks,
         }
         .render();
         Ok(Request {
             name: job.name.clone(),
             partition: self.partition.clone(),
             cpus: job.driver_cores.max(1),
+            tasks,
             memory_mib: self.memory(job)?,
             dir: dir.to_owned(),
             env: job.env.clone(),
@@ -465,6 +485,73 @@ impl Slurm {
 
 impl Backend for Slurm {
     fn submit(&self, shell: &mut Shell, job: &JobSpec) -> anyhow::Result<Submitted> {
+        self.submit_tasks(shell, job, 1)
+    }
+
+    fn submit_instances(
+        &self,
+        shell: &mut Shell,
+        job: &JobSpec,
+        count: u32,
+        started: &mut Vec<Submitted>,
+    ) -> anyhow::Result<()> {
+        if count == 1 {
+            started.push(self.submit(shell, job)?);
+            return Ok(());
+        }
+        // One job of `count` tasks; each task knows its instance by `SLURM_PROCID`. Slurm
+        // restarts nothing: `supervise` only when the profile asks for it (then warned about).
+        let mut job = job.clone();
+        if self.profile.keys.common().supervise.is_none() {
+            job.supervise = false;
+        }
+        let one = self.submit_tasks(shell, &job, count)?;
+        let Payload::Slurm(own) = &one.data else {
+            unreachable!("the slurm backend writes slurm payloads")
+        };
+        for task in 0..count {
+            let mut data = own.clone();
+            data.stdout = format!("{}/stdout.{task}", own.job_dir);
+            data.stderr = format!("{}/stderr.{task}", own.job_dir);
+            started.push(Submitted {
+                id: one.id.clone(),
+                message: one.message.clone(),
+                location: one.location.clone(),
+                data: Payload::Slurm(data),
+            });
+        }
+        Ok(())
+    }
+
+    fn status(&self, record: &Record) -> anyhow::Result<Status> {
+        self.job_status(record)
+    }
+
+    fn kill(&self, record: &Record, grace: Duration) -> anyhow::Result<String> {
+        self.cancel_job(record, grace)
+    }
+
+    fn adopt(&self, id: &str) -> anyhow::Result<Payload> {
+        self.adopt_job(id)
+    }
+
+    fn jobs(&self) -> anyhow::Result<Vec<Listed>> {
+        self.list_jobs()
+    }
+
+    fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {
+        self.read_log(record, stream, offset)
+    }
+}
+
+impl Slurm {
+    /// Submits the job as one Slurm job of `tasks` tasks.
+    fn submit_tasks(
+        &self,
+        shell: &mut Shell,
+        job: &JobSpec,
+        tasks: u32,
+    ) -> anyhow::Result<Submitted> {
         let artifact = job
             .artifact
             .file_name()
@@ -520,7 +607,7 @@ impl Backend for Slurm {
         let dir =
             folder::create(reached, &here_base, &node_base, &job.name).with_context(context)?;
         let node_jar = format!("{node_base}/{jar_name}");
-        let request = self.request(shell, job, &node_jar, &dir.node)?;
+        let request = self.request(shell, job, &node_jar, &dir.node, tasks)?;
         let accepted = match self.way.submit(&request) {
             Ok(accepted) => accepted,
             Err(e) => {
@@ -539,20 +626,23 @@ impl Backend for Slurm {
                 files_on: holder.name().to_owned(),
                 stdout: format!("{}/stdout", dir.here),
                 stderr: format!("{}/stderr", dir.here),
+                tasks: (tasks > 1).then_some(tasks),
                 job_dir: dir.here,
                 node_job_dir: dir.node,
             }),
         })
     }
 
-    fn status(&self, record: &Record) -> anyhow::Result<Status> {
+    fn job_status(&self, record: &Record) -> anyhow::Result<Status> {
         let job = self.way.job(&record.id).with_context(|| {
             format!(
                 "failed to get the status of job `{}` from cluster `{}`",
                 record.id, self.cluster
             )
         })?;
+        let tasks = record.payload::<Submission>()?.tasks.is_some();
         Ok(match job {
+            Some(job) if tasks => state::tasks_status_of(&job),
             Some(job) => state::status_of(&job),
             None => Status {
                 state: JobState::Unknown,
@@ -565,7 +655,7 @@ impl Backend for Slurm {
         })
     }
 
-    fn kill(&self, record: &Record, grace: Duration) -> anyhow::Result<String> {
+    fn cancel_job(&self, record: &Record, grace: Duration) -> anyhow::Result<String> {
         // Slurm's cancel (`scancel`, or slurmrestd's `DELETE`): SIGCONT and SIGTERM to every
         // process of the job (the job's binary only: the script `exec`s it), then SIGKILL
         // after the cluster's `KillWait`. The job is CANCELLED either way. We wait for its end
@@ -582,6 +672,9 @@ impl Backend for Slurm {
                 "job {} had already ended {}",
                 record.id, before.state
             ));
+        }
+        if let Some(tasks) = record.payload::<Submission>()?.tasks {
+            return self.stop_tasks(record, tasks, grace);
         }
         if !self.way.cancel(&record.id).with_context(context)? {
             return Ok(format!("Slurm does not know job {} (any more)", record.id));
@@ -605,7 +698,42 @@ impl Backend for Slurm {
         }
     }
 
-    fn adopt(&self, id: &str) -> anyhow::Result<Payload> {
+    /// Stops a job of several tasks: SIGURG to the job, which its script turns into one
+    /// SIGTERM for each task (`srun` would answer a SIGTERM of its own with SIGKILL); each
+    /// stops gracefully with its final checkpoint and the job ends by itself (KILLED, see
+    /// [`state::tasks_status_of`]). After `grace`, Slurm's cancel.
+    fn stop_tasks(&self, record: &Record, tasks: u32, grace: Duration) -> anyhow::Result<String> {
+        let context = || {
+            format!(
+                "failed to stop the {tasks} tasks of job `{}` on cluster `{}`",
+                record.id, self.cluster
+            )
+        };
+        if !self.way.stop_signal(&record.id).with_context(context)? {
+            return Ok(format!("Slurm does not know job {} (any more)", record.id));
+        }
+        let deadline = Instant::now() + grace;
+        loop {
+            let status = self.job_status(record)?;
+            if status.state.is_final() {
+                return Ok(format!(
+                    "job {}: SIGTERM sent to its {tasks} tasks; it ended {}",
+                    record.id, status.state
+                ));
+            }
+            if Instant::now() >= deadline {
+                self.way.cancel(&record.id).with_context(context)?;
+                return Ok(format!(
+                    "job {}: its {tasks} tasks did not stop within {} s of SIGTERM: cancelled (Slurm sends SIGKILL after the cluster's KillWait)",
+                    record.id,
+                    grace.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn adopt_job(&self, id: &str) -> anyhow::Result<Payload> {
         let list = || {
             format!(
                 "`cargo stream list --cluster {}` lists the jobs cargo-stream runs there",
@@ -649,12 +777,13 @@ impl Backend for Slurm {
             files_on: folders.holder.name().to_owned(),
             stdout: format!("{}/stdout", found.here),
             stderr: format!("{}/stderr", found.here),
+            tasks: None,
             job_dir: found.here,
             node_job_dir: found.node,
         }))
     }
 
-    fn jobs(&self) -> anyhow::Result<Vec<Listed>> {
+    fn list_jobs(&self) -> anyhow::Result<Vec<Listed>> {
         // The jobs running in one of the profile's job folders: cargo-stream's, whoever
         // submitted them, not the cluster's every job.
         let own = OnceCell::new();
@@ -681,7 +810,7 @@ impl Backend for Slurm {
             .collect())
     }
 
-    fn logs(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {
+    fn read_log(&self, record: &Record, stream: LogStream, offset: u64) -> anyhow::Result<Vec<u8>> {
         let submission = record.payload::<Submission>()?;
         let path = match stream {
             LogStream::Stdout => &submission.stdout,

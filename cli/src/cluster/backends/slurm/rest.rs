@@ -310,6 +310,24 @@ impl Rest {
     }
 }
 
+impl Rest {
+    /// `DELETE job/ID?signal=SIGNAL`: the signal to every process of the job, its batch
+    /// script included (slurmrestd sends it with `KILL_FULL_JOB`); false when Slurm does not
+    /// know the job.
+    pub fn signal(&self, id: &str, signal: &str) -> anyhow::Result<bool> {
+        let answer = self.send(
+            reqwest::Method::DELETE,
+            &format!("job/{id}?signal={signal}"),
+            None,
+        )?;
+        if answer.errors.iter().any(|e| e.is_unknown_job()) {
+            return Ok(false);
+        }
+        self.check::<serde::de::IgnoredAny>(answer)?;
+        Ok(true)
+    }
+}
+
 /// The body of `job/submit` for `request`: `--conf slurm.FIELD=VALUE` options become fields
 /// of the job description (numbers and booleans as JSON reads them, anything else a string).
 pub fn description(request: &Request) -> Value {
@@ -325,7 +343,7 @@ pub fn description(request: &Request) -> Value {
         "standard_output": format!("{dir}/stdout"),
         "standard_error": format!("{dir}/stderr"),
         "standard_input": "/dev/null",
-        "tasks": 1,
+        "tasks": request.tasks.max(1),
         "cpus_per_task": request.cpus,
         "memory_per_node": request.memory_mib,
         "environment": environment,
@@ -557,6 +575,7 @@ mod tests {
     #[test]
     fn descriptions_carry_resources_environment_and_fields() {
         let request = Request {
+            tasks: 2,
             name: "wc".into(),
             partition: Some("batch".into()),
             cpus: 2,
@@ -573,6 +592,7 @@ mod tests {
         let job = &body["job"];
         assert_eq!(job["standard_output"], "/shared/jobs/wc-1/stdout");
         assert_eq!(job["cpus_per_task"], 2);
+        assert_eq!(job["tasks"], 2);
         assert_eq!(job["memory_per_node"], 512);
         assert_eq!(job["partition"], "batch");
         assert_eq!(job["environment"]["A"], "1");

@@ -170,6 +170,24 @@ impl Sbatch {
         Err(self.failed("scancel", &out))
     }
 
+    /// `scancel --full --signal=SIGNAL ID`: the signal to every process of the job, its batch
+    /// script included (as slurmrestd's `DELETE job/ID?signal=`); false when Slurm does not
+    /// know the job.
+    pub fn signal(&self, id: &str, signal: &str) -> anyhow::Result<bool> {
+        let out = self.run(
+            "scancel",
+            &["--full".into(), format!("--signal={signal}"), id.into()],
+            b"",
+        )?;
+        if out.success() {
+            return Ok(true);
+        }
+        if is_unknown_job(&out) {
+            return Ok(false);
+        }
+        Err(self.failed("scancel --signal", &out))
+    }
+
     /// An error for a Slurm command that failed: its exit code and standard error, and the
     /// likely fix.
     fn failed(&self, what: &str, out: &Output) -> anyhow::Error {
@@ -224,7 +242,7 @@ pub fn sbatch_args(request: &Request) -> Vec<String> {
         format!("--output={}", file("stdout")),
         format!("--error={}", file("stderr")),
         "--input=/dev/null".to_owned(),
-        "--ntasks=1".to_owned(),
+        format!("--ntasks={}", request.tasks.max(1)),
         format!("--cpus-per-task={}", request.cpus),
         format!("--mem={}M", request.memory_mib),
     ];
@@ -365,6 +383,7 @@ mod tests {
 
     fn request() -> Request {
         Request {
+            tasks: 1,
             name: "running wc".into(),
             partition: Some("e2e".into()),
             cpus: 1,
@@ -401,6 +420,10 @@ mod tests {
         let mut odd = request();
         odd.dir = "/x/100%".into();
         assert!(sbatch_args(&odd).contains(&"--output=/x/100%%/stdout".to_owned()));
+        // `--instances 3`: one job of three tasks.
+        let mut tasks = request();
+        tasks.tasks = 3;
+        assert!(sbatch_args(&tasks).contains(&"--ntasks=3".to_owned()));
     }
 
     #[test]

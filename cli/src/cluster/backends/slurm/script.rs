@@ -30,6 +30,9 @@ pub struct Script<'a> {
     /// Environment variables the script exports before it runs the job (names checked with
     /// [`is_env_name`]).
     pub env: &'a BTreeMap<String, String>,
+    /// How many tasks: above 1, the job's binary runs as `srun`'s tasks, instance
+    /// `SLURM_PROCID` of `SLURM_NTASKS` each, writing `stdout.I` and `stderr.I`.
+    pub tasks: u32,
 }
 
 const TEMPLATE: &str = r#"#!/bin/sh
@@ -53,8 +56,30 @@ rm -rf "$bundle"
 unpack "$jar" "$bundle"
 bundle_job "$bundle"
 cd "$dir"
-exec "$exe"@ARGS@
+@LAUNCH@"$exe"@ARGS@@WAIT@
 "#;
+
+/// How the script starts a job of several tasks: `srun` runs the binary once per task (each
+/// knows its instance from `SLURM_PROCID`), with each task's output in files of its own, in
+/// the background of this shell.
+///
+/// Why not `exec srun`, and why SIGURG: `srun` answers a SIGTERM by killing its tasks with
+/// SIGKILL, and Slurm's cancel signals the batch step (this shell and `srun`) with the tasks.
+/// So `cargo stream kill` sends the whole job SIGURG, which `srun` and the job ignore, and this
+/// shell turns it into one SIGTERM to the job's steps only (`scancel --signal=TERM`, which
+/// leaves the batch step alone): each task stops gracefully with its final checkpoint.
+/// `--kill-on-bad-exit=0` keeps the others running when one fails.
+const SRUN: &str = "stopped=0\ntrap 'stopped=1; scancel --signal=TERM \"$SLURM_JOB_ID\"' URG\n\
+srun --kill-on-bad-exit=0 --input=none --output=\"$dir/stdout.%t\" --error=\"$dir/stderr.%t\" ";
+
+/// After [`SRUN`]: waits for `srun` (again after a trapped signal) and exits with its code;
+/// stopped by `cargo stream kill`, even a clean graceful stop exits 143 (128 + SIGTERM), as
+/// `run.sh` and the jar's launcher do: the job then ends FAILED with 143, which the `slurm`
+/// backend reads as KILLED (`state::tasks_status_of`).
+const SRUN_WAIT: &str = " &\nsrun=$!\nstatus=0\nwait \"$srun\" || status=$?\n\
+while kill -0 \"$srun\" 2>/dev/null; do status=0; wait \"$srun\" || status=$?; done\n\
+if [ \"$stopped\" = 1 ] && [ \"$status\" = 0 ]; then status=143; fi\n\
+exit \"$status\"";
 
 impl Script<'_> {
     /// The script's text.
@@ -80,7 +105,14 @@ impl Script<'_> {
         );
         // `run.sh`'s own functions: unpack the jar, find the binary, set the environment.
         let functions = format!("{}{}", unpack_fn(), bundle_job_fn());
-        let values: [(&str, &str); 7] = [
+        let (launch, wait) = if self.tasks > 1 {
+            (SRUN, SRUN_WAIT)
+        } else {
+            ("exec ", "")
+        };
+        let values: [(&str, &str); 9] = [
+            ("@LAUNCH@", launch),
+            ("@WAIT@", wait),
             ("@JAR_NAME@", &name),
             ("@JAR@", &jar),
             ("@SHA256@", &sha256),
@@ -137,6 +169,7 @@ mod tests {
             dir: "/shared/jobs/wc-1",
             args: &args,
             env: &BTreeMap::new(),
+            tasks: 1,
         }
         .render();
         let tmp = tempfile::tempdir().unwrap();
@@ -170,6 +203,7 @@ mod tests {
             dir: "/d",
             args: &[],
             env: &env,
+            tasks: 1,
         }
         .render();
         let exports: String = text
@@ -184,5 +218,54 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "it's $HOME");
         assert!(!text.contains("bad-name"), "{text}");
         assert!(is_env_name("_A1") && !is_env_name("1A") && !is_env_name(""));
+    }
+
+    #[test]
+    fn tasks_run_under_srun_each_with_its_own_output() {
+        let one = Script {
+            jar: "/j.jar",
+            sha256: "ab",
+            dir: "/d",
+            args: &[],
+            env: &BTreeMap::new(),
+            tasks: 1,
+        }
+        .render();
+        assert!(one.contains("\nexec \"$exe\"\n"), "{one}");
+        assert!(!one.contains("srun"), "{one}");
+        let three = Script {
+            tasks: 3,
+            jar: "/j.jar",
+            sha256: "ab",
+            dir: "/d",
+            args: &["a b".to_owned()],
+            env: &BTreeMap::new(),
+        }
+        .render();
+        assert!(
+            three.contains(
+                "\nsrun --kill-on-bad-exit=0 --input=none --output=\"$dir/stdout.%t\" --error=\"$dir/stderr.%t\" \"$exe\" 'a b' &\n"
+            ),
+            "{three}"
+        );
+        assert!(three.contains("trap 'stopped=1; scancel --signal=TERM \"$SLURM_JOB_ID\"' URG\n"));
+        // The shell waits for srun through trapped signals and exits with its code: run with
+        // a stand-in `srun` that exits 7 after a SIGURG to the shell.
+        let tmp = tempfile::tempdir().unwrap();
+        let body = &three[three.find("stopped=0").unwrap()..];
+        let line = body.lines().find(|l| l.starts_with("srun ")).unwrap();
+        let probe = body
+            .replace(line, "(kill -URG $$; sleep 0.2; exit 7) &")
+            .replace("scancel", "echo scancel");
+        let out = std::process::Command::new("sh")
+            .args(["-c", &format!("SLURM_JOB_ID=42\nexe=true\ndir=.\n{probe}")])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(7), "{probe}\n{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "scancel --signal=TERM 42\n"
+        );
     }
 }

@@ -225,6 +225,21 @@ pub fn status_of(job: &Job) -> Status {
     }
 }
 
+/// The status of a job of several `srun` tasks: as [`status_of`], except that a job whose
+/// tasks all stopped on SIGTERM is `KILLED`. `cargo stream kill` signals such a job's tasks,
+/// not the job (so that each gets one SIGTERM and checkpoints), and the job then ends by
+/// itself: FAILED with `srun`'s exit code 143 (128 + SIGTERM), where `scancel` would have
+/// made it CANCELLED.
+pub fn tasks_status_of(job: &Job) -> Status {
+    let mut status = status_of(job);
+    let exit = job.exit_code.as_ref().map(ExitCode::exit_and_signal);
+    if status.state == JobState::Failed && exit == Some((143, 0)) {
+        status.state = JobState::Killed;
+        status.message = Some("its tasks stopped on SIGTERM (exit code 143)".to_owned());
+    }
+    status
+}
+
 /// Slurm's job states onto Spark's driver states.
 pub fn map_state(slurm: &str) -> JobState {
     // v0.0.38 gives the base state; a flag (`COMPLETING`, ...) may stand in its place.
@@ -245,6 +260,29 @@ pub fn map_state(slurm: &str) -> JobState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tasks_stopped_on_sigterm_are_killed() {
+        let job = |state: &str, code: u64| Job {
+            job_state: vec![state.to_owned()],
+            exit_code: Some(ExitCode::WaitStatus(code)),
+            ..Job::default()
+        };
+        assert_eq!(
+            tasks_status_of(&job("FAILED", 143 << 8)).state,
+            JobState::Killed
+        );
+        assert_eq!(
+            tasks_status_of(&job("FAILED", 1 << 8)).state,
+            JobState::Failed
+        );
+        assert_eq!(tasks_status_of(&job("FAILED", 15)).state, JobState::Failed);
+        assert_eq!(
+            tasks_status_of(&job("COMPLETED", 0)).state,
+            JobState::Finished
+        );
+        assert_eq!(status_of(&job("FAILED", 143 << 8)).state, JobState::Failed);
+    }
 
     fn job(json: &str) -> Job {
         serde_json::from_str(json).unwrap()
