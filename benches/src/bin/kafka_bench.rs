@@ -10,8 +10,9 @@
 //!   batch's `foreach_rdd`) minus send time: median, p99, max after a 2 s warm-up; `--rounds`
 //!   runs, medians;
 //! - **word count**: N records of two 10-word lines each (the words of
-//!   `shared/bench/feeder.py`), counted by the Kafka → `flat_map` → `map` → `reduce_by_key`
-//!   job of `stream_wc` with 1 s batches: words/s, to set beside the PySpark socket-DStream
+//!   `shared/bench/feeder.py`), counted by the `kafka-word-count` template's job
+//!   (`value_line().words()` → `map` → `reduce_by_key`, nothing allocated per word) with 1 s
+//!   batches: words/s, to set beside the PySpark socket-DStream
 //!   figure of `wordcount_bench` (`--pyspark-words-per-s`, printed as a ratio).
 //!
 //! `cargo run --release -p cargo-stream-bench --features kafka --bin kafka_bench --
@@ -66,6 +67,11 @@ fn main() {
     // `local[2]` is the setting; another master shows what the worker threads cost.
     let master = text("--master", "local[2]");
 
+    // `RUST_LOG=cargo_stream_runtime::source::kafka=debug`: each batch's timings (when its
+    // ranges were fixed, how long that took, each range's read).
+    if std::env::var_os("RUST_LOG").is_some() {
+        cargo_stream_runtime::logging::init();
+    }
     let broker = Broker::start();
     let bootstrap = broker.bootstrap();
     if broker.is_tansu() {
@@ -168,15 +174,41 @@ fn main() {
             )
             .into_bytes()
         });
-        let mut rates = Vec::new();
+        let (mut rates, mut before) = (Vec::new(), Vec::new());
         for round in 0..rounds {
-            let r = word_count(&bootstrap, "bench-words", wc_records * 20, &master, round);
+            // Alternated: the job before `value_line` (a `String` per word), then the template's.
+            let old = word_count(
+                &bootstrap,
+                "bench-words",
+                wc_records * 20,
+                &master,
+                2 * round,
+                true,
+            );
+            let r = word_count(
+                &bootstrap,
+                "bench-words",
+                wc_records * 20,
+                &master,
+                2 * round + 1,
+                false,
+            );
             eprintln!(
-                "word count round {round}: {r:.0} words/s, load {}",
+                "word count round {round}: {r:.0} words/s (a String per word: {old:.0}), load {}",
                 loadavg()
             );
             rates.push(r);
+            before.push(old);
         }
+        println!(
+            "| the same job with a `String` per word (before `value_line`), median of {rounds} | {:.2} M words/s (rounds: {}) | – |",
+            median(&before) / 1e6,
+            before
+                .iter()
+                .map(|r| format!("{:.2}", r / 1e6))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         let r = median(&rates);
         let vs = if pyspark > 0 {
             format!(
@@ -188,7 +220,7 @@ fn main() {
             String::new()
         };
         println!(
-            "| Kafka → word count (`flat_map` → `map` → `reduce_by_key`, 1 s batches, {master}), {wc_records} records of 20 words, median of {rounds} | {:.2} M words/s{vs} (rounds: {}) | ≥ 20× PySpark |",
+            "| Kafka → word count (`value_line().words()` → `map` → `reduce_by_key`, 1 s batches, {master}), {wc_records} records of 20 words, median of {rounds} | {:.2} M words/s{vs} (rounds: {}) | ≥ 20× PySpark |",
             r / 1e6,
             rates
                 .iter()
@@ -401,9 +433,17 @@ fn direct_stream(bootstrap: &str, topic: &str, records: u64, master: &str, round
     records as f64 / secs
 }
 
-/// Words/s of the Kafka → word count job (`stream_wc`'s shape, 1 s batches) counting the
-/// `words` of the topic from offset 0, timed from its first batch's time.
-fn word_count(bootstrap: &str, topic: &str, words: u64, master: &str, round: u64) -> f64 {
+/// Words/s of the Kafka → word count job (1 s batches) counting the `words` of the topic from
+/// offset 0, timed from its first batch's time: the template's job, or with `strings` the job
+/// before `value_line` (a `String` per word), for the A/B in one run.
+fn word_count(
+    bootstrap: &str,
+    topic: &str,
+    words: u64,
+    master: &str,
+    round: u64,
+    strings: bool,
+) -> f64 {
     let conf = StreamingConf::new("kafka-word-count")
         .master(master)
         .stop_on_signal(false);
@@ -420,31 +460,46 @@ fn word_count(bootstrap: &str, topic: &str, words: u64, master: &str, round: u64
                 0,
             )
         }));
-    let counts = KafkaUtils::create_direct_stream(&ssc, strategy, params)
-        .flat_map(|record: ConsumerRecord| {
-            record
-                .value_lossy()
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
-        .map(|w| (w, 1u64))
-        .reduce_by_key(|a, b| a + b);
+    let records = KafkaUtils::create_direct_stream(&ssc, strategy, params);
     let seen = Arc::new(AtomicU64::new(0));
     let timing: Arc<Mutex<(Option<u64>, Option<u64>)>> = Arc::default();
     let (seen2, timing2) = (Arc::clone(&seen), Arc::clone(&timing));
-    counts
-        .foreach_rdd(move |batch: &Batch<(String, u64)>, time: Time| {
-            let n: u64 = batch.collect().iter().map(|(_, c)| c).sum();
-            let mut timing = timing2.lock().unwrap();
-            if n > 0 {
-                timing.0.get_or_insert(time.millis() * 1000);
-            }
-            if seen2.fetch_add(n, Ordering::SeqCst) + n >= words {
-                timing.1.get_or_insert_with(now_micros);
-            }
-        })
-        .expect("register the output");
+    let output = move |n: u64, time: Time| {
+        let mut timing = timing2.lock().unwrap();
+        if n > 0 {
+            timing.0.get_or_insert(time.millis() * 1000);
+        }
+        if seen2.fetch_add(n, Ordering::SeqCst) + n >= words {
+            timing.1.get_or_insert_with(now_micros);
+        }
+    };
+    if strings {
+        // The job before `value_line`: a `String` per word.
+        records
+            .flat_map(|record: ConsumerRecord| {
+                record
+                    .value_lossy()
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .map(|w| (w, 1u64))
+            .reduce_by_key(|a, b| a + b)
+            .foreach_rdd(move |batch: &Batch<(String, u64)>, time: Time| {
+                output(batch.collect().iter().map(|(_, c)| c).sum(), time)
+            })
+            .expect("register the output");
+    } else {
+        // The template's job: `Line`s sharing the records' bytes, `Word`s held inline.
+        records
+            .flat_map(|record: ConsumerRecord| record.value_line().words())
+            .map(|w| (w, 1u64))
+            .reduce_by_key(|a, b| a + b)
+            .foreach_rdd(move |batch: &Batch<(Word, u64)>, time: Time| {
+                output(batch.collect().iter().map(|(_, c)| c).sum(), time)
+            })
+            .expect("register the output");
+    }
     let started = Instant::now();
     ssc.start().expect("start the stream");
     let deadline = started + Duration::from_secs(600);
@@ -494,6 +549,7 @@ fn latency(
     let stream =
         KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([topic]), params);
     let warm_until = now_micros() + 2_000_000;
+    let trace = std::env::var_os("KAFKA_BENCH_TRACE").is_some();
     let latencies: Arc<Mutex<Vec<u64>>> = Arc::default();
     let after_batch: Arc<Mutex<Vec<u64>>> = Arc::default();
     let (sink, after) = (Arc::clone(&latencies), Arc::clone(&after_batch));
@@ -507,14 +563,32 @@ fn latency(
                     .push(out.saturating_sub(time.millis() * 1000));
             }
             let mut sink = sink.lock().unwrap();
+            let mut first_sent = u64::MAX;
             for record in batch.partitions().iter().flatten() {
                 let Some(v) = record.value().filter(|v| v.len() >= 8) else {
                     continue;
                 };
                 let sent = u64::from_le_bytes(v[..8].try_into().expect("8 bytes"));
+                first_sent = first_sent.min(sent);
                 if sent >= warm_until {
                     sink.push(out.saturating_sub(sent));
                 }
+            }
+            if trace {
+                // Per batch: when it was output, and how long before its time its oldest
+                // record was sent (with RUST_LOG, the runtime's timings of the same batch).
+                let t = time.millis() as i64 * 1000;
+                eprintln!(
+                    "batch {}: {} records, output at +{} ms, oldest sent at {:+} ms",
+                    time.millis(),
+                    batch.count(),
+                    (out as i64 - t) / 1000,
+                    if first_sent == u64::MAX {
+                        0
+                    } else {
+                        (first_sent as i64 - t) / 1000
+                    }
+                );
             }
         })
         .expect("register the output");

@@ -13,6 +13,7 @@ use cargo_stream_runtime::kafka::{
     OffsetRange, TopicPartition,
 };
 use cargo_stream_runtime::prelude::*;
+use cargo_stream_runtime::tasks::kafka_partition;
 use cargo_stream_tests::kafka::Broker;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
@@ -154,6 +155,48 @@ pub(crate) fn run_batch(ssc: &StreamingContext, clock: &ManualClock, n: u64) {
     assert!(done, "batch {n} did not complete");
 }
 
+/// A direct stream of `strategy` with `params` on a manual-clock context (`conf` applied),
+/// run for `batches` batches: what each batch saw, in order.
+fn run_stream(
+    conf: impl FnOnce(StreamingConf) -> StreamingConf,
+    strategy: ConsumerStrategy,
+    params: KafkaParams,
+    batches: u64,
+) -> Vec<(Time, Option<Vec<OffsetRange>>, Vec<Vec<ConsumerRecord>>)> {
+    let (ssc, clock) = manual(conf);
+    let seen = record_batches(&KafkaUtils::create_direct_stream(&ssc, strategy, params));
+    ssc.start().unwrap();
+    for n in 1..=batches {
+        run_batch(&ssc, &clock, n);
+    }
+    ssc.stop(false).unwrap();
+    seen.lock().unwrap().clone()
+}
+
+/// The number of records in each range of a batch.
+fn counts(ranges: &Option<Vec<OffsetRange>>) -> Vec<i64> {
+    ranges
+        .as_ref()
+        .expect("a direct stream's batch has its ranges")
+        .iter()
+        .map(OffsetRange::count)
+        .collect()
+}
+
+/// The error `start()` gives for a direct stream of `strategy` with `params` (an output that
+/// does nothing) on a manual-clock context with `conf` applied.
+fn start_error_of(
+    conf: impl FnOnce(StreamingConf) -> StreamingConf,
+    strategy: ConsumerStrategy,
+    params: KafkaParams,
+) -> String {
+    let (ssc, _clock) = manual(conf);
+    KafkaUtils::create_direct_stream(&ssc, strategy, params)
+        .foreach_rdd(|_, _| {})
+        .unwrap();
+    start_error(&ssc)
+}
+
 fn values(parts: &[Vec<ConsumerRecord>]) -> Vec<String> {
     let mut v: Vec<String> = parts
         .iter()
@@ -249,22 +292,12 @@ fn keyed_records_land_on_the_java_clients_partitions() {
     // murmur2 of the key, as Java's default partitioner: "k0".."k2" on 3 partitions.
     let broker = Broker::start();
     let t = filled_topic(&broker, "murmur", 3, "v", 20);
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .create()
-        .unwrap();
-    let _ = consumer;
-    let (ssc, clock) = manual(|c| c);
-    let stream = KafkaUtils::create_direct_stream(
-        &ssc,
-        ConsumerStrategy::subscribe([t.clone()]),
+    let seen = run_stream(
+        |c| c,
+        ConsumerStrategy::subscribe([t]),
         params(&broker, "g-murmur"),
+        1,
     );
-    let seen = record_batches(&stream);
-    ssc.start().unwrap();
-    run_batch(&ssc, &clock, 1);
-    ssc.stop(false).unwrap();
-    let seen = seen.lock().unwrap();
     let by_key: BTreeMap<String, i32> = seen[0]
         .2
         .iter()
@@ -272,39 +305,8 @@ fn keyed_records_land_on_the_java_clients_partitions() {
         .map(|r| (r.key_str().unwrap().unwrap().to_owned(), r.partition()))
         .collect();
     for (key, partition) in &by_key {
-        assert_eq!(*partition, java_partition(key.as_bytes(), 3), "key {key}");
+        assert_eq!(*partition, kafka_partition(key.as_bytes(), 3), "key {key}");
     }
-}
-
-/// Kafka's `Utils.murmur2` and `toPositive(hash) % partitions`.
-fn java_partition(key: &[u8], partitions: i32) -> i32 {
-    let m: u32 = 0x5bd1_e995;
-    let len = key.len();
-    let mut h: u32 = 0x9747_b28c ^ len as u32;
-    let mut chunks = key.chunks_exact(4);
-    for c in &mut chunks {
-        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        k = k.wrapping_mul(m);
-        k ^= k >> 24;
-        k = k.wrapping_mul(m);
-        h = h.wrapping_mul(m);
-        h ^= k;
-    }
-    let rest = chunks.remainder();
-    if rest.len() >= 3 {
-        h ^= (rest[2] as u32) << 16;
-    }
-    if rest.len() >= 2 {
-        h ^= (rest[1] as u32) << 8;
-    }
-    if !rest.is_empty() {
-        h ^= rest[0] as u32;
-        h = h.wrapping_mul(m);
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(m);
-    h ^= h >> 15;
-    ((h & 0x7fff_ffff) % partitions as u32) as i32
 }
 
 #[test]
@@ -331,23 +333,14 @@ fn ranges_end_at_the_last_record_even_when_list_offsets_answers_short() {
             "note: the broker's ListOffsets counts {listed} of 1000 records (the Tansu quirk)"
         );
     }
-    let (ssc, clock) = manual(|c| c);
-    let stream = KafkaUtils::create_direct_stream(
-        &ssc,
-        ConsumerStrategy::subscribe([t.clone()]),
+    let seen = run_stream(
+        |c| c,
+        ConsumerStrategy::subscribe([t]),
         params(&broker, "g-watermarks"),
+        1,
     );
-    let seen = record_batches(&stream);
-    ssc.start().unwrap();
-    run_batch(&ssc, &clock, 1);
-    ssc.stop(false).unwrap();
-    let seen = seen.lock().unwrap();
-    let ranges = seen[0].1.clone().unwrap();
-    assert_eq!(
-        ranges.iter().map(OffsetRange::count).sum::<i64>(),
-        1000,
-        "{ranges:?}"
-    );
+    let ranges = &seen[0].1;
+    assert_eq!(counts(ranges).iter().sum::<i64>(), 1000, "{ranges:?}");
     assert_eq!(values(&seen[0].2), expected("w", 1000));
 }
 
@@ -356,7 +349,7 @@ fn key_for(partition: i32, partitions: i32, n: &mut usize) -> String {
     loop {
         *n += 1;
         let k = format!("key{n}");
-        if java_partition(k.as_bytes(), partitions) == partition {
+        if kafka_partition(k.as_bytes(), partitions) == partition {
             return k;
         }
     }
@@ -380,22 +373,23 @@ fn produce_per_partition(broker: &Broker, topic: &str, counts: &[usize]) {
     p.flush(Duration::from_secs(20)).unwrap();
 }
 
+/// A new topic `name-...` with `counts.len()` partitions holding `counts[p]` records
+/// `p{p}-{i}` in each partition `p`.
+fn topic_per_partition(broker: &Broker, name: &str, counts: &[usize]) -> String {
+    let t = topic(name);
+    create_topic(broker, &t, counts.len() as u32);
+    produce_per_partition(broker, &t, counts);
+    t
+}
+
 #[test]
 fn assign_reads_the_given_partitions_from_the_given_offsets() {
     let broker = Broker::start();
-    let t = topic("assign");
-    create_topic(&broker, &t, 3);
-    produce_per_partition(&broker, &t, &[10, 20, 30]);
-    let (ssc, clock) = manual(|c| c);
+    let t = topic_per_partition(&broker, "assign", &[10, 20, 30]);
     let strategy =
         ConsumerStrategy::assign([TopicPartition::new(&t, 1), TopicPartition::new(&t, 2)])
             .with_offsets([(TopicPartition::new(&t, 2), 25)]);
-    let stream = KafkaUtils::create_direct_stream(&ssc, strategy, params(&broker, "g-assign"));
-    let seen = record_batches(&stream);
-    ssc.start().unwrap();
-    run_batch(&ssc, &clock, 1);
-    ssc.stop(false).unwrap();
-    let seen = seen.lock().unwrap();
+    let seen = run_stream(|c| c, strategy, params(&broker, "g-assign"), 1);
     assert_eq!(
         seen[0].1.clone().unwrap(),
         vec![
@@ -403,8 +397,7 @@ fn assign_reads_the_given_partitions_from_the_given_offsets() {
             OffsetRange::new(&t, 2, 25, 30)
         ]
     );
-    let mut got = values(&seen[0].2);
-    got.sort();
+    let got = values(&seen[0].2);
     let mut want: Vec<String> = (0..20).map(|i| format!("p1-{i}")).collect();
     want.extend((25..30).map(|i| format!("p2-{i}")));
     want.sort();
@@ -467,28 +460,15 @@ fn subscribe_pattern_picks_up_matching_topics_created_later() {
 #[test]
 fn max_rate_per_partition_caps_each_range() {
     let broker = Broker::start();
-    let t = topic("maxrate");
-    create_topic(&broker, &t, 3);
-    produce_per_partition(&broker, &t, &[50, 5, 30]);
-    let (ssc, clock) = manual(|c| c.kafka_max_rate_per_partition(20));
-    let stream = KafkaUtils::create_direct_stream(
-        &ssc,
-        ConsumerStrategy::subscribe([t.clone()]),
+    let t = topic_per_partition(&broker, "maxrate", &[50, 5, 30]);
+    let seen = run_stream(
+        |c| c.kafka_max_rate_per_partition(20),
+        ConsumerStrategy::subscribe([t]),
         params(&broker, "g-maxrate"),
+        3,
     );
-    let seen = record_batches(&stream);
-    ssc.start().unwrap();
-    for n in 1..=3 {
-        run_batch(&ssc, &clock, n);
-    }
-    ssc.stop(false).unwrap();
-    let seen = seen.lock().unwrap();
-    let counts: Vec<Vec<i64>> = seen
-        .iter()
-        .map(|(_, r, _)| r.as_ref().unwrap().iter().map(OffsetRange::count).collect())
-        .collect();
     assert_eq!(
-        counts,
+        seen.iter().map(|(_, r, _)| counts(r)).collect::<Vec<_>>(),
         vec![vec![20, 5, 20], vec![20, 0, 10], vec![10, 0, 0]]
     );
     assert_eq!(
@@ -516,9 +496,7 @@ impl StreamingListener for Lags {
 #[test]
 fn the_lag_each_batch_leaves_is_in_its_batch_info_and_in_metrics() {
     let broker = Broker::start();
-    let t = topic("lag");
-    create_topic(&broker, &t, 3);
-    produce_per_partition(&broker, &t, &[50, 5, 30]);
+    let t = topic_per_partition(&broker, "lag", &[50, 5, 30]);
     let (ssc, clock) = manual(|c| c.kafka_max_rate_per_partition(20).ui_port(0));
     let stream = KafkaUtils::create_direct_stream(
         &ssc,
@@ -559,44 +537,25 @@ fn backpressure_splits_the_rate_across_partitions_by_lag() {
     // Spark's maxMessagesPerPartition: the initial rate of 40/s split by lag 75:25 gives
     // 30 and 10; the cap of 25 per partition then holds the first.
     let broker = Broker::start();
-    let t = topic("backpressure");
-    create_topic(&broker, &t, 2);
-    produce_per_partition(&broker, &t, &[75, 25]);
-    let (ssc, clock) = manual(|c| c.backpressure(true).backpressure_initial_rate(40));
-    let stream = KafkaUtils::create_direct_stream(
-        &ssc,
+    let t = topic_per_partition(&broker, "backpressure", &[75, 25]);
+    let seen = run_stream(
+        |c| c.backpressure(true).backpressure_initial_rate(40),
         ConsumerStrategy::subscribe([t.clone()]),
         params(&broker, "g-bp"),
+        1,
     );
-    let seen = record_batches(&stream);
-    ssc.start().unwrap();
-    run_batch(&ssc, &clock, 1);
-    ssc.stop(false).unwrap();
-    let (ssc, clock) = manual(|c| {
-        c.backpressure(true)
-            .backpressure_initial_rate(40)
-            .kafka_max_rate_per_partition(25)
-    });
-    let stream2 = KafkaUtils::create_direct_stream(
-        &ssc,
-        ConsumerStrategy::subscribe([t.clone()]),
+    let seen2 = run_stream(
+        |c| {
+            c.backpressure(true)
+                .backpressure_initial_rate(40)
+                .kafka_max_rate_per_partition(25)
+        },
+        ConsumerStrategy::subscribe([t]),
         params(&broker, "g-bp2"),
+        1,
     );
-    let seen2 = record_batches(&stream2);
-    ssc.start().unwrap();
-    run_batch(&ssc, &clock, 1);
-    ssc.stop(false).unwrap();
-    let count = |s: &Seen| -> Vec<i64> {
-        s.lock().unwrap()[0]
-            .1
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(OffsetRange::count)
-            .collect()
-    };
-    assert_eq!(count(&seen), vec![30, 10]);
-    assert_eq!(count(&seen2), vec![25, 10]);
+    assert_eq!(counts(&seen[0].1), vec![30, 10]);
+    assert_eq!(counts(&seen2[0].1), vec![25, 10]);
 }
 
 /// The offsets `group` committed for `topic`'s partitions `0..partitions`.
@@ -628,9 +587,7 @@ fn committed_at(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> V
 #[test]
 fn commit_async_commits_after_the_outputs_and_a_new_job_starts_there() {
     let broker = Broker::start();
-    let t = topic("commit");
-    create_topic(&broker, &t, 3);
-    produce_per_partition(&broker, &t, &[4, 5, 6]);
+    let t = topic_per_partition(&broker, "commit", &[4, 5, 6]);
     let group = "g-commit";
     let (ssc, clock) = manual(|c| c);
     let stream = KafkaUtils::create_direct_stream(
@@ -665,18 +622,14 @@ fn commit_async_commits_after_the_outputs_and_a_new_job_starts_there() {
     assert_eq!(during.lock().unwrap()[0], vec![None, None, None]);
     // A new job of the same group without a checkpoint starts at the committed offsets.
     produce_per_partition(&broker, &t, &[1, 0, 2]);
-    let (ssc, clock) = manual(|c| c);
-    let stream = KafkaUtils::create_direct_stream(
-        &ssc,
+    let seen = run_stream(
+        |c| c,
         ConsumerStrategy::subscribe([t.clone()]),
         params(&broker, group),
+        1,
     );
-    let seen = record_batches(&stream);
-    ssc.start().unwrap();
-    run_batch(&ssc, &clock, 1);
-    ssc.stop(false).unwrap();
     assert_eq!(
-        seen.lock().unwrap()[0].1.clone().unwrap(),
+        seen[0].1.clone().unwrap(),
         vec![
             OffsetRange::new(&t, 0, 4, 5),
             OffsetRange::new(&t, 1, 5, 5),
@@ -907,14 +860,11 @@ fn start_error(ssc: &StreamingContext) -> String {
 #[test]
 fn an_unknown_topic_fails_start_naming_it() {
     let broker = Broker::start();
-    let (ssc, _clock) = manual(|c| c);
-    let stream = KafkaUtils::create_direct_stream(
-        &ssc,
+    let e = start_error_of(
+        |c| c,
         ConsumerStrategy::subscribe(["no-such-topic"]),
         params(&broker, "g-unknown"),
     );
-    stream.foreach_rdd(|_, _| {}).unwrap();
-    let e = start_error(&ssc);
     assert!(
         e.contains("topic `no-such-topic` does not exist") && e.contains("create it"),
         "{e}"
@@ -924,14 +874,15 @@ fn an_unknown_topic_fails_start_naming_it() {
 #[test]
 fn a_broker_that_is_down_fails_start_naming_the_bootstrap_servers() {
     let port = cargo_stream_tests::free_port();
-    let (ssc, _clock) = manual(|c| c.kafka_driver_timeout(Seconds(2)));
     let p = KafkaParams::new()
         .set("bootstrap.servers", format!("127.0.0.1:{port}"))
         .set("group.id", "g-down");
-    let stream = KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe(["t"]), p);
-    stream.foreach_rdd(|_, _| {}).unwrap();
     let started = std::time::Instant::now();
-    let e = start_error(&ssc);
+    let e = start_error_of(
+        |c| c.kafka_driver_timeout(Seconds(2)),
+        ConsumerStrategy::subscribe(["t"]),
+        p,
+    );
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "bounded: {:?}",
@@ -949,12 +900,9 @@ fn a_broker_that_is_down_fails_start_naming_the_bootstrap_servers() {
 fn starting_offsets_out_of_range_fail_start_naming_the_partition() {
     let broker = Broker::start();
     let t = filled_topic(&broker, "oor", 1, "x", 10);
-    let (ssc, _clock) = manual(|c| c);
     let strategy =
         ConsumerStrategy::subscribe([t.clone()]).with_offsets([(TopicPartition::new(&t, 0), 500)]);
-    let stream = KafkaUtils::create_direct_stream(&ssc, strategy, params(&broker, "g-oor"));
-    stream.foreach_rdd(|_, _| {}).unwrap();
-    let e = start_error(&ssc);
+    let e = start_error_of(|c| c, strategy, params(&broker, "g-oor"));
     assert!(
         e.contains("offsets out of range")
             && e.contains(&format!("`{t}-0`"))
@@ -1349,7 +1297,6 @@ fn a_group_with_active_members_elsewhere_is_refused_at_start() {
 
 #[test]
 fn a_bad_secret_setting_fails_start_without_printing_its_value() {
-    let (ssc, _clock) = manual(|c| c);
     let p = KafkaParams::new()
         .set("bootstrap.servers", "127.0.0.1:9")
         .set("group.id", "g-secret")
@@ -1357,10 +1304,7 @@ fn a_bad_secret_setting_fails_start_without_printing_its_value() {
             "sasl.jaas.config",
             "org.apache.kafka.common.security.plain.PlainLoginModule required password=\"hunter2\";",
         );
-    let stream =
-        KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe(["t"]), p.clone());
-    stream.foreach_rdd(|_, _| {}).unwrap();
-    let e = start_error(&ssc);
+    let e = start_error_of(|c| c, ConsumerStrategy::subscribe(["t"]), p.clone());
     assert!(
         e.contains("`sasl.jaas.config`") && !e.contains("hunter2"),
         "{e}"
@@ -1398,30 +1342,19 @@ fn a_range_larger_than_the_prefetch_queue_is_read_whole() {
             .unwrap();
     }
     p.flush(Duration::from_secs(30)).unwrap();
-    let (ssc, clock) = manual(|c| c.kafka_poll_timeout(Seconds(30)));
     let params = params(&broker, "g-backoff")
         .set("queued.min.messages", "100")
         .set("max.partition.fetch.bytes", "100000");
-    let stream =
-        KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([t.clone()]), params);
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    stream
-        .foreach_rdd(move |b, _| {
-            c.fetch_add(b.count() as usize, Ordering::SeqCst);
-        })
-        .unwrap();
-    ssc.start().unwrap();
-    clock.advance(Seconds(1));
-    assert!(
-        ssc.await_batch(Time::from_millis(1000), Duration::from_secs(60))
-            .unwrap()
+    let seen = run_stream(
+        |c| c.kafka_poll_timeout(Seconds(30)),
+        ConsumerStrategy::subscribe([t]),
+        params,
+        1,
     );
-    ssc.stop(false).unwrap();
     // Every record of the range, though it is a thousand times the prefetch queue. How fast
     // is the benchmark's business (`kafka_bench`); the short back-off is pinned by
     // `reader::tests::readers_fetch_again_after_10_ms_not_librdkafkas_second_unless_told`.
-    assert_eq!(count.load(Ordering::SeqCst), 100_000);
+    assert_eq!(seen[0].2.iter().map(Vec::len).sum::<usize>(), 100_000);
 }
 
 /// Read throughput of the direct stream against a bare rdkafka consumer loop on the same topic

@@ -320,42 +320,31 @@ impl Driver {
     /// The end of each partition of `listed` (its high watermark, or last stable offset),
     /// checked by fetching from there: a broker whose ListOffsets answers short (Tansu
     /// answers the base offset of the last record batch plus one, not the end) gives the
-    /// records past it, and the end is moved after the last one. On a correct broker the
-    /// fetch is empty: one short round trip per topic.
+    /// records past it, and the end is moved after the last one the first answers hold (see
+    /// [`probe_ends`]). On a correct broker the fetch is empty: one short round trip per topic.
     pub(crate) fn latest(
         &self,
         listed: &BTreeMap<TopicPartition, i64>,
     ) -> BTreeMap<TopicPartition, i64> {
         let mut ends = listed.clone();
-        let mut by_topic: BTreeMap<&str, Vec<(&TopicPartition, i64)>> = BTreeMap::new();
+        let mut by_topic: BTreeMap<&str, BTreeMap<i32, i64>> = BTreeMap::new();
         for (tp, end) in listed {
-            by_topic.entry(&tp.topic).or_default().push((tp, *end));
+            by_topic
+                .entry(&tp.topic)
+                .or_default()
+                .insert(tp.partition, *end);
         }
         for (topic, parts) in by_topic {
             let mut tpl = TopicPartitionList::new();
-            for (tp, end) in &parts {
-                let _ = tpl.add_partition_offset(topic, tp.partition, Offset::Offset(*end));
+            for (partition, end) in &parts {
+                let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*end));
             }
             if self.probe.assign(&tpl).is_err() {
                 continue;
             }
-            let mut open: std::collections::BTreeSet<i32> =
-                parts.iter().map(|(tp, _)| tp.partition).collect();
-            let deadline = Instant::now() + PROBE_TIMEOUT;
-            while !open.is_empty() && Instant::now() < deadline {
-                match self.probe.poll(Duration::from_millis(20)) {
-                    Some(Ok(m)) => {
-                        use rdkafka::Message;
-                        let tp = TopicPartition::new(topic, m.partition());
-                        if let Some(e) = ends.get_mut(&tp) {
-                            *e = (*e).max(m.offset() + 1);
-                        }
-                    }
-                    Some(Err(KafkaError::PartitionEOF(p))) => {
-                        open.remove(&p);
-                    }
-                    _ => {}
-                }
+            let mut feed = ProbeConsumer(&self.probe);
+            for (partition, end) in probe_ends(&mut feed, &parts, PROBE_TIMEOUT) {
+                ends.insert(TopicPartition::new(topic, partition), end);
             }
             let _ = self.probe.unassign();
         }
@@ -428,6 +417,78 @@ impl Driver {
     }
 }
 
+/// What one poll of the end check's consumer gave.
+pub(crate) enum Probed {
+    /// A record of this partition at this offset.
+    Record(i32, i64),
+    /// This partition has no record past the fetch position (for now).
+    End(i32),
+    /// Nothing within the poll.
+    Idle,
+}
+
+/// The end check's consumer, as [`probe_ends`] sees it (a fake in the tests keeps producing).
+pub(crate) trait ProbeFeed {
+    /// The next record or end, waiting at most `timeout`.
+    fn poll(&mut self, timeout: Duration) -> Probed;
+}
+
+struct ProbeConsumer<'a>(&'a BaseConsumer<DriverContext>);
+
+impl ProbeFeed for ProbeConsumer<'_> {
+    fn poll(&mut self, timeout: Duration) -> Probed {
+        use rdkafka::Message;
+        match self.0.poll(timeout) {
+            Some(Ok(m)) => Probed::Record(m.partition(), m.offset()),
+            Some(Err(KafkaError::PartitionEOF(p))) => Probed::End(p),
+            _ => Probed::Idle,
+        }
+    }
+}
+
+/// The ends of the partitions `listed` (partition → the end ListOffsets gave, where `feed`
+/// was assigned to fetch from), moved after the records the brokers' first answers hold: once
+/// every partition has answered (a record, or its end), the records already received are
+/// taken and the check stops. The end is the one at the batch time: records produced while
+/// the check runs are the next batch's (waiting for a partition's end while a producer keeps
+/// writing to it held a batch until the 2 s `timeout`, and made it as much longer). A
+/// partition that does not answer within `timeout` keeps its listed end.
+pub(crate) fn probe_ends(
+    feed: &mut impl ProbeFeed,
+    listed: &BTreeMap<i32, i64>,
+    timeout: Duration,
+) -> BTreeMap<i32, i64> {
+    let mut ends = listed.clone();
+    let mut waiting: std::collections::BTreeSet<i32> = listed.keys().copied().collect();
+    let take = |ends: &mut BTreeMap<i32, i64>, partition: i32, offset: i64| {
+        if let Some(e) = ends.get_mut(&partition) {
+            *e = (*e).max(offset + 1);
+        }
+    };
+    let deadline = Instant::now() + timeout;
+    while !waiting.is_empty() && Instant::now() < deadline {
+        match feed.poll(Duration::from_millis(20)) {
+            Probed::Record(partition, offset) => {
+                take(&mut ends, partition, offset);
+                waiting.remove(&partition);
+            }
+            Probed::End(partition) => {
+                waiting.remove(&partition);
+            }
+            Probed::Idle => {}
+        }
+    }
+    // The rest of the answers already received (an answer is queued whole), not later ones.
+    while Instant::now() < deadline {
+        match feed.poll(Duration::ZERO) {
+            Probed::Record(partition, offset) => take(&mut ends, partition, offset),
+            Probed::End(_) => {}
+            Probed::Idle => break,
+        }
+    }
+    ends
+}
+
 /// Why a call failed: worth retrying, or not.
 pub(crate) enum Retry {
     Transient(String),
@@ -442,4 +503,89 @@ pub(crate) fn ends(ranges: &[OffsetRange]) -> BTreeMap<TopicPartition, i64> {
         .iter()
         .map(|r| (r.topic_partition(), r.until_offset))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three partitions a producer keeps writing to: the broker's first answers (after 5 ms)
+    /// hold 10 records past the listed end of each, and every 50 ms another answer brings 5
+    /// more; a partition's end never comes.
+    struct Producing {
+        started: Instant,
+        /// (arrival, partition, offset), in arrival order.
+        queued: std::collections::VecDeque<(Duration, i32, i64)>,
+    }
+
+    impl Producing {
+        fn new(listed: &BTreeMap<i32, i64>) -> Self {
+            let mut queued = std::collections::VecDeque::new();
+            for answer in 0..60u32 {
+                let at = Duration::from_millis(5 + 50 * answer as u64);
+                for (&p, &end) in listed {
+                    let (from, n) = match answer {
+                        0 => (end, 10),
+                        k => (end + 10 + 5 * (k as i64 - 1), 5),
+                    };
+                    queued.extend((from..from + n).map(|o| (at, p, o)));
+                }
+            }
+            Producing {
+                started: Instant::now(),
+                queued,
+            }
+        }
+    }
+
+    impl ProbeFeed for Producing {
+        fn poll(&mut self, timeout: Duration) -> Probed {
+            let Some(&(at, p, o)) = self.queued.front() else {
+                return Probed::Idle;
+            };
+            let now = self.started.elapsed();
+            if at > now + timeout {
+                std::thread::sleep(timeout);
+                return Probed::Idle;
+            }
+            std::thread::sleep(at.saturating_sub(now));
+            self.queued.pop_front();
+            Probed::Record(p, o)
+        }
+    }
+
+    #[test]
+    fn the_end_check_takes_the_first_answers_not_what_is_produced_meanwhile() {
+        let listed: BTreeMap<i32, i64> = [(0, 100), (1, 50), (2, 7)].into();
+        let mut feed = Producing::new(&listed);
+        let started = Instant::now();
+        let ends = probe_ends(&mut feed, &listed, Duration::from_secs(2));
+        let took = started.elapsed();
+        // Each end is after the first answer's 10 records (an answer that came while the
+        // first ones were taken may add its 5), never the records of the 2 s that follow.
+        for (p, end) in &ends {
+            let past = end - listed[p];
+            assert!(
+                (10..=15).contains(&past),
+                "partition {p}: {past} past the listed end"
+            );
+        }
+        assert!(took < Duration::from_millis(500), "took {took:?}");
+    }
+
+    /// A correct broker: every partition is at its end at once.
+    struct AtTheEnd(Vec<i32>);
+
+    impl ProbeFeed for AtTheEnd {
+        fn poll(&mut self, _: Duration) -> Probed {
+            self.0.pop().map_or(Probed::Idle, Probed::End)
+        }
+    }
+
+    #[test]
+    fn on_a_broker_whose_ends_are_right_the_listed_ends_stand() {
+        let listed: BTreeMap<i32, i64> = [(0, 100), (1, 50)].into();
+        let ends = probe_ends(&mut AtTheEnd(vec![0, 1]), &listed, Duration::from_secs(2));
+        assert_eq!(ends, listed);
+    }
 }

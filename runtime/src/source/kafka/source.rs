@@ -155,6 +155,7 @@ impl DirectKafkaSource {
             Some(Err(message)) => panic!("{message}"),
             None => return None,
         };
+        let queued_ms = self.clock.now_ms().saturating_sub(time.millis());
         // Every partition fetched at once, though the worker threads read them in turns.
         self.readers.prefetch(&ranges);
         let parts: Vec<Vec<OffsetRange>> = ranges.iter().map(|r| vec![r.clone()]).collect();
@@ -162,10 +163,18 @@ impl DirectKafkaSource {
         let batch = Batch::new(parts, exec).map_parts(|p| {
             let mut out = Vec::new();
             for r in &p {
+                let started = std::time::Instant::now();
                 match self.readers.read(r) {
                     Ok(records) => out.extend(records),
                     Err(e) => errors.locked().push(e),
                 }
+                tracing::debug!(
+                    batch = time.millis(),
+                    queued_ms,
+                    range = %r,
+                    read_ms = started.elapsed().as_millis() as u64,
+                    "direct Kafka stream: range read"
+                );
             }
             out
         });
@@ -452,7 +461,17 @@ impl InputSource for DirectKafkaSource {
     }
 
     fn allocate(&self, time: Time) -> u64 {
-        self.fix(time, self.next_ranges(time))
+        let started = std::time::Instant::now();
+        let late_ms = self.clock.now_ms().saturating_sub(time.millis());
+        let ranges = self.next_ranges(time);
+        // Where a batch's latency goes (with the reads' timings in `compute`).
+        tracing::debug!(
+            batch = time.millis(),
+            late_ms,
+            took_ms = started.elapsed().as_millis() as u64,
+            "direct Kafka stream: ranges fixed"
+        );
+        self.fix(time, ranges)
     }
 
     fn replay_times(&self) -> Vec<Time> {
