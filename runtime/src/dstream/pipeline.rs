@@ -259,4 +259,20 @@ mod tests {
             "both worker threads ran pieces"
         );
     }
+
+    #[test]
+    fn a_chunk_a_filter_empties_does_not_end_the_piece() {
+        // Whole chunks of the input are dropped by the filter: the records after them are
+        // still produced (a stage whose chunk came out empty is not exhausted).
+        let n = (CHUNK * 5) as u64;
+        let batch = Batch::new(vec![(0..n).collect()], Executor::new(1, 1));
+        let out = Lazy::from_batch(batch)
+            .then(|it| {
+                Box::new(Stage::new(it, move |i: &mut Vec<u64>, o: &mut Vec<u64>| {
+                    o.extend(i.drain(..).filter(|x| *x >= n - 3))
+                }))
+            })
+            .materialize();
+        assert_eq!(out.parts, vec![vec![n - 3, n - 2, n - 1]]);
+    }
 }
