@@ -156,6 +156,7 @@ fn scan(s: &str, mut i: usize, space: bool) -> usize {
 impl Iterator for Words {
     type Item = Word;
 
+    #[inline]
     fn next(&mut self) -> Option<Word> {
         let s = self.line.as_str();
         let start = scan(s, self.pos, true);
@@ -194,6 +195,7 @@ impl Word {
     pub const INLINE: usize = 22;
 
     /// The word's text.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
             // SAFETY: `bytes[..len]` is a copy of a whole `&str` (`From<&str>` is the only
@@ -215,6 +217,7 @@ impl Deref for Word {
 }
 
 impl From<&str> for Word {
+    #[inline]
     fn from(s: &str) -> Self {
         if s.len() <= Word::INLINE {
             let mut bytes = [0u8; Word::INLINE];
@@ -253,11 +256,6 @@ macro_rules! text_traits {
         impl Hash for $t {
             fn hash<H: Hasher>(&self, h: &mut H) {
                 self.as_str().hash(h)
-            }
-        }
-        impl PartialEq for $t {
-            fn eq(&self, o: &Self) -> bool {
-                self.as_str() == o.as_str()
             }
         }
         impl Eq for $t {}
@@ -336,6 +334,27 @@ macro_rules! text_traits {
 }
 text_traits!(Line);
 text_traits!(Word);
+
+impl PartialEq for Line {
+    fn eq(&self, o: &Self) -> bool {
+        self.as_str() == o.as_str()
+    }
+}
+
+impl PartialEq for Word {
+    /// Two inline words compare as their length and whole inline array (the bytes past the
+    /// length are zero), a fixed-size comparison the compiler inlines: a word count compares
+    /// a word per record in its combiner.
+    #[inline]
+    fn eq(&self, o: &Self) -> bool {
+        match (&self.0, &o.0) {
+            (Repr::Inline { len: a, bytes: x }, Repr::Inline { len: b, bytes: y }) => {
+                a == b && x == y
+            }
+            _ => self.as_str() == o.as_str(),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -31,21 +31,43 @@ pub(crate) fn merge_by_key<K: Key, V>(
     f: &(impl Fn(V, V) -> V + ?Sized),
 ) -> Vec<(K, V)> {
     let p = p.into_iter();
-    let mut m: FxHashMap<K, Option<V>> =
-        FxHashMap::with_capacity_and_hasher(p.size_hint().0.min(1 << 10), FxBuildHasher);
+    let mut m = combiner(p.size_hint().0);
     for (k, v) in p {
-        // One hash per record; a repeated key is dropped here (a `Word` or a shared `Line`
-        // frees nothing).
-        match m.entry(k) {
-            Entry::Occupied(mut e) => {
-                let slot = e.get_mut();
-                *slot = slot.take().map(|acc| f(acc, v));
-            }
-            Entry::Vacant(e) => {
-                e.insert(Some(v));
-            }
+        combine(&mut m, k, v, f);
+    }
+    combined(m)
+}
+
+/// The capacity a piece's combiner starts with when the piece is large.
+const COMBINER_MIN: usize = 1 << 11;
+
+/// A combiner map for about `hint` records (at most [`COMBINER_MIN`] slots up front).
+pub(crate) fn combiner<K, V>(hint: usize) -> FxHashMap<K, Option<V>> {
+    FxHashMap::with_capacity_and_hasher(hint.min(COMBINER_MIN), FxBuildHasher)
+}
+
+/// Merges `v` into `k`'s value in `m`: one hash per record; a repeated key is dropped here (a
+/// `Word` or a shared `Line` frees nothing).
+#[inline]
+pub(crate) fn combine<K: Key, V>(
+    m: &mut FxHashMap<K, Option<V>>,
+    k: K,
+    v: V,
+    f: &(impl Fn(V, V) -> V + ?Sized),
+) {
+    match m.entry(k) {
+        Entry::Occupied(mut e) => {
+            let slot = e.get_mut();
+            *slot = slot.take().map(|acc| f(acc, v));
+        }
+        Entry::Vacant(e) => {
+            e.insert(Some(v));
         }
     }
+}
+
+/// The merged pairs of a combiner.
+pub(crate) fn combined<K, V>(m: FxHashMap<K, Option<V>>) -> Vec<(K, V)> {
     m.into_iter().filter_map(|(k, v)| Some((k, v?))).collect()
 }
 

@@ -4,6 +4,7 @@ use crate::batch::{Batch, Data, Key};
 use std::sync::Arc;
 
 use crate::dstream::DStream;
+use crate::dstream::pipeline::Stage;
 
 impl<T: Data> DStream<T> {
     /// Applies `f` to every record.
@@ -17,7 +18,9 @@ impl<T: Data> DStream<T> {
         let f = Arc::new(f);
         self.derive_narrow("map", move |it| {
             let f = f.clone();
-            Box::new(it.map(move |x| f(x)))
+            Box::new(Stage::new(it, move |i: &mut Vec<T>, o: &mut Vec<U>| {
+                o.extend(i.drain(..).map(|x| f(x)))
+            }))
         })
     }
 
@@ -33,12 +36,15 @@ impl<T: Data> DStream<T> {
     pub fn flat_map<U: Data, I>(&self, f: impl Fn(T) -> I + Send + Sync + 'static) -> DStream<U>
     where
         I: IntoIterator<Item = U> + 'static,
-        I::IntoIter: Send,
     {
         let f = Arc::new(f);
         self.derive_narrow("flat_map", move |it| {
             let f = f.clone();
-            Box::new(it.flat_map(move |x| f(x)))
+            Box::new(Stage::new(it, move |i: &mut Vec<T>, o: &mut Vec<U>| {
+                for x in i.drain(..) {
+                    o.extend(f(x));
+                }
+            }))
         })
     }
 
@@ -48,7 +54,9 @@ impl<T: Data> DStream<T> {
         let f = Arc::new(f);
         self.derive_narrow("filter", move |it| {
             let f = f.clone();
-            Box::new(it.filter(move |x| f(x)))
+            Box::new(Stage::new(it, move |i: &mut Vec<T>, o: &mut Vec<T>| {
+                o.extend(i.drain(..).filter(|x| f(x)))
+            }))
         })
     }
 

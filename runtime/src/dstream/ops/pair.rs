@@ -1,9 +1,10 @@
 //! Operations on pair streams `DStream<(K, V)>`, as Spark's `PairDStreamFunctions`. Each
 //! shuffle has a `_with_partitions` form; the default is the master's thread count.
 
-use crate::batch::shuffle::{merge_by_key, reduce_combined};
+use crate::batch::shuffle::{combine, combined, combiner, reduce_combined};
 use crate::batch::{Data, Key};
 use crate::dstream::DStream;
+use crate::dstream::pipeline::{self, Records, Stage};
 
 use std::sync::Arc;
 impl<K: Key, V: Data> DStream<(K, V)> {
@@ -41,7 +42,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         // The map side combines straight from the pipeline of narrow operations before it.
         self.derive_from_lazy("reduce_by_key", move |records, _| {
             let parts = n.unwrap_or(records.exec.parallelism).max(1);
-            let (combined, exec) = records.run(|it| merge_by_key(it, &f));
+            let (combined, exec) = records.run(|it| combine_records(it, &f));
             reduce_combined(combined, exec, parts, &f)
         })
     }
@@ -94,7 +95,12 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         let f = Arc::new(f);
         self.derive_narrow("map_values", move |it| {
             let f = f.clone();
-            Box::new(it.map(move |(k, v)| (k, f(v))))
+            Box::new(Stage::new(
+                it,
+                move |i: &mut Vec<(K, V)>, o: &mut Vec<(K, U)>| {
+                    o.extend(i.drain(..).map(|(k, v)| (k, f(v))))
+                },
+            ))
         })
     }
 
@@ -109,4 +115,17 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     {
         self.derive("flat_map_values", move |b, _| b.flat_map_values(&f))
     }
+}
+
+/// The map side of `reduce_by_key` on a piece of the pipeline: each record goes straight from
+/// the narrow operations before it into the piece's map (no collected pairs).
+fn combine_records<K: Key, V: Data>(
+    records: Records<(K, V)>,
+    f: &(impl Fn(V, V) -> V + ?Sized),
+) -> Vec<(K, V)> {
+    // Sized up front for a few thousand distinct keys (fewer for a small piece), so it
+    // rarely grows while the piece runs.
+    let mut m = combiner(records.remaining().saturating_mul(8));
+    pipeline::for_each(records, |(k, v)| combine(&mut m, k, v, f));
+    combined(m)
 }
