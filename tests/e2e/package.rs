@@ -257,7 +257,8 @@ fn socket_word_count_bundle_is_complete_reproducible_and_runs() {
     );
 
     // The same inputs give the same bytes. Timed, with the up-to-date build alone, for the
-    // cost of packaging beyond `cargo build` (the README's number; the target is 1 s).
+    // cost of packaging beyond `cargo build` (printed for the README's number; a wall clock is
+    // not asserted: another test may rebuild the shared runtime in between).
     let started = std::time::Instant::now();
     run(&mut cargo_stream(&project, &["package", "-q"]), BUILD).success();
     let package_time = started.elapsed();
@@ -272,10 +273,6 @@ fn socket_word_count_bundle_is_complete_reproducible_and_runs() {
     eprintln!(
         "package beyond cargo build: {overhead:?}; artifact {} bytes for a {binary_size}-byte binary",
         bytes.len()
-    );
-    assert!(
-        overhead < Duration::from_secs(10),
-        "packaging alone took {overhead:?}"
     );
     let again = std::fs::read(&jar).unwrap();
     if again != bytes {

@@ -377,23 +377,9 @@ fn spark_ssh_instances_are_drivers_of_spark_submit() {
     jobs::instance_word_count();
     let cluster = SparkCluster::start(None);
     let sshd = Sshd::start();
-    let gateway = tempfile::Builder::new()
-        .prefix("e2e-gateway-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let spark_home = super::spark_ssh::gateway_spark_home(&cluster, gateway.path());
+    let gateway = super::spark_ssh::Gateway::new(&cluster, &sshd);
     let client = Client::new();
-    client.set_clusters(
-        &(sshd
-            .profile("gateway")
-            .replace("kind = \"ssh\"", "kind = \"spark-ssh\"")
-            + &format!(
-                "master = \"{}\"\nmaster-ui = \"{}\"\nspark-home = \"{}\"\ndriver-memory = \"256m\"\n",
-                cluster.master_url,
-                cluster.ui_url,
-                spark_home.display()
-            )),
-    );
+    client.set_clusters(&gateway.profile);
     let feed = TextFeed::start("to be or not to be");
     // A folder the drivers (root's worker) and the test share.
     let checkpoints = gateway.path().join("checkpoints");
