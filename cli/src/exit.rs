@@ -191,15 +191,28 @@ pub fn is_unreachable(err: &anyhow::Error) -> bool {
             return http.is_connect() || http.is_timeout();
         }
         if let Some(ssh) = cause.downcast_ref::<ssh2::Error>() {
-            // libssh2's socket and timeout errors (libssh2.h): the connection is gone.
-            return matches!(
-                ssh.code(),
-                ssh2::ErrorCode::Session(-7 | -9 | -13 | -43 | -30)
-            );
+            return is_ssh_connection_lost(ssh);
         }
         false
     })
     .is_some()
+}
+
+/// Whether libssh2 failed because the connection is gone (its socket and timeout errors in
+/// `libssh2.h`), rather than because the host said no.
+///
+/// ```
+/// use cargo_stream::exit::is_ssh_connection_lost;
+/// let lost = ssh2::Error::new(ssh2::ErrorCode::Session(-43), "Failure receiving data");
+/// let refused = ssh2::Error::new(ssh2::ErrorCode::Session(-18), "Authentication failed");
+/// assert!(is_ssh_connection_lost(&lost));
+/// assert!(!is_ssh_connection_lost(&refused));
+/// ```
+pub fn is_ssh_connection_lost(err: &ssh2::Error) -> bool {
+    matches!(
+        err.code(),
+        ssh2::ErrorCode::Session(-7 | -9 | -13 | -43 | -30)
+    )
 }
 
 fn is_network_io(io: &std::io::Error) -> bool {

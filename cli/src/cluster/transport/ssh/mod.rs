@@ -287,6 +287,9 @@ fn authenticate(session: &ssh2::Session, target: &SshTarget) -> anyhow::Result<(
         }
         return match session.userauth_pubkey_file(user, None, key, None) {
             Ok(()) if session.authenticated() => Ok(()),
+            Err(err) if crate::exit::is_ssh_connection_lost(&err) => {
+                Err(lost_while_authenticating(target, err))
+            }
             result => Err(key_refused(target, key, result.err())),
         };
     }
@@ -297,9 +300,16 @@ fn authenticate(session: &ssh2::Session, target: &SshTarget) -> anyhow::Result<(
     {
         let _ = agent.list_identities();
         for identity in agent.identities().unwrap_or_default() {
-            if agent.userauth(user, &identity).is_ok() && session.authenticated() {
-                let _ = agent.disconnect();
-                return Ok(());
+            match agent.userauth(user, &identity) {
+                Ok(()) if session.authenticated() => {
+                    let _ = agent.disconnect();
+                    return Ok(());
+                }
+                Err(err) if crate::exit::is_ssh_connection_lost(&err) => {
+                    let _ = agent.disconnect();
+                    return Err(lost_while_authenticating(target, err));
+                }
+                _ => {}
             }
             tried.push(format!("the agent's key `{}`", identity.comment()));
         }
@@ -308,10 +318,12 @@ fn authenticate(session: &ssh2::Session, target: &SshTarget) -> anyhow::Result<(
     for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
         let key = expand_home(&PathBuf::from("~/.ssh").join(name));
         if key.is_file() {
-            if session.userauth_pubkey_file(user, None, &key, None).is_ok()
-                && session.authenticated()
-            {
-                return Ok(());
+            match session.userauth_pubkey_file(user, None, &key, None) {
+                Ok(()) if session.authenticated() => return Ok(()),
+                Err(err) if crate::exit::is_ssh_connection_lost(&err) => {
+                    return Err(lost_while_authenticating(target, err));
+                }
+                _ => {}
             }
             tried.push(format!("`{}`", key.display()));
         }
@@ -324,6 +336,15 @@ fn authenticate(session: &ssh2::Session, target: &SshTarget) -> anyhow::Result<(
     Err(with_help(
         anyhow::anyhow!("`{target}` accepted none of our SSH keys: {tried}"),
         "set `identity-file` in the cluster profile to a key whose public half is in the host's `~/.ssh/authorized_keys`, or add one to the agent with `ssh-add`",
+    ))
+}
+
+/// The connection dropped during authentication: the cause stays in the chain, so that
+/// [`crate::exit::is_unreachable`] sees it and a follower reconnects instead of reporting a
+/// refused key.
+fn lost_while_authenticating(target: &SshTarget, err: ssh2::Error) -> anyhow::Error {
+    anyhow::Error::new(err).context(format!(
+        "lost the connection to `{target}` while authenticating"
     ))
 }
 
@@ -365,6 +386,23 @@ fn key_refused(target: &SshTarget, key: &Path, err: Option<ssh2::Error>) -> anyh
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_lost_while_authenticating_is_unreachable_not_a_refused_key() {
+        let target = SshTarget {
+            user: "u".into(),
+            host: "h".into(),
+            port: 22,
+            identity_file: None,
+            known_hosts: PathBuf::from("/kh"),
+        };
+        let lost = ssh2::Error::new(ssh2::ErrorCode::Session(-43), "Failure receiving data");
+        let err = lost_while_authenticating(&target, lost);
+        assert!(crate::exit::is_unreachable(&err), "{err:#}");
+        let refused = ssh2::Error::new(ssh2::ErrorCode::Session(-18), "Authentication failed");
+        let err = key_refused(&target, Path::new("/k"), Some(refused));
+        assert!(!crate::exit::is_unreachable(&err), "{err:#}");
+    }
 
     #[test]
     fn remote_dirs_are_home_relative_and_quoted() {
