@@ -1,11 +1,12 @@
 //! Socket word-count benchmark pieces shared by the binaries of `cargo-stream-bench`:
 //! a feeder byte-identical to `shared/bench/feeder.py`, the hand-written single-pass word count
 //! (the practical limit), the job on our runtime, and JSONL batch records; and the soak test's
-//! job (`soak`).
+//! job (`soak`); a deterministic key generator (`rng`).
 
 pub mod feeder;
 pub mod handwritten;
 pub mod record;
+pub mod rng;
 #[cfg(feature = "runtime")]
 pub mod soak;
 #[cfg(feature = "runtime")]

@@ -3,7 +3,6 @@
 //! reads a real socket, so the receiver's line splitting is counted too. A `String` per line
 //! or per word comes back as at least 0.1 or 1 allocation per word and fails the test.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write as _;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -12,35 +11,11 @@ use std::time::{Duration, Instant};
 
 use cargo_stream_runtime::prelude::*;
 
-/// The system allocator, counting allocations (and reallocations) while `COUNTING` is set.
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every call is passed on to `System` unchanged; only a counter is added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting::Counting = counting::Counting;
 
 const LINES: usize = 100_000;
 const WORDS_PER_LINE: usize = 10;
@@ -84,14 +59,13 @@ fn socket_word_count_allocates_nothing_per_word() -> Result<(), Box<dyn std::err
             let n: u64 = rdd.partitions().iter().flatten().map(|(_, c)| c).sum();
             sink.fetch_add(n, Ordering::SeqCst);
         })?;
-    COUNTING.store(true, Ordering::SeqCst);
+    counting::start();
     ssc.start()?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while counted.load(Ordering::SeqCst) < words && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    COUNTING.store(false, Ordering::SeqCst);
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst);
+    let allocations = counting::stop();
     ssc.stop(false)?;
     done.store(true, Ordering::SeqCst);
     let _ = server.join();

@@ -7,9 +7,8 @@
 //! it 3 or more, a `String` per word 22, and fails the test.
 #![cfg(feature = "kafka")]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cargo_stream_runtime::ManualClock;
@@ -19,35 +18,11 @@ use cargo_stream_runtime::kafka::{
 use cargo_stream_runtime::prelude::*;
 use cargo_stream_tests::kafka::Broker;
 
-/// The system allocator, counting allocations (and reallocations) while `COUNTING` is set.
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every call is passed on to `System` unchanged; only a counter is added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting::Counting = counting::Counting;
 
 const RECORDS: usize = 20_000;
 const WORDS_PER_RECORD: usize = 20;
@@ -100,12 +75,11 @@ fn kafka_word_count_allocates_nothing_per_word() -> Result<(), Box<dyn std::erro
         })?;
     // From the start on: what the batches cost, not the consumers' and threads' creation.
     ssc.start()?;
-    COUNTING.store(true, Ordering::SeqCst);
+    counting::start();
     clock.advance(Seconds(1));
     let done = ssc.await_batch(Time::from_millis(1000), Duration::from_secs(60))?;
-    COUNTING.store(false, Ordering::SeqCst);
+    let allocations = counting::stop();
     assert!(done, "the batch did not complete in 60 s");
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst);
     ssc.stop(false)?;
 
     assert_eq!(counted.load(Ordering::SeqCst), words, "every word counted");

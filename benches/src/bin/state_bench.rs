@@ -22,6 +22,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cargo_stream_bench::rng::XorShift;
 use cargo_stream_runtime::prelude::*;
 use cargo_stream_runtime::{BatchInfo, CheckpointInfo, ManualClock};
 use rustc_hash::FxBuildHasher;
@@ -157,17 +158,6 @@ fn spread(v: &[f64], digits: usize) -> String {
     format!("{:.digits$} ({lo:.digits$}-{hi:.digits$})", median_of(v))
 }
 
-/// A small deterministic generator (xorshift), so every side sees the same keys.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// A key of the benchmark's state: `u64`, or a short string made from one.
 trait BenchKey: cargo_stream_runtime::StateData + cargo_stream_runtime::Key + Hash + Eq {
     fn from_u64(k: u64) -> Self;
@@ -185,7 +175,7 @@ impl BenchKey for String {
 
 /// `count` batches of `per_batch` keys drawn from `0..keys`, value 1.
 fn batches<K: BenchKey>(keys: u64, per_batch: usize, count: usize) -> Vec<Vec<(K, u64)>> {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     (0..count)
         .map(|_| {
             (0..per_batch)
@@ -502,7 +492,7 @@ fn scale(runs: usize, min_keys: u64, max_keys: u64) {
 
 fn windows(dir: &Path) {
     let window_batches = |n: usize| -> Vec<Vec<(u64, u64)>> {
-        let mut rng = Rng(7);
+        let mut rng = XorShift(7);
         (0..n)
             .map(|_| (0..100_000).map(|_| (rng.next() % 10_000, 1)).collect())
             .collect()

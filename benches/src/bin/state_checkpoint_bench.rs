@@ -14,6 +14,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cargo_stream_bench::rng::XorShift;
 use cargo_stream_runtime::prelude::*;
 use cargo_stream_runtime::{CheckpointInfo, ManualClock, OutputOperationInfo};
 
@@ -33,17 +34,6 @@ impl StreamingListener for Checkpoints {
         if let Some(s) = self.output_done.lock().unwrap().take() {
             self.written.lock().unwrap().push((s.elapsed(), info.bytes));
         }
-    }
-}
-
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
     }
 }
 
@@ -76,7 +66,7 @@ fn run(dir: &std::path::Path, keys: u64, full_every: u32) -> Vec<(Duration, u64)
     ssc.checkpoint(dir).unwrap();
     let listener = Checkpoints::default();
     ssc.add_streaming_listener(listener.clone());
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     let per_batch = (keys / 100) as usize;
     let batches: Vec<Vec<(u64, u64)>> = (0..BATCHES)
         .map(|_| (0..per_batch).map(|_| (rng.next() % keys, 1)).collect())

@@ -12,7 +12,7 @@ use crate::dstream::DStream;
 use crate::dstream::node::Node;
 use crate::state::StateData;
 use crate::state::idle::IdleIndex;
-use crate::state::store::{Entry, Store};
+use crate::state::store::{Entry, Partition, Store};
 use crate::time::{Time, millis};
 
 /// The state of one key inside a `map_with_state` function, as Spark's `State`.
@@ -117,7 +117,37 @@ impl<S> State<S> {
     }
 }
 
-type MappingFn<K, V, S, M> = dyn Fn(Time, &K, Option<V>, &mut State<S>) -> Option<M> + Send + Sync;
+/// Runs the mapping function on one record of key `k`: the key's state is taken out, handed
+/// to `func` with the value, and put back touched at `time` (after `kept` has seen the key)
+/// unless `func` removed it or set none; what `func` returns goes to `out`.
+pub(crate) fn apply_record<K: Key, V, S, M>(
+    func: &MappingFn<K, V, S, M>,
+    state: &mut Partition<K, S>,
+    time: Time,
+    k: K,
+    v: V,
+    out: &mut Vec<M>,
+    kept: impl FnOnce(&K),
+) {
+    let old = state.remove(&k);
+    let mut st = State::new(old.map(|e| e.value), false);
+    out.extend(func(time, &k, Some(v), &mut st));
+    if let Some(value) = st.value
+        && !st.removed
+    {
+        kept(&k);
+        state.insert(
+            k,
+            Entry {
+                value,
+                touched: time,
+            },
+        );
+    }
+}
+
+pub(crate) type MappingFn<K, V, S, M> =
+    dyn Fn(Time, &K, Option<V>, &mut State<S>) -> Option<M> + Send + Sync;
 
 /// What `map_with_state` does: the function, and optionally initial state, partitions and an
 /// idle timeout, as Spark's `StateSpec`.
@@ -322,23 +352,11 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
                     .map(|((state, touched), bucket)| {
                         let mut out = Vec::with_capacity(bucket.len());
                         for (k, v) in bucket {
-                            let old = state.remove(&k);
-                            let mut st = State::new(old.map(|e| e.value), false);
-                            out.extend(func(time, &k, Some(v), &mut st));
-                            if let Some(value) = st.value
-                                && !st.removed
-                            {
+                            apply_record(&*func, state, time, k, v, &mut out, |k| {
                                 if timeout.is_some() {
                                     touched.touch(k.clone(), time);
                                 }
-                                state.insert(
-                                    k,
-                                    Entry {
-                                        value,
-                                        touched: time,
-                                    },
-                                );
-                            }
+                            });
                         }
                         if let Some(limit) = threshold {
                             // Only the keys idle since before `limit`, through the index.

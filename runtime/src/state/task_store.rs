@@ -18,7 +18,7 @@ use crate::dstream::DStream;
 use crate::dstream::node::Node;
 use crate::error::{Error, Result};
 use crate::state::StateData;
-use crate::state::map_with_state::{MapWithStateDStream, State, StateSpec};
+use crate::state::map_with_state::{MapWithStateDStream, State, StateSpec, apply_record};
 use crate::state::store::{Entry, Partition, store_types};
 use crate::tasks::lineage::node_id;
 use crate::tasks::store::KeyTasks;
@@ -290,20 +290,7 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
             let step = |state: &mut Partition<K, S>, records: Vec<(K, V)>| -> Vec<M> {
                 let mut out = Vec::with_capacity(records.len());
                 for (k, v) in records {
-                    let old = state.remove(&k);
-                    let mut st = State::new(old.map(|e| e.value), false);
-                    out.extend(func(time, &k, Some(v), &mut st));
-                    if let Some(value) = st.value
-                        && !st.removed
-                    {
-                        state.insert(
-                            k,
-                            Entry {
-                                value,
-                                touched: time,
-                            },
-                        );
-                    }
+                    apply_record(&*func, state, time, k, v, &mut out, |_| {});
                 }
                 if let Some(limit) = threshold {
                     let idle: Vec<K> = state

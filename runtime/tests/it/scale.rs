@@ -326,14 +326,7 @@ fn a_stateful_operation_whose_key_is_not_the_record_key_fails_start_naming_it() 
     let t = topic("copart");
     create_topic(&broker, &t, 2);
     let dir = tempfile::tempdir().unwrap();
-    let conf = StreamingConf::new("copart")
-        .master("local[2]")
-        .stop_on_signal(false)
-        .manual_clock(ManualClock::new())
-        .kafka_driver_timeout(Seconds(5))
-        .instance(0, 2);
-    let ssc = StreamingContext::new(conf, Seconds(1)).unwrap();
-    ssc.checkpoint(dir.path()).unwrap();
+    let ssc = refusing_context(dir.path());
     let params = KafkaParams::new().set("bootstrap.servers", broker.bootstrap());
     let stream = KafkaUtils::create_direct_stream(&ssc, ConsumerStrategy::subscribe([t]), params);
     let map_line = line!() + 3;
@@ -357,7 +350,7 @@ fn a_stateful_operation_whose_key_is_not_the_record_key_fails_start_naming_it() 
     assert!(err.contains("repartition_through"), "{err}");
 }
 
-/// A context of instance 0 of 2 with a checkpoint directory, for the refusals below.
+/// A context of instance 0 of 2 with a checkpoint directory, for the refusals.
 fn refusing_context(dir: &Path) -> StreamingContext {
     let conf = StreamingConf::new("refusals")
         .master("local[2]")

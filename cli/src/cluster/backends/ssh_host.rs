@@ -129,12 +129,7 @@ impl SshHost {
     /// What the job's folder says: see [`Probe`].
     fn probe(&self, dir: &str) -> anyhow::Result<Probe> {
         let script = format!(
-            "cd -- {} 2>/dev/null || {{ echo gone=1; exit 0; }}\n{ALIVE}\n\
-             [ -f exit-code ] && echo \"exit=$(cat exit-code)\"\n\
-             [ -f killed ] && echo killed=1\n\
-             [ -f attempts ] && echo \"attempts=$(cat attempts)\"\n\
-             alive && echo alive=1\n\
-             exit 0\n",
+            "cd -- {} 2>/dev/null || {{ echo gone=1; exit 0; }}\n{ALIVE}\n{FILES}",
             quote(dir)
         );
         let out = self.script(&script, || format!("read the job folder `{dir}`"))?;
@@ -204,6 +199,17 @@ const ALIVE: &str = r#"alive() {
     [ -r "/proc/$pid/cmdline" ] || return 0
     tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q 'job\.sh'
 }"#;
+
+/// What a probe prints of a job's folder (in the folder, after [`ALIVE`]). Whether the
+/// wrapper is alive is asked FIRST: it writes `exit-code` before it ends, so a wrapper found
+/// dead has its exit code already written, while one that ends between reading the files and
+/// asking would look dead without an exit code (reported as FAILED "without an exit code").
+const FILES: &str = "alive && echo alive=1
+[ -f exit-code ] && echo \"exit=$(cat exit-code)\"
+[ -f killed ] && echo killed=1
+[ -f attempts ] && echo \"attempts=$(cat attempts)\"
+exit 0
+";
 
 /// The state of a job's folder on the host.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -691,11 +697,7 @@ impl SshHost {
             "cd -- {base} 2>/dev/null || exit 0\n{ALIVE}\n\
              for d in */; do d=${{d%/}}; [ -f \"$d/job.sh\" ] || continue\n\
              ( cd -- \"$d\" || exit 0; echo \"job=$d\"; echo \"started=$(stat -c %Y job.sh)\"\n\
-               [ -f exit-code ] && echo \"exit=$(cat exit-code)\"\n\
-               [ -f killed ] && echo killed=1\n\
-               [ -f attempts ] && echo \"attempts=$(cat attempts)\"\n\
-               alive && echo alive=1\n\
-               exit 0 )\n\
+             {FILES} )\n\
              done\nexit 0\n"
         );
         let out = self.script(&script, || {
@@ -821,6 +823,26 @@ mod tests {
         assert_eq!(parts[1].len(), 6);
         assert_eq!(parts[2].len(), 8);
         assert!(submission_id("..").starts_with("job-"));
+    }
+
+    #[test]
+    fn probes_ask_whether_the_wrapper_lives_before_reading_its_exit_code() {
+        // The other order races with a job that ends between the two: dead, no exit code.
+        let alive = FILES.find("alive &&").unwrap();
+        let exit = FILES.find("exit-code").unwrap();
+        assert!(alive < exit, "{FILES}");
+        // A real shell on a finished job's folder: its exit code, not alive.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pid"), "999999999\n").unwrap();
+        std::fs::write(dir.path().join("exit-code"), "0\n").unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{ALIVE}\n{FILES}"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let probe = Probe::parse(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(probe.status(String::new()).state, JobState::Finished);
     }
 
     #[test]
