@@ -6,7 +6,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The system allocator, counting while [`start`] is in effect.
-pub struct Counting;
+pub(crate) struct Counting;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -33,13 +33,13 @@ unsafe impl GlobalAlloc for Counting {
 }
 
 /// Starts counting from zero.
-pub fn start() {
+pub(crate) fn start() {
     ALLOCATIONS.store(0, Ordering::SeqCst);
     COUNTING.store(true, Ordering::SeqCst);
 }
 
 /// Stops counting and returns the allocations since [`start`].
-pub fn stop() -> u64 {
+pub(crate) fn stop() -> u64 {
     COUNTING.store(false, Ordering::SeqCst);
     ALLOCATIONS.load(Ordering::SeqCst)
 }
