@@ -278,3 +278,40 @@ fn ssh_jobs_are_followed_without_a_record_and_stale_partial_uploads_are_swept() 
     let out = teammate.run(&["list", "--offline", "--json"]).success();
     assert_eq!(out.stdout.trim(), "", "{}", out.stdout);
 }
+
+/// issue 14: `--wait` over SSH rides out a connection cut mid-wait: the dropped session is
+/// replaced by a new one (the host key checked again) once the host answers again.
+#[test]
+fn ssh_wait_reconnects_after_the_connection_is_cut() {
+    let jar = jobs::finite();
+    let sshd = cargo_stream_tests::sshd::Sshd::start();
+    let proxy = Proxy::start(SocketAddr::from(([127, 0, 0, 1], sshd.port())));
+    let client = Client::new();
+    client.set_clusters(&sshd.profile_through("box", proxy.port));
+    // 100 batches of 200 ms: still running when the connection is cut.
+    let out = client
+        .submit("box", jar.to_str().unwrap(), &[], &["100"])
+        .success();
+    let id = out.stdout.trim().to_owned();
+    let submitted = proxy.connections();
+    let logins = || sshd.log().matches("Accepted publickey").count();
+    let logged_in = logins();
+    let mut status = client.cmd(&["status", &id, "--wait"]);
+    status.env("CARGO_STREAM_RETRY_SECS", "60");
+    let waiting = Job::start(&mut status);
+    // Cut the connection `--wait` polls over once it is logged in.
+    wait_until("`--wait` logged in", || logins() > logged_in);
+    proxy.cut();
+    std::thread::sleep(Duration::from_secs(3));
+    proxy.restore();
+    let out = waiting.wait(MINUTE * 2);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cluster `box` could not be reached"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("is FINISHED"), "{}", out.stderr);
+    assert!(proxy.connections() > submitted + 1, "no new connection");
+    assert_eq!(client.status(&id)["state"], "FINISHED");
+}
