@@ -274,19 +274,27 @@ impl Job {
     pub fn terminate(mut self, limit: Duration) -> Run {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        match self.exit_within(limit) {
+            Some(status) => self.ended(status),
+            None => panic!("the job did not stop within {limit:?} of SIGTERM"),
+        }
+    }
+
+    /// The job's exit status once it ends within `limit`; `None` (the job killed and reaped)
+    /// when it does not.
+    fn exit_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + limit;
-        let status = loop {
+        loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
+                return Some(status);
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("the job did not stop within {limit:?} of SIGTERM");
+                return None;
             }
             std::thread::sleep(Duration::from_millis(20));
-        };
-        self.ended(status)
+        }
     }
 
     /// What the ended job printed: the lines still in flight, then its stderr.
@@ -309,23 +317,16 @@ impl Job {
     /// Waits (up to `limit`) for the job to end by itself; returns its exit code with the
     /// rest of stdout and all of stderr.
     pub fn wait(mut self, limit: Duration) -> Run {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
+        match self.exit_within(limit) {
+            Some(status) => self.ended(status),
+            None => {
                 let run = self.ended_partial();
                 panic!(
                     "the job did not end within {limit:?}\n--- stderr\n{}",
                     run.stderr
                 );
             }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        self.ended(status)
+        }
     }
 
     fn ended_partial(&mut self) -> Run {

@@ -4,12 +4,13 @@
 //! (`update_state_by_key_iter`).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustc_hash::FxHashMap;
 
 use crate::batch::shuffle::{partition_of, shuffle};
-use crate::batch::{Batch, Data, Key};
+use crate::batch::{Batch, Data, Executor, Key};
 use crate::dstream::DStream;
 use crate::dstream::node::Node;
 use crate::state::StateData;
@@ -214,15 +215,7 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
         parent.add_consumer();
         let exec = self.shared.exec.clone();
         let compute = Box::new(move |time: Time| {
-            let batch = match parent.get(time) {
-                Some(b) => b,
-                // Spark's StateDStream: no parent batch but a previous state: every key is
-                // visited with no values; neither: no batch.
-                None if store.computed.load(Ordering::SeqCst) => {
-                    Batch::new(Vec::new(), exec.get()?.clone())
-                }
-                None => return None,
-            };
+            let batch = state_input(parent.get(time), &store.computed, &exec)?;
             store.computed.store(true, Ordering::SeqCst);
             let exec = batch.exec.clone();
             let buckets = shuffle(batch.into_partitions(), n);
@@ -303,13 +296,7 @@ impl<K: Key + StateData, V: Data> DStream<(K, V)> {
         let parent_id = node_id(&parent);
         let exec = self.shared.exec.clone();
         let compute = Box::new(move |time: Time| {
-            let batch = match parent.get(time) {
-                Some(b) => b,
-                None if store.computed.load(Ordering::SeqCst) => {
-                    Batch::new(Vec::new(), exec.get()?.clone())
-                }
-                None => return None,
-            };
+            let batch = state_input(parent.get(time), &store.computed, &exec)?;
             Some(store.update(batch, time, &*step))
         });
         let out = DStream::from_node(
@@ -345,5 +332,22 @@ fn rehome<K: Key, S>(parts: &mut [Partition<K, S>]) {
     }
     for (k, e) in strays {
         parts[partition_of(&k, n)].insert(k, e);
+    }
+}
+
+/// The batch a state update runs on at a batch time, as Spark's `StateDStream`: the parent's;
+/// with no parent batch but a previous state (`computed`), an empty one, so every key is visited
+/// with no values; neither: no batch.
+fn state_input<T: Data>(
+    parent: Option<Batch<T>>,
+    computed: &AtomicBool,
+    exec: &OnceLock<Executor>,
+) -> Option<Batch<T>> {
+    match parent {
+        Some(b) => Some(b),
+        None if computed.load(Ordering::SeqCst) => {
+            Some(Batch::new(Vec::new(), exec.get()?.clone()))
+        }
+        None => None,
     }
 }
